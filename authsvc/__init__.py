@@ -1,0 +1,1 @@
+"""authsvc: a gRPC authentication service (sign-up, sign-in, session tokens)."""

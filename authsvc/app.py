@@ -1,0 +1,176 @@
+"""The use cases behind each RPC: transactions around the domain rules.
+
+Password hashing happens outside transactions, so a slow hash never holds a database
+connection or lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from authsvc import fields, sessions, users
+from authsvc.config import Settings
+from authsvc.db import Database
+from authsvc.errors import InvalidCredentials
+from authsvc.models import Session, User, utcnow
+from authsvc.passwords import MAX_LENGTH, Hasher, check_policy
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a successful sign-in returns."""
+
+    user: User
+    issued: sessions.IssuedSession
+
+
+class AuthApp:
+    """One method per RPC, in domain terms (no protobuf here)."""
+
+    def __init__(self, settings: Settings, db: Database, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+        self.hasher = Hasher(settings.password_hash, settings.hash_concurrency)
+        self.policy = sessions.SessionPolicy(
+            ttl=settings.session_ttl,
+            refresh_ttl=settings.refresh_ttl,
+            max_age=settings.session_max_age,
+            max_per_user=settings.max_sessions_per_user,
+        )
+
+    # Users
+
+    def create_user(self, email: str, password: str, first_name: str, last_name: str) -> User:
+        """Signs up a user. Raises InvalidArgument or EmailTaken."""
+        new = users.check_new_user(email, password, first_name, last_name)
+        password_hash = self.hasher.hash(new.password)
+        with self.db.transaction() as db:
+            user = users.create_user(db, new, password_hash)
+        log.info("user created", extra={"user_id": str(user.id)})
+        return user
+
+    def get_user(self, user_id: str) -> User:
+        """Raises InvalidArgument or UserNotFound."""
+        uid = fields.uuid_id(user_id, "id")
+        with self.db.transaction(writes=False) as db:
+            return users.get_user(db, uid)
+
+    def update_user(self, user_id: str, values: dict[str, str], mask: list[str]) -> User:
+        """Updates the masked fields. Raises InvalidArgument, UserNotFound, EmailTaken."""
+        uid = fields.uuid_id(user_id, "user.id")
+        changes = users.check_update(values, mask)
+        with self.db.transaction() as db:
+            return users.update_user(db, uid, changes)
+
+    def delete_user(self, user_id: str) -> None:
+        """Deletes the user and all its sessions. Raises InvalidArgument, UserNotFound."""
+        uid = fields.uuid_id(user_id, "id")
+        with self.db.transaction() as db:
+            users.delete_user(db, uid)
+        log.info("user deleted", extra={"user_id": str(uid)})
+
+    def list_users(self, page_size: int, page_token: str) -> tuple[list[User], str]:
+        """One page of users. Raises InvalidArgument."""
+        size = fields.page_size(page_size)
+        with self.db.transaction(writes=False) as db:
+            return users.list_users(db, size, page_token)
+
+    def change_password(self, session_token: str, current: str, new: str) -> None:
+        """Changes the password of the token's user and ends the user's other sessions.
+
+        Raises InvalidArgument, TokenInvalid, TokenExpired or InvalidCredentials.
+        """
+        v = fields.Violations()
+        v.check(fields.required, session_token, "session_token")
+        v.check(fields.required, current, "current_password")
+        v.check(_new_password, new)
+        v.raise_any()
+        with self.db.transaction(writes=False) as db:
+            user, session = sessions.validate(db, session_token, self.clock())
+        if len(current) > MAX_LENGTH or not self.hasher.verify(user.password_hash, current):
+            raise InvalidCredentials()
+        new_hash = self.hasher.hash(new)
+        with self.db.transaction() as db:
+            sessions.validate(db, session_token, self.clock())
+            if not users.set_password_hash(db, user.id, user.password_hash, new_hash):
+                raise InvalidCredentials()  # changed concurrently: the current one is stale
+            sessions.revoke_others(db, user.id, keep=session.id)
+        log.info("password changed", extra={"user_id": str(user.id)})
+
+    # Sessions
+
+    def sign_in(self, email: str, password: str, user_agent: str, ip_address: str) -> SignIn:
+        """Opens a session. Raises InvalidArgument or InvalidCredentials.
+
+        An unknown email costs the same hash as a wrong password and fails alike.
+        """
+        v = fields.Violations()
+        email = v.check(fields.email, email)
+        v.check(fields.required, password, "password")
+        user_agent = v.check(fields.user_agent, user_agent)
+        ip_address = v.check(fields.ip_address, ip_address)
+        v.raise_any()
+        if len(password) > MAX_LENGTH:
+            raise InvalidCredentials()  # no password that long was ever accepted
+        with self.db.transaction(writes=False) as db:
+            found = users.find_by_email(db, email)
+        # verify() checks a dummy hash when the user is unknown, so both cost the same.
+        verified = self.hasher.verify(found.password_hash if found else None, password)
+        if found is None or not verified:
+            raise InvalidCredentials()
+        rehash = self.hasher.hash(password) if self.hasher.needs_rehash(found.password_hash) else None
+        return self._open(found, rehash, user_agent, ip_address)
+
+    def _open(self, user: User, rehash: str | None, user_agent: str, ip_address: str) -> SignIn:
+        try:
+            with self.db.transaction() as db:
+                if rehash:
+                    users.set_password_hash(db, user.id, user.password_hash, rehash)
+                issued = sessions.open_session(
+                    db, user.id, self.policy, self.clock(), user_agent, ip_address
+                )
+        except IntegrityError:
+            raise InvalidCredentials() from None  # the user was deleted meanwhile
+        return SignIn(user, issued)
+
+    def validate(self, session_token: str) -> tuple[User, Session]:
+        """The user and session of a live token. Raises TokenInvalid or TokenExpired."""
+        fields.required(session_token, "session_token")
+        with self.db.transaction(writes=False) as db:
+            return sessions.validate(db, session_token, self.clock())
+
+    def refresh(self, update_token: str) -> sessions.IssuedSession:
+        """Rotates both tokens. Raises TokenInvalid, TokenExpired or RefreshTokenReused."""
+        fields.required(update_token, "update_token")
+        with self.db.transaction() as db:
+            return sessions.refresh(db, update_token, self.policy, self.clock())
+
+    def sign_out(self, session_token: str) -> None:
+        """Ends the session. Raises InvalidArgument or TokenInvalid."""
+        fields.required(session_token, "session_token")
+        with self.db.transaction() as db:
+            sessions.revoke(db, session_token)
+
+    def list_sessions(
+        self, user_id: str, page_size: int, page_token: str
+    ) -> tuple[list[Session], str]:
+        """One page of a user's live sessions. Raises InvalidArgument or UserNotFound."""
+        uid = fields.uuid_id(user_id, "user_id")
+        size = fields.page_size(page_size)
+        with self.db.transaction(writes=False) as db:
+            users.get_user(db, uid)
+            return sessions.list_sessions(db, uid, self.clock(), size, page_token)
+
+
+def _new_password(password: str) -> None:
+    check_policy(fields.required(password, "new_password"), "new_password")
+

@@ -1,0 +1,106 @@
+"""``authsvc serve | migrate | health``: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from authsvc import migrate
+from authsvc.config import ConfigError, Settings, load_settings
+from authsvc.db import make_engine
+from authsvc.server import create_server
+
+log = logging.getLogger("authsvc")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="authsvc", description="gRPC authentication service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="migrate the schema, then serve gRPC")
+    serve.add_argument("--address", help="HOST:PORT to listen on (AUTHSVC_ADDRESS)")
+    serve.add_argument("--database-url", help="SQLAlchemy URL (AUTHSVC_DATABASE_URL)")
+    mig = sub.add_parser("migrate", help="upgrade the database schema and exit")
+    mig.add_argument("--database-url", help="SQLAlchemy URL (AUTHSVC_DATABASE_URL)")
+    health = sub.add_parser("health", help="exit 0 when a server reports SERVING")
+    health.add_argument("--address", help="HOST:PORT of the server (AUTHSVC_ADDRESS)")
+    health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs a subcommand; a bad setting is a one-line error and exit status 2."""
+    args = _parser().parse_args(argv)
+    overrides = {k: getattr(args, k, None) for k in ("address", "database_url")}
+    try:
+        settings = load_settings(overrides=overrides)
+    except ConfigError as exc:
+        print(f"authsvc: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    commands = {"serve": serve, "migrate": run_migrate, "health": check_health}
+    return commands[args.command](settings, args)
+
+
+def run_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    """Upgrades the schema to the newest revision."""
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+    except Exception as exc:  # report, don't dump a traceback at the operator
+        print(f"authsvc: migration failed: {type(exc).__name__}: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrates, serves until SIGTERM/SIGINT, then drains calls in flight and exits 0."""
+    if (status := run_migrate(settings, args)) != 0:
+        return status
+    try:
+        server, port = create_server(settings)
+    except RuntimeError as exc:
+        print(f"authsvc: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    stopping = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: draining", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    log.info("authsvc listening on %s (port %d)", settings.address, port)
+    stopping.wait()
+    server.stop(settings.grace_period.total_seconds())
+    log.info("stopped")
+    return 0
+
+
+def check_health(settings: Settings, args: argparse.Namespace) -> int:
+    """Exits 0 when the server at ``--address`` answers SERVING, 1 otherwise."""
+    try:
+        with grpc.insecure_channel(settings.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=args.timeout)
+    except grpc.RpcError as exc:
+        print(f"authsvc: health check failed: {exc.code().name}", file=sys.stderr)  # noqa: T201
+        return 1
+    serving = reply.status == health_pb2.HealthCheckResponse.SERVING
+    print(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))  # noqa: T201
+    return 0 if serving else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

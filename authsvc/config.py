@@ -1,0 +1,145 @@
+"""Settings: one typed object built once at start-up from flags and ``AUTHSVC_*``.
+
+Nothing else in authsvc reads the environment; the settings are passed down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from werkzeug.security import generate_password_hash
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
+_UNITS = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+}
+
+
+class ConfigError(ValueError):
+    """A setting has a value authsvc cannot use; the message names the setting."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parses ``90s``, ``15m``, ``1h``, ``7d`` (or ``250ms``); raises ValueError."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 90s, 15m, 1h or 7d")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def normalize_database_url(url: str) -> str:
+    """Selects psycopg2 for ``postgresql://``/``postgres://`` URLs; raises ValueError.
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which authsvc does not use.
+    """
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ValueError(f"{url!r} is not a database URL") from exc
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    if parsed.get_backend_name() not in ("postgresql", "sqlite"):
+        raise ValueError("only postgresql:// and sqlite:// URLs are supported")
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg2":
+        raise ValueError("PostgreSQL URLs must use the psycopg2 driver")
+    return parsed.render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of authsvc, with its default. See the README's table."""
+
+    address: str = "127.0.0.1:50051"
+    database_url: str = "sqlite:///authsvc.db"
+    password_hash: str = "scrypt:32768:8:3"
+    session_ttl: timedelta = timedelta(hours=1)
+    refresh_ttl: timedelta = timedelta(days=7)
+    session_max_age: timedelta = timedelta(days=30)
+    max_sessions_per_user: int = 0
+    hash_concurrency: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
+    grace_period: timedelta = timedelta(seconds=10)
+    health_interval: timedelta = timedelta(seconds=5)
+    max_workers: int = 16
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is SQLite (the embedded default)."""
+        return self.database_url.startswith("sqlite")
+
+
+# Environment variable → (field, parser). Flags use the same parsers.
+_ENV: dict[str, tuple[str, Any]] = {
+    "AUTHSVC_ADDRESS": ("address", str),
+    "AUTHSVC_DATABASE_URL": ("database_url", normalize_database_url),
+    "AUTHSVC_PASSWORD_HASH": ("password_hash", str),
+    "AUTHSVC_SESSION_TTL": ("session_ttl", parse_duration),
+    "AUTHSVC_REFRESH_TTL": ("refresh_ttl", parse_duration),
+    "AUTHSVC_SESSION_MAX_AGE": ("session_max_age", parse_duration),
+    "AUTHSVC_MAX_SESSIONS_PER_USER": ("max_sessions_per_user", int),
+    "AUTHSVC_HASH_CONCURRENCY": ("hash_concurrency", int),
+    "AUTHSVC_GRACE_PERIOD": ("grace_period", parse_duration),
+    "AUTHSVC_HEALTH_INTERVAL": ("health_interval", parse_duration),
+    "AUTHSVC_MAX_WORKERS": ("max_workers", int),
+    "AUTHSVC_LOG_LEVEL": ("log_level", str.upper),
+}
+
+
+def env_names() -> dict[str, str]:
+    """Maps each settings field to its environment variable."""
+    return {field: name for name, (field, _) in _ENV.items()}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, str | None] | None = None
+) -> Settings:
+    """Builds Settings from the environment, then flag ``overrides`` (field → raw text).
+
+    Raises ConfigError naming the first bad setting.
+    """
+    environ = os.environ if environ is None else environ
+    raw: dict[str, str] = {f: environ[n] for n, (f, _) in _ENV.items() if environ.get(n)}
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    parsers = {f: (n, p) for n, (f, p) in _ENV.items()}
+    values: dict[str, Any] = {}
+    for field, text in raw.items():
+        name, parse = parsers[field]
+        try:
+            values[field] = parse(text)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    values.setdefault("database_url", normalize_database_url(Settings.database_url))
+    return Settings(**values)
+
+
+def _check(s: Settings) -> None:
+    for name in ("session_ttl", "refresh_ttl", "session_max_age", "grace_period"):
+        if getattr(s, name) <= timedelta(0):
+            raise ConfigError(f"{env_names()[name]}: must be longer than 0")
+    if s.max_sessions_per_user < 0:
+        raise ConfigError("AUTHSVC_MAX_SESSIONS_PER_USER: must be 0 (unlimited) or more")
+    if s.hash_concurrency < 1 or s.max_workers < 1:
+        raise ConfigError("AUTHSVC_HASH_CONCURRENCY and AUTHSVC_MAX_WORKERS: must be 1 or more")
+    if ":" not in s.address:
+        raise ConfigError(f"AUTHSVC_ADDRESS: {s.address!r} is not HOST:PORT")
+    try:
+        generate_password_hash("probe", method=s.password_hash)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"AUTHSVC_PASSWORD_HASH: {s.password_hash!r}: {exc}") from None

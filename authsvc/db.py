@@ -1,0 +1,122 @@
+"""Engines and transactions. The caller of a domain function owns its transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from authsvc.errors import AuthError, DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+# Execution option marking a transaction that will write (SQLite takes the lock up front).
+_WRITE_OPTION = "authsvc_writes"
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Creates the engine for ``url`` (already normalized by ``config``).
+
+    PostgreSQL: pre-pinged pooled connections that fail fast when the server is gone.
+    SQLite: WAL, foreign keys on, and ``BEGIN IMMEDIATE`` so writers queue on the
+    database lock instead of failing to upgrade a read transaction.
+    """
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        connect_args={"connect_timeout": 3},
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, issue BEGIN (pysqlite's own handling is off).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        writes = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when ``exc`` means the database could not be reached or the link broke."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, TimeoutError)
+
+
+class Database:
+    """The engine plus a session factory; ``transaction()`` is the unit of work."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self, *, writes: bool = True) -> Iterator[Session]:
+        """Yields a session in a transaction: commits on success, rolls back on error.
+
+        An AuthError whose ``commit`` flag is set commits first (its changes are the
+        point, as when a reused update token revokes its session). Connection failures
+        become DatabaseUnavailable (in the interceptor). ``writes=False`` marks a
+        read-only transaction.
+        """
+        session = self.sessions()
+        try:
+            if writes:
+                session.connection(execution_options={_WRITE_OPTION: True})
+            yield session
+            session.commit()
+        except AuthError as exc:
+            if exc.commit:
+                session.commit()
+            else:
+                session.rollback()
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def ping(self) -> bool:
+        """True when the database answers ``SELECT 1``."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # any failure means "not answering"
+            log.warning("database ping failed", exc_info=True)
+            return False
+
+    def dispose(self) -> None:
+        """Closes every pooled connection."""
+        self.engine.dispose()
+
+
+def translate_db_error(exc: BaseException) -> AuthError | None:
+    """The AuthError a caller should see for a database exception, if it is one."""
+    if is_connection_error(exc):
+        return DatabaseUnavailable()
+    return None

@@ -1,0 +1,47 @@
+"""Regenerates the committed Python modules from ``protos/`` (``make gen``).
+
+The same function renders into a temporary folder in the stale-stub test, so the
+committed modules are always what the current protos and pinned grpcio-tools make.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+
+from grpc_tools import protoc
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTO_ROOT = ROOT / "protos"
+
+
+def proto_files() -> list[Path]:
+    """Every ``.proto`` under ``protos/authsvc``, sorted."""
+    return sorted((PROTO_ROOT / "authsvc").rglob("*.proto"))
+
+
+def generate(out_dir: Path) -> None:
+    """Runs protoc for every proto into ``out_dir``; raises RuntimeError on failure."""
+    well_known = resources.files("grpc_tools") / "_proto"
+    args = [
+        "grpc_tools.protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{well_known}",
+        f"--python_out={out_dir}",
+        f"--pyi_out={out_dir}",
+        f"--grpc_python_out={out_dir}",
+        *(str(p.relative_to(PROTO_ROOT)) for p in proto_files()),
+    ]
+    if protoc.main(args) != 0:
+        raise RuntimeError("protoc failed")
+
+
+def main() -> None:
+    """Entry point of ``python -m authsvc.gen``."""
+    generate(ROOT)
+    print("generated authsvc/v1 from protos/", file=sys.stderr)  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The one place where exceptions become gRPC statuses.
+
+AuthError → its code and reason; a lost database → UNAVAILABLE; anything else →
+INTERNAL with a generic message (the traceback goes to the log, never to the caller).
+Every status carries ``google.rpc.ErrorInfo``; field errors add ``google.rpc.BadRequest``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from authsvc.db import translate_db_error
+from authsvc.errors import DOMAIN, AuthError, Internal, InvalidArgument
+
+log = logging.getLogger(__name__)
+
+
+def to_status(error: AuthError) -> grpc.Status:
+    """The rich gRPC status for ``error``."""
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.metadata)
+    details = [_pack(info)]
+    if isinstance(error, InvalidArgument):
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in error.violations
+            ]
+        )
+        details.append(_pack(bad))
+    status = status_pb2.Status(
+        code=getattr(code_pb2, error.code.name), message=error.message, details=details
+    )
+    return rpc_status.to_status(status)
+
+
+def _pack(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def as_auth_error(exc: BaseException, method: str) -> AuthError:
+    """The AuthError a caller sees for any exception raised by a handler."""
+    if isinstance(exc, AuthError):
+        return exc
+    translated = translate_db_error(exc)
+    if translated is not None:
+        log.warning("%s: database unavailable: %s", method, type(exc).__name__)
+        return translated
+    log.error("%s: unexpected error", method, exc_info=exc)
+    return Internal()
+
+
+class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Wraps every unary-unary handler so its exceptions become rich statuses."""
+
+    def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: Any
+    ) -> Any:
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        method = details.method
+
+        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                return inner(request, context)
+            except Exception as exc:  # the single mapping point
+                context.abort_with_status(to_status(as_auth_error(exc, method)))
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,47 @@
+"""Opaque page tokens for keyset pagination over (created_at, id) (AIP-158).
+
+A token names the last row of the previous page and the query it belongs to, so a
+token from another query (another user's sessions) is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from authsvc.errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The position after which the next page starts."""
+
+    created_at: datetime
+    id: uuid.UUID
+
+
+def encode(cursor: Cursor, scope: str) -> str:
+    """The page token for ``cursor`` within the query named by ``scope``."""
+    payload = {"c": cursor.created_at.isoformat(), "i": str(cursor.id), "s": scope}
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(token: str, scope: str, field: str = "page_token") -> Cursor | None:
+    """The cursor in ``token`` (None for the first page); raises InvalidArgument."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        payload = json.loads(raw)
+        cursor = Cursor(datetime.fromisoformat(payload["c"]), uuid.UUID(payload["i"]))
+        matches = payload["s"] == scope and cursor.created_at.tzinfo is not None
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        matches = False
+    if not matches:
+        raise InvalidArgument.of(field, "is not a page token of this request")
+    return cursor

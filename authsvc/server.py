@@ -1,0 +1,80 @@
+"""Builds the gRPC server: AuthService, health, reflection and the error interceptor."""
+
+from __future__ import annotations
+
+import logging
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from authsvc.app import AuthApp, Clock
+from authsvc.config import Settings
+from authsvc.db import Database, make_engine
+from authsvc.health import SERVICE_NAME, DatabaseHealth
+from authsvc.interceptors import ErrorInterceptor
+from authsvc.models import utcnow
+from authsvc.servicer import AuthServicer
+from authsvc.v1 import auth_service_pb2 as pb
+from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+@dataclass
+class AuthServer:
+    """A started gRPC server and what it owns; ``stop()`` drains and releases all of it."""
+
+    grpc_server: grpc.Server
+    app: AuthApp
+    health: DatabaseHealth
+
+    def stop(self, grace: float | None) -> None:
+        """Refuses new calls, lets calls in flight finish within ``grace``, then closes."""
+        self.health.stop()
+        self.grpc_server.stop(grace).wait()
+        self.app.db.dispose()
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        """Blocks until the server stops (or ``timeout``); True if it stopped."""
+        return bool(self.grpc_server.wait_for_termination(timeout))
+
+
+def create_server(
+    settings: Settings, *, clock: Clock = utcnow, database: Database | None = None
+) -> tuple[AuthServer, int]:
+    """Builds and starts the server on ``settings.address`` (port 0 picks a free port).
+
+    Returns the server and the bound port. The schema must
+    already be migrated. Raises RuntimeError when the address cannot be bound.
+    """
+    db = database or Database(make_engine(settings.database_url, pool_size=settings.max_workers))
+    app = AuthApp(settings, db, clock)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
+        interceptors=[ErrorInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    pb_grpc.add_AuthServiceServicer_to_server(AuthServicer(app), server)
+    health = DatabaseHealth(db, settings.health_interval.total_seconds())
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    names = (
+        pb.DESCRIPTOR.services_by_name["AuthService"].full_name,
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        reflection.SERVICE_NAME,
+    )
+    reflection.enable_server_reflection(names, server)
+    port = server.add_insecure_port(settings.address)
+    if port == 0:
+        raise RuntimeError(f"cannot bind {settings.address}")
+    health.start()
+    server.start()
+    log.info("serving %s on port %d", SERVICE_NAME, port)
+    return AuthServer(server, app, health), port

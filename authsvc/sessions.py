@@ -1,0 +1,206 @@
+"""Rules for sessions: sign-in, validation, rotation with reuse detection, sign-out.
+
+Functions take a SQLAlchemy Session and never commit; the caller owns the transaction.
+``now`` is always passed in, so tests can move the clock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy.orm import Session as DbSession
+
+from authsvc import pagination
+from authsvc.errors import RefreshTokenReused, TokenExpired, TokenInvalid
+from authsvc.models import RotatedToken, Session, User
+from authsvc.tokens import TokenKind, is_well_formed, new_token, token_hash
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """Lifetimes and limits of sessions (from Settings)."""
+
+    ttl: timedelta
+    refresh_ttl: timedelta
+    max_age: timedelta
+    max_per_user: int = 0
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    """A session with the raw tokens just issued for it (returned once, never stored)."""
+
+    session: Session
+    session_token: str
+    update_token: str
+
+
+def open_session(
+    db: DbSession,
+    user_id: uuid.UUID,
+    policy: SessionPolicy,
+    now: datetime,
+    user_agent: str = "",
+    ip_address: str = "",
+) -> IssuedSession:
+    """Starts a session for ``user_id`` and ends the oldest ones beyond the per-user limit."""
+    session_token, update_token = new_token(TokenKind.SESSION), new_token(TokenKind.UPDATE)
+    absolute = now + policy.max_age
+    session = Session(
+        user_id=user_id,
+        token_hash=token_hash(session_token),
+        refresh_token_hash=token_hash(update_token),
+        expires_at=min(now + policy.ttl, absolute),
+        refresh_expires_at=min(now + policy.refresh_ttl, absolute),
+        absolute_expires_at=absolute,
+        user_agent=user_agent,
+        ip_address=ip_address,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(session)
+    db.flush()
+    if policy.max_per_user:
+        _enforce_limit(db, user_id, policy.max_per_user, now)
+    return IssuedSession(session, session_token, update_token)
+
+
+def _enforce_limit(db: DbSession, user_id: uuid.UUID, limit: int, now: datetime) -> None:
+    live = (
+        select(Session.id)
+        .where(Session.user_id == user_id, Session.refresh_expires_at > now)
+        .order_by(Session.created_at.desc(), Session.id.desc())
+        .offset(limit)
+    )
+    stale = list(db.scalars(live))
+    dead = Session.user_id == user_id
+    db.execute(
+        delete(Session)
+        .where(dead, (Session.id.in_(stale)) | (Session.refresh_expires_at <= now))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def validate(db: DbSession, session_token: str, now: datetime) -> tuple[User, Session]:
+    """The user and session of a live session token.
+
+    Raises TokenInvalid (unknown, malformed or revoked) or TokenExpired.
+    """
+    if not is_well_formed(session_token, TokenKind.SESSION):
+        raise TokenInvalid()
+    row = db.execute(
+        select(User, Session)
+        .join(Session, Session.user_id == User.id)
+        .where(Session.token_hash == token_hash(session_token))
+    ).one_or_none()
+    if row is None:
+        raise TokenInvalid()
+    user, session = row
+    if now >= session.expires_at:
+        raise TokenExpired()
+    return user, session
+
+
+def refresh(db: DbSession, update_token: str, policy: SessionPolicy, now: datetime) -> IssuedSession:
+    """Rotates both tokens of the session owning ``update_token``.
+
+    Raises TokenInvalid, TokenExpired, or RefreshTokenReused after revoking the session
+    when the token was already rotated away (including by a concurrent refresh).
+    """
+    if not is_well_formed(update_token, TokenKind.UPDATE):
+        raise TokenInvalid()
+    old_hash = token_hash(update_token)
+    session = db.scalar(select(Session).where(Session.refresh_token_hash == old_hash))
+    if session is None:
+        _revoke_if_rotated(db, old_hash)
+        raise TokenInvalid()
+    if now >= session.refresh_expires_at:
+        raise TokenExpired()
+    session_token, new_update_token = new_token(TokenKind.SESSION), new_token(TokenKind.UPDATE)
+    rotated = db.execute(
+        update(Session)
+        .where(Session.id == session.id, Session.refresh_token_hash == old_hash)
+        .values(
+            token_hash=token_hash(session_token),
+            refresh_token_hash=token_hash(new_update_token),
+            expires_at=min(now + policy.ttl, session.absolute_expires_at),
+            refresh_expires_at=min(now + policy.refresh_ttl, session.absolute_expires_at),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if rotated.rowcount != 1:  # type: ignore[attr-defined]
+        # A concurrent refresh rotated this token first: ours is now a reused token.
+        _revoke(db, session.id)
+        raise RefreshTokenReused()
+    db.add(RotatedToken(session_id=session.id, token_hash=old_hash, created_at=now))
+    db.flush()
+    db.refresh(session)
+    return IssuedSession(session, session_token, new_update_token)
+
+
+def _revoke_if_rotated(db: DbSession, digest: bytes) -> None:
+    session_id = db.scalar(select(RotatedToken.session_id).where(RotatedToken.token_hash == digest))
+    if session_id is not None:
+        _revoke(db, session_id)
+        raise RefreshTokenReused()
+
+
+def _revoke(db: DbSession, session_id: uuid.UUID) -> None:
+    db.execute(
+        delete(Session).where(Session.id == session_id).execution_options(
+            synchronize_session=False
+        )
+    )
+
+
+def revoke(db: DbSession, session_token: str) -> Session:
+    """Ends the session of ``session_token`` (expired or not); raises TokenInvalid."""
+    if not is_well_formed(session_token, TokenKind.SESSION):
+        raise TokenInvalid()
+    session = db.scalar(select(Session).where(Session.token_hash == token_hash(session_token)))
+    if session is None:
+        raise TokenInvalid()
+    _revoke(db, session.id)
+    return session
+
+
+def revoke_others(db: DbSession, user_id: uuid.UUID, keep: uuid.UUID) -> list[uuid.UUID]:
+    """Ends every session of ``user_id`` but ``keep``; returns the ended ids."""
+    ended = list(db.scalars(select(Session.id).where(Session.user_id == user_id, Session.id != keep)))
+    db.execute(
+        delete(Session).where(Session.id.in_(ended)).execution_options(synchronize_session=False)
+    )
+    return ended
+
+
+def list_sessions(
+    db: DbSession, user_id: uuid.UUID, now: datetime, size: int, token: str
+) -> tuple[list[Session], str]:
+    """One page of the live sessions of ``user_id``, oldest first, and the next token."""
+    scope = f"sessions:{user_id}"
+    cursor = pagination.decode(token, scope)
+    query = (
+        select(Session)
+        .where(Session.user_id == user_id, Session.refresh_expires_at > now)
+        .order_by(Session.created_at, Session.id)
+        .limit(size + 1)
+    )
+    if cursor:
+        query = query.where(
+            tuple_(Session.created_at, Session.id) > (cursor.created_at, cursor.id)
+        )
+    sessions = list(db.scalars(query))
+    if len(sessions) <= size:
+        return sessions, ""
+    last = sessions[size - 1]
+    return sessions[:size], pagination.encode(pagination.Cursor(last.created_at, last.id), scope)
+
+
+def count_live(db: DbSession, user_id: uuid.UUID, now: datetime) -> int:
+    """How many live sessions ``user_id`` has."""
+    query = select(func.count()).where(Session.user_id == user_id, Session.refresh_expires_at > now)
+    return db.scalar(query) or 0

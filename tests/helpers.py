@@ -1,0 +1,63 @@
+"""Helpers for calling authsvc and reading its rich errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from authsvc.v1 import auth_service_pb2 as pb
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Failure:
+    """What a caller can read from a failed call."""
+
+    code: grpc.StatusCode
+    reason: str
+    domain: str
+    message: str
+    fields: list[str]
+
+
+def failure(error: grpc.RpcError) -> Failure:
+    """Decodes ``google.rpc.Status`` details; fails the test when ErrorInfo is missing."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, f"no rich status on {error.code()}: {error.details()}"
+    info, fields = None, []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields = [v.field for v in bad.field_violations]
+    assert info is not None, "status without ErrorInfo"
+    return Failure(error.code(), info.reason, info.domain, status.message, fields)
+
+
+def fails(call: Callable[..., Any], request: Any) -> Failure:
+    """Makes a call that must fail and returns how it failed."""
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request, timeout=10)
+    return failure(caught.value)
+
+
+def sign_up(stub: Any, email: str = "ada@example.com", password: str = PASSWORD) -> pb.User:
+    reply = stub.CreateUser(
+        pb.CreateUserRequest(email=email, password=password, first_name="Ada", last_name="Lovelace"),
+        timeout=10,
+    )
+    return reply.user
+
+
+def sign_in(stub: Any, email: str = "ada@example.com", password: str = PASSWORD, **kw: str) -> Any:
+    return stub.CreateSession(pb.CreateSessionRequest(email=email, password=password, **kw), timeout=10)

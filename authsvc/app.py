@@ -127,7 +127,9 @@ class AuthApp:
         verified = self.hasher.verify(found.password_hash if found else None, password)
         if found is None or not verified:
             raise InvalidCredentials()
-        rehash = self.hasher.hash(password) if self.hasher.needs_rehash(found.password_hash) else None
+        rehash = (
+            self.hasher.hash(password) if self.hasher.needs_rehash(found.password_hash) else None
+        )
         return self._open(found, rehash, user_agent, ip_address)
 
     def _open(self, user: User, rehash: str | None, user_agent: str, ip_address: str) -> SignIn:
@@ -173,4 +175,3 @@ class AuthApp:
 
 def _new_password(password: str) -> None:
     check_policy(fields.required(password, "new_password"), "new_password")
-

@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(overrides=overrides)
     except ConfigError as exc:
-        print(f"authsvc: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"authsvc: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -57,7 +57,7 @@ def run_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     try:
         migrate.upgrade(engine)
     except Exception as exc:  # report, don't dump a traceback at the operator
-        print(f"authsvc: migration failed: {type(exc).__name__}: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"authsvc: migration failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
@@ -71,7 +71,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         server, port = create_server(settings)
     except RuntimeError as exc:
-        print(f"authsvc: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"authsvc: {exc}", file=sys.stderr)
         return 1
     stopping = threading.Event()
 
@@ -95,10 +95,10 @@ def check_health(settings: Settings, args: argparse.Namespace) -> int:
             stub = health_pb2_grpc.HealthStub(channel)
             reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=args.timeout)
     except grpc.RpcError as exc:
-        print(f"authsvc: health check failed: {exc.code().name}", file=sys.stderr)  # noqa: T201
+        print(f"authsvc: health check failed: {exc.code().name}", file=sys.stderr)
         return 1
     serving = reply.status == health_pb2.HealthCheckResponse.SERVING
-    print(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))  # noqa: T201
+    print(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
     return 0 if serving else 1
 
 

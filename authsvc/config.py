@@ -65,7 +65,7 @@ class Settings:
 
     address: str = "127.0.0.1:50051"
     database_url: str = "sqlite:///authsvc.db"
-    password_hash: str = "scrypt:32768:8:3"
+    password_hash: str = "scrypt:32768:8:3"  # noqa: S105 (a method, not a password)
     session_ttl: timedelta = timedelta(hours=1)
     refresh_ttl: timedelta = timedelta(days=7)
     session_max_age: timedelta = timedelta(days=30)

@@ -51,7 +51,9 @@ class InvalidArgument(AuthError):
         self.violations = violations
         names = ", ".join(v.field for v in violations)
         first = violations[0].description if violations else ""
-        super().__init__(f"invalid {names}: {first}" if len(violations) == 1 else f"invalid {names}")
+        super().__init__(
+            f"invalid {names}: {first}" if len(violations) == 1 else f"invalid {names}"
+        )
 
     @classmethod
     def of(cls, field: str, description: str) -> InvalidArgument:

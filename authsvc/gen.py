@@ -6,6 +6,7 @@ committed modules are always what the current protos and pinned grpcio-tools mak
 
 from __future__ import annotations
 
+import shutil
 import sys
 from importlib import resources
 from pathlib import Path
@@ -24,13 +25,18 @@ def proto_files() -> list[Path]:
 def generate(out_dir: Path) -> None:
     """Runs protoc for every proto into ``out_dir``; raises RuntimeError on failure."""
     well_known = resources.files("grpc_tools") / "_proto"
+    plugin = shutil.which("protoc-gen-mypy_grpc", path=str(Path(sys.executable).parent))
+    if plugin is None:
+        raise RuntimeError("protoc-gen-mypy_grpc not found: install the dev extra")
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
         f"-I{well_known}",
+        f"--plugin=protoc-gen-mypy_grpc={plugin}",
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",
+        f"--mypy_grpc_out={out_dir}",
         *(str(p.relative_to(PROTO_ROOT)) for p in proto_files()),
     ]
     if protoc.main(args) != 0:
@@ -40,7 +46,7 @@ def generate(out_dir: Path) -> None:
 def main() -> None:
     """Entry point of ``python -m authsvc.gen``."""
     generate(ROOT)
-    print("generated authsvc/v1 from protos/", file=sys.stderr)  # noqa: T201
+    print("generated authsvc/v1 from protos/", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ def to_status(error: AuthError) -> grpc.Status:
     if isinstance(error, InvalidArgument):
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
                 for v in error.violations
             ]
         )
@@ -37,7 +39,8 @@ def to_status(error: AuthError) -> grpc.Status:
     status = status_pb2.Status(
         code=getattr(code_pb2, error.code.name), message=error.message, details=details
     )
-    return rpc_status.to_status(status)
+    converted: grpc.Status = rpc_status.to_status(status)
+    return converted
 
 
 def _pack(message: Any) -> any_pb2.Any:
@@ -58,7 +61,7 @@ def as_auth_error(exc: BaseException, method: str) -> AuthError:
     return Internal()
 
 
-class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class ErrorInterceptor(grpc.ServerInterceptor):
     """Wraps every unary-unary handler so its exceptions become rich statuses."""
 
     def intercept_service(

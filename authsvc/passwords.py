@@ -21,7 +21,7 @@ MAX_LENGTH = 256
 @cache
 def common_passwords() -> frozenset[str]:
     """The 30,000 most common passwords of zxcvbn's frequency lists, lower-cased."""
-    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # noqa: PLC0415 (large; load lazily)
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
     return frozenset(p.lower() for p in FREQUENCY_LISTS["passwords"] if len(p) >= MIN_LENGTH)
 
@@ -42,8 +42,10 @@ def check_policy(password: str, field: str) -> None:
 def _normalize(password: str) -> str:
     # NIST SP 800-63B 5.1.1.2: normalize Unicode so the same password typed on two
     # devices hashes alike. Lone surrogates cannot be encoded: keep them escaped.
-    return unicodedata.normalize("NFKC", password).encode("utf-8", "surrogatepass").decode(
-        "utf-8", "replace"
+    return (
+        unicodedata.normalize("NFKC", password)
+        .encode("utf-8", "surrogatepass")
+        .decode("utf-8", "replace")
     )
 
 

@@ -6,6 +6,8 @@ No SQL, no rules and no error handling here: errors propagate to
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 
 from authsvc import convert
@@ -13,7 +15,7 @@ from authsvc.app import AuthApp
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 
-Ctx = grpc.ServicerContext
+Ctx: TypeAlias = grpc.ServicerContext
 
 
 class AuthServicer(pb_grpc.AuthServiceServicer):

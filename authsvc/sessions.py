@@ -104,7 +104,9 @@ def validate(db: DbSession, session_token: str, now: datetime) -> tuple[User, Se
     return user, session
 
 
-def refresh(db: DbSession, update_token: str, policy: SessionPolicy, now: datetime) -> IssuedSession:
+def refresh(
+    db: DbSession, update_token: str, policy: SessionPolicy, now: datetime
+) -> IssuedSession:
     """Rotates both tokens of the session owning ``update_token``.
 
     Raises TokenInvalid, TokenExpired, or RefreshTokenReused after revoking the session
@@ -151,9 +153,7 @@ def _revoke_if_rotated(db: DbSession, digest: bytes) -> None:
 
 def _revoke(db: DbSession, session_id: uuid.UUID) -> None:
     db.execute(
-        delete(Session).where(Session.id == session_id).execution_options(
-            synchronize_session=False
-        )
+        delete(Session).where(Session.id == session_id).execution_options(synchronize_session=False)
     )
 
 
@@ -170,7 +170,9 @@ def revoke(db: DbSession, session_token: str) -> Session:
 
 def revoke_others(db: DbSession, user_id: uuid.UUID, keep: uuid.UUID) -> list[uuid.UUID]:
     """Ends every session of ``user_id`` but ``keep``; returns the ended ids."""
-    ended = list(db.scalars(select(Session.id).where(Session.user_id == user_id, Session.id != keep)))
+    ended = list(
+        db.scalars(select(Session.id).where(Session.user_id == user_id, Session.id != keep))
+    )
     db.execute(
         delete(Session).where(Session.id.in_(ended)).execution_options(synchronize_session=False)
     )
@@ -190,9 +192,7 @@ def list_sessions(
         .limit(size + 1)
     )
     if cursor:
-        query = query.where(
-            tuple_(Session.created_at, Session.id) > (cursor.created_at, cursor.id)
-        )
+        query = query.where(tuple_(Session.created_at, Session.id) > (cursor.created_at, cursor.id))
     sessions = list(db.scalars(query))
     if len(sessions) <= size:
         return sessions, ""

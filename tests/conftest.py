@@ -67,7 +67,9 @@ def drop_pg_database(url: str) -> None:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def migrated_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A database upgraded to head, one per backend for the whole run."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'authsvc.db'}"
@@ -87,7 +89,7 @@ def db_url(migrated_url: str) -> Iterator[str]:
     engine = make_engine(migrated_url)
     with engine.begin() as conn:
         for table in TABLES:
-            conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (fixed names)
+            conn.execute(text(f"DELETE FROM {table}"))
     engine.dispose()
     yield migrated_url
 

@@ -53,11 +53,15 @@ def fails(call: Callable[..., Any], request: Any) -> Failure:
 
 def sign_up(stub: Any, email: str = "ada@example.com", password: str = PASSWORD) -> pb.User:
     reply = stub.CreateUser(
-        pb.CreateUserRequest(email=email, password=password, first_name="Ada", last_name="Lovelace"),
+        pb.CreateUserRequest(
+            email=email, password=password, first_name="Ada", last_name="Lovelace"
+        ),
         timeout=10,
     )
     return reply.user
 
 
 def sign_in(stub: Any, email: str = "ada@example.com", password: str = PASSWORD, **kw: str) -> Any:
-    return stub.CreateSession(pb.CreateSessionRequest(email=email, password=password, **kw), timeout=10)
+    return stub.CreateSession(
+        pb.CreateSessionRequest(email=email, password=password, **kw), timeout=10
+    )

@@ -32,6 +32,7 @@ class AuthServer:
     grpc_server: grpc.Server
     app: AuthApp
     health: DatabaseHealth
+    port: int
 
     def stop(self, grace: float | None) -> None:
         """Refuses new calls, lets calls in flight finish within ``grace``, then closes."""
@@ -77,4 +78,4 @@ def create_server(
     health.start()
     server.start()
     log.info("serving %s on port %d", SERVICE_NAME, port)
-    return AuthServer(server, app, health), port
+    return AuthServer(server, app, health, port), port

@@ -150,6 +150,13 @@ def stub(server_and_stub: tuple[AuthServer, pb_grpc.AuthServiceStub]) -> pb_grpc
 
 
 @pytest.fixture
+def channel(server_and_stub: tuple[AuthServer, pb_grpc.AuthServiceStub]) -> Iterator[grpc.Channel]:
+    """Another channel to the default test server (for health, reflection, raw calls)."""
+    with grpc.insecure_channel(f"127.0.0.1:{server_and_stub[0].port}") as channel:
+        yield channel
+
+
+@pytest.fixture
 def database(db_url: str) -> Iterator[Database]:
     """Direct access to the test database, to assert on what it holds."""
     db = Database(make_engine(db_url))

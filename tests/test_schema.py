@@ -1,0 +1,68 @@
+"""Migrations build exactly the schema the models describe, on both databases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
+
+from authsvc import migrate
+from authsvc.db import make_engine
+from authsvc.models import Base, User
+from tests.conftest import create_pg_database, drop_pg_database
+
+
+def _assert_matches_models(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+            tables = set(inspect(conn).get_table_names())
+        assert {"users", "sessions", "rotated_tokens"} <= tables
+        with engine.connect() as conn:
+            command.downgrade(migrate.alembic_config(conn), "base")
+            conn.commit()
+            assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
+        migrate.upgrade(engine)  # and back up again
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_migrations_match_models(tmp_path):
+    _assert_matches_models(f"sqlite:///{tmp_path / 'fresh.db'}")
+
+
+def test_postgresql_migrations_match_models():
+    url = create_pg_database("authsvc_schema")
+    try:
+        _assert_matches_models(url)
+    finally:
+        drop_pg_database(url)
+
+
+def test_upgrade_twice_is_a_no_op(db_url):
+    engine = make_engine(db_url)
+    migrate.upgrade(engine)
+    migrate.upgrade(engine)
+    engine.dispose()
+
+
+def test_updated_at_really_updates_and_times_are_utc(database):
+    with database.transaction() as db:
+        user = User(email="t@example.com", first_name="T", last_name="U", password_hash="x")
+        db.add(user)
+    created, updated = user.created_at, user.updated_at
+    assert created.utcoffset() == timedelta(0)
+    with database.transaction() as db:
+        user = db.scalars(select(User)).one()
+        user.first_name = "V"
+    with database.transaction(writes=False) as db:
+        user = db.scalars(select(User)).one()
+    assert user.created_at == created
+    assert user.updated_at > updated
+    assert user.updated_at.utcoffset() == timedelta(0)

@@ -1,0 +1,131 @@
+"""Health, reflection and the command line, against real processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from authsvc.v1 import auth_service_pb2 as pb
+from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from tests.conftest import CHEAP_HASH
+from tests.helpers import sign_in, sign_up
+
+
+def test_health_serving_for_server_and_auth_service(channel):
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "authsvc.v1.AuthService"):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_and_describes_the_service(channel):
+    db = ProtoReflectionDescriptorDatabase(channel)
+    services = set(db.get_services())
+    assert {"authsvc.v1.AuthService", "grpc.health.v1.Health"} <= services
+    described = db.FindFileContainingSymbol("authsvc.v1.AuthService")
+    assert "ValidateToken" in [m.name for m in described.service[0].method]
+
+
+def _env(db_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
+    env.update({"AUTHSVC_DATABASE_URL": db_url, "AUTHSVC_PASSWORD_HASH": CHEAP_HASH, **extra})
+    return env
+
+
+def _start(db_url: str, tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "authsvc", "serve", "--address", "127.0.0.1:0"],
+        env=_env(db_url),
+        stderr=log,
+        stdout=log,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        match = re.search(r"port (\d+)", Path(log.name).read_text())
+        if match:
+            return proc, int(match.group(1))
+        assert proc.poll() is None, Path(log.name).read_text()
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+def test_serve_migrates_serves_and_drains_on_sigterm(db_url, tmp_path):
+    proc, port = _start(db_url, tmp_path)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.AuthServiceStub(channel)
+            sign_up(stub)
+            token = sign_in(stub).session_token
+            assert stub.ValidateToken(pb.ValidateTokenRequest(session_token=token), timeout=5)
+        health = subprocess.run(
+            [sys.executable, "-m", "authsvc", "health", "--address", f"127.0.0.1:{port}"],
+            env=_env(db_url),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert (health.returncode, health.stdout.strip()) == (0, "SERVING")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+    log = (tmp_path / "serve.log").read_text()
+    assert "draining" in log
+    assert "asv_st_" not in log
+
+
+def test_health_command_fails_when_nothing_listens():
+    result = subprocess.run(
+        [sys.executable, "-m", "authsvc", "health", "--address", "127.0.0.1:1", "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+
+
+def test_migrate_command(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "authsvc", "migrate"],
+        env=_env(url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "m.db").exists()
+
+
+def test_bad_setting_is_a_one_line_error_and_nonzero_exit(tmp_path):
+    for name, value in [
+        ("AUTHSVC_SESSION_TTL", "soon"),
+        ("AUTHSVC_DATABASE_URL", "mysql://x/y"),
+        ("AUTHSVC_PASSWORD_HASH", "md5"),
+        ("AUTHSVC_MAX_SESSIONS_PER_USER", "-1"),
+    ]:
+        env = _env(f"sqlite:///{tmp_path / 'x.db'}", **{name: value})
+        result = subprocess.run(
+            [sys.executable, "-m", "authsvc", "serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 2, (name, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and name in lines[0], (name, result.stderr)

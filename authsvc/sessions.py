@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc import pagination
@@ -198,9 +198,3 @@ def list_sessions(
         return sessions, ""
     last = sessions[size - 1]
     return sessions[:size], pagination.encode(pagination.Cursor(last.created_at, last.id), scope)
-
-
-def count_live(db: DbSession, user_id: uuid.UUID, now: datetime) -> int:
-    """How many live sessions ``user_id`` has."""
-    query = select(func.count()).where(Session.user_id == user_id, Session.refresh_expires_at > now)
-    return db.scalar(query) or 0

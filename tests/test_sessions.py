@@ -410,3 +410,20 @@ def test_default_hash_is_scrypt_n32768_r8_p3(start_server, database):
         stored = db.execute(text("SELECT password_hash FROM users")).scalar_one()
     assert stored.startswith("scrypt:32768:8:3$")
     assert sign_in(stub).session_token
+
+
+def test_unknown_email_costs_a_hash_like_a_wrong_password(stub, monkeypatch):
+    from authsvc.passwords import Hasher
+
+    checked: list[bool] = []
+    original = Hasher.verify
+
+    def counting(self, password_hash, password):
+        checked.append(password_hash is None)
+        return original(self, password_hash, password)
+
+    sign_up(stub)
+    monkeypatch.setattr(Hasher, "verify", counting)
+    fails(stub.CreateSession, pb.CreateSessionRequest(email="nobody@example.com", password=PASSWORD))
+    fails(stub.CreateSession, pb.CreateSessionRequest(email="ada@example.com", password="wrong-pass"))
+    assert checked == [True, False]  # the unknown email was checked against the dummy hash

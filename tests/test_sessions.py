@@ -424,6 +424,10 @@ def test_unknown_email_costs_a_hash_like_a_wrong_password(stub, monkeypatch):
 
     sign_up(stub)
     monkeypatch.setattr(Hasher, "verify", counting)
-    fails(stub.CreateSession, pb.CreateSessionRequest(email="nobody@example.com", password=PASSWORD))
-    fails(stub.CreateSession, pb.CreateSessionRequest(email="ada@example.com", password="wrong-pass"))
+    fails(
+        stub.CreateSession, pb.CreateSessionRequest(email="nobody@example.com", password=PASSWORD)
+    )
+    fails(
+        stub.CreateSession, pb.CreateSessionRequest(email="ada@example.com", password="wrong-pass")
+    )
     assert checked == [True, False]  # the unknown email was checked against the dummy hash

@@ -6,12 +6,15 @@ RPC metrics follow go-grpc-prometheus's names, so existing gRPC dashboards work.
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import dataclass
-from wsgiref.simple_server import WSGIServer
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 
 SIGN_IN_METHOD = "/authsvc.v1.AuthService/CreateSession"
 REFRESH_METHOD = "/authsvc.v1.AuthService/RefreshSession"
@@ -95,10 +98,29 @@ class MetricsServer:
 
 
 def start_metrics_server(address: str, registry: CollectorRegistry) -> MetricsServer:
-    """Serves ``registry`` over HTTP on ``address`` (HOST:PORT; ``[::1]:9090`` for IPv6).
+    """Serves ``registry`` at ``/metrics`` on ``address`` (HOST:PORT, ``[::1]:9090``).
 
-    Raises OSError when the address cannot be bound.
+    Raises OSError when the address cannot be bound, ValueError when PORT is no number.
     """
     host, _, port = address.rpartition(":")
-    httpd, thread = start_http_server(int(port), host.strip("[]") or "0.0.0.0", registry)  # noqa: S104 (bind all only when asked to)
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 (all interfaces only when asked to)
+
+    class Server(_ThreadingWSGIServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    httpd = make_server(host, int(port), make_wsgi_app(registry), Server, _QuietHandler)
+    # A short poll interval makes stop() quick; the default (0.5 s) slows every test.
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="metrics", daemon=True
+    )
+    thread.start()
     return MetricsServer(httpd, thread)
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not worth a log line each."""

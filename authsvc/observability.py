@@ -19,6 +19,8 @@ from authsvc.metrics import Metrics
 rpc_log = logging.getLogger("authsvc.rpc")
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
+# Probes call health checks every few seconds: a line each would drown the real calls.
+_QUIET_PREFIX = "/grpc.health.v1.Health/"
 
 
 class ObservabilityInterceptor(grpc.ServerInterceptor):
@@ -65,7 +67,8 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
         duration_ms = round(seconds * 1000, 3)
         fields: dict[str, Any] = {"event": "rpc", "method": method, "code": code.name}
         fields.update(duration_ms=duration_ms, peer=context.peer(), reason=reason or None)
-        rpc_log.info("%s %s %.1fms", method, code.name, duration_ms, extra=fields)
+        level = logging.DEBUG if method.startswith(_QUIET_PREFIX) else logging.INFO
+        rpc_log.log(level, "%s %s %.1fms", method, code.name, duration_ms, extra=fields)
 
 
 def final_status(context: grpc.ServicerContext, *, raised: bool) -> tuple[grpc.StatusCode, str]:

@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from authsvc import fields, sessions, users
 from authsvc.config import Settings
 from authsvc.db import Database
-from authsvc.errors import InvalidCredentials
+from authsvc.errors import InvalidCredentials, RefreshTokenReused
+from authsvc.logs import security_event
 from authsvc.models import Session, User, utcnow
 from authsvc.passwords import MAX_LENGTH, Hasher, check_policy
 
@@ -55,7 +56,7 @@ class AuthApp:
         password_hash = self.hasher.hash(new.password)
         with self.db.transaction() as db:
             user = users.create_user(db, new, password_hash)
-        log.info("user created", extra={"user_id": str(user.id)})
+        security_event("user_created", user.id)
         return user
 
     def get_user(self, user_id: str) -> User:
@@ -76,7 +77,7 @@ class AuthApp:
         uid = fields.uuid_id(user_id, "id")
         with self.db.transaction() as db:
             users.delete_user(db, uid)
-        log.info("user deleted", extra={"user_id": str(uid)})
+        security_event("user_deleted", uid)
 
     def list_users(self, page_size: int, page_token: str) -> tuple[list[User], str]:
         """One page of users. Raises InvalidArgument."""
@@ -97,6 +98,7 @@ class AuthApp:
         with self.db.transaction(writes=False) as db:
             user, session = sessions.validate(db, session_token, self.clock())
         if len(current) > MAX_LENGTH or not self.hasher.verify(user.password_hash, current):
+            security_event("password_change_failed", user.id)
             raise InvalidCredentials()
         new_hash = self.hasher.hash(new)
         with self.db.transaction() as db:
@@ -104,7 +106,7 @@ class AuthApp:
             if not users.set_password_hash(db, user.id, user.password_hash, new_hash):
                 raise InvalidCredentials()  # changed concurrently: the current one is stale
             sessions.revoke_others(db, user.id, keep=session.id)
-        log.info("password changed", extra={"user_id": str(user.id)})
+        security_event("password_changed", user.id)
 
     # Sessions
 
@@ -120,17 +122,21 @@ class AuthApp:
         ip_address = v.check(fields.ip_address, ip_address)
         v.raise_any()
         if len(password) > MAX_LENGTH:
+            security_event("sign_in_failed", None)
             raise InvalidCredentials()  # no password that long was ever accepted
         with self.db.transaction(writes=False) as db:
             found = users.find_by_email(db, email)
         # verify() checks a dummy hash when the user is unknown, so both cost the same.
         verified = self.hasher.verify(found.password_hash if found else None, password)
         if found is None or not verified:
+            security_event("sign_in_failed", found.id if found else None)
             raise InvalidCredentials()
         rehash = (
             self.hasher.hash(password) if self.hasher.needs_rehash(found.password_hash) else None
         )
-        return self._open(found, rehash, user_agent, ip_address)
+        signed_in = self._open(found, rehash, user_agent, ip_address)
+        security_event("signed_in", found.id, session_id=str(signed_in.issued.session.id))
+        return signed_in
 
     def _open(self, user: User, rehash: str | None, user_agent: str, ip_address: str) -> SignIn:
         try:
@@ -153,8 +159,12 @@ class AuthApp:
     def refresh(self, update_token: str) -> sessions.IssuedSession:
         """Rotates both tokens. Raises TokenInvalid, TokenExpired or RefreshTokenReused."""
         fields.required(update_token, "update_token")
-        with self.db.transaction() as db:
-            return sessions.refresh(db, update_token, self.policy, self.clock())
+        try:
+            with self.db.transaction() as db:
+                return sessions.refresh(db, update_token, self.policy, self.clock())
+        except RefreshTokenReused as exc:
+            security_event("refresh_token_reused", exc.user_id)
+            raise
 
     def sign_out(self, session_token: str) -> None:
         """Ends the session. Raises InvalidArgument or TokenInvalid."""

@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from authsvc import migrate
 from authsvc.config import ConfigError, Settings, load_settings
 from authsvc.db import make_engine
+from authsvc.logs import configure_logging
 from authsvc.server import create_server
 
 log = logging.getLogger("authsvc")
@@ -44,9 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     commands = {"serve": serve, "migrate": run_migrate, "health": check_health}
     return commands[args.command](settings, args)
 

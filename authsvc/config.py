@@ -75,6 +75,9 @@ class Settings:
     health_interval: timedelta = timedelta(seconds=5)
     max_workers: int = 16
     log_level: str = "INFO"
+    # Observability and the Python client (issue 3): Prometheus endpoint, log format.
+    metrics_address: str = ""
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         _check(self)
@@ -99,6 +102,9 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AUTHSVC_HEALTH_INTERVAL": ("health_interval", parse_duration),
     "AUTHSVC_MAX_WORKERS": ("max_workers", int),
     "AUTHSVC_LOG_LEVEL": ("log_level", str.upper),
+    # Observability and the Python client (issue 3).
+    "AUTHSVC_METRICS_ADDRESS": ("metrics_address", str.strip),
+    "AUTHSVC_LOG_FORMAT": ("log_format", str.lower),
 }
 
 
@@ -143,3 +149,14 @@ def _check(s: Settings) -> None:
         generate_password_hash("probe", method=s.password_hash)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"AUTHSVC_PASSWORD_HASH: {s.password_hash!r}: {exc}") from None
+    _check_observability(s)
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _check_observability(s: Settings) -> None:
+    if s.metrics_address and ":" not in s.metrics_address:
+        raise ConfigError(f"AUTHSVC_METRICS_ADDRESS: {s.metrics_address!r} is not HOST:PORT")
+    if s.log_format not in LOG_FORMATS:
+        raise ConfigError(f"AUTHSVC_LOG_FORMAT: {s.log_format!r} is not one of text, json")

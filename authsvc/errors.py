@@ -6,6 +6,7 @@ Domain code raises these; one interceptor (``authsvc.interceptors``) turns them 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import grpc
@@ -90,6 +91,11 @@ class RefreshTokenReused(AuthError):
     reason = "REFRESH_TOKEN_REUSED"
     message = "this update token was already used; the session has been revoked"
     commit = True
+
+    def __init__(self, user_id: uuid.UUID | None = None) -> None:
+        super().__init__()
+        #: For the security log only; never sent to the caller, who may be the thief.
+        self.user_id = user_id
 
 
 class UserNotFound(AuthError):

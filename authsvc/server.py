@@ -15,7 +15,9 @@ from authsvc.config import Settings
 from authsvc.db import Database, make_engine
 from authsvc.health import SERVICE_NAME, DatabaseHealth
 from authsvc.interceptors import ErrorInterceptor
+from authsvc.metrics import Metrics, MetricsServer, start_metrics_server
 from authsvc.models import utcnow
+from authsvc.observability import ObservabilityInterceptor
 from authsvc.servicer import AuthServicer
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
@@ -33,11 +35,14 @@ class AuthServer:
     app: AuthApp
     health: DatabaseHealth
     port: int
+    metrics: MetricsServer | None = None  # None unless AUTHSVC_METRICS_ADDRESS is set
 
     def stop(self, grace: float | None) -> None:
         """Refuses new calls, lets calls in flight finish within ``grace``, then closes."""
         self.health.stop()
         self.grpc_server.stop(grace).wait()
+        if self.metrics is not None:
+            self.metrics.stop()
         self.app.db.dispose()
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
@@ -55,9 +60,11 @@ def create_server(
     """
     db = database or Database(make_engine(settings.database_url, pool_size=settings.max_workers))
     app = AuthApp(settings, db, clock)
+    metrics = Metrics() if settings.metrics_address else None
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
-        interceptors=[ErrorInterceptor()],
+        # Outermost first: observability must see the status ErrorInterceptor maps to.
+        interceptors=[ObservabilityInterceptor(metrics), ErrorInterceptor()],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
@@ -75,7 +82,19 @@ def create_server(
     port = server.add_insecure_port(settings.address)
     if port == 0:
         raise RuntimeError(f"cannot bind {settings.address}")
+    metrics_server = _start_metrics(settings.metrics_address, metrics)
     health.start()
     server.start()
     log.info("serving %s on port %d", SERVICE_NAME, port)
-    return AuthServer(server, app, health, port), port
+    return AuthServer(server, app, health, port, metrics_server), port
+
+
+def _start_metrics(address: str, metrics: Metrics | None) -> MetricsServer | None:
+    if metrics is None:
+        return None
+    try:
+        started = start_metrics_server(address, metrics.registry)
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"cannot serve metrics on {address}: {exc}") from None
+    log.info("serving metrics on port %d", started.port)
+    return started

@@ -137,7 +137,7 @@ def refresh(
     if rotated.rowcount != 1:  # type: ignore[attr-defined]
         # A concurrent refresh rotated this token first: ours is now a reused token.
         _revoke(db, session.id)
-        raise RefreshTokenReused()
+        raise RefreshTokenReused(session.user_id)
     db.add(RotatedToken(session_id=session.id, token_hash=old_hash, created_at=now))
     db.flush()
     db.refresh(session)
@@ -147,8 +147,9 @@ def refresh(
 def _revoke_if_rotated(db: DbSession, digest: bytes) -> None:
     session_id = db.scalar(select(RotatedToken.session_id).where(RotatedToken.token_hash == digest))
     if session_id is not None:
+        user_id = db.scalar(select(Session.user_id).where(Session.id == session_id))
         _revoke(db, session_id)
-        raise RefreshTokenReused()
+        raise RefreshTokenReused(user_id)
 
 
 def _revoke(db: DbSession, session_id: uuid.UUID) -> None:

@@ -12,8 +12,15 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import Select, tuple_
+from sqlalchemy.orm import Session
 
 from authsvc.errors import InvalidArgument
+from authsvc.models import Base
+
+M = TypeVar("M", bound=Base)
 
 
 @dataclass(frozen=True)
@@ -45,3 +52,21 @@ def decode(token: str, scope: str, field: str = "page_token") -> Cursor | None:
     if not matches:
         raise InvalidArgument.of(field, "is not a page token of this request")
     return cursor
+
+
+def page(
+    db: Session, query: Select[M], model: type[M], size: int, token: str, scope: str
+) -> tuple[list[M], str]:
+    """One page of ``query``'s rows, oldest first, and the next page's token ("" on the last).
+
+    Raises InvalidArgument for a token that is not from this ``scope``.
+    """
+    cursor = decode(token, scope)
+    query = query.order_by(model.created_at, model.id).limit(size + 1)
+    if cursor:
+        query = query.where(tuple_(model.created_at, model.id) > (cursor.created_at, cursor.id))
+    rows = list(db.scalars(query))
+    if len(rows) <= size:
+        return rows, ""
+    last = rows[size - 1]
+    return rows[:size], encode(Cursor(last.created_at, last.id), scope)

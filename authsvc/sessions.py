@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc import pagination
@@ -184,18 +184,5 @@ def list_sessions(
     db: DbSession, user_id: uuid.UUID, now: datetime, size: int, token: str
 ) -> tuple[list[Session], str]:
     """One page of the live sessions of ``user_id``, oldest first, and the next token."""
-    scope = f"sessions:{user_id}"
-    cursor = pagination.decode(token, scope)
-    query = (
-        select(Session)
-        .where(Session.user_id == user_id, Session.refresh_expires_at > now)
-        .order_by(Session.created_at, Session.id)
-        .limit(size + 1)
-    )
-    if cursor:
-        query = query.where(tuple_(Session.created_at, Session.id) > (cursor.created_at, cursor.id))
-    sessions = list(db.scalars(query))
-    if len(sessions) <= size:
-        return sessions, ""
-    last = sessions[size - 1]
-    return sessions[:size], pagination.encode(pagination.Cursor(last.created_at, last.id), scope)
+    live = select(Session).where(Session.user_id == user_id, Session.refresh_expires_at > now)
+    return pagination.page(db, live, Session, size, token, scope=f"sessions:{user_id}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -138,12 +138,4 @@ def delete_user(db: Session, user_id: uuid.UUID) -> None:
 
 def list_users(db: Session, size: int, token: str) -> tuple[list[User], str]:
     """One page of users, oldest first, and the next page's token ("" on the last)."""
-    cursor = pagination.decode(token, scope="users")
-    query = select(User).order_by(User.created_at, User.id).limit(size + 1)
-    if cursor:
-        query = query.where(tuple_(User.created_at, User.id) > (cursor.created_at, cursor.id))
-    users = list(db.scalars(query))
-    if len(users) <= size:
-        return users, ""
-    last = users[size - 1]
-    return users[:size], pagination.encode(pagination.Cursor(last.created_at, last.id), "users")
+    return pagination.page(db, select(User), User, size, token, scope="users")

@@ -4,8 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/authsvc/v1/*.proto)
+# Node tooling (buf, protoc-gen-es, the TypeScript client) lives in node_modules, pinned
+# by package-lock.json; `npm ci` runs whenever the lock or a package.json changes.
+NPM_STAMP := node_modules/.installed
+BUF := node_modules/.bin/buf
+RELEASED_CONTRACT := protos/released/authsvc-v1.binpb
 
-.PHONY: install gen lint test run bench postgres clean
+.PHONY: install gen lint test run bench postgres clean release-contract
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,21 +20,36 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(NPM_STAMP): package.json package-lock.json clients/typescript/package.json
+	npm ci --no-audit --no-fund
+	touch $(NPM_STAMP)
 
-gen: $(STAMP)
+install: $(STAMP) $(NPM_STAMP)
+
+gen: $(STAMP) $(NPM_STAMP)
 	$(BIN)/python -m authsvc.gen
+	$(BUF) generate --template buf.gen.ts.yaml
 
-lint: $(STAMP)
+lint: $(STAMP) $(NPM_STAMP)
 	$(BIN)/ruff check authsvc tests bench migrations
 	$(BIN)/ruff format --check authsvc tests bench migrations
 	$(BIN)/mypy
+	$(BUF) lint
+	$(BUF) format protos --diff --exit-code
+	$(BUF) breaking protos --against $(RELEASED_CONTRACT)
+	$(BIN)/hadolint Dockerfile
+	node_modules/.bin/tsc -p clients/typescript --noEmit
+
+# Records the current contract as released: `buf breaking` then guards it. Run it only
+# deliberately, when a new version of the contract ships, and commit the image.
+release-contract: $(NPM_STAMP)
+	$(BUF) build protos --exclude-source-info -o $(RELEASED_CONTRACT)
 
 # Starts the local PostgreSQL cluster when it is installed but down.
 postgres:
 	@bash .ci/ensure-postgres
 
-test: $(STAMP) postgres
+test: $(STAMP) $(NPM_STAMP) postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 run: $(STAMP)
@@ -39,4 +59,4 @@ bench: $(STAMP) postgres
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache node_modules clients/typescript/dist

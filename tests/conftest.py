@@ -162,3 +162,14 @@ def database(db_url: str) -> Iterator[Database]:
     db = Database(make_engine(db_url))
     yield db
     db.dispose()
+
+
+# --- Live address for out-of-process callers (buf curl, the TypeScript client) ---
+
+
+@pytest.fixture
+def server_address(make_settings: Callable[..., Settings], clock: FakeClock) -> Iterator[str]:
+    """``host:port`` of a real server on port 0, for callers in other processes."""
+    server, port = create_server(make_settings(), clock=clock)
+    yield f"127.0.0.1:{port}"
+    server.stop(0)

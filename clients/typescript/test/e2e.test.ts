@@ -1,0 +1,100 @@
+/**
+ * End-to-end test of the generated TypeScript client against a LIVE authsvc.
+ *
+ * The server's `host:port` comes from AUTHSVC_TEST_ADDRESS; tests/test_typescript_client.py
+ * starts a real server and runs this file (`make test`). Without the variable the test fails
+ * instead of skipping, so a broken wiring cannot pass silently.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { test } from "node:test";
+
+import { Code, authFailure, createAuthClient } from "../src/index.js";
+import type { AuthClient, AuthFailure } from "../src/index.js";
+
+const PASSWORD = "correct horse battery staple";
+
+function client(): AuthClient {
+  const address = process.env.AUTHSVC_TEST_ADDRESS;
+  assert.ok(address, "set AUTHSVC_TEST_ADDRESS to the host:port of a running authsvc");
+  return createAuthClient({ address, timeoutMs: 10_000 });
+}
+
+/** Awaits a call that must fail and returns the decoded google.rpc.Status. */
+async function failure(call: Promise<unknown>): Promise<AuthFailure> {
+  try {
+    await call;
+  } catch (error) {
+    const decoded = authFailure(error);
+    assert.ok(decoded, `no grpc-status-details-bin on ${String(error)}`);
+    return decoded;
+  }
+  assert.fail("the call succeeded but should have failed");
+}
+
+function uniqueEmail(): string {
+  return `Ada.${randomUUID()}@Example.com`;
+}
+
+test("sign up, sign in, validate, refresh, sign out", async () => {
+  const auth = client();
+  const email = uniqueEmail();
+
+  const { user } = await auth.createUser({
+    email,
+    password: PASSWORD,
+    firstName: "Ada",
+    lastName: "Lovelace",
+  });
+  assert.ok(user);
+  assert.equal(user.email, email.toLowerCase());
+  assert.equal(user.firstName, "Ada");
+  assert.ok(user.createTime, "create_time is set");
+
+  const signIn = await auth.createSession({ email, password: PASSWORD, userAgent: "e2e" });
+  assert.equal(signIn.user?.id, user.id);
+  assert.equal(signIn.session?.userId, user.id);
+  assert.equal(signIn.session?.userAgent, "e2e");
+  assert.notEqual(signIn.sessionToken, "");
+  assert.notEqual(signIn.updateToken, "");
+
+  const valid = await auth.validateToken({ sessionToken: signIn.sessionToken });
+  assert.equal(valid.user?.id, user.id);
+  assert.equal(valid.session?.id, signIn.session?.id);
+
+  const refreshed = await auth.refreshSession({ updateToken: signIn.updateToken });
+  assert.equal(refreshed.session?.id, signIn.session?.id);
+  assert.notEqual(refreshed.sessionToken, signIn.sessionToken);
+  assert.notEqual(refreshed.updateToken, signIn.updateToken);
+  const old = await failure(auth.validateToken({ sessionToken: signIn.sessionToken }));
+  assert.equal(old.reason, "TOKEN_INVALID");
+  const again = await auth.validateToken({ sessionToken: refreshed.sessionToken });
+  assert.equal(again.user?.id, user.id);
+
+  await auth.deleteSession({ sessionToken: refreshed.sessionToken });
+  const gone = await failure(auth.validateToken({ sessionToken: refreshed.sessionToken }));
+  assert.equal(gone.code, Code.Unauthenticated);
+  assert.equal(gone.reason, "TOKEN_INVALID");
+});
+
+test("signing up twice with one email fails with reason EMAIL_TAKEN", async () => {
+  const auth = client();
+  const email = uniqueEmail();
+  const request = { email, password: PASSWORD, firstName: "Ada", lastName: "Lovelace" };
+  await auth.createUser(request);
+
+  const taken = await failure(auth.createUser({ ...request, email: email.toUpperCase() }));
+  assert.equal(taken.code, Code.AlreadyExists);
+  assert.equal(taken.reason, "EMAIL_TAKEN");
+  assert.equal(taken.domain, "authsvc");
+});
+
+test("a bad field fails with INVALID_ARGUMENT naming it in BadRequest", async () => {
+  const auth = client();
+  const bad = await failure(
+    auth.createUser({ email: "not-an-email", password: PASSWORD, firstName: "Ada", lastName: "" }),
+  );
+  assert.equal(bad.code, Code.InvalidArgument);
+  assert.equal(bad.reason, "INVALID_ARGUMENT");
+  assert.deepEqual([...bad.fields].sort(), ["email", "last_name"]);
+});

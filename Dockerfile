@@ -31,17 +31,21 @@ RUN groupadd --system --gid 10001 authsvc \
 COPY --from=build /opt/authsvc /opt/authsvc
 
 # Listen on every interface inside the container (the default 127.0.0.1 would be
-# unreachable through a published port). SQLite in the volume is the zero-setup default;
-# set AUTHSVC_DATABASE_URL to a postgresql:// URL in production.
+# unreachable through a published port); the same for Prometheus metrics. JSON logs for
+# log collectors. SQLite in the volume is the zero-setup default; set
+# AUTHSVC_DATABASE_URL to a postgresql:// URL in production.
 ENV PATH=/opt/authsvc/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     AUTHSVC_ADDRESS=0.0.0.0:50051 \
+    AUTHSVC_METRICS_ADDRESS=0.0.0.0:9090 \
+    AUTHSVC_LOG_FORMAT=json \
     AUTHSVC_DATABASE_URL=sqlite:////var/lib/authsvc/authsvc.db
 
 USER 10001:10001
 WORKDIR /var/lib/authsvc
 VOLUME ["/var/lib/authsvc"]
-EXPOSE 50051
+# gRPC, then Prometheus metrics (/metrics).
+EXPOSE 50051 9090
 
 # The gRPC health service answers SERVING while the database does; `authsvc health`
 # exits 0 only then. Kubernetes probes can run the same command.

@@ -168,8 +168,6 @@ def database(db_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def server_address(make_settings: Callable[..., Settings], clock: FakeClock) -> Iterator[str]:
-    """``host:port`` of a real server on port 0, for callers in other processes."""
-    server, port = create_server(make_settings(), clock=clock)
-    yield f"127.0.0.1:{port}"
-    server.stop(0)
+def server_address(server_and_stub: tuple[AuthServer, pb_grpc.AuthServiceStub]) -> str:
+    """``host:port`` of the default test server, for callers in other processes."""
+    return f"127.0.0.1:{server_and_stub[0].port}"

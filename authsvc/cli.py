@@ -13,7 +13,7 @@ from types import FrameType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from authsvc import migrate
+from authsvc import migrate, tls
 from authsvc.config import ConfigError, Settings, load_settings
 from authsvc.db import make_engine
 from authsvc.logs import configure_logging
@@ -28,18 +28,39 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="migrate the schema, then serve gRPC")
     serve.add_argument("--address", help="HOST:PORT to listen on (AUTHSVC_ADDRESS)")
     serve.add_argument("--database-url", help="SQLAlchemy URL (AUTHSVC_DATABASE_URL)")
+    serve.add_argument("--tls-cert", help="server certificate PEM file (AUTHSVC_TLS_CERT)")
+    serve.add_argument("--tls-key", help="server private key PEM file (AUTHSVC_TLS_KEY)")
+    serve.add_argument("--tls-client-ca", help="require client certs from this CA (mTLS)")
+    serve.add_argument("--callers", help="caller policy file, TOML or JSON (AUTHSVC_CALLERS)")
     mig = sub.add_parser("migrate", help="upgrade the database schema and exit")
     mig.add_argument("--database-url", help="SQLAlchemy URL (AUTHSVC_DATABASE_URL)")
     health = sub.add_parser("health", help="exit 0 when a server reports SERVING")
     health.add_argument("--address", help="HOST:PORT of the server (AUTHSVC_ADDRESS)")
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait")
+    health.add_argument("--tls-ca", help="CA that signed the server certificate (AUTHSVC_TLS_CA)")
+    health.add_argument("--tls-cert", help="client certificate PEM file (AUTHSVC_TLS_CERT)")
+    health.add_argument("--tls-key", help="client private key PEM file (AUTHSVC_TLS_KEY)")
+    health.add_argument("--tls-server-name", help="name to verify (AUTHSVC_TLS_SERVER_NAME)")
     return parser
+
+
+# Flags that override a setting of the same name.
+_FLAG_SETTINGS = (
+    "address",
+    "database_url",
+    "tls_cert",
+    "tls_key",
+    "tls_client_ca",
+    "callers",
+    "tls_ca",
+    "tls_server_name",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs a subcommand; a bad setting is a one-line error and exit status 2."""
     args = _parser().parse_args(argv)
-    overrides = {k: getattr(args, k, None) for k in ("address", "database_url")}
+    overrides = {k: getattr(args, k, None) for k in _FLAG_SETTINGS}
     try:
         settings = load_settings(overrides=overrides)
     except ConfigError as exc:
@@ -88,9 +109,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def check_health(settings: Settings, args: argparse.Namespace) -> int:
-    """Exits 0 when the server at ``--address`` answers SERVING, 1 otherwise."""
+    """Exits 0 when the server at ``--address`` answers SERVING, 1 otherwise.
+
+    Speaks TLS when a CA or certificate is set (see ``authsvc.tls.open_channel``).
+    """
     try:
-        with grpc.insecure_channel(settings.address) as channel:
+        with tls.open_channel(settings, settings.address) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=args.timeout)
     except grpc.RpcError as exc:

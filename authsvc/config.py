@@ -11,11 +11,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from werkzeug.security import generate_password_hash
+
+from authsvc.callers import CallerPolicy, load_policy
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {
@@ -78,6 +81,14 @@ class Settings:
     # Observability and the Python client (issue 3): Prometheus endpoint, log format.
     metrics_address: str = ""
     log_format: str = "text"
+    # Who may call and overload (issue 5): TLS, mutual TLS, caller policy, load shedding.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    tls_ca: str = ""
+    tls_server_name: str = ""
+    callers: CallerPolicy | None = None
+    max_concurrent_rpcs: int = 100
 
     def __post_init__(self) -> None:
         _check(self)
@@ -105,6 +116,14 @@ _ENV: dict[str, tuple[str, Any]] = {
     # Observability and the Python client (issue 3).
     "AUTHSVC_METRICS_ADDRESS": ("metrics_address", str.strip),
     "AUTHSVC_LOG_FORMAT": ("log_format", str.lower),
+    # Who may call and overload (issue 5).
+    "AUTHSVC_TLS_CERT": ("tls_cert", str),
+    "AUTHSVC_TLS_KEY": ("tls_key", str),
+    "AUTHSVC_TLS_CLIENT_CA": ("tls_client_ca", str),
+    "AUTHSVC_TLS_CA": ("tls_ca", str),
+    "AUTHSVC_TLS_SERVER_NAME": ("tls_server_name", str),
+    "AUTHSVC_CALLERS": ("callers", load_policy),
+    "AUTHSVC_MAX_CONCURRENT_RPCS": ("max_concurrent_rpcs", int),
 }
 
 
@@ -150,6 +169,7 @@ def _check(s: Settings) -> None:
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"AUTHSVC_PASSWORD_HASH: {s.password_hash!r}: {exc}") from None
     _check_observability(s)
+    _check_security(s)
 
 
 LOG_FORMATS = ("text", "json")
@@ -160,3 +180,31 @@ def _check_observability(s: Settings) -> None:
         raise ConfigError(f"AUTHSVC_METRICS_ADDRESS: {s.metrics_address!r} is not HOST:PORT")
     if s.log_format not in LOG_FORMATS:
         raise ConfigError(f"AUTHSVC_LOG_FORMAT: {s.log_format!r} is not one of text, json")
+
+
+# Who may call and overload (issue 5).
+
+_PEM_FILES = ("tls_cert", "tls_key", "tls_client_ca", "tls_ca")
+
+
+def _check_security(s: Settings) -> None:
+    if bool(s.tls_cert) != bool(s.tls_key):
+        raise ConfigError("AUTHSVC_TLS_CERT and AUTHSVC_TLS_KEY: set both or neither")
+    for field in _PEM_FILES:
+        if getattr(s, field):
+            _check_pem(env_names()[field], getattr(s, field))
+    if s.tls_client_ca and not s.tls_cert:
+        raise ConfigError("AUTHSVC_TLS_CLIENT_CA: mutual TLS needs AUTHSVC_TLS_CERT and _KEY")
+    if s.callers is not None and not s.tls_client_ca:
+        raise ConfigError("AUTHSVC_CALLERS: a caller policy needs AUTHSVC_TLS_CLIENT_CA (mTLS)")
+    if s.max_concurrent_rpcs < 1:
+        raise ConfigError("AUTHSVC_MAX_CONCURRENT_RPCS: must be 1 or more")
+
+
+def _check_pem(name: str, path: str) -> None:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None
+    if b"-----BEGIN " not in data:
+        raise ConfigError(f"{name}: {path} is not a PEM file")

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from authsvc.deadlines import DeadlineQueuePool
 from authsvc.errors import AuthError, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,14 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     PostgreSQL: pre-pinged pooled connections that fail fast when the server is gone.
     SQLite: WAL, foreign keys on, and ``BEGIN IMMEDIATE`` so writers queue on the
     database lock instead of failing to upgrade a read transaction.
+    Both: waiting for a pooled connection ends at the calling RPC's deadline.
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            poolclass=DeadlineQueuePool,
+        )
         _configure_sqlite(engine)
         return engine
     return create_engine(
@@ -36,6 +42,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_timeout=5,
+        poolclass=DeadlineQueuePool,
         connect_args={"connect_timeout": 3},
     )
 

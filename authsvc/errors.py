@@ -118,3 +118,22 @@ class Overloaded(AuthError):
 
 class Internal(AuthError):
     """Anything unexpected; the caller learns nothing more."""
+
+
+# Who may call and overload (issue 5).
+
+
+class CallerNotAllowed(AuthError):
+    """The client certificate's identities may not call this method (caller policy)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = "CALLER_NOT_ALLOWED"
+    message = "this caller may not call this method"
+
+
+class DeadlineExceeded(AuthError):
+    """The call's deadline passed while it waited for a hash slot or a connection."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "DEADLINE_EXCEEDED"
+    message = "the deadline passed before the call could be served"

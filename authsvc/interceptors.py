@@ -8,7 +8,8 @@ Every status carries ``google.rpc.ErrorInfo``; field errors add ``google.rpc.Bad
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -17,7 +18,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from authsvc.db import translate_db_error
+from authsvc.deadlines import call_deadline
 from authsvc.errors import DOMAIN, AuthError, Internal, InvalidArgument
+from authsvc.handlers import guard_handler
 
 log = logging.getLogger(__name__)
 
@@ -62,25 +65,27 @@ def as_auth_error(exc: BaseException, method: str) -> AuthError:
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):
-    """Wraps every unary-unary handler so its exceptions become rich statuses."""
+    """Wraps every handler so its exceptions become rich statuses.
+
+    It also records the call's deadline for the waits in ``authsvc.deadlines``.
+    Streaming handlers (health Watch, reflection) are covered too, so errors raised by
+    other interceptors on them (a denied caller) carry ErrorInfo as well.
+    """
 
     def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: Any
     ) -> Any:
         handler = continuation(details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
-        inner = handler.unary_unary
         method = details.method
+        return guard_handler(handler, lambda context: _guarded(context, method))
 
-        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
-            try:
-                return inner(request, context)
-            except Exception as exc:  # the single mapping point
-                context.abort_with_status(to_status(as_auth_error(exc, method)))
 
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+@contextmanager
+def _guarded(context: grpc.ServicerContext, method: str) -> Iterator[None]:
+    try:
+        with call_deadline(context.time_remaining()):
+            yield
+    except Exception as exc:  # the single mapping point
+        context.abort_with_status(to_status(as_auth_error(exc, method)))

@@ -12,7 +12,8 @@ from functools import cache
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from authsvc.errors import InvalidArgument, Overloaded
+from authsvc import deadlines
+from authsvc.errors import DeadlineExceeded, InvalidArgument, Overloaded
 
 MIN_LENGTH = 8
 MAX_LENGTH = 256
@@ -66,7 +67,11 @@ class Hasher:
         self.method = method_of(self._dummy)
 
     def hash(self, password: str) -> str:
-        """The stored form of ``password``. Raises Overloaded when no slot frees in time."""
+        """The stored form of ``password``.
+
+        Raises Overloaded when no slot frees in time, DeadlineExceeded when the call's
+        deadline passes first.
+        """
         with self._slot():
             return generate_password_hash(_normalize(password), method=self._method)
 
@@ -90,8 +95,9 @@ class _Slot:
         self._timeout = timeout
 
     def __enter__(self) -> None:
-        if not self._semaphore.acquire(timeout=self._timeout):
-            raise Overloaded()
+        timeout, by_deadline = deadlines.wait_limit(self._timeout)
+        if not self._semaphore.acquire(timeout=timeout):
+            raise DeadlineExceeded() if by_deadline else Overloaded()
 
     def __exit__(self, *exc: object) -> None:
         self._semaphore.release()

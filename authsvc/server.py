@@ -1,4 +1,9 @@
-"""Builds the gRPC server: AuthService, health, reflection and the error interceptor."""
+"""Builds the gRPC server: AuthService, health, reflection and the interceptors.
+
+Interceptors, outermost first: observability (logs, metrics), errors → statuses (and
+the call's deadline), then the caller policy when one is set. Calls beyond ``max_concurrent_rpcs`` are shed by gRPC
+with RESOURCE_EXHAUSTED instead of queueing without bound.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from authsvc import tls
 from authsvc.app import AuthApp, Clock
+from authsvc.callers import CallerInterceptor
 from authsvc.config import Settings
 from authsvc.db import Database, make_engine
 from authsvc.health import SERVICE_NAME, DatabaseHealth
@@ -63,12 +70,12 @@ def create_server(
     metrics = Metrics() if settings.metrics_address else None
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
-        # Outermost first: observability must see the status ErrorInterceptor maps to.
-        interceptors=[ObservabilityInterceptor(metrics), ErrorInterceptor()],
+        interceptors=_interceptors(settings, metrics),
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
         ],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     pb_grpc.add_AuthServiceServicer_to_server(AuthServicer(app), server)
     health = DatabaseHealth(db, settings.health_interval.total_seconds())
@@ -79,7 +86,7 @@ def create_server(
         reflection.SERVICE_NAME,
     )
     reflection.enable_server_reflection(names, server)
-    port = server.add_insecure_port(settings.address)
+    port = tls.add_port(server, settings)
     if port == 0:
         raise RuntimeError(f"cannot bind {settings.address}")
     metrics_server = _start_metrics(settings.metrics_address, metrics)
@@ -98,3 +105,15 @@ def _start_metrics(address: str, metrics: Metrics | None) -> MetricsServer | Non
         raise RuntimeError(f"cannot serve metrics on {address}: {exc}") from None
     log.info("serving metrics on port %d", started.port)
     return started
+
+
+def _interceptors(settings: Settings, metrics: Metrics | None) -> list[grpc.ServerInterceptor]:
+    # Outermost first: observability must see the status ErrorInterceptor maps to, and
+    # ErrorInterceptor maps the caller policy's denials.
+    interceptors: list[grpc.ServerInterceptor] = [
+        ObservabilityInterceptor(metrics),
+        ErrorInterceptor(),
+    ]
+    if settings.callers is not None:
+        interceptors.append(CallerInterceptor(settings.callers))
+    return interceptors

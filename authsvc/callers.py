@@ -1,0 +1,171 @@
+"""Who may call what: the caller policy and the interceptor that enforces it.
+
+Under mutual TLS every caller presents a certificate signed by the client CA. The
+policy file maps the certificate's identities (subject CN, SAN DNS names and URIs) to
+the methods each may call; any other call fails with PERMISSION_DENIED,
+reason ``CALLER_NOT_ALLOWED``. Health and reflection are methods like any other.
+
+The file is TOML (or JSON when its name ends in ``.json``)::
+
+    [callers]
+    "web-frontend" = ["CreateUser", "CreateSession", "grpc.health.v1.Health/Check"]
+    "admin-tool" = ["authsvc.v1.AuthService/*", "grpc.health.v1.Health/*"]
+
+A rule is a short AuthService method name (``CreateUser``), a full method name
+(``grpc.health.v1.Health/Check``, leading ``/`` optional), every method of a service
+(``grpc.health.v1.Health/*``), or ``*`` for everything served. Unknown names are errors,
+so a typo cannot silently deny (or allow) a method.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeAlias, cast
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection_pb2
+
+from authsvc.errors import CallerNotAllowed
+from authsvc.handlers import guard_handler
+from authsvc.v1 import auth_service_pb2
+
+log = logging.getLogger(__name__)
+
+# The services authsvc serves (see server.py): rules may name only their methods.
+SERVICES: tuple[ServiceDescriptor, ...] = (
+    auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"],
+    health_pb2.DESCRIPTOR.services_by_name["Health"],
+    reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"],
+)
+_AUTH_SERVICE = SERVICES[0]
+
+# auth_context() keys of the identities a client certificate proves.
+_IDENTITY_KEYS = ("x509_common_name", "peer_dns", "peer_uri")
+
+DeniedHook: TypeAlias = Callable[[tuple[str, ...], str], None]
+
+
+@dataclass(frozen=True)
+class CallerPolicy:
+    """Which (identity, full method name) pairs are allowed; everything else is denied."""
+
+    allowed: frozenset[tuple[str, str]]
+
+    def allows(self, identities: Sequence[str], method: str) -> bool:
+        """True when any of the caller's ``identities`` may call ``method`` (``/svc/Name``)."""
+        return any((identity, method) in self.allowed for identity in identities)
+
+    @classmethod
+    def from_mapping(cls, data: object) -> CallerPolicy:
+        """Builds a policy from ``{"callers": {identity: [rule, ...]}}``.
+
+        Raises ValueError naming the first bad entry.
+        """
+        if not isinstance(data, dict) or set(data) != {"callers"}:
+            raise ValueError('expected exactly one table, "callers"')
+        callers = data["callers"]
+        if not isinstance(callers, dict):
+            raise ValueError('"callers" must map identities to lists of methods')
+        allowed: set[tuple[str, str]] = set()
+        for identity, rules in callers.items():
+            if not identity or not isinstance(rules, list):
+                raise ValueError(f"callers.{identity}: expected a list of methods")
+            for rule in rules:
+                allowed.update((identity, method) for method in _expand(identity, rule))
+        return cls(frozenset(allowed))
+
+
+def load_policy(path: str) -> CallerPolicy:
+    """Reads a callers file: TOML, or JSON when the name ends in ``.json``.
+
+    Raises ValueError (unreadable file, bad syntax, unknown method names).
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    is_json = path.endswith(".json")
+    try:
+        data = json.loads(raw) if is_json else tomllib.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError
+        raise ValueError(f"{path} is not valid {'JSON' if is_json else 'TOML'}: {exc}") from None
+    try:
+        return CallerPolicy.from_mapping(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def _expand(identity: str, rule: object) -> list[str]:
+    """The full method names (``/svc/Name``) a rule stands for."""
+    if not isinstance(rule, str):
+        raise ValueError(f"callers.{identity}: {rule!r} is not a method name")
+    if rule == "*":
+        return [_full(s, m.name) for s in SERVICES for m in s.methods]
+    if "/" not in rule.strip("/") and "." not in rule:
+        service, name = _AUTH_SERVICE.full_name, rule
+    else:
+        service, _, name = rule.strip("/").partition("/")
+    found = next((s for s in SERVICES if s.full_name == service), None)
+    if found is not None and name == "*":
+        return [_full(found, m.name) for m in found.methods]
+    if found is not None and name in found.methods_by_name:
+        return [_full(found, name)]
+    raise ValueError(f"callers.{identity}: {rule!r} is not a method authsvc serves")
+
+
+def _full(service: ServiceDescriptor, method: str) -> str:
+    return f"/{service.full_name}/{method}"
+
+
+def peer_identities(context: grpc.ServicerContext) -> tuple[str, ...]:
+    """The identities the caller's verified certificate proves: CN, SAN DNS names and URIs."""
+    # The stubs type auth_context() as str → bytes; grpcio returns str → list of bytes.
+    auth = cast(Mapping[str, Sequence[bytes]], context.auth_context())
+    return tuple(
+        value.decode("utf-8", "replace") for key in _IDENTITY_KEYS for value in auth.get(key, ())
+    )
+
+
+def caller_denied(identities: tuple[str, ...], method: str) -> None:
+    """Records that a caller was refused ``method``.
+
+    The single hook for a denial: the CALLER_DENIED audit event belongs here.
+    """
+    log.warning("caller %s denied %s", ", ".join(identities) or "(no identity)", method)
+
+
+class CallerInterceptor(grpc.ServerInterceptor):
+    """Lets a call through only when the caller policy allows its certificate the method.
+
+    Denials raise CallerNotAllowed, which the error interceptor (installed outside this
+    one) turns into PERMISSION_DENIED with reason CALLER_NOT_ALLOWED.
+    """
+
+    def __init__(self, policy: CallerPolicy, on_denied: DeniedHook = caller_denied) -> None:
+        self._policy = policy
+        self._on_denied = on_denied
+
+    def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: Any
+    ) -> Any:
+        handler = continuation(details)
+        if handler is None:
+            return handler
+        method: str = details.method
+        return guard_handler(handler, lambda context: self._admit(context, method))
+
+    @contextmanager
+    def _admit(self, context: grpc.ServicerContext, method: str) -> Iterator[None]:
+        identities = peer_identities(context)
+        if not self._policy.allows(identities, method):
+            self._on_denied(identities, method)
+            raise CallerNotAllowed()
+        yield

@@ -1,0 +1,80 @@
+"""The deadline of the RPC being served, and waits that end at it.
+
+The error interceptor records each call's deadline in a ContextVar (a handler runs on
+one worker thread from start to end, so the variable is per call). Code that waits for a
+shared resource (a password-hash slot, a pooled database connection) waits no longer
+than the caller is still listening: it raises DeadlineExceeded and frees the worker
+instead of holding it for a caller that has gone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from sqlalchemy.util import queue as sqla_queue
+
+from authsvc.errors import DeadlineExceeded
+
+# time.monotonic() at which the current call's deadline passes; None outside calls.
+_DEADLINE: ContextVar[float | None] = ContextVar("authsvc_call_deadline", default=None)
+
+
+@contextmanager
+def call_deadline(seconds: float | None) -> Iterator[None]:
+    """Runs the block with a deadline ``seconds`` from now (None or infinite: none)."""
+    finite = seconds is not None and math.isfinite(seconds)
+    token = _DEADLINE.set(time.monotonic() + seconds if finite and seconds is not None else None)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def remaining() -> float | None:
+    """Seconds left before the current call's deadline (never below 0); None without one."""
+    deadline = _DEADLINE.get()
+    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
+
+def wait_limit(timeout: float | None) -> tuple[float | None, bool]:
+    """How long a wait of at most ``timeout`` seconds (None: unbounded) may last.
+
+    Returns the limit and whether the call's deadline (not ``timeout``) sets it.
+    Raises DeadlineExceeded when the deadline has already passed.
+    """
+    left = remaining()
+    if left is None or (timeout is not None and timeout <= left):
+        return timeout, False
+    if left <= 0:
+        raise DeadlineExceeded()
+    return left, True
+
+
+class _DeadlineQueue(sqla_queue.Queue[ConnectionPoolEntry]):
+    """The pool's queue of idle connections; a blocking get ends at the call's deadline."""
+
+    def get(self, block: bool = True, timeout: float | None = None) -> ConnectionPoolEntry:
+        if not block:
+            return super().get(block, timeout)
+        limit, by_deadline = wait_limit(timeout)
+        try:
+            return super().get(True, limit)
+        except sqla_queue.Empty:
+            if by_deadline:
+                raise DeadlineExceeded() from None
+            raise
+
+
+class DeadlineQueuePool(QueuePool):
+    """A QueuePool whose checkout waits no longer than the calling RPC's deadline.
+
+    Waiting ends with DeadlineExceeded; the pool's own ``pool_timeout`` still applies
+    (and raises SQLAlchemy's TimeoutError) when it comes first.
+    """
+
+    _queue_class = _DeadlineQueue

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
 from pathlib import Path
 
+import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -116,3 +117,37 @@ class CertificateAuthority:
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text)
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A client/server CA with a server certificate, and an unrelated CA."""
+
+    ca: CertificateAuthority
+    server: Issued
+    other_ca: CertificateAuthority
+
+    def tls_settings(self, *, mutual: bool = True) -> dict[str, str]:
+        """Setting overrides for a TLS server (requiring client certificates if ``mutual``)."""
+        settings = {"tls_cert": str(self.server.cert), "tls_key": str(self.server.key)}
+        if mutual:
+            settings["tls_client_ca"] = str(self.ca.cert)
+        return settings
+
+
+def make_pki(directory: Path) -> Pki:
+    """A fresh Pki in ``directory``."""
+    ca = CertificateAuthority(directory)
+    return Pki(ca, ca.server(), CertificateAuthority(directory, "another CA"))
+
+
+def secure_channel(port: int, ca: Path, client: Issued | None = None) -> grpc.Channel:
+    """A TLS channel to 127.0.0.1:``port`` trusting ``ca``, presenting ``client`` if given."""
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=ca.read_bytes(),
+        private_key=client.key.read_bytes() if client else None,
+        certificate_chain=client.cert.read_bytes() if client else None,
+    )
+    return grpc.secure_channel(
+        f"127.0.0.1:{port}", credentials, options=[("grpc.ssl_target_name_override", SERVER_NAME)]
+    )

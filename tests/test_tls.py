@@ -1,0 +1,134 @@
+"""TLS and mutual TLS: who can even open a connection to authsvc.
+
+Certificates come from a throwaway CA made at test time. Transport security does not
+depend on the database, so these run on SQLite only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from authsvc import cli
+from authsvc.config import Settings
+from authsvc.server import AuthServer, create_server
+from authsvc.v1 import auth_service_pb2 as pb
+from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from tests.certs import SERVER_NAME, Pki, make_pki, secure_channel
+from tests.conftest import CHEAP_HASH, FakeClock
+from tests.helpers import sign_up
+
+pytestmark = pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def serve(make_settings: Callable[..., Settings], clock: FakeClock) -> Iterator[Callable[..., int]]:
+    """Starts servers with setting overrides and returns their ports; stops them after."""
+    started: list[AuthServer] = []
+
+    def start(**overrides: Any) -> int:
+        server, port = create_server(make_settings(**overrides), clock=clock)
+        started.append(server)
+        return port
+
+    yield start
+    for server in started:
+        server.stop(0)
+
+
+def refused(channel: grpc.Channel) -> grpc.StatusCode:
+    """The code of a CreateUser call on ``channel`` that must fail."""
+    stub = pb_grpc.AuthServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        sign_up(stub)
+    return caught.value.code()
+
+
+def test_plaintext_call_to_a_tls_server_is_refused(serve: Callable[..., int], pki: Pki) -> None:
+    port = serve(**pki.tls_settings(mutual=False))
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        assert refused(channel) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_tls_server_serves_clients_that_trust_its_ca(serve: Callable[..., int], pki: Pki) -> None:
+    port = serve(**pki.tls_settings(mutual=False))
+    with secure_channel(port, pki.ca.cert) as channel:
+        user = sign_up(pb_grpc.AuthServiceStub(channel))
+    assert user.email == "ada@example.com"
+
+
+def test_client_refuses_a_server_certificate_from_another_ca(
+    serve: Callable[..., int], pki: Pki
+) -> None:
+    port = serve(**pki.tls_settings(mutual=False))
+    with secure_channel(port, pki.other_ca.cert) as channel:
+        assert refused(channel) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_mutual_tls_refuses_a_client_without_certificate(
+    serve: Callable[..., int], pki: Pki
+) -> None:
+    port = serve(**pki.tls_settings())
+    with secure_channel(port, pki.ca.cert) as channel:
+        assert refused(channel) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_mutual_tls_refuses_a_client_certificate_from_another_ca(
+    serve: Callable[..., int], pki: Pki
+) -> None:
+    port = serve(**pki.tls_settings())
+    intruder = pki.other_ca.client("web-frontend")  # the right name, the wrong issuer
+    with secure_channel(port, pki.ca.cert, intruder) as channel:
+        assert refused(channel) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_mutual_tls_serves_a_client_certificate_from_the_client_ca(
+    serve: Callable[..., int], pki: Pki
+) -> None:
+    port = serve(**pki.tls_settings())
+    with secure_channel(port, pki.ca.cert, pki.ca.client("web-frontend")) as channel:
+        stub = pb_grpc.AuthServiceStub(channel)
+        user = sign_up(stub)
+        got = stub.GetUser(pb.GetUserRequest(id=user.id), timeout=10).user
+    assert got.email == user.email
+
+
+def test_health_works_over_mutual_tls(serve: Callable[..., int], pki: Pki) -> None:
+    port = serve(**pki.tls_settings())
+    with secure_channel(port, pki.ca.cert, pki.ca.client("monitor")) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10
+        )
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def health_command(port: int, *flags: str) -> int:
+    return cli.main(["health", "--address", f"127.0.0.1:{port}", "--timeout", "10", *flags])
+
+
+def test_health_command_checks_a_mutual_tls_server(
+    serve: Callable[..., int],
+    pki: Pki,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTHSVC_PASSWORD_HASH", CHEAP_HASH)  # checked by hashing once
+    port = serve(**pki.tls_settings())
+    client = pki.ca.client("healthcheck")
+    tls_flags = ["--tls-ca", str(pki.ca.cert), "--tls-server-name", SERVER_NAME]
+    client_flags = ["--tls-cert", str(client.cert), "--tls-key", str(client.key)]
+
+    assert health_command(port, *tls_flags, *client_flags) == 0
+    assert capsys.readouterr().out.strip() == "SERVING"
+    assert health_command(port, *tls_flags) == 1  # no client certificate
+    assert health_command(port) == 1  # plaintext
+    assert "health check failed: UNAVAILABLE" in capsys.readouterr().err

@@ -1,0 +1,180 @@
+"""Overload: excess calls are shed, huge requests refused, deadlines end waits.
+
+The tests hold the shared resource themselves (the only hash slot, every pooled
+connection) instead of relying on slow work, so they are deterministic. A worker pool
+of one thread shows that a call whose deadline passed freed its worker: a probe call
+that needs neither a hash nor a connection gets through.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from authsvc.db import make_engine
+from authsvc.deadlines import DeadlineQueuePool, call_deadline
+from authsvc.errors import DeadlineExceeded, Overloaded
+from authsvc.passwords import Hasher
+from authsvc.server import AuthServer
+from authsvc.v1 import auth_service_pb2 as pb
+from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from tests.conftest import CHEAP_HASH
+from tests.helpers import PASSWORD, fails, sign_up
+
+sqlite_only = pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)
+Start = Callable[..., tuple[AuthServer, pb_grpc.AuthServiceStub]]
+WAIT_FOREVER = 30.0  # far beyond the deadlines below (and the probe's 10 s timeout)
+
+
+def new_user(email: str) -> pb.CreateUserRequest:
+    return pb.CreateUserRequest(email=email, password=PASSWORD, first_name="A", last_name="B")
+
+
+def probe(stub: pb_grpc.AuthServiceStub) -> str:
+    """A call that needs no hash and no connection (it fails validation first)."""
+    return fails(stub.CreateUser, new_user("not-an-email")).reason
+
+
+@contextmanager
+def all_hash_slots_taken(hasher: Hasher) -> Iterator[None]:
+    """Holds every hash slot; waits for one last ``WAIT_FOREVER`` unless a deadline ends them."""
+    hasher._queue_timeout = WAIT_FOREVER
+    held = 0
+    while hasher._slots.acquire(blocking=False):
+        held += 1
+    try:
+        yield
+    finally:
+        for _ in range(held):
+            hasher._slots.release()
+
+
+@contextmanager
+def all_connections_taken(engine: Engine) -> Iterator[None]:
+    """Checks out every connection the pool may open, and waits on it last ``WAIT_FOREVER``."""
+    pool = engine.pool
+    assert isinstance(pool, DeadlineQueuePool)
+    pool._timeout = WAIT_FOREVER
+    held = [pool.connect() for _ in range(pool.size() + pool._max_overflow)]
+    try:
+        yield
+    finally:
+        for connection in held:
+            connection.close()
+
+
+# Shedding
+
+
+@sqlite_only
+def test_calls_beyond_max_concurrent_rpcs_are_shed_and_the_rest_complete(
+    start_server: Start,
+) -> None:
+    server, stub = start_server(max_concurrent_rpcs=2, hash_concurrency=1, max_workers=4)
+    with all_hash_slots_taken(server.app.hasher):
+        # Two of the three block on the hash slot, so whichever arrives last is over the limit.
+        calls = [
+            stub.CreateUser.future(new_user(f"u{i}@example.com"), timeout=60) for i in (1, 2, 3)
+        ]
+        first_done = first_to_finish(calls)
+    shed = [c for c in calls if c.code() == grpc.StatusCode.RESOURCE_EXHAUSTED]
+    assert shed == [first_done]
+    served = [c.result().user.email for c in calls if c is not first_done]
+    assert len(served) == 2
+    assert sign_up(stub).email == "ada@example.com"  # still serving
+
+
+def first_to_finish(calls: list[Any]) -> Any:
+    """The first of ``calls`` to complete."""
+    done: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    for call in calls:
+        call.add_done_callback(done.put)
+    return done.get(timeout=30)
+
+
+# Request size
+
+
+@sqlite_only
+def test_request_over_64_kib_is_refused_and_the_server_keeps_serving(start_server: Start) -> None:
+    _, stub = start_server()
+    huge = new_user("a" * (100 * 1024) + "@example.com")
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.CreateUser(huge, timeout=10)
+    # Refused by gRPC before any handler runs (without the limit it would reach validation).
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert sign_up(stub).email == "ada@example.com"
+
+
+@sqlite_only
+def test_request_just_under_64_kib_is_read_and_validated(start_server: Start) -> None:
+    _, stub = start_server()
+    large = new_user("a" * (60 * 1024) + "@example.com")
+    failed = fails(stub.CreateUser, large)
+    assert (failed.code, failed.fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["email"])
+
+
+# Deadlines
+
+
+@sqlite_only
+def test_deadline_passing_while_waiting_for_a_hash_slot_frees_the_worker(
+    start_server: Start,
+) -> None:
+    server, stub = start_server(hash_concurrency=1, max_workers=1)
+    with all_hash_slots_taken(server.app.hasher):
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.CreateUser(new_user("late@example.com"), timeout=0.5)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert probe(stub) == "INVALID_ARGUMENT"  # the only worker is free again
+    assert stub.ListUsers(pb.ListUsersRequest(), timeout=10).users == []  # nothing written
+
+
+def test_deadline_passing_while_waiting_for_a_connection_frees_the_worker(
+    start_server: Start,
+) -> None:
+    server, stub = start_server(max_workers=1)
+    with all_connections_taken(server.app.db.engine):
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.ListUsers(pb.ListUsersRequest(), timeout=0.5)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert probe(stub) == "INVALID_ARGUMENT"  # the only worker is free again
+    assert stub.ListUsers(pb.ListUsersRequest(), timeout=10).users == []
+
+
+def test_hash_slot_wait_ends_at_the_deadline_with_deadline_exceeded() -> None:
+    hasher = Hasher(CHEAP_HASH, concurrency=1)
+    with all_hash_slots_taken(hasher), call_deadline(0.05), pytest.raises(DeadlineExceeded):
+        hasher.hash(PASSWORD)
+    with call_deadline(0.0), pytest.raises(DeadlineExceeded):
+        hasher.verify(None, PASSWORD)  # already past: no wait at all
+    assert hasher.verify(hasher.hash(PASSWORD), PASSWORD)  # slots were given back
+
+
+def test_hash_slot_wait_shorter_than_the_deadline_is_overloaded() -> None:
+    hasher = Hasher(CHEAP_HASH, concurrency=1, queue_timeout=0.05)
+    hasher._slots.acquire()
+    with call_deadline(60), pytest.raises(Overloaded):
+        hasher.hash(PASSWORD)
+
+
+def test_pool_checkout_ends_at_the_deadline_and_pool_timeout_still_applies(db_url: str) -> None:
+    engine = make_engine(db_url, pool_size=1)
+    try:
+        with all_connections_taken(engine):
+            with call_deadline(0.05), pytest.raises(DeadlineExceeded):
+                engine.connect()
+            engine.pool._timeout = 0.05  # type: ignore[attr-defined]
+            with call_deadline(60), pytest.raises(PoolTimeout):
+                engine.connect()
+        with call_deadline(60), engine.connect() as connection:  # connections came back
+            assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        engine.dispose()

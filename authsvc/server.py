@@ -1,8 +1,9 @@
 """Builds the gRPC server: AuthService, health, reflection and the interceptors.
 
 Interceptors, outermost first: observability (logs, metrics), errors → statuses (and
-the call's deadline), then the caller policy when one is set. Calls beyond ``max_concurrent_rpcs`` are shed by gRPC
-with RESOURCE_EXHAUSTED instead of queueing without bound.
+the call's deadline), then the caller policy when one is set. Calls beyond
+``max_concurrent_rpcs`` are shed by gRPC with RESOURCE_EXHAUSTED instead of queueing
+without bound.
 """
 
 from __future__ import annotations

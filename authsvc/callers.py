@@ -20,7 +20,6 @@ so a typo cannot silently deny (or allow) a method.
 from __future__ import annotations
 
 import json
-import logging
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,9 +34,8 @@ from grpc_reflection.v1alpha import reflection_pb2
 
 from authsvc.errors import CallerNotAllowed
 from authsvc.handlers import guard_handler
+from authsvc.logs import security_event
 from authsvc.v1 import auth_service_pb2
-
-log = logging.getLogger(__name__)
 
 # The services authsvc serves (see server.py): rules may name only their methods.
 SERVICES: tuple[ServiceDescriptor, ...] = (
@@ -135,11 +133,11 @@ def peer_identities(context: grpc.ServicerContext) -> tuple[str, ...]:
 
 
 def caller_denied(identities: tuple[str, ...], method: str) -> None:
-    """Records that a caller was refused ``method``.
+    """Records that a caller was refused ``method`` (a ``caller_denied`` security event).
 
     The single hook for a denial: the CALLER_DENIED audit event belongs here.
     """
-    log.warning("caller %s denied %s", ", ".join(identities) or "(no identity)", method)
+    security_event("caller_denied", None, caller=", ".join(identities), method=method)
 
 
 class CallerInterceptor(grpc.ServerInterceptor):

@@ -204,14 +204,14 @@ def test_reflection_follows_the_policy(web: grpc.Channel, admin: grpc.Channel) -
 
 
 @sqlite_only
-def test_a_denial_is_reported_with_the_caller_and_method(
+def test_a_denial_is_a_security_event_naming_the_caller_and_method(
     stranger: grpc.Channel, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="authsvc.callers"):
+    with caplog.at_level(logging.INFO, logger="authsvc.security"):
         assert_denied(pb_grpc.AuthServiceStub(stranger).ListUsers, pb.ListUsersRequest())
-    [record] = [r for r in caplog.records if r.name == "authsvc.callers"]
-    assert "stranger" in record.getMessage()
-    assert f"{AUTH}ListUsers" in record.getMessage()
+    [event] = [r for r in caplog.records if getattr(r, "event", "") == "caller_denied"]
+    assert event.__dict__["caller"] == "stranger, stranger.example.org"
+    assert event.__dict__["method"] == f"{AUTH}ListUsers"
 
 
 # Reading policy files

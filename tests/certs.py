@@ -65,13 +65,16 @@ class CertificateAuthority:
         self.cert = directory / f"{_slug(name)}.pem"
         self.cert.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def server(self, dns: str = SERVER_NAME) -> Issued:
-        """A server certificate for ``dns`` and 127.0.0.1."""
+    def server(self, dns: str = SERVER_NAME, *, also_client: bool = False) -> Issued:
+        """A server certificate for ``dns`` and 127.0.0.1 (usable as a client one too?)."""
         sans: list[x509.GeneralName] = [
             x509.DNSName(dns),
             x509.IPAddress(ip_address("127.0.0.1")),
         ]
-        return self.issue(dns, sans, ExtendedKeyUsageOID.SERVER_AUTH)
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH]
+        if also_client:
+            usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
+        return self.issue(dns, sans, *usages)
 
     def client(self, common_name: str, *, dns: str = "", uri: str = "") -> Issued:
         """A client certificate with subject CN ``common_name`` and optional SANs."""
@@ -83,7 +86,7 @@ class CertificateAuthority:
         return self.issue(common_name, sans, ExtendedKeyUsageOID.CLIENT_AUTH)
 
     def issue(
-        self, common_name: str, sans: list[x509.GeneralName], usage: x509.ObjectIdentifier
+        self, common_name: str, sans: list[x509.GeneralName], *usages: x509.ObjectIdentifier
     ) -> Issued:
         """A certificate signed by this CA, written as ``<cn>.pem`` and ``<cn>.key``."""
         key = ec.generate_private_key(ec.SECP256R1())
@@ -97,7 +100,7 @@ class CertificateAuthority:
             .not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
         )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)

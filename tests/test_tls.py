@@ -6,7 +6,14 @@ depend on the database, so these run on SQLite only.
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -132,3 +139,57 @@ def test_health_command_checks_a_mutual_tls_server(
     assert health_command(port, *tls_flags) == 1  # no client certificate
     assert health_command(port) == 1  # plaintext
     assert "health check failed: UNAVAILABLE" in capsys.readouterr().err
+
+
+def test_serve_under_mutual_tls_and_a_policy_passes_its_own_health_check(
+    db_url: str, pki: Pki, tmp_path: Path
+) -> None:
+    """The container case: ``authsvc health`` runs with the server's own environment."""
+    server = pki.ca.server(also_client=True)  # presented by the health check as well
+    callers = tmp_path / "callers.toml"
+    callers.write_text(f'[callers]\n"{SERVER_NAME}" = ["grpc.health.v1.Health/Check"]\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
+    env |= {
+        "AUTHSVC_DATABASE_URL": db_url,
+        "AUTHSVC_PASSWORD_HASH": CHEAP_HASH,
+        "AUTHSVC_TLS_CERT": str(server.cert),
+        "AUTHSVC_TLS_KEY": str(server.key),
+        "AUTHSVC_TLS_CLIENT_CA": str(pki.ca.cert),
+        "AUTHSVC_CALLERS": str(callers),
+        "AUTHSVC_TLS_CA": str(pki.ca.cert),
+        "AUTHSVC_TLS_SERVER_NAME": SERVER_NAME,
+    }
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "authsvc", "serve", "--address", "127.0.0.1:0"],
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        port = wait_for_port(proc, log)
+        health = subprocess.run(
+            [sys.executable, "-m", "authsvc", "health", "--address", f"127.0.0.1:{port}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert (health.returncode, health.stdout.strip()) == (0, "SERVING"), health.stderr
+        with secure_channel(port, pki.ca.cert, pki.ca.client("web-frontend")) as channel:
+            assert refused(channel) == grpc.StatusCode.PERMISSION_DENIED  # not in the policy
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+
+
+def wait_for_port(proc: subprocess.Popen[bytes], log: Path) -> int:
+    give_up = time.monotonic() + 30
+    while time.monotonic() < give_up:
+        if match := re.search(r"port (\d+)", log.read_text()):
+            return int(match.group(1))
+        assert proc.poll() is None, log.read_text()
+        time.sleep(0.05)
+    raise AssertionError("authsvc serve did not start")

@@ -7,19 +7,24 @@ connection or lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as DbSession
 
-from authsvc import fields, sessions, users
+from authsvc import fields, invalidation, purge, sessions, users
 from authsvc.config import Settings
 from authsvc.db import Database
-from authsvc.errors import InvalidCredentials, RefreshTokenReused
+from authsvc.errors import AuthError, InvalidCredentials, RefreshTokenReused
+from authsvc.invalidation import Changes, Listener
 from authsvc.logs import security_event
 from authsvc.models import Session, User, utcnow
 from authsvc.passwords import MAX_LENGTH, Hasher, check_policy
+from authsvc.validation import TokenValidator, Validated, make_lookup
+from authsvc.validation_cache import ValidationCache
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +45,60 @@ class AuthApp:
     def __init__(self, settings: Settings, db: Database, clock: Clock = utcnow) -> None:
         self.db = db
         self.clock = clock
-        self.hasher = Hasher(settings.password_hash, settings.hash_concurrency)
+        self.hasher = Hasher(
+            settings.password_hash,
+            settings.hash_concurrency,
+            settings.hash_queue_timeout.total_seconds(),
+        )
         self.policy = sessions.SessionPolicy(
             ttl=settings.session_ttl,
             refresh_ttl=settings.refresh_ttl,
             max_age=settings.session_max_age,
             max_per_user=settings.max_sessions_per_user,
         )
+        self.cache: ValidationCache[Validated] = ValidationCache(settings.cache_size)
+        self.validator = TokenValidator(make_lookup(settings.database_url), self.cache, clock)
+        # Other replicas' revocations reach the cache only through a LISTEN connection.
+        self.listener = (
+            Listener(settings.database_url, self.cache)
+            if self.cache.size and not settings.is_sqlite
+            else None
+        )
+        self.purge_batch_size = settings.purge_batch_size
+
+    def start(self) -> None:
+        """Starts the background parts (the invalidation listener)."""
+        if self.listener:
+            self.listener.start()
+
+    def close(self) -> None:
+        """Stops the background parts and closes every database connection."""
+        if self.listener:
+            self.listener.stop()
+        self.validator.close()
+        self.db.dispose()
+
+    @contextmanager
+    def _changing(self) -> Iterator[tuple[DbSession, Changes]]:
+        """A write transaction whose recorded Changes reach every validation cache.
+
+        Other replicas are notified from inside the transaction (so only if it commits,
+        including when an error with ``commit`` set ends it); this replica's cache
+        forgets them before the call returns.
+        """
+        changes = Changes()
+        try:
+            with self.db.transaction() as db:
+                try:
+                    yield db, changes
+                except AuthError as exc:
+                    if exc.commit:
+                        invalidation.publish(db, changes)
+                    raise
+                invalidation.publish(db, changes)
+        finally:
+            if changes:
+                self.cache.invalidate(changes.sessions, changes.users)
 
     # Users
 
@@ -69,14 +121,17 @@ class AuthApp:
         """Updates the masked fields. Raises InvalidArgument, UserNotFound, EmailTaken."""
         uid = fields.uuid_id(user_id, "user.id")
         changes = users.check_update(values, mask)
-        with self.db.transaction() as db:
-            return users.update_user(db, uid, changes)
+        with self._changing() as (db, changed):
+            user = users.update_user(db, uid, changes)
+            changed.user(uid)
+        return user
 
     def delete_user(self, user_id: str) -> None:
         """Deletes the user and all its sessions. Raises InvalidArgument, UserNotFound."""
         uid = fields.uuid_id(user_id, "id")
-        with self.db.transaction() as db:
+        with self._changing() as (db, changed):
             users.delete_user(db, uid)
+            changed.user(uid)
         security_event("user_deleted", uid)
 
     def list_users(self, page_size: int, page_token: str) -> tuple[list[User], str]:
@@ -101,11 +156,12 @@ class AuthApp:
             security_event("password_change_failed", user.id)
             raise InvalidCredentials()
         new_hash = self.hasher.hash(new)
-        with self.db.transaction() as db:
+        with self._changing() as (db, changed):
             sessions.validate(db, session_token, self.clock())
             if not users.set_password_hash(db, user.id, user.password_hash, new_hash):
                 raise InvalidCredentials()  # changed concurrently: the current one is stale
             sessions.revoke_others(db, user.id, keep=session.id)
+            changed.user(user.id)
         security_event("password_changed", user.id)
 
     # Sessions
@@ -140,37 +196,44 @@ class AuthApp:
 
     def _open(self, user: User, rehash: str | None, user_agent: str, ip_address: str) -> SignIn:
         try:
-            with self.db.transaction() as db:
+            with self._changing() as (db, changed):
                 if rehash:
                     users.set_password_hash(db, user.id, user.password_hash, rehash)
                 issued = sessions.open_session(
                     db, user.id, self.policy, self.clock(), user_agent, ip_address
                 )
+                changed.session(*issued.ended)
         except IntegrityError:
             raise InvalidCredentials() from None  # the user was deleted meanwhile
         return SignIn(user, issued)
 
-    def validate(self, session_token: str) -> tuple[User, Session]:
-        """The user and session of a live token. Raises TokenInvalid or TokenExpired."""
+    def validate(self, session_token: str) -> Validated:
+        """The user and session of a live token (the hot path: see authsvc.validation).
+
+        Raises InvalidArgument, TokenInvalid or TokenExpired.
+        """
         fields.required(session_token, "session_token")
-        with self.db.transaction(writes=False) as db:
-            return sessions.validate(db, session_token, self.clock())
+        return self.validator.validate(session_token)
 
     def refresh(self, update_token: str) -> sessions.IssuedSession:
         """Rotates both tokens. Raises TokenInvalid, TokenExpired or RefreshTokenReused."""
         fields.required(update_token, "update_token")
-        try:
-            with self.db.transaction() as db:
-                return sessions.refresh(db, update_token, self.policy, self.clock())
-        except RefreshTokenReused as exc:
-            security_event("refresh_token_reused", exc.user_id)
-            raise
+        with self._changing() as (db, changed):
+            try:
+                issued = sessions.refresh(db, update_token, self.policy, self.clock())
+            except RefreshTokenReused as exc:
+                if exc.session_id:
+                    changed.session(exc.session_id)  # revoked as stolen
+                security_event("refresh_token_reused", exc.user_id)
+                raise
+            changed.session(issued.session.id)  # its old session token is gone
+        return issued
 
     def sign_out(self, session_token: str) -> None:
         """Ends the session. Raises InvalidArgument or TokenInvalid."""
         fields.required(session_token, "session_token")
-        with self.db.transaction() as db:
-            sessions.revoke(db, session_token)
+        with self._changing() as (db, changed):
+            changed.session(sessions.revoke(db, session_token).id)
 
     def list_sessions(
         self, user_id: str, page_size: int, page_token: str
@@ -181,6 +244,12 @@ class AuthApp:
         with self.db.transaction(writes=False) as db:
             users.get_user(db, uid)
             return sessions.list_sessions(db, uid, self.clock(), size, page_token)
+
+    # Housekeeping
+
+    def purge(self) -> int:
+        """Deletes expired sessions in batches (one transaction each); returns how many."""
+        return purge.purge_expired(self.db, self.clock, self.purge_batch_size)
 
 
 def _new_password(password: str) -> None:

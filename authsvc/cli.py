@@ -1,4 +1,4 @@
-"""``authsvc serve | migrate | health``: the command line."""
+"""``authsvc serve | migrate | health | purge``: the command line."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from types import FrameType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from authsvc import migrate, tls
+from authsvc import migrate, prefork, purge, tls
 from authsvc.config import ConfigError, Settings, load_settings
-from authsvc.db import make_engine
+from authsvc.db import Database, make_engine
 from authsvc.logs import configure_logging
+from authsvc.models import utcnow
 from authsvc.server import create_server
 
 log = logging.getLogger("authsvc")
@@ -32,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", help="server private key PEM file (AUTHSVC_TLS_KEY)")
     serve.add_argument("--tls-client-ca", help="require client certs from this CA (mTLS)")
     serve.add_argument("--callers", help="caller policy file, TOML or JSON (AUTHSVC_CALLERS)")
+    serve.add_argument("--workers", help="server processes on the port (AUTHSVC_WORKERS)")
     mig = sub.add_parser("migrate", help="upgrade the database schema and exit")
     mig.add_argument("--database-url", help="SQLAlchemy URL (AUTHSVC_DATABASE_URL)")
     health = sub.add_parser("health", help="exit 0 when a server reports SERVING")
@@ -41,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("--tls-cert", help="client certificate PEM file (AUTHSVC_TLS_CERT)")
     health.add_argument("--tls-key", help="client private key PEM file (AUTHSVC_TLS_KEY)")
     health.add_argument("--tls-server-name", help="name to verify (AUTHSVC_TLS_SERVER_NAME)")
+    prune = sub.add_parser("purge", help="delete expired sessions in batches and exit")
+    prune.add_argument("--database-url", help="SQLAlchemy URL (AUTHSVC_DATABASE_URL)")
+    prune.add_argument(
+        "--batch-size", dest="purge_batch_size", help="rows per batch (AUTHSVC_PURGE_BATCH_SIZE)"
+    )
     return parser
 
 
@@ -54,6 +61,8 @@ _FLAG_SETTINGS = (
     "callers",
     "tls_ca",
     "tls_server_name",
+    "workers",
+    "purge_batch_size",
 )
 
 
@@ -67,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    commands = {"serve": serve, "migrate": run_migrate, "health": check_health}
+    commands = {"serve": serve, "migrate": run_migrate, "health": check_health, "purge": run_purge}
     return commands[args.command](settings, args)
 
 
@@ -84,12 +93,40 @@ def run_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
+    """Deletes the expired sessions, a batch per transaction, and prints how many."""
+    db = Database(make_engine(settings.database_url))
+    try:
+        deleted = purge.purge_expired(db, utcnow, settings.purge_batch_size)
+    except Exception as exc:  # report, don't dump a traceback at the operator
+        print(f"authsvc: purge failed: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(f"purged {deleted} expired sessions")
+    return 0
+
+
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Migrates, serves until SIGTERM/SIGINT, then drains calls in flight and exits 0."""
+    """Migrates once, then serves (in ``worker_count`` processes) until SIGTERM/SIGINT.
+
+    Draining lets calls in flight finish; the exit status is then 0.
+    """
     if (status := run_migrate(settings, args)) != 0:
         return status
+    if settings.worker_count == 1:
+        return serve_process(settings)
     try:
-        server, port = create_server(settings)
+        return prefork.serve_workers(settings, lambda s: serve_process(s, worker=True))
+    except RuntimeError as exc:
+        print(f"authsvc: {exc}", file=sys.stderr)
+        return 1
+
+
+def serve_process(settings: Settings, *, worker: bool = False) -> int:
+    """Serves in this process until SIGTERM/SIGINT, then drains calls in flight."""
+    try:
+        server, port = create_server(settings, worker=worker)
     except RuntimeError as exc:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 1
@@ -101,7 +138,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    log.info("authsvc listening on %s (port %d)", settings.address, port)
+    if not worker:
+        log.info("authsvc listening on %s (port %d)", settings.address, port)
     stopping.wait()
     server.stop(settings.grace_period.total_seconds())
     log.info("stopped")

@@ -30,6 +30,9 @@ _UNITS = {
 }
 
 
+DEFAULT_CACHE_SIZE = 10_000
+
+
 class ConfigError(ValueError):
     """A setting has a value authsvc cannot use; the message names the setting."""
 
@@ -62,6 +65,11 @@ def normalize_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def parse_duration_or_zero(text: str) -> timedelta:
+    """Like ``parse_duration``, but a bare ``0`` (meaning "off") is accepted too."""
+    return timedelta(0) if text.strip() == "0" else parse_duration(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of authsvc, with its default. See the README's table."""
@@ -89,6 +97,12 @@ class Settings:
     tls_server_name: str = ""
     callers: CallerPolicy | None = None
     max_concurrent_rpcs: int = 100
+    # Performance and scale-out (issue 4): see the README's "Performance and scale-out".
+    workers: int = 0  # 0: the CPU count on PostgreSQL, 1 on SQLite
+    validation_cache: int | None = None  # None: on where invalidation is guaranteed
+    hash_queue_timeout: timedelta = timedelta(seconds=2)
+    purge_interval: timedelta = timedelta(minutes=15)  # 0: no purging inside serve
+    purge_batch_size: int = 1000
 
     def __post_init__(self) -> None:
         _check(self)
@@ -97,6 +111,26 @@ class Settings:
     def is_sqlite(self) -> bool:
         """True when the database is SQLite (the embedded default)."""
         return self.database_url.startswith("sqlite")
+
+    @property
+    def worker_count(self) -> int:
+        """Server processes for ``serve``: ``workers``, or its default for the database."""
+        if self.workers:
+            return self.workers
+        return 1 if self.is_sqlite else os.cpu_count() or 1
+
+    @property
+    def cache_size(self) -> int:
+        """Entries of the validation cache (0: off).
+
+        By default on only where every revocation reaches it: PostgreSQL (whose
+        LISTEN listener feeds it) or SQLite served by a single process.
+        """
+        if self.validation_cache is not None:
+            return self.validation_cache
+        if self.is_sqlite and self.worker_count > 1:
+            return 0
+        return DEFAULT_CACHE_SIZE
 
 
 # Environment variable → (field, parser). Flags use the same parsers.
@@ -124,6 +158,12 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AUTHSVC_TLS_SERVER_NAME": ("tls_server_name", str),
     "AUTHSVC_CALLERS": ("callers", load_policy),
     "AUTHSVC_MAX_CONCURRENT_RPCS": ("max_concurrent_rpcs", int),
+    # Performance and scale-out (issue 4)
+    "AUTHSVC_WORKERS": ("workers", int),
+    "AUTHSVC_VALIDATION_CACHE": ("validation_cache", int),
+    "AUTHSVC_HASH_QUEUE_TIMEOUT": ("hash_queue_timeout", parse_duration),
+    "AUTHSVC_PURGE_INTERVAL": ("purge_interval", parse_duration_or_zero),
+    "AUTHSVC_PURGE_BATCH_SIZE": ("purge_batch_size", int),
 }
 
 
@@ -170,6 +210,7 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"AUTHSVC_PASSWORD_HASH: {s.password_hash!r}: {exc}") from None
     _check_observability(s)
     _check_security(s)
+    _check_scale(s)
 
 
 LOG_FORMATS = ("text", "json")
@@ -208,3 +249,22 @@ def _check_pem(name: str, path: str) -> None:
         raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None
     if b"-----BEGIN " not in data:
         raise ConfigError(f"{name}: {path} is not a PEM file")
+
+
+def _check_scale(s: Settings) -> None:
+    # Performance and scale-out (issue 4)
+    if s.workers < 0:
+        raise ConfigError("AUTHSVC_WORKERS: must be 0 (one per CPU) or more")
+    if s.validation_cache is not None and s.validation_cache < 0:
+        raise ConfigError("AUTHSVC_VALIDATION_CACHE: must be 0 (off) or more")
+    if s.is_sqlite and s.worker_count > 1 and s.cache_size > 0:
+        raise ConfigError(
+            "AUTHSVC_VALIDATION_CACHE: SQLite cannot tell other worker processes about "
+            "revocations; use 0 with AUTHSVC_WORKERS above 1"
+        )
+    if s.hash_queue_timeout < timedelta(0) or s.purge_interval < timedelta(0):
+        raise ConfigError(
+            "AUTHSVC_HASH_QUEUE_TIMEOUT and AUTHSVC_PURGE_INTERVAL: must not be negative"
+        )
+    if s.purge_batch_size < 1:
+        raise ConfigError("AUTHSVC_PURGE_BATCH_SIZE: must be 1 or more")

@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Protocol
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from authsvc import models
 from authsvc.v1 import auth_service_pb2 as pb
+
+
+class UserFields(Protocol):
+    """What ``user`` reads: a models.User or a validation.UserView."""
+
+    @property
+    def id(self) -> uuid.UUID | str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class SessionFields(Protocol):
+    """What ``session`` reads: a models.Session or a validation.SessionView."""
+
+    @property
+    def id(self) -> uuid.UUID | str: ...
+    @property
+    def user_id(self) -> uuid.UUID | str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def refresh_expires_at(self) -> datetime: ...
+    @property
+    def user_agent(self) -> str: ...
+    @property
+    def ip_address(self) -> str: ...
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -17,7 +54,7 @@ def timestamp(value: datetime) -> Timestamp:
     return ts
 
 
-def user(u: models.User) -> pb.User:
+def user(u: UserFields) -> pb.User:
     """The public view of a user: never anything about its password."""
     return pb.User(
         id=str(u.id),
@@ -29,7 +66,7 @@ def user(u: models.User) -> pb.User:
     )
 
 
-def session(s: models.Session) -> pb.Session:
+def session(s: SessionFields) -> pb.Session:
     """The public view of a session: never a token or its hash."""
     return pb.Session(
         id=str(s.id),

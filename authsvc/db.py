@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg2
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -65,11 +68,31 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
+def psycopg2_connect_args(url: str) -> dict[str, Any]:
+    """``psycopg2.connect`` keyword arguments for a PostgreSQL URL, failing fast like the pool."""
+    parsed = make_url(url)
+    args: dict[str, Any] = {
+        "host": parsed.host,
+        "port": parsed.port,
+        "user": parsed.username,
+        "password": parsed.password,
+        "dbname": parsed.database,
+    }
+    args.update({k: v for k, v in parsed.query.items() if isinstance(v, str)})
+    args.setdefault("connect_timeout", 3)
+    return {k: v for k, v in args.items() if v is not None}
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """True when ``exc`` means the database could not be reached or the link broke."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, OperationalError):
+        return True
+    # Raw driver errors from the paths that bypass SQLAlchemy (authsvc.validation).
+    if isinstance(
+        exc, psycopg2.OperationalError | psycopg2.InterfaceError | sqlite3.OperationalError
+    ):
         return True
     return isinstance(exc, TimeoutError)
 

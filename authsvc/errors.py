@@ -92,10 +92,14 @@ class RefreshTokenReused(AuthError):
     message = "this update token was already used; the session has been revoked"
     commit = True
 
-    def __init__(self, user_id: uuid.UUID | None = None) -> None:
+    def __init__(
+        self, user_id: uuid.UUID | None = None, session_id: uuid.UUID | None = None
+    ) -> None:
         super().__init__()
         #: For the security log only; never sent to the caller, who may be the thief.
         self.user_id = user_id
+        #: The session revoked because of the reuse (so caches can forget it).
+        self.session_id = session_id
 
 
 class UserNotFound(AuthError):

@@ -26,6 +26,8 @@ from authsvc.interceptors import ErrorInterceptor
 from authsvc.metrics import Metrics, MetricsServer, start_metrics_server
 from authsvc.models import utcnow
 from authsvc.observability import ObservabilityInterceptor
+from authsvc.prefork import WorkerTag
+from authsvc.purge import PurgeTimer
 from authsvc.servicer import AuthServicer
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
@@ -44,14 +46,17 @@ class AuthServer:
     health: DatabaseHealth
     port: int
     metrics: MetricsServer | None = None  # None unless AUTHSVC_METRICS_ADDRESS is set
+    purge_timer: PurgeTimer | None = None
 
     def stop(self, grace: float | None) -> None:
         """Refuses new calls, lets calls in flight finish within ``grace``, then closes."""
         self.health.stop()
+        if self.purge_timer:
+            self.purge_timer.stop()
         self.grpc_server.stop(grace).wait()
         if self.metrics is not None:
             self.metrics.stop()
-        self.app.db.dispose()
+        self.app.close()
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         """Blocks until the server stops (or ``timeout``); True if it stopped."""
@@ -59,22 +64,32 @@ class AuthServer:
 
 
 def create_server(
-    settings: Settings, *, clock: Clock = utcnow, database: Database | None = None
+    settings: Settings,
+    *,
+    clock: Clock = utcnow,
+    database: Database | None = None,
+    worker: bool = False,
 ) -> tuple[AuthServer, int]:
     """Builds and starts the server on ``settings.address`` (port 0 picks a free port).
 
     Returns the server and the bound port. The schema must
     already be migrated. Raises RuntimeError when the address cannot be bound.
+    ``worker`` marks one of several pre-forked processes sharing the port
+    (``SO_REUSEPORT``, reserved by the parent), whose pid each response carries.
     """
     db = database or Database(make_engine(settings.database_url, pool_size=settings.max_workers))
     app = AuthApp(settings, db, clock)
     metrics = Metrics() if settings.metrics_address else None
+    interceptors = _interceptors(settings, metrics)
+    if worker:
+        interceptors.insert(0, WorkerTag())
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
-        interceptors=_interceptors(settings, metrics),
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),
+            # Off unless pre-forked: then a port someone else holds is detected.
+            ("grpc.so_reuseport", 1 if worker else 0),
         ],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
@@ -91,10 +106,15 @@ def create_server(
     if port == 0:
         raise RuntimeError(f"cannot bind {settings.address}")
     metrics_server = _start_metrics(settings.metrics_address, metrics)
+    app.start()
     health.start()
     server.start()
+    timer = None
+    if settings.purge_interval:
+        timer = PurgeTimer(app.purge, settings.purge_interval.total_seconds())
+        timer.start()
     log.info("serving %s on port %d", SERVICE_NAME, port)
-    return AuthServer(server, app, health, port, metrics_server), port
+    return AuthServer(server, app, health, port, metrics_server, timer), port
 
 
 def _start_metrics(address: str, metrics: Metrics | None) -> MetricsServer | None:

@@ -36,6 +36,8 @@ class IssuedSession:
     session: Session
     session_token: str
     update_token: str
+    #: Sessions of the same user ended to respect the per-user limit (to invalidate).
+    ended: tuple[uuid.UUID, ...] = ()
 
 
 def open_session(
@@ -46,7 +48,10 @@ def open_session(
     user_agent: str = "",
     ip_address: str = "",
 ) -> IssuedSession:
-    """Starts a session for ``user_id`` and ends the oldest ones beyond the per-user limit."""
+    """Starts a session for ``user_id`` and ends the oldest ones beyond the per-user limit.
+
+    The ended sessions are reported in ``IssuedSession.ended``.
+    """
     session_token, update_token = new_token(TokenKind.SESSION), new_token(TokenKind.UPDATE)
     absolute = now + policy.max_age
     session = Session(
@@ -63,12 +68,15 @@ def open_session(
     )
     db.add(session)
     db.flush()
+    ended: tuple[uuid.UUID, ...] = ()
     if policy.max_per_user:
-        _enforce_limit(db, user_id, policy.max_per_user, now)
-    return IssuedSession(session, session_token, update_token)
+        ended = _enforce_limit(db, user_id, policy.max_per_user, now)
+    return IssuedSession(session, session_token, update_token, ended)
 
 
-def _enforce_limit(db: DbSession, user_id: uuid.UUID, limit: int, now: datetime) -> None:
+def _enforce_limit(
+    db: DbSession, user_id: uuid.UUID, limit: int, now: datetime
+) -> tuple[uuid.UUID, ...]:
     live = (
         select(Session.id)
         .where(Session.user_id == user_id, Session.refresh_expires_at > now)
@@ -77,11 +85,17 @@ def _enforce_limit(db: DbSession, user_id: uuid.UUID, limit: int, now: datetime)
     )
     stale = list(db.scalars(live))
     dead = Session.user_id == user_id
-    db.execute(
-        delete(Session)
-        .where(dead, (Session.id.in_(stale)) | (Session.refresh_expires_at <= now))
-        .execution_options(synchronize_session=False)
+    ended = tuple(
+        db.scalars(
+            select(Session.id).where(
+                dead, (Session.id.in_(stale)) | (Session.refresh_expires_at <= now)
+            )
+        )
     )
+    db.execute(
+        delete(Session).where(Session.id.in_(ended)).execution_options(synchronize_session=False)
+    )
+    return ended
 
 
 def validate(db: DbSession, session_token: str, now: datetime) -> tuple[User, Session]:
@@ -109,8 +123,9 @@ def refresh(
 ) -> IssuedSession:
     """Rotates both tokens of the session owning ``update_token``.
 
-    Raises TokenInvalid, TokenExpired, or RefreshTokenReused after revoking the session
-    when the token was already rotated away (including by a concurrent refresh).
+    Raises TokenInvalid, TokenExpired, or RefreshTokenReused (naming the session) after
+    revoking the session when the token was already rotated away (including by a
+    concurrent refresh).
     """
     if not is_well_formed(update_token, TokenKind.UPDATE):
         raise TokenInvalid()
@@ -137,7 +152,7 @@ def refresh(
     if rotated.rowcount != 1:  # type: ignore[attr-defined]
         # A concurrent refresh rotated this token first: ours is now a reused token.
         _revoke(db, session.id)
-        raise RefreshTokenReused(session.user_id)
+        raise RefreshTokenReused(session.user_id, session.id)
     db.add(RotatedToken(session_id=session.id, token_hash=old_hash, created_at=now))
     db.flush()
     db.refresh(session)
@@ -149,7 +164,7 @@ def _revoke_if_rotated(db: DbSession, digest: bytes) -> None:
     if session_id is not None:
         user_id = db.scalar(select(Session.user_id).where(Session.id == session_id))
         _revoke(db, session_id)
-        raise RefreshTokenReused(user_id)
+        raise RefreshTokenReused(user_id, session_id)
 
 
 def _revoke(db: DbSession, session_id: uuid.UUID) -> None:

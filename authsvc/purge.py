@@ -1,0 +1,85 @@
+"""Deleting expired sessions in small batches, so the table does not grow without bound.
+
+A session is purgeable once nothing can use it any more: its update token has expired
+(``refresh_expires_at``, already capped by the absolute lifetime) and so has its session
+token. Their rotated update tokens go with them (ON DELETE CASCADE). Nothing needs
+invalidating: a cached entry of a purged session has expired, so it is refused anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session as DbSession
+
+from authsvc.db import Database
+from authsvc.models import Session
+
+log = logging.getLogger(__name__)
+
+
+def delete_expired(db: DbSession, now: datetime, batch_size: int) -> int:
+    """Deletes up to ``batch_size`` sessions expired at ``now``; returns how many.
+
+    Small batches keep each transaction (and its locks) short while sign-ins go on.
+    """
+    batch = list(
+        db.scalars(
+            select(Session.id)
+            .where(Session.refresh_expires_at <= now, Session.expires_at <= now)
+            .order_by(Session.refresh_expires_at)
+            .limit(batch_size)
+        )
+    )
+    if batch:
+        db.execute(
+            delete(Session)
+            .where(Session.id.in_(batch))
+            .execution_options(synchronize_session=False)
+        )
+    return len(batch)
+
+
+def purge_expired(db: Database, clock: Callable[[], datetime], batch_size: int) -> int:
+    """Deletes every expired session, one short transaction per batch; returns how many."""
+    total = 0
+    while True:
+        with db.transaction() as session:
+            deleted = delete_expired(session, clock(), batch_size)
+        total += deleted
+        if deleted < batch_size:
+            return total
+
+
+class PurgeTimer:
+    """Runs ``purge`` every ``interval`` seconds in a daemon thread until stopped."""
+
+    def __init__(self, purge: Callable[[], int], interval: float) -> None:
+        self._purge = purge
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="authsvc-purge", daemon=True)
+
+    def start(self) -> None:
+        """Starts the timer; the first purge runs one interval from now."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stops the timer (a purge in progress finishes its batch first)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                deleted = self._purge()
+            except Exception:  # a failed round (database down) is retried next interval
+                log.warning("purging expired sessions failed", exc_info=True)
+            else:
+                if deleted:
+                    log.info("purged %d expired sessions", deleted)

@@ -58,6 +58,9 @@ class ValidationCache(Generic[E]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, digest: object) -> bool:
+        return digest in self._entries
+
     def get(self, digest: bytes) -> E | None:
         """The cached entry for ``digest`` (None on a miss or while bypassed)."""
         if not self._active:

@@ -1,0 +1,161 @@
+"""Several replicas on one PostgreSQL database: shared state, cross-replica invalidation.
+
+PostgreSQL only: replicas of authsvc share a PostgreSQL database (SQLite is single-host).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from google.protobuf import field_mask_pb2
+from sqlalchemy import text
+
+from authsvc import invalidation
+from authsvc.tokens import token_hash
+from authsvc.v1 import auth_service_pb2 as pb
+from tests.helpers import PASSWORD, fails, sign_in, sign_up
+from tests.test_validation_cache import refused, validate, warm
+
+pytestmark = pytest.mark.parametrize("migrated_url", ["postgresql"], indirect=True)
+
+# The issue's bound for another replica to see a revocation.
+BOUND_SECONDS = 0.1
+
+
+def replicas(start_server, count=2, **overrides):
+    """``count`` servers on the test database, caches on and listening."""
+    started = [start_server(validation_cache=100, **overrides) for _ in range(count)]
+    for server, _ in started:
+        assert server.app.listener is not None
+        assert server.app.listener.listening.wait(10), "listener never connected"
+    return started
+
+
+def seconds_until_forgotten(server, token, limit=5.0) -> float:
+    """How long after now ``server``'s cache drops ``token`` (polled every millisecond).
+
+    Measured in the cache itself, so the figure is the notification's delivery, not
+    the cost of a gRPC call on a busy machine.
+    """
+    digest = token_hash(token)
+    start = time.monotonic()
+    while digest in server.app.cache:
+        if time.monotonic() - start > limit:
+            pytest.fail(f"still cached after {limit} s")
+        time.sleep(0.001)
+    return time.monotonic() - start
+
+
+def assert_refused_within_bound(server, stub, token):
+    elapsed = seconds_until_forgotten(server, token)
+    assert elapsed < BOUND_SECONDS, f"still cached {elapsed * 1000:.0f} ms after the revocation"
+    assert refused(stub, token) == "TOKEN_INVALID"
+
+
+def test_session_made_on_one_replica_validates_on_another(start_server):
+    (_, a), (_, b) = replicas(start_server)
+    user = sign_up(a)
+    s = sign_in(a)
+    assert validate(b, s.session_token).user.id == user.id
+
+
+def test_sign_out_on_one_replica_is_refused_on_another(start_server):
+    (_, a), (server_b, b) = replicas(start_server)
+    sign_up(a)
+    s = sign_in(a)
+    warm(server_b, b, s.session_token)  # B answers from its cache from now on
+    a.DeleteSession(pb.DeleteSessionRequest(session_token=s.session_token), timeout=10)
+    assert_refused_within_bound(server_b, b, s.session_token)
+
+
+def test_every_kind_of_revocation_reaches_the_other_replica_within_the_bound(start_server):
+    (_, a), (server_b, b) = replicas(start_server)
+    user = sign_up(a)
+    refreshed, stolen = sign_in(a), sign_in(a)
+    r = a.RefreshSession(pb.RefreshSessionRequest(update_token=stolen.update_token), timeout=10)
+    warm(server_b, b, refreshed.session_token)
+    warm(server_b, b, r.session_token)
+    a.RefreshSession(pb.RefreshSessionRequest(update_token=refreshed.update_token), timeout=10)
+    assert_refused_within_bound(server_b, b, refreshed.session_token)
+    reuse = fails(a.RefreshSession, pb.RefreshSessionRequest(update_token=stolen.update_token))
+    assert reuse.reason == "REFRESH_TOKEN_REUSED"
+    assert_refused_within_bound(server_b, b, r.session_token)
+    last = sign_in(a)
+    warm(server_b, b, last.session_token)
+    a.DeleteUser(pb.DeleteUserRequest(id=user.id), timeout=10)
+    assert_refused_within_bound(server_b, b, last.session_token)
+
+
+def test_user_update_on_one_replica_reaches_the_other_within_the_bound(start_server):
+    (_, a), (server_b, b) = replicas(start_server)
+    user = sign_up(a)
+    s = sign_in(a)
+    warm(server_b, b, s.session_token)
+    a.UpdateUser(
+        pb.UpdateUserRequest(
+            user=pb.User(id=user.id, last_name="King"),
+            update_mask=field_mask_pb2.FieldMask(paths=["last_name"]),
+        ),
+        timeout=10,
+    )
+    elapsed = seconds_until_forgotten(server_b, s.session_token)
+    assert elapsed < BOUND_SECONDS, f"still cached {elapsed * 1000:.0f} ms after the update"
+    assert validate(b, s.session_token).user.last_name == "King"
+
+
+def test_user_deleted_on_one_replica_cannot_sign_in_on_another(start_server):
+    (_, a), (_, b) = replicas(start_server)
+    user = sign_up(a)
+    sign_in(a)
+    b.DeleteUser(pb.DeleteUserRequest(id=user.id), timeout=10)
+    failed = fails(a.CreateSession, pb.CreateSessionRequest(email=user.email, password=PASSWORD))
+    assert failed.reason == "INVALID_CREDENTIALS"
+
+
+def test_replica_bypasses_its_cache_while_its_listener_is_down(start_server, database, monkeypatch):
+    # Slow reconnection, so the test can act while the listener is down.
+    monkeypatch.setattr(invalidation, "RECONNECT_DELAYS", (1.0,))
+    (_, a), (server_b, b) = replicas(start_server)
+    listener, cache = server_b.app.listener, server_b.app.cache
+    sign_up(a)
+    revoked, live = sign_in(a), sign_in(a)
+    warm(server_b, b, revoked.session_token)
+    warm(server_b, b, live.session_token)
+    drops = listener.drops
+    with database.engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": listener.backend_pid})
+    deadline = time.monotonic() + 5
+    while listener.drops == drops:
+        assert time.monotonic() < deadline, "the listener did not notice its connection died"
+        time.sleep(0.005)
+    # While down, revocations cannot reach B's cache: B must ask the database.
+    assert not cache.active and len(cache) == 0
+    # A revocation B is never told about (deleted behind authsvc's back, no NOTIFY).
+    with database.transaction() as db:
+        db.execute(text("DELETE FROM sessions WHERE id = :id"), {"id": revoked.session.id})
+    assert refused(b, revoked.session_token) == "TOKEN_INVALID"
+    hits = cache.hits
+    validate(b, live.session_token)
+    validate(b, live.session_token)
+    assert cache.hits == hits  # bypassed
+    assert listener.listening.wait(10), "the listener did not reconnect"
+    warm(server_b, b, live.session_token)  # cached again
+    assert refused(b, revoked.session_token) == "TOKEN_INVALID"
+
+
+def test_broken_validation_connection_is_replaced(start_server, database):
+    _, stub = start_server(validation_cache=0)
+    sign_up(stub)
+    s = sign_in(stub)
+    validate(stub, s.session_token)
+    with database.engine.connect() as conn:
+        cut = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = 'authsvc-validate' AND datname = current_database()"
+            )
+        ).scalar()
+    assert cut >= 1
+    for _ in range(20):  # every server thread's connection is broken: each is replaced
+        validate(stub, s.session_token)

@@ -1,0 +1,93 @@
+"""Expired sessions are deleted in batches: ``authsvc purge`` and the timer inside serve."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from authsvc import cli
+from authsvc.models import RotatedToken, Session
+from authsvc.v1 import auth_service_pb2 as pb
+from tests.helpers import sign_in, sign_up
+
+
+def count(database, model) -> int:
+    with database.transaction(writes=False) as db:
+        return db.scalar(select(func.count()).select_from(model))
+
+
+def sign_in_and_refresh(stub, times: int) -> list[pb.CreateSessionResponse]:
+    made = []
+    for _ in range(times):
+        s = sign_in(stub)
+        stub.RefreshSession(pb.RefreshSessionRequest(update_token=s.update_token), timeout=10)
+        made.append(s)
+    return made
+
+
+def test_purge_deletes_expired_sessions_in_batches_and_keeps_live_ones(
+    start_server, clock, database
+):
+    server, stub = start_server(
+        refresh_ttl=timedelta(days=1), session_ttl=timedelta(hours=1), purge_batch_size=2
+    )
+    sign_up(stub)
+    sign_in_and_refresh(stub, 5)  # 5 sessions, 5 rotated update tokens
+    clock.advance(timedelta(days=1))
+    live = sign_in(stub)
+    assert server.app.purge() == 5
+    assert count(database, Session) == 1
+    assert count(database, RotatedToken) == 0  # cascaded with their sessions
+    stub.ValidateToken(pb.ValidateTokenRequest(session_token=live.session_token), timeout=10)
+    assert server.app.purge() == 0
+
+
+def test_a_session_is_kept_until_its_refresh_expiry_has_passed(start_server, clock, database):
+    server, stub = start_server(refresh_ttl=timedelta(days=1), session_ttl=timedelta(hours=1))
+    sign_up(stub)
+    s = sign_in(stub)
+    clock.advance(timedelta(hours=23))  # session token expired, update token still good
+    assert server.app.purge() == 0
+    stub.RefreshSession(pb.RefreshSessionRequest(update_token=s.update_token), timeout=10)
+    clock.advance(timedelta(days=1))
+    assert server.app.purge() == 1
+
+
+def test_absolute_lifetime_caps_what_is_kept(start_server, clock, database):
+    server, stub = start_server(
+        refresh_ttl=timedelta(days=7),
+        session_ttl=timedelta(hours=1),
+        session_max_age=timedelta(days=2),
+    )
+    sign_up(stub)
+    sign_in(stub)
+    clock.advance(timedelta(days=2))
+    assert server.app.purge() == 1
+    assert count(database, Session) == 0
+
+
+def test_purge_command_deletes_expired_sessions(start_server, clock, database, db_url, capsys):
+    _, stub = start_server(refresh_ttl=timedelta(days=1), session_ttl=timedelta(hours=1))
+    sign_up(stub)
+    clock.advance(timedelta(days=-30))  # sessions made a month ago: long expired now
+    sign_in_and_refresh(stub, 3)
+    clock.advance(timedelta(days=30))
+    sign_in(stub)
+    status = cli.main(["purge", "--database-url", db_url, "--batch-size", "2"])
+    assert status == 0
+    assert "purged 3 expired sessions" in capsys.readouterr().out
+    assert count(database, Session) == 1
+    assert count(database, RotatedToken) == 0
+
+
+def test_serve_purges_on_a_timer(start_server, clock, database):
+    _, stub = start_server(refresh_ttl=timedelta(days=1), purge_interval=timedelta(milliseconds=50))
+    sign_up(stub)
+    sign_in_and_refresh(stub, 2)
+    clock.advance(timedelta(days=1))
+    deadline = time.monotonic() + 10
+    while count(database, Session):
+        assert time.monotonic() < deadline, "the timer never purged"
+        time.sleep(0.02)

@@ -1,0 +1,129 @@
+"""``authsvc serve --workers N``: pre-forked processes on one port, restarted when they die."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import grpc
+import pytest
+
+from authsvc.prefork import WORKER_METADATA
+from authsvc.v1 import auth_service_pb2 as pb
+from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from tests.conftest import CHEAP_HASH
+
+pytestmark = pytest.mark.parametrize("migrated_url", ["postgresql"], indirect=True)
+
+LISTENING = re.compile(r"listening on \S+ \(port (\d+)\)")
+
+
+class Serve:
+    """A running ``authsvc serve`` subprocess and its log lines."""
+
+    def __init__(self, db_url: str, *args: str) -> None:
+        env = {
+            **os.environ,
+            "AUTHSVC_DATABASE_URL": db_url,
+            "AUTHSVC_PASSWORD_HASH": CHEAP_HASH,
+            "AUTHSVC_GRACE_PERIOD": "2s",
+            "AUTHSVC_LOG_LEVEL": "INFO",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "authsvc", "serve", *args],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.put(line)
+
+    def port(self, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                assert self.proc.poll() is None, "authsvc serve exited"
+                continue
+            if match := LISTENING.search(line):
+                return int(match.group(1))
+        pytest.fail("authsvc serve never said it was listening")
+
+
+@contextmanager
+def serving(db_url: str, *args: str) -> Iterator[Serve]:
+    serve = Serve(db_url, *args)
+    try:
+        yield serve
+    finally:
+        if serve.proc.poll() is None:
+            serve.proc.kill()
+            serve.proc.wait()
+
+
+def worker_of_a_new_connection(port: int) -> int | None:
+    """The pid of the worker that serves a call on a fresh TCP connection (None: none up)."""
+    # A local subchannel pool: a new connection each time, as from another client.
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+        stub = pb_grpc.AuthServiceStub(channel)
+        try:
+            _, call = stub.ListUsers.with_call(pb.ListUsersRequest(page_size=1), timeout=5)
+        except grpc.RpcError:
+            return None
+        return int(dict(call.trailing_metadata())[WORKER_METADATA])
+
+
+def workers_seen(port: int, wanted: int, timeout: float = 30, exclude=()) -> set[int]:
+    """Opens connections until ``wanted`` distinct workers (not in ``exclude``) answered."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen - set(exclude)) < wanted:
+        assert time.monotonic() < deadline, f"only saw workers {seen}"
+        pid = worker_of_a_new_connection(port)
+        if pid is None:
+            time.sleep(0.1)
+        else:
+            seen.add(pid)
+    return seen - set(exclude)
+
+
+def test_calls_land_on_several_workers_and_a_dead_worker_is_replaced(db_url):
+    with serving(db_url, "--workers", "2", "--address", "127.0.0.1:0") as serve:
+        port = serve.port()
+        first = workers_seen(port, 2)
+        assert serve.proc.pid not in first  # the parent serves nothing itself
+        killed = first.pop()
+        os.kill(killed, signal.SIGKILL)
+        replacement = workers_seen(port, 1, exclude={killed, *first})
+        assert replacement
+        serve.proc.send_signal(signal.SIGTERM)
+        assert serve.proc.wait(timeout=30) == 0
+    for pid in first | replacement:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # drained and reaped with the parent
+
+
+def test_a_taken_port_is_refused(db_url):
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with serving(db_url, "--workers", "2", "--address", f"127.0.0.1:{port}") as serve:
+            assert serve.proc.wait(timeout=30) == 1

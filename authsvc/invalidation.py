@@ -13,6 +13,7 @@ If that connection drops, notices sent meanwhile are lost, so the listener suspe
 from __future__ import annotations
 
 import logging
+import os
 import select
 import threading
 import uuid
@@ -35,7 +36,6 @@ _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 _MAX_PAYLOAD = 7000  # PostgreSQL's limit is 8000 bytes
 # Waits between reconnection attempts of the listener, then the last one repeats.
 RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
-_POLL_SECONDS = 0.5  # how often the listener thread checks whether it should stop
 
 
 @dataclass
@@ -111,6 +111,7 @@ class Listener:
         )
         self._cache = cache
         self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()  # wakes the select() at stop
         self.listening = threading.Event()
         self.backend_pid: int | None = None
         self.drops = 0
@@ -123,9 +124,15 @@ class Listener:
 
     def stop(self) -> None:
         """Stops the thread and closes its connection."""
+        if self._stop.is_set():
+            return
         self._stop.set()
+        os.write(self._wake_w, b"x")
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        if not self._thread.is_alive():  # else the (daemon) thread may still select on them
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     def _run(self) -> None:
         attempt = 0
@@ -156,7 +163,8 @@ class Listener:
         log.info("invalidation listener connected; validation cache on")
         try:
             while not self._stop.is_set():
-                if select.select([conn], [], [], _POLL_SECONDS) != ([], [], []):
+                ready, _, _ = select.select([conn.fileno(), self._wake_r], [], [])
+                if self._wake_r not in ready:
                     self._drain(conn)
         except (psycopg2.Error, OSError, ValueError) as exc:
             self.drops += 1

@@ -167,13 +167,14 @@ class Listener:
                 if self._wake_r not in ready:
                     self._drain(conn)
         except (psycopg2.Error, OSError, ValueError) as exc:
-            self.drops += 1
             log.warning("invalidation listener lost its connection: %s", type(exc).__name__)
         finally:
             # Without the listener, revocations elsewhere would go unseen: bypass the cache.
             self.listening.clear()
             self._cache.suspend()
             conn.close()
+            if not self._stop.is_set():
+                self.drops += 1
 
     def _drain(self, conn: psycopg2.extensions.connection) -> None:
         conn.poll()

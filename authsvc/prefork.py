@@ -70,8 +70,7 @@ def serve_workers(settings: Settings, run_worker: Callable[[Settings], int]) -> 
     host, _, port = settings.address.rpartition(":")
     with reserve_port(host, int(port)) as bound:
         worker_settings = dataclasses.replace(settings, address=f"{host}:{bound}")
-        log.info("authsvc listening on %s (port %d)", settings.address, bound)
-        return _Supervisor(worker_settings, run_worker).run()
+        return _Supervisor(worker_settings, run_worker, (settings.address, bound)).run()
 
 
 @contextmanager
@@ -106,9 +105,15 @@ def reserve_port(host: str, port: int) -> Iterator[int]:
 class _Supervisor:
     """Forks the workers, restarts those that die, drains them all on a signal."""
 
-    def __init__(self, settings: Settings, run_worker: Callable[[Settings], int]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        run_worker: Callable[[Settings], int],
+        listening: tuple[str, int],
+    ) -> None:
         self._settings = settings
         self._run_worker = run_worker
+        self._listening: tuple[str, int] | None = listening  # announced once a worker accepts
         self._children: dict[int, float] = {}  # pid → start time (monotonic)
         self._restarts: list[float] = []  # when to fork replacements for crash-looping ones
         self._stopping = False
@@ -120,6 +125,7 @@ class _Supervisor:
         for _ in range(self._settings.worker_count):
             self._spawn()
         while not self._stopping:
+            self._announce_when_accepting()
             self._reap()
             now = time.monotonic()
             for due in [t for t in self._restarts if t <= now]:
@@ -127,6 +133,20 @@ class _Supervisor:
                 self._spawn()
             time.sleep(_TICK_SECONDS)
         return self._drain()
+
+    def _announce_when_accepting(self) -> None:
+        # Say "listening" (what operators and tests wait for) only once a worker accepts.
+        if self._listening is None:
+            return
+        address, port = self._listening
+        host = address.rpartition(":")[0].strip("[]")
+        target = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+        try:
+            socket.create_connection((target, port), timeout=_TICK_SECONDS).close()
+        except OSError:
+            return
+        log.info("authsvc listening on %s (port %d)", address, port)
+        self._listening = None
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info(

@@ -115,7 +115,7 @@ def test_user_deleted_on_one_replica_cannot_sign_in_on_another(start_server):
 
 def test_replica_bypasses_its_cache_while_its_listener_is_down(start_server, database, monkeypatch):
     # Slow reconnection, so the test can act while the listener is down.
-    monkeypatch.setattr(invalidation, "RECONNECT_DELAYS", (1.0,))
+    monkeypatch.setattr(invalidation, "RECONNECT_DELAYS", (2.0,))
     (_, a), (server_b, b) = replicas(start_server)
     listener, cache = server_b.app.listener, server_b.app.cache
     sign_up(a)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc
+import pytest
 from google.protobuf import field_mask_pb2
 
 from authsvc.v1 import auth_service_pb2 as pb
@@ -34,12 +36,14 @@ def cached_server(start_server, **overrides):
 
 
 def warm(server, stub, token):
-    """Validates twice so the second answer comes from the cache."""
-    validate(stub, token)
-    hits = server.app.cache.hits
-    reply = validate(stub, token)
-    assert server.app.cache.hits == hits + 1
-    return reply
+    """Validates until an answer comes from the cache (a late notice may empty it once)."""
+    for _ in range(50):
+        hits = server.app.cache.hits
+        reply = validate(stub, token)
+        if server.app.cache.hits > hits:
+            return reply
+        time.sleep(0.01)
+    pytest.fail("never answered from the cache")
 
 
 def test_validate_returns_user_and_session_like_sign_in(stub):

@@ -9,6 +9,7 @@ from typing import Protocol
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authsvc.v1 import auth_service_pb2 as pb
+from authsvc.validation import Validated
 
 
 class UserFields(Protocol):
@@ -77,3 +78,15 @@ def session(s: SessionFields) -> pb.Session:
         user_agent=s.user_agent,
         ip_address=s.ip_address,
     )
+
+
+def validation(v: Validated) -> pb.ValidateTokenResponse:
+    """ValidateToken's response, rendered once per validated entry.
+
+    A cache hit returns the same entry, so it reuses the message (gRPC only reads it
+    to serialize) instead of building seven fields and five timestamps again.
+    """
+    if v.rendered is None:
+        v.rendered = pb.ValidateTokenResponse(user=user(v.user), session=session(v.session))
+    rendered: pb.ValidateTokenResponse = v.rendered
+    return rendered

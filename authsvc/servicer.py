@@ -68,8 +68,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def ValidateToken(
         self, request: pb.ValidateTokenRequest, context: Ctx
     ) -> pb.ValidateTokenResponse:
-        user, session = self._app.validate(request.session_token)
-        return pb.ValidateTokenResponse(user=convert.user(user), session=convert.session(session))
+        return convert.validation(self._app.validate(request.session_token))
 
     def RefreshSession(
         self, request: pb.RefreshSessionRequest, context: Ctx

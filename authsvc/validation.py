@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import psycopg2
 import psycopg2.extensions
@@ -67,11 +67,14 @@ class SessionView:
     ip_address: str
 
 
-class Validated(NamedTuple):
+@dataclass(slots=True, eq=False)
+class Validated:
     """A live token's user and session (what the cache holds)."""
 
     user: UserView
     session: SessionView
+    #: The response ``convert`` rendered for it, reused on every cache hit.
+    rendered: Any = None
 
     @property
     def session_id(self) -> str:

@@ -114,23 +114,23 @@ class _Supervisor:
         self._settings = settings
         self._run_worker = run_worker
         self._listening: tuple[str, int] | None = listening  # announced once a worker accepts
-        self._children: dict[int, float] = {}  # pid → start time (monotonic)
-        self._restarts: list[float] = []  # when to fork replacements for crash-looping ones
+        self._children: dict[int, tuple[int, float]] = {}  # pid → (slot, start time)
+        self._restarts: list[tuple[float, int]] = []  # (when, slot) of delayed replacements
         self._stopping = False
 
     def run(self) -> int:
         """Serves until a signal, then drains; returns 0."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        for _ in range(self._settings.worker_count):
-            self._spawn()
+        for slot in range(self._settings.worker_count):
+            self._spawn(slot)
         while not self._stopping:
             self._announce_when_accepting()
             self._reap()
             now = time.monotonic()
-            for due in [t for t in self._restarts if t <= now]:
+            for due in [r for r in self._restarts if r[0] <= now]:
                 self._restarts.remove(due)
-                self._spawn()
+                self._spawn(due[1])
             time.sleep(_TICK_SECONDS)
         return self._drain()
 
@@ -154,20 +154,20 @@ class _Supervisor:
         )
         self._stopping = True
 
-    def _spawn(self) -> None:
+    def _spawn(self, slot: int) -> None:
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the parent's code
             status = 1
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                status = self._run_worker(self._settings)
+                status = self._run_worker(worker_settings(self._settings, slot))
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
             finally:
                 logging.shutdown()
                 os._exit(status)
-        self._children[pid] = time.monotonic()
+        self._children[pid] = (slot, time.monotonic())
         log.info("worker %d started", pid)
 
     def _reap(self) -> None:
@@ -175,14 +175,15 @@ class _Supervisor:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 return
-            started = self._children.pop(pid, None)
-            if started is None:
+            child = self._children.pop(pid, None)
+            if child is None:
                 continue
+            slot, started = child
             log.warning("worker %d exited (%s); starting another", pid, _describe(status))
             if time.monotonic() - started < _CRASH_LOOP_SECONDS:
-                self._restarts.append(time.monotonic() + _CRASH_LOOP_SECONDS)
+                self._restarts.append((time.monotonic() + _CRASH_LOOP_SECONDS, slot))
             else:
-                self._spawn()
+                self._spawn(slot)
 
     def _drain(self) -> int:
         for pid in self._children:
@@ -200,6 +201,18 @@ class _Supervisor:
             os.waitpid(pid, 0)
         log.info("all workers stopped")
         return 0
+
+
+def worker_settings(settings: Settings, slot: int) -> Settings:
+    """The settings of worker ``slot`` (0, 1, ...): each serves its own metrics port.
+
+    Every worker counts only its own calls, so worker ``slot`` listens on the metrics
+    port + ``slot`` (scrape each); the gRPC port is shared.
+    """
+    host, _, port = settings.metrics_address.rpartition(":")
+    if not settings.metrics_address or not port.isdigit() or int(port) == 0:
+        return settings
+    return dataclasses.replace(settings, metrics_address=f"{host}:{int(port) + slot}")
 
 
 def _kill(pid: int, signum: int) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from authsvc import cli
 from authsvc.config import DEFAULT_CACHE_SIZE, ConfigError, load_settings
+from authsvc.prefork import worker_settings
 from tests.conftest import CHEAP_HASH
 
 PG = "postgresql://postgres@127.0.0.1:5432/authsvc"
@@ -70,3 +71,10 @@ def test_bad_values_name_the_setting(name, value):
 def test_bad_workers_flag_is_a_one_line_error(capsys):
     assert cli.main(["serve", "--workers", "two"]) == 2
     assert "AUTHSVC_WORKERS" in capsys.readouterr().err
+
+
+def test_each_worker_serves_metrics_on_its_own_port():
+    s = settings(database_url=PG, workers="3", metrics_address="0.0.0.0:9090")
+    ports = [worker_settings(s, slot).metrics_address for slot in range(3)]
+    assert ports == ["0.0.0.0:9090", "0.0.0.0:9091", "0.0.0.0:9092"]
+    assert worker_settings(settings(database_url=PG), 1).metrics_address == ""

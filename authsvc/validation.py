@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from sqlalchemy.engine import make_url
 
@@ -182,7 +183,14 @@ def _close_quietly(conn: Any) -> None:
 class PostgresLookup:
     """psycopg2 in autocommit mode on a per-thread connection, with a prepared statement."""
 
-    _broken = (psycopg2.OperationalError, psycopg2.InterfaceError)
+    # A lost link, or a prepared statement the server no longer has (a pooler's
+    # DISCARD ALL) or can no longer use (a migration changed the columns): reconnect.
+    _broken = (
+        psycopg2.OperationalError,
+        psycopg2.InterfaceError,
+        psycopg2.errors.InvalidSqlStatementName,
+        psycopg2.errors.FeatureNotSupported,
+    )
 
     def __init__(self, database_url: str) -> None:
         self._args = psycopg2_connect_args(database_url)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from authsvc import invalidation
 from authsvc.tokens import token_hash
 from authsvc.v1 import auth_service_pb2 as pb
+from authsvc.validation import PostgresLookup
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 from tests.test_validation_cache import refused, validate, warm
 
@@ -159,3 +160,17 @@ def test_broken_validation_connection_is_replaced(start_server, database):
     assert cut >= 1
     for _ in range(20):  # every server thread's connection is broken: each is replaced
         validate(stub, s.session_token)
+
+
+def test_lost_prepared_statement_is_prepared_again(db_url):
+    # As after a pooler's DISCARD ALL: the connection lives, its prepared statement doesn't.
+    lookup = PostgresLookup(db_url)
+    try:
+        assert lookup.find(b"\0" * 32) is None
+        conn, fresh = lookup._conns.get()
+        assert not fresh
+        with conn.cursor() as cur:
+            cur.execute("DEALLOCATE authsvc_validate")
+        assert lookup.find(b"\0" * 32) is None
+    finally:
+        lookup.close()

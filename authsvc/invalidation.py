@@ -59,14 +59,9 @@ class Changes:
     def payloads(self) -> Iterator[str]:
         """The changes as ``s:<id> u:<id> ...`` notice payloads, each within the limit."""
         words = [f"s:{s}" for s in sorted(self.sessions)] + [f"u:{u}" for u in sorted(self.users)]
-        chunk: list[str] = []
-        for word in words:
-            if chunk and sum(len(w) + 1 for w in chunk) + len(word) > _MAX_PAYLOAD:
-                yield " ".join(chunk)
-                chunk = []
-            chunk.append(word)
-        if chunk:
-            yield " ".join(chunk)
+        per_notice = _MAX_PAYLOAD // len("s:00000000-0000-0000-0000-000000000000 ")
+        for start in range(0, len(words), per_notice):
+            yield " ".join(words[start : start + per_notice])
 
     @classmethod
     def parse(cls, payload: str) -> Changes:

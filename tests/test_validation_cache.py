@@ -11,6 +11,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
+from authsvc.invalidation import Changes
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.validation_cache import ValidationCache
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
@@ -237,3 +238,18 @@ def test_suspended_cache_is_empty_and_bypassed_until_resumed():
     cache.resume()
     cache.put(b"t", e, cache.epoch)
     assert cache.get(b"t") == e
+
+
+def test_changes_travel_in_notices_within_postgresqls_payload_limit():
+    changes = Changes()
+    changes.session(*(uuid.uuid4() for _ in range(500)))
+    changes.user(uuid.uuid4())
+    payloads = list(changes.payloads())
+    assert len(payloads) > 1
+    assert all(len(p.encode()) < 8000 for p in payloads)
+    received = Changes()
+    for p in payloads:
+        parsed = Changes.parse(p)
+        received.sessions |= parsed.sessions
+        received.users |= parsed.users
+    assert received == changes

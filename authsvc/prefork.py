@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 WORKER_METADATA = "authsvc-worker"
 _CRASH_LOOP_SECONDS = 1.0  # a worker dying sooner than this is restarted after a pause
 _TICK_SECONDS = 0.1
+_ORPHAN_CHECK_SECONDS = 0.5
 
 
 class WorkerTag(grpc.ServerInterceptor):
@@ -161,6 +163,7 @@ class _Supervisor:
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _drain_when_orphaned(os.getppid())
                 status = self._run_worker(worker_settings(self._settings, slot))
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
@@ -201,6 +204,18 @@ class _Supervisor:
             os.waitpid(pid, 0)
         log.info("all workers stopped")
         return 0
+
+
+def _drain_when_orphaned(parent: int) -> None:
+    # A parent killed outright (SIGKILL) cannot forward SIGTERM: without this, its
+    # workers would serve on, holding the port, with nobody to restart or stop them.
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_ORPHAN_CHECK_SECONDS)
+        log.warning("worker %d: the supervisor is gone; draining", os.getpid())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="authsvc-orphan-watch", daemon=True).start()
 
 
 def worker_settings(settings: Settings, slot: int) -> Settings:

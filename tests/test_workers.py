@@ -127,3 +127,27 @@ def test_a_taken_port_is_refused(db_url):
         port = holder.getsockname()[1]
         with serving(db_url, "--workers", "2", "--address", f"127.0.0.1:{port}") as serve:
             assert serve.proc.wait(timeout=30) == 1
+
+
+def gone_within(pids: set[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        alive = set()
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+                alive.add(pid)
+            except ProcessLookupError:
+                pass
+        if not alive:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_workers_drain_when_their_supervisor_is_killed(db_url):
+    with serving(db_url, "--workers", "2", "--address", "127.0.0.1:0") as serve:
+        workers = workers_seen(serve.port(), 2)
+        serve.proc.kill()  # SIGKILL: no chance to forward SIGTERM
+        serve.proc.wait()
+        assert gone_within(workers, 20), "orphaned workers kept serving"

@@ -11,17 +11,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
-from authsvc import fields, invalidation, purge, sessions, users
+from authsvc import audit, fields, invalidation, purge, sessions, throttle, users
+from authsvc.audit import AuditEvent
 from authsvc.config import Settings
 from authsvc.db import Database
-from authsvc.errors import AuthError, InvalidCredentials, RefreshTokenReused
+from authsvc.errors import AuthError, InvalidCredentials, RefreshTokenReused, TooManyAttempts
 from authsvc.invalidation import Changes, Listener
 from authsvc.logs import security_event
-from authsvc.models import Session, User, utcnow
+from authsvc.models import AuditRecord, Session, User, utcnow
 from authsvc.passwords import MAX_LENGTH, Hasher, check_policy
 from authsvc.validation import TokenValidator, Validated, make_lookup
 from authsvc.validation_cache import ValidationCache
@@ -65,6 +67,8 @@ class AuthApp:
             else None
         )
         self.purge_batch_size = settings.purge_batch_size
+        self.throttle = throttle.ThrottlePolicy.from_settings(settings)
+        self.audit_retention = settings.audit_retention
 
     def start(self) -> None:
         """Starts the background parts (the invalidation listener)."""
@@ -108,6 +112,7 @@ class AuthApp:
         password_hash = self.hasher.hash(new.password)
         with self.db.transaction() as db:
             user = users.create_user(db, new, password_hash)
+            self._audit(db, AuditEvent.USER_CREATED, user_id=user.id)
         security_event("user_created", user.id)
         return user
 
@@ -132,6 +137,7 @@ class AuthApp:
         with self._changing() as (db, changed):
             users.delete_user(db, uid)
             changed.user(uid)
+            self._audit(db, AuditEvent.USER_DELETED, user_id=uid)
         security_event("user_deleted", uid)
 
     def list_users(self, page_size: int, page_token: str) -> tuple[list[User], str]:
@@ -143,16 +149,22 @@ class AuthApp:
     def change_password(self, session_token: str, current: str, new: str) -> None:
         """Changes the password of the token's user and ends the user's other sessions.
 
-        Raises InvalidArgument, TokenInvalid, TokenExpired or InvalidCredentials.
+        Raises InvalidArgument, TokenInvalid, TokenExpired, InvalidCredentials or
+        TooManyAttempts: the current password is throttled like a sign-in of the
+        user's account, so a stolen session token is no unthrottled password oracle.
         """
         v = fields.Violations()
         v.check(fields.required, session_token, "session_token")
         v.check(fields.required, current, "current_password")
         v.check(_new_password, new)
         v.raise_any()
-        with self.db.transaction(writes=False) as db:
+        with self.db.transaction() as db:
             user, session = sessions.validate(db, session_token, self.clock())
-        if len(current) > MAX_LENGTH or not self.hasher.verify(user.password_hash, current):
+            who = {"user_id": user.id, "session_id": session.id}
+            keys = [throttle.account_key(user.email, self.throttle)]
+            attempt = self._begin(db, keys, AuditEvent.PASSWORD_CHANGE_THROTTLED, **who)
+        if not self._verify(attempt, user.password_hash, current):
+            self._record(AuditEvent.PASSWORD_CHANGE_FAILED, **who)
             security_event("password_change_failed", user.id)
             raise InvalidCredentials()
         new_hash = self.hasher.hash(new)
@@ -162,14 +174,17 @@ class AuthApp:
                 raise InvalidCredentials()  # changed concurrently: the current one is stale
             sessions.revoke_others(db, user.id, keep=session.id)
             changed.user(user.id)
+            throttle.succeeded(db, attempt, self.clock())
+            self._audit(db, AuditEvent.PASSWORD_CHANGED, **who)
         security_event("password_changed", user.id)
 
     # Sessions
 
     def sign_in(self, email: str, password: str, user_agent: str, ip_address: str) -> SignIn:
-        """Opens a session. Raises InvalidArgument or InvalidCredentials.
+        """Opens a session. Raises InvalidArgument, InvalidCredentials or TooManyAttempts.
 
-        An unknown email costs the same hash as a wrong password and fails alike.
+        An unknown email costs the same hash as a wrong password, fails alike and is
+        throttled alike. A throttled attempt runs no hash.
         """
         v = fields.Violations()
         email = v.check(fields.email, email)
@@ -177,24 +192,33 @@ class AuthApp:
         user_agent = v.check(fields.user_agent, user_agent)
         ip_address = v.check(fields.ip_address, ip_address)
         v.raise_any()
-        if len(password) > MAX_LENGTH:
-            security_event("sign_in_failed", None)
-            raise InvalidCredentials()  # no password that long was ever accepted
-        with self.db.transaction(writes=False) as db:
+        origin = {"ip_address": ip_address, "user_agent": user_agent}
+        keys = throttle.sign_in_keys(email, ip_address, self.throttle)
+        with self.db.transaction() as db:
             found = users.find_by_email(db, email)
-        # verify() checks a dummy hash when the user is unknown, so both cost the same.
-        verified = self.hasher.verify(found.password_hash if found else None, password)
+            uid = found.id if found else None
+            attempt = self._begin(db, keys, AuditEvent.SIGN_IN_THROTTLED, user_id=uid, **origin)
+        # With no user, a dummy hash is checked, so an unknown email costs the same.
+        verified = self._verify(attempt, found.password_hash if found else None, password)
         if found is None or not verified:
-            security_event("sign_in_failed", found.id if found else None)
+            self._record(AuditEvent.SIGN_IN_FAILED, user_id=uid, **origin)
+            security_event("sign_in_failed", uid)
             raise InvalidCredentials()
         rehash = (
             self.hasher.hash(password) if self.hasher.needs_rehash(found.password_hash) else None
         )
-        signed_in = self._open(found, rehash, user_agent, ip_address)
+        signed_in = self._open(found, rehash, attempt, user_agent, ip_address)
         security_event("signed_in", found.id, session_id=str(signed_in.issued.session.id))
         return signed_in
 
-    def _open(self, user: User, rehash: str | None, user_agent: str, ip_address: str) -> SignIn:
+    def _open(
+        self,
+        user: User,
+        rehash: str | None,
+        attempt: throttle.Attempt,
+        user_agent: str,
+        ip_address: str,
+    ) -> SignIn:
         try:
             with self._changing() as (db, changed):
                 if rehash:
@@ -203,6 +227,10 @@ class AuthApp:
                     db, user.id, self.policy, self.clock(), user_agent, ip_address
                 )
                 changed.session(*issued.ended)
+                throttle.succeeded(db, attempt, self.clock())
+                origin = {"ip_address": ip_address, "user_agent": user_agent}
+                opened = {"user_id": user.id, "session_id": issued.session.id}
+                self._audit(db, AuditEvent.SIGN_IN_SUCCEEDED, **opened, **origin)
         except IntegrityError:
             raise InvalidCredentials() from None  # the user was deleted meanwhile
         return SignIn(user, issued)
@@ -224,16 +252,24 @@ class AuthApp:
             except RefreshTokenReused as exc:
                 if exc.session_id:
                     changed.session(exc.session_id)  # revoked as stolen
+                # Commits with the revocation (RefreshTokenReused.commit).
+                stolen = {"user_id": exc.user_id, "session_id": exc.session_id}
+                self._audit(db, AuditEvent.REFRESH_TOKEN_REUSED, **stolen)
                 security_event("refresh_token_reused", exc.user_id)
                 raise
             changed.session(issued.session.id)  # its old session token is gone
+            refreshed = {"user_id": issued.session.user_id, "session_id": issued.session.id}
+            self._audit(db, AuditEvent.SESSION_REFRESHED, **refreshed)
         return issued
 
     def sign_out(self, session_token: str) -> None:
         """Ends the session. Raises InvalidArgument or TokenInvalid."""
         fields.required(session_token, "session_token")
         with self._changing() as (db, changed):
-            changed.session(sessions.revoke(db, session_token).id)
+            session = sessions.revoke(db, session_token)
+            changed.session(session.id)
+            ended = {"user_id": session.user_id, "session_id": session.id}
+            self._audit(db, AuditEvent.SIGNED_OUT, **ended)
 
     def list_sessions(
         self, user_id: str, page_size: int, page_token: str
@@ -245,11 +281,77 @@ class AuthApp:
             users.get_user(db, uid)
             return sessions.list_sessions(db, uid, self.clock(), size, page_token)
 
+    # Audit trail and throttling
+
+    def list_audit_events(
+        self, user_id: str, page_size: int, page_token: str
+    ) -> tuple[list[AuditRecord], str]:
+        """One page of audit events, newest first, optionally of one user.
+
+        Raises InvalidArgument.
+        """
+        uid = fields.uuid_id(user_id, "user_id") if user_id else None
+        size = fields.page_size(page_size)
+        with self.db.transaction(writes=False) as db:
+            return audit.list_events(db, size, page_token, uid)
+
+    def audit_caller_denied(self, identities: tuple[str, ...], method: str) -> None:
+        """Audits a call the caller policy refused (CALLER_DENIED).
+
+        Never raises: the call is refused whether or not the event could be written.
+        """
+        detail = f"{', '.join(identities) or '(no identity)'} {method}"
+        try:
+            self._record(AuditEvent.CALLER_DENIED, detail=detail)
+        except Exception:  # a denial stays a denial, even with the database down
+            log.warning("could not audit a denied caller", exc_info=True)
+
+    def _begin(
+        self, db: DbSession, keys: list[throttle.Key], refused: AuditEvent, **who: Any
+    ) -> throttle.Attempt:
+        """Counts an attempt; when throttled, audits it (the error commits) and raises."""
+        try:
+            return throttle.begin(db, keys, self.clock(), self.throttle)
+        except TooManyAttempts:
+            self._audit(db, refused, **who)
+            security_event(refused.name.lower(), who.get("user_id"))
+            raise
+
+    def _verify(self, attempt: throttle.Attempt, password_hash: str | None, password: str) -> bool:
+        """Checks a password; an attempt that could not be checked is uncounted."""
+        if len(password) > MAX_LENGTH:
+            return False  # no password that long was ever accepted
+        try:
+            return self.hasher.verify(password_hash, password)
+        except Exception:
+            # Overload or a deadline is no wrong password: don't count it against anyone.
+            self._release(attempt)
+            raise
+
+    def _release(self, attempt: throttle.Attempt) -> None:
+        try:
+            with self.db.transaction() as db:
+                throttle.release(db, attempt)
+        except Exception:  # the original error matters more; this one is logged
+            log.warning("could not uncount an unchecked sign-in attempt", exc_info=True)
+
+    def _audit(self, db: DbSession, event: AuditEvent, **who: Any) -> None:
+        audit.record(db, event, time=self.clock(), **who)
+
+    def _record(self, event: AuditEvent, **who: Any) -> None:
+        """Audits an event that changes nothing else, in its own transaction."""
+        with self.db.transaction() as db:
+            self._audit(db, event, **who)
+
     # Housekeeping
 
     def purge(self) -> int:
-        """Deletes expired sessions in batches (one transaction each); returns how many."""
-        return purge.purge_expired(self.db, self.clock, self.purge_batch_size)
+        """Deletes expired sessions in batches (one transaction each), audit events past
+        their retention and stale throttling state; returns how many sessions went.
+        """
+        deleted = purge.purge_expired(self.db, self.clock, self.purge_batch_size)
+        purge.purge_audit_and_throttling(self.db, self.clock(), self.audit_retention, self.throttle)
+        return deleted
 
 
 def _new_password(password: str) -> None:

@@ -19,6 +19,7 @@ from authsvc.db import Database, make_engine
 from authsvc.logs import configure_logging
 from authsvc.models import utcnow
 from authsvc.server import create_server
+from authsvc.throttle import ThrottlePolicy
 
 log = logging.getLogger("authsvc")
 
@@ -43,7 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("--tls-cert", help="client certificate PEM file (AUTHSVC_TLS_CERT)")
     health.add_argument("--tls-key", help="client private key PEM file (AUTHSVC_TLS_KEY)")
     health.add_argument("--tls-server-name", help="name to verify (AUTHSVC_TLS_SERVER_NAME)")
-    prune = sub.add_parser("purge", help="delete expired sessions in batches and exit")
+    prune = sub.add_parser(
+        "purge",
+        help="delete expired sessions in batches, audit events past AUTHSVC_AUDIT_RETENTION "
+        "and stale throttling state, and exit",
+    )
     prune.add_argument("--database-url", help="SQLAlchemy URL (AUTHSVC_DATABASE_URL)")
     prune.add_argument(
         "--batch-size", dest="purge_batch_size", help="rows per batch (AUTHSVC_PURGE_BATCH_SIZE)"
@@ -94,16 +99,21 @@ def run_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
-    """Deletes the expired sessions, a batch per transaction, and prints how many."""
+    """Deletes the expired sessions, a batch per transaction, then old audit events and
+    stale throttling state, and prints how many."""
     db = Database(make_engine(settings.database_url))
     try:
         deleted = purge.purge_expired(db, utcnow, settings.purge_batch_size)
+        policy = ThrottlePolicy.from_settings(settings)
+        retention = settings.audit_retention
+        events, state = purge.purge_audit_and_throttling(db, utcnow(), retention, policy)
     except Exception as exc:  # report, don't dump a traceback at the operator
         print(f"authsvc: purge failed: {type(exc).__name__}", file=sys.stderr)
         return 1
     finally:
         db.dispose()
     print(f"purged {deleted} expired sessions")
+    print(f"purged {events} audit events and {state} throttling rows")
     return 0
 
 

@@ -103,6 +103,16 @@ class Settings:
     hash_queue_timeout: timedelta = timedelta(seconds=2)
     purge_interval: timedelta = timedelta(minutes=15)  # 0: no purging inside serve
     purge_batch_size: int = 1000
+    # Throttling and audit (issue 5): see the README's "Security: throttling and audit".
+    throttle_account_threshold: int = 5
+    throttle_base_delay: timedelta = timedelta(seconds=1)
+    throttle_max_delay: timedelta = timedelta(minutes=15)
+    throttle_account_limit: int = 100
+    throttle_account_window: timedelta = timedelta(hours=1)
+    throttle_ip_limit: int = 50
+    throttle_ip_window: timedelta = timedelta(minutes=15)
+    throttle_forget_after: timedelta = timedelta(days=1)
+    audit_retention: timedelta = timedelta(days=90)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -164,6 +174,16 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AUTHSVC_HASH_QUEUE_TIMEOUT": ("hash_queue_timeout", parse_duration),
     "AUTHSVC_PURGE_INTERVAL": ("purge_interval", parse_duration_or_zero),
     "AUTHSVC_PURGE_BATCH_SIZE": ("purge_batch_size", int),
+    # Throttling and audit (issue 5).
+    "AUTHSVC_THROTTLE_ACCOUNT_THRESHOLD": ("throttle_account_threshold", int),
+    "AUTHSVC_THROTTLE_BASE_DELAY": ("throttle_base_delay", parse_duration),
+    "AUTHSVC_THROTTLE_MAX_DELAY": ("throttle_max_delay", parse_duration),
+    "AUTHSVC_THROTTLE_ACCOUNT_LIMIT": ("throttle_account_limit", int),
+    "AUTHSVC_THROTTLE_ACCOUNT_WINDOW": ("throttle_account_window", parse_duration),
+    "AUTHSVC_THROTTLE_IP_LIMIT": ("throttle_ip_limit", int),
+    "AUTHSVC_THROTTLE_IP_WINDOW": ("throttle_ip_window", parse_duration),
+    "AUTHSVC_THROTTLE_FORGET_AFTER": ("throttle_forget_after", parse_duration),
+    "AUTHSVC_AUDIT_RETENTION": ("audit_retention", parse_duration),
 }
 
 
@@ -204,6 +224,7 @@ def _check(s: Settings) -> None:
         raise ConfigError("AUTHSVC_HASH_CONCURRENCY and AUTHSVC_MAX_WORKERS: must be 1 or more")
     if ":" not in s.address:
         raise ConfigError(f"AUTHSVC_ADDRESS: {s.address!r} is not HOST:PORT")
+    _check_throttle(s)
     try:
         generate_password_hash("probe", method=s.password_hash)
     except (ValueError, TypeError) as exc:
@@ -268,3 +289,22 @@ def _check_scale(s: Settings) -> None:
         )
     if s.purge_batch_size < 1:
         raise ConfigError("AUTHSVC_PURGE_BATCH_SIZE: must be 1 or more")
+
+
+def _check_throttle(s: Settings) -> None:
+    names = env_names()
+    for name in (
+        "throttle_base_delay",
+        "throttle_max_delay",
+        "throttle_account_window",
+        "throttle_ip_window",
+        "throttle_forget_after",
+        "audit_retention",
+    ):
+        if getattr(s, name) <= timedelta(0):
+            raise ConfigError(f"{names[name]}: must be longer than 0")
+    for name in ("throttle_account_threshold", "throttle_account_limit", "throttle_ip_limit"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{names[name]}: must be 1 or more")
+    if s.throttle_base_delay > s.throttle_max_delay:
+        raise ConfigError("AUTHSVC_THROTTLE_BASE_DELAY: must not exceed AUTHSVC_THROTTLE_MAX_DELAY")

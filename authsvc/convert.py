@@ -8,6 +8,7 @@ from typing import Protocol
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from authsvc.models import AuditRecord
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.validation import Validated
 
@@ -90,3 +91,17 @@ def validation(v: Validated) -> pb.ValidateTokenResponse:
         v.rendered = pb.ValidateTokenResponse(user=user(v.user), session=session(v.session))
     rendered: pb.ValidateTokenResponse = v.rendered
     return rendered
+
+
+def audit_event(e: AuditRecord) -> pb.AuditEvent:
+    """The public view of an audit event (which never holds a secret)."""
+    return pb.AuditEvent(
+        id=str(e.id),
+        event_time=timestamp(e.created_at),
+        type=f"AUDIT_EVENT_TYPE_{e.event}",
+        user_id=str(e.user_id) if e.user_id else "",
+        session_id=str(e.session_id) if e.session_id else "",
+        ip_address=e.ip_address,
+        user_agent=e.user_agent,
+        detail=e.detail,
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import grpc
 
@@ -96,10 +97,27 @@ class RefreshTokenReused(AuthError):
         self, user_id: uuid.UUID | None = None, session_id: uuid.UUID | None = None
     ) -> None:
         super().__init__()
-        #: For the security log only; never sent to the caller, who may be the thief.
+        #: For the security log and audit trail only; never sent to the caller, who may
+        #: be the thief.
         self.user_id = user_id
         #: The session revoked because of the reuse (so caches can forget it).
         self.session_id = session_id
+
+
+class TooManyAttempts(AuthError):
+    """Sign-ins are throttled for now; ``retry_after`` says for how long.
+
+    Commits, so the audit row of the refused attempt is kept.
+    """
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "TOO_MANY_ATTEMPTS"
+    message = "too many failed attempts; retry later"
+    commit = True
+
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__()
+        self.retry_after = retry_after
 
 
 class UserNotFound(AuthError):

@@ -2,7 +2,8 @@
 
 AuthError → its code and reason; a lost database → UNAVAILABLE; anything else →
 INTERNAL with a generic message (the traceback goes to the log, never to the caller).
-Every status carries ``google.rpc.ErrorInfo``; field errors add ``google.rpc.BadRequest``.
+Every status carries ``google.rpc.ErrorInfo``; field errors add ``google.rpc.BadRequest``,
+throttled calls ``google.rpc.RetryInfo``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from grpc_status import rpc_status
 
 from authsvc.db import translate_db_error
 from authsvc.deadlines import call_deadline
-from authsvc.errors import DOMAIN, AuthError, Internal, InvalidArgument
+from authsvc.errors import DOMAIN, AuthError, Internal, InvalidArgument, TooManyAttempts
 from authsvc.handlers import guard_handler
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ def to_status(error: AuthError) -> grpc.Status:
             ]
         )
         details.append(_pack(bad))
+    if isinstance(error, TooManyAttempts):
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromTimedelta(error.retry_after)
+        details.append(_pack(retry))
     status = status_pb2.Status(
         code=getattr(code_pb2, error.code.name), message=error.message, details=details
     )

@@ -1,4 +1,5 @@
-"""SQLAlchemy 2.0 typed models: users, their sessions, and rotated-away update tokens.
+"""SQLAlchemy 2.0 typed models: users, their sessions, rotated-away update tokens,
+sign-in throttling state and the audit trail.
 
 Only SHA-256 digests of tokens are stored. Times are UTC-aware everywhere.
 """
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -126,3 +128,60 @@ class RotatedToken(Base):
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
 
     session: Mapped[Session] = relationship(back_populates="rotated_tokens")
+
+
+class ThrottleCounter(Base):
+    """Sign-in throttling state of one key (an account's email or an end-user IP).
+
+    ``key`` is the SHA-256 of the kind and the subject, so no email or address is kept
+    here. The row is also the lock that serializes the attempts on its key.
+    ``failures`` counts consecutive failures (accounts only; ``last_failure_at`` is
+    when the latest began); ``blocked_until`` is the end of the current delay.
+    ``updated_at`` is the latest attempt of any kind, for purging.
+    """
+
+    __tablename__ = "throttle_counters"
+    __table_args__ = (Index("ix_throttle_counters_updated_at", "updated_at"),)
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ThrottleFailure(Base):
+    """One failed (or still running) sign-in attempt on a key, at ``created_at``.
+
+    Counting these rows gives the failures in any sliding window, for the hourly and
+    per-IP caps.
+    """
+
+    __tablename__ = "throttle_failures"
+    __table_args__ = (
+        Index("ix_throttle_failures_key_created_at", "key", "created_at"),
+        Index("ix_throttle_failures_created_at", "created_at"),
+    )
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditRecord(Base):
+    """One security event, written in the transaction of the change it records.
+
+    ``created_at`` is the time of the event. ``user_id`` and ``session_id`` are plain
+    columns, not foreign keys: the trail outlives the users and sessions it names.
+    Never holds a secret: no password, token or hash.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_user_id_created_at", "user_id", "created_at"),
+        Index("ix_audit_events_created_at", "created_at"),
+    )
+
+    event: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    ip_address: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+    detail: Mapped[str] = mapped_column(String(256), default="")

@@ -1,4 +1,5 @@
-"""Deleting expired sessions in small batches, so the table does not grow without bound.
+"""Deleting expired sessions in small batches, so the table does not grow without bound;
+and audit events past their retention, with throttling state that no longer counts.
 
 A session is purgeable once nothing can use it any more: its update token has expired
 (``refresh_expires_at``, already capped by the absolute lifetime) and so has its session
@@ -11,11 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session as DbSession
 
+from authsvc import audit, throttle
 from authsvc.db import Database
 from authsvc.models import Session
 
@@ -53,6 +55,21 @@ def purge_expired(db: Database, clock: Callable[[], datetime], batch_size: int) 
         total += deleted
         if deleted < batch_size:
             return total
+
+
+def purge_audit_and_throttling(
+    db: Database, now: datetime, retention: timedelta, policy: throttle.ThrottlePolicy
+) -> tuple[int, int]:
+    """Deletes audit events older than ``retention`` and stale throttling state.
+
+    Returns how many audit events and throttling rows went.
+    """
+    with db.transaction() as session:
+        events = audit.purge(session, now - retention)
+        state = throttle.purge(session, now, policy)
+    if events or state:
+        log.info("purged %d audit events and %d throttling rows", events, state)
+    return events, state
 
 
 class PurgeTimer:

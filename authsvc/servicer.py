@@ -94,3 +94,12 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         return pb.ListSessionsResponse(
             sessions=[convert.session(s) for s in sessions], next_page_token=token
         )
+
+    def ListAuditEvents(
+        self, request: pb.ListAuditEventsRequest, context: Ctx
+    ) -> pb.ListAuditEventsResponse:
+        r = request
+        events, token = self._app.list_audit_events(r.user_id, r.page_size, r.page_token)
+        return pb.ListAuditEventsResponse(
+            audit_events=[convert.audit_event(e) for e in events], next_page_token=token
+        )

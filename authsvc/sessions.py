@@ -160,11 +160,14 @@ def refresh(
 
 
 def _revoke_if_rotated(db: DbSession, digest: bytes) -> None:
-    session_id = db.scalar(select(RotatedToken.session_id).where(RotatedToken.token_hash == digest))
-    if session_id is not None:
-        user_id = db.scalar(select(Session.user_id).where(Session.id == session_id))
-        _revoke(db, session_id)
-        raise RefreshTokenReused(user_id, session_id)
+    row = db.execute(
+        select(Session.id, Session.user_id)
+        .join(RotatedToken, RotatedToken.session_id == Session.id)
+        .where(RotatedToken.token_hash == digest)
+    ).one_or_none()
+    if row is not None:
+        _revoke(db, row.id)
+        raise RefreshTokenReused(row.user_id, row.id)
 
 
 def _revoke(db: DbSession, session_id: uuid.UUID) -> None:

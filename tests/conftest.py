@@ -27,7 +27,14 @@ PG_ADMIN_URL = normalize_database_url(
     os.environ.get("AUTHSVC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 )
 CHEAP_HASH = "pbkdf2:sha256:1000"  # tests of hashing itself use the real default
-TABLES = ("rotated_tokens", "sessions", "users")
+TABLES = (
+    "rotated_tokens",
+    "sessions",
+    "users",
+    "throttle_failures",
+    "throttle_counters",
+    "audit_events",
+)
 
 
 class FakeClock:

@@ -3,12 +3,42 @@ import datetime
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class AuditEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUDIT_EVENT_TYPE_UNSPECIFIED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_SIGN_IN_SUCCEEDED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_SIGN_IN_FAILED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_SIGN_IN_THROTTLED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_SESSION_REFRESHED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_REFRESH_TOKEN_REUSED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_SIGNED_OUT: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_PASSWORD_CHANGED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_PASSWORD_CHANGE_FAILED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_PASSWORD_CHANGE_THROTTLED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_USER_CREATED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_USER_DELETED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_CALLER_DENIED: _ClassVar[AuditEventType]
+AUDIT_EVENT_TYPE_UNSPECIFIED: AuditEventType
+AUDIT_EVENT_TYPE_SIGN_IN_SUCCEEDED: AuditEventType
+AUDIT_EVENT_TYPE_SIGN_IN_FAILED: AuditEventType
+AUDIT_EVENT_TYPE_SIGN_IN_THROTTLED: AuditEventType
+AUDIT_EVENT_TYPE_SESSION_REFRESHED: AuditEventType
+AUDIT_EVENT_TYPE_REFRESH_TOKEN_REUSED: AuditEventType
+AUDIT_EVENT_TYPE_SIGNED_OUT: AuditEventType
+AUDIT_EVENT_TYPE_PASSWORD_CHANGED: AuditEventType
+AUDIT_EVENT_TYPE_PASSWORD_CHANGE_FAILED: AuditEventType
+AUDIT_EVENT_TYPE_PASSWORD_CHANGE_THROTTLED: AuditEventType
+AUDIT_EVENT_TYPE_USER_CREATED: AuditEventType
+AUDIT_EVENT_TYPE_USER_DELETED: AuditEventType
+AUDIT_EVENT_TYPE_CALLER_DENIED: AuditEventType
 
 class User(_message.Message):
     __slots__ = ("id", "email", "first_name", "last_name", "create_time", "update_time")
@@ -209,3 +239,41 @@ class ListSessionsResponse(_message.Message):
     sessions: _containers.RepeatedCompositeFieldContainer[Session]
     next_page_token: str
     def __init__(self, sessions: _Optional[_Iterable[_Union[Session, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class AuditEvent(_message.Message):
+    __slots__ = ("id", "event_time", "type", "user_id", "session_id", "ip_address", "user_agent", "detail")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    event_time: _timestamp_pb2.Timestamp
+    type: AuditEventType
+    user_id: str
+    session_id: str
+    ip_address: str
+    user_agent: str
+    detail: str
+    def __init__(self, id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[AuditEventType, str]] = ..., user_id: _Optional[str] = ..., session_id: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ListAuditEventsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "user_id")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    user_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class ListAuditEventsResponse(_message.Message):
+    __slots__ = ("audit_events", "next_page_token")
+    AUDIT_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    audit_events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
+    next_page_token: str
+    def __init__(self, audit_events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

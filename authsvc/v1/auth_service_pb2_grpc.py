@@ -93,6 +93,11 @@ class AuthServiceStub:
                 request_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListSessionsRequest.SerializeToString,
                 response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListSessionsResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/authsvc.v1.AuthService/ListAuditEvents',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -187,6 +192,17 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """Lists security events (sign-ins, refreshes, theft detections, sign-outs,
+        password changes, user creation and deletion, denied callers), newest
+        first, one page at a time (AIP-158). For the admin tool only: restrict it
+        to that caller with the caller policy. Events older than the retention
+        period (AUTHSVC_AUDIT_RETENTION) are purged by `authsvc purge-audit`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -244,6 +260,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ListSessions,
                     request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListSessionsRequest.FromString,
                     response_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -547,6 +568,33 @@ class AuthService:
             '/authsvc.v1.AuthService/ListSessions',
             authsvc_dot_v1_dot_auth__service__pb2.ListSessionsRequest.SerializeToString,
             authsvc_dot_v1_dot_auth__service__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/ListAuditEvents',
+            authsvc_dot_v1_dot_auth__service__pb2.ListAuditEventsRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

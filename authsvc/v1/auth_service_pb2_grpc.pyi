@@ -72,6 +72,13 @@ class AuthServiceStub:
     """Signs out: revokes the session owning `session_token`."""
     ListSessions: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ListSessionsRequest, _auth_service_pb2.ListSessionsResponse]
     """Lists the live sessions of one user, oldest first (AIP-158)."""
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ListAuditEventsRequest, _auth_service_pb2.ListAuditEventsResponse]
+    """Lists security events (sign-ins, refreshes, theft detections, sign-outs,
+    password changes, user creation and deletion, denied callers), newest
+    first, one page at a time (AIP-158). For the admin tool only: restrict it
+    to that caller with the caller policy. Events older than the retention
+    period (AUTHSVC_AUDIT_RETENTION) are purged by `authsvc purge-audit`.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -117,6 +124,13 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Signs out: revokes the session owning `session_token`."""
     ListSessions: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ListSessionsRequest, _auth_service_pb2.ListSessionsResponse]  # type: ignore[assignment]
     """Lists the live sessions of one user, oldest first (AIP-158)."""
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ListAuditEventsRequest, _auth_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Lists security events (sign-ins, refreshes, theft detections, sign-outs,
+    password changes, user creation and deletion, denied callers), newest
+    first, one page at a time (AIP-158). For the admin tool only: restrict it
+    to that caller with the caller policy. Events older than the retention
+    period (AUTHSVC_AUDIT_RETENTION) are purged by `authsvc purge-audit`.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """AuthService signs people up, signs them in and validates their session
@@ -225,5 +239,18 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.ListSessionsResponse, _abc.Awaitable[_auth_service_pb2.ListSessionsResponse]]:
         """Lists the live sessions of one user, oldest first (AIP-158)."""
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _auth_service_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ListAuditEventsResponse, _abc.Awaitable[_auth_service_pb2.ListAuditEventsResponse]]:
+        """Lists security events (sign-ins, refreshes, theft detections, sign-outs,
+        password changes, user creation and deletion, denied callers), newest
+        first, one page at a time (AIP-158). For the admin tool only: restrict it
+        to that caller with the caller policy. Events older than the retention
+        period (AUTHSVC_AUDIT_RETENTION) are purged by `authsvc purge-audit`.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -12,7 +12,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from authsvc import pagination
@@ -73,23 +73,11 @@ def list_events(
     db: Session, size: int, token: str, user_id: uuid.UUID | None = None
 ) -> tuple[list[AuditRecord], str]:
     """One page of events, newest first (optionally of one user), and the next token."""
-    scope = f"audit:{user_id or '*'}"
-    cursor = pagination.decode(token, scope)
-    query = (
-        select(AuditRecord)
-        .order_by(AuditRecord.created_at.desc(), AuditRecord.id.desc())
-        .limit(size + 1)
-    )
+    query = select(AuditRecord)
     if user_id is not None:
         query = query.where(AuditRecord.user_id == user_id)
-    if cursor:
-        position = tuple_(AuditRecord.created_at, AuditRecord.id)
-        query = query.where(position < (cursor.created_at, cursor.id))
-    events = list(db.scalars(query))
-    if len(events) <= size:
-        return events, ""
-    last = events[size - 1]
-    return events[:size], pagination.encode(pagination.Cursor(last.created_at, last.id), scope)
+    scope = f"audit:{user_id or '*'}"
+    return pagination.page(db, query, AuditRecord, size, token, scope, newest_first=True)
 
 
 def purge(db: Session, before: datetime) -> int:

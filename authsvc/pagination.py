@@ -55,16 +55,30 @@ def decode(token: str, scope: str, field: str = "page_token") -> Cursor | None:
 
 
 def page(
-    db: Session, query: Select[M], model: type[M], size: int, token: str, scope: str
+    db: Session,
+    query: Select[M],
+    model: type[M],
+    size: int,
+    token: str,
+    scope: str,
+    *,
+    newest_first: bool = False,
 ) -> tuple[list[M], str]:
-    """One page of ``query``'s rows, oldest first, and the next page's token ("" on the last).
+    """One page of ``query``'s rows, oldest (or newest) first, and the next page's token
+    ("" on the last).
 
     Raises InvalidArgument for a token that is not from this ``scope``.
     """
     cursor = decode(token, scope)
-    query = query.order_by(model.created_at, model.id).limit(size + 1)
+    position = tuple_(model.created_at, model.id)
+    if newest_first:
+        query = query.order_by(model.created_at.desc(), model.id.desc())
+    else:
+        query = query.order_by(model.created_at, model.id)
+    query = query.limit(size + 1)
     if cursor:
-        query = query.where(tuple_(model.created_at, model.id) > (cursor.created_at, cursor.id))
+        after = (cursor.created_at, cursor.id)
+        query = query.where(position < after if newest_first else position > after)
     rows = list(db.scalars(query))
     if len(rows) <= size:
         return rows, ""

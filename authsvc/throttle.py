@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -221,10 +221,13 @@ def _count(db: Session, key: Key, now: datetime) -> uuid.UUID:
             ThrottleFailure.key == key.digest, ThrottleFailure.created_at <= now - key.window
         )
     )
-    failure = ThrottleFailure(key=key.digest, created_at=now, updated_at=now)
-    db.add(failure)
-    db.flush()
-    return failure.id
+    failure_id = uuid.uuid4()
+    db.execute(
+        insert(ThrottleFailure).values(
+            id=failure_id, key=key.digest, created_at=now, updated_at=now
+        )
+    )
+    return failure_id
 
 
 def _count_consecutive(

@@ -173,12 +173,12 @@ def _lock(db: Session, digests: list[bytes], now: datetime) -> dict[bytes, Throt
     # The upsert creates or touches the row and, on PostgreSQL, locks it: a purge
     # running meanwhile sees it fresh and leaves it.
     for digest in sorted(digests):
-        insert = _insert(db).values(
+        new = _upsert(db).values(
             id=uuid.uuid4(), key=digest, failures=0, created_at=now, updated_at=now
         )
         db.execute(
-            insert.on_conflict_do_update(
-                index_elements=["key"], set_={"updated_at": insert.excluded.updated_at}
+            new.on_conflict_do_update(
+                index_elements=["key"], set_={"updated_at": new.excluded.updated_at}
             )
         )
     # SQLite has no FOR UPDATE: there BEGIN IMMEDIATE already serializes writers.
@@ -192,7 +192,8 @@ def _lock(db: Session, digests: list[bytes], now: datetime) -> dict[bytes, Throt
     return {row.key: row for row in rows}
 
 
-def _insert(db: Session) -> Any:
+def _upsert(db: Session) -> Any:
+    # Both dialects' insert() have on_conflict_do_update; the core one does not.
     dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(ThrottleCounter)
 

@@ -2,8 +2,8 @@
 // @generated from file authsvc/v1/auth_service.proto (package authsvc.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file authsvc/v1/auth_service.proto.
  */
 export const file_authsvc_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1hdXRoc3ZjL3YxL2F1dGhfc2VydmljZS5wcm90bxIKYXV0aHN2Yy52MSKqAQoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpmaXJzdF9uYW1lGAMgASgJEhEKCWxhc3RfbmFtZRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIukBCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3ChNyZWZyZXNoX2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GAYgASgJEhIKCmlwX2FkZHJlc3MYByABKAkiWwoRQ3JlYXRlVXNlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKZmlyc3RfbmFtZRgDIAEoCRIRCglsYXN0X25hbWUYBCABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHAoOR2V0VXNlclJlcXVlc3QSCgoCaWQYASABKAkiMQoPR2V0VXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiZAoRVXBkYXRlVXNlclJlcXVlc3QSHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlchIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siNAoSVXBkYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHwoRRGVsZXRlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlIjkKEExpc3RVc2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiTQoRTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC5hdXRoc3ZjLnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEhgKEGN1cnJlbnRfcGFzc3dvcmQYAiABKAkSFAoMbmV3X3Bhc3N3b3JkGAMgASgJIhgKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiXwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKdXNlcl9hZ2VudBgDIAEoCRISCgppcF9hZGRyZXNzGAQgASgJIooBChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCRIeCgR1c2VyGAQgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIi0KFFZhbGlkYXRlVG9rZW5SZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkiXQoVVmFsaWRhdGVUb2tlblJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXISJAoHc2Vzc2lvbhgCIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbiItChVSZWZyZXNoU2Vzc2lvblJlcXVlc3QSFAoMdXBkYXRlX3Rva2VuGAEgASgJImsKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCSItChREZWxldGVTZXNzaW9uUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJNChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVgoUTGlzdFNlc3Npb25zUmVzcG9uc2USJQoIc2Vzc2lvbnMYASADKAsyEy5hdXRoc3ZjLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMokHCgtBdXRoU2VydmljZRJLCgpDcmVhdGVVc2VyEh0uYXV0aHN2Yy52MS5DcmVhdGVVc2VyUmVxdWVzdBoeLmF1dGhzdmMudjEuQ3JlYXRlVXNlclJlc3BvbnNlEkIKB0dldFVzZXISGi5hdXRoc3ZjLnYxLkdldFVzZXJSZXF1ZXN0GhsuYXV0aHN2Yy52MS5HZXRVc2VyUmVzcG9uc2USSwoKVXBkYXRlVXNlchIdLmF1dGhzdmMudjEuVXBkYXRlVXNlclJlcXVlc3QaHi5hdXRoc3ZjLnYxLlVwZGF0ZVVzZXJSZXNwb25zZRJLCgpEZWxldGVVc2VyEh0uYXV0aHN2Yy52MS5EZWxldGVVc2VyUmVxdWVzdBoeLmF1dGhzdmMudjEuRGVsZXRlVXNlclJlc3BvbnNlEkgKCUxpc3RVc2VycxIcLmF1dGhzdmMudjEuTGlzdFVzZXJzUmVxdWVzdBodLmF1dGhzdmMudjEuTGlzdFVzZXJzUmVzcG9uc2USVwoOQ2hhbmdlUGFzc3dvcmQSIS5hdXRoc3ZjLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdBoiLmF1dGhzdmMudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZRJUCg1DcmVhdGVTZXNzaW9uEiAuYXV0aHN2Yy52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBohLmF1dGhzdmMudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlElQKDVZhbGlkYXRlVG9rZW4SIC5hdXRoc3ZjLnYxLlZhbGlkYXRlVG9rZW5SZXF1ZXN0GiEuYXV0aHN2Yy52MS5WYWxpZGF0ZVRva2VuUmVzcG9uc2USVwoOUmVmcmVzaFNlc3Npb24SIS5hdXRoc3ZjLnYxLlJlZnJlc2hTZXNzaW9uUmVxdWVzdBoiLmF1dGhzdmMudjEuUmVmcmVzaFNlc3Npb25SZXNwb25zZRJUCg1EZWxldGVTZXNzaW9uEiAuYXV0aHN2Yy52MS5EZWxldGVTZXNzaW9uUmVxdWVzdBohLmF1dGhzdmMudjEuRGVsZXRlU2Vzc2lvblJlc3BvbnNlElEKDExpc3RTZXNzaW9ucxIfLmF1dGhzdmMudjEuTGlzdFNlc3Npb25zUmVxdWVzdBogLmF1dGhzdmMudjEuTGlzdFNlc3Npb25zUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("Ch1hdXRoc3ZjL3YxL2F1dGhfc2VydmljZS5wcm90bxIKYXV0aHN2Yy52MSKqAQoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpmaXJzdF9uYW1lGAMgASgJEhEKCWxhc3RfbmFtZRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIukBCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3ChNyZWZyZXNoX2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GAYgASgJEhIKCmlwX2FkZHJlc3MYByABKAkiWwoRQ3JlYXRlVXNlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKZmlyc3RfbmFtZRgDIAEoCRIRCglsYXN0X25hbWUYBCABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHAoOR2V0VXNlclJlcXVlc3QSCgoCaWQYASABKAkiMQoPR2V0VXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiZAoRVXBkYXRlVXNlclJlcXVlc3QSHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlchIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siNAoSVXBkYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHwoRRGVsZXRlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlIjkKEExpc3RVc2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiTQoRTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC5hdXRoc3ZjLnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEhgKEGN1cnJlbnRfcGFzc3dvcmQYAiABKAkSFAoMbmV3X3Bhc3N3b3JkGAMgASgJIhgKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiXwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKdXNlcl9hZ2VudBgDIAEoCRISCgppcF9hZGRyZXNzGAQgASgJIooBChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCRIeCgR1c2VyGAQgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIi0KFFZhbGlkYXRlVG9rZW5SZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkiXQoVVmFsaWRhdGVUb2tlblJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXISJAoHc2Vzc2lvbhgCIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbiItChVSZWZyZXNoU2Vzc2lvblJlcXVlc3QSFAoMdXBkYXRlX3Rva2VuGAEgASgJImsKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCSItChREZWxldGVTZXNzaW9uUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJNChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVgoUTGlzdFNlc3Npb25zUmVzcG9uc2USJQoIc2Vzc2lvbnMYASADKAsyEy5hdXRoc3ZjLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIs8BCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBHR5cGUYAyABKA4yGi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnRUeXBlEg8KB3VzZXJfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRISCgppcF9hZGRyZXNzGAYgASgJEhIKCnVzZXJfYWdlbnQYByABKAkSDgoGZGV0YWlsGAggASgJIlAKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHdXNlcl9pZBgDIAEoCSJgChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIsCgxhdWRpdF9ldmVudHMYASADKAsyFi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKokECg5BdWRpdEV2ZW50VHlwZRIgChxBVURJVF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASJgoiQVVESVRfRVZFTlRfVFlQRV9TSUdOX0lOX1NVQ0NFRURFRBABEiMKH0FVRElUX0VWRU5UX1RZUEVfU0lHTl9JTl9GQUlMRUQQAhImCiJBVURJVF9FVkVOVF9UWVBFX1NJR05fSU5fVEhST1RUTEVEEAMSJgoiQVVESVRfRVZFTlRfVFlQRV9TRVNTSU9OX1JFRlJFU0hFRBAEEikKJUFVRElUX0VWRU5UX1RZUEVfUkVGUkVTSF9UT0tFTl9SRVVTRUQQBRIfChtBVURJVF9FVkVOVF9UWVBFX1NJR05FRF9PVVQQBhIlCiFBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRUQQBxIrCidBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRV9GQUlMRUQQCBIuCipBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRV9USFJPVFRMRUQQCRIhCh1BVURJVF9FVkVOVF9UWVBFX1VTRVJfQ1JFQVRFRBAKEiEKHUFVRElUX0VWRU5UX1RZUEVfVVNFUl9ERUxFVEVEEAsSIgoeQVVESVRfRVZFTlRfVFlQRV9DQUxMRVJfREVOSUVEEAwy5QcKC0F1dGhTZXJ2aWNlEksKCkNyZWF0ZVVzZXISHS5hdXRoc3ZjLnYxLkNyZWF0ZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5DcmVhdGVVc2VyUmVzcG9uc2USQgoHR2V0VXNlchIaLmF1dGhzdmMudjEuR2V0VXNlclJlcXVlc3QaGy5hdXRoc3ZjLnYxLkdldFVzZXJSZXNwb25zZRJLCgpVcGRhdGVVc2VyEh0uYXV0aHN2Yy52MS5VcGRhdGVVc2VyUmVxdWVzdBoeLmF1dGhzdmMudjEuVXBkYXRlVXNlclJlc3BvbnNlEksKCkRlbGV0ZVVzZXISHS5hdXRoc3ZjLnYxLkRlbGV0ZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5EZWxldGVVc2VyUmVzcG9uc2USSAoJTGlzdFVzZXJzEhwuYXV0aHN2Yy52MS5MaXN0VXNlcnNSZXF1ZXN0Gh0uYXV0aHN2Yy52MS5MaXN0VXNlcnNSZXNwb25zZRJXCg5DaGFuZ2VQYXNzd29yZBIhLmF1dGhzdmMudjEuQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0GiIuYXV0aHN2Yy52MS5DaGFuZ2VQYXNzd29yZFJlc3BvbnNlElQKDUNyZWF0ZVNlc3Npb24SIC5hdXRoc3ZjLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0GiEuYXV0aHN2Yy52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USVAoNVmFsaWRhdGVUb2tlbhIgLmF1dGhzdmMudjEuVmFsaWRhdGVUb2tlblJlcXVlc3QaIS5hdXRoc3ZjLnYxLlZhbGlkYXRlVG9rZW5SZXNwb25zZRJXCg5SZWZyZXNoU2Vzc2lvbhIhLmF1dGhzdmMudjEuUmVmcmVzaFNlc3Npb25SZXF1ZXN0GiIuYXV0aHN2Yy52MS5SZWZyZXNoU2Vzc2lvblJlc3BvbnNlElQKDURlbGV0ZVNlc3Npb24SIC5hdXRoc3ZjLnYxLkRlbGV0ZVNlc3Npb25SZXF1ZXN0GiEuYXV0aHN2Yy52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2USUQoMTGlzdFNlc3Npb25zEh8uYXV0aHN2Yy52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiAuYXV0aHN2Yy52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJaCg9MaXN0QXVkaXRFdmVudHMSIi5hdXRoc3ZjLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaIy5hdXRoc3ZjLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A person who can sign in. Carries nothing about the password.
@@ -728,6 +728,247 @@ export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@_
   messageDesc(file_authsvc_v1_auth_service, 23);
 
 /**
+ * One security event. Never carries a password, token or hash.
+ *
+ * @generated from message authsvc.v1.AuditEvent
+ */
+export type AuditEvent = Message<"authsvc.v1.AuditEvent"> & {
+  /**
+   * Output only. The event's id, a UUID in its canonical text form.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Output only. When it happened.
+   *
+   * @generated from field: google.protobuf.Timestamp event_time = 2;
+   */
+  eventTime?: Timestamp | undefined;
+
+  /**
+   * Output only. What happened.
+   *
+   * @generated from field: authsvc.v1.AuditEventType type = 3;
+   */
+  type: AuditEventType;
+
+  /**
+   * Output only. The user concerned, or empty (e.g. a failed sign-in with an
+   * unknown email, or a denied caller).
+   *
+   * @generated from field: string user_id = 4;
+   */
+  userId: string;
+
+  /**
+   * Output only. The session concerned, or empty.
+   *
+   * @generated from field: string session_id = 5;
+   */
+  sessionId: string;
+
+  /**
+   * Output only. The end user's IP address the caller sent, or empty.
+   *
+   * @generated from field: string ip_address = 6;
+   */
+  ipAddress: string;
+
+  /**
+   * Output only. The end user's user agent the caller sent, or empty.
+   *
+   * @generated from field: string user_agent = 7;
+   */
+  userAgent: string;
+
+  /**
+   * Output only. More about the event, or empty (for a denied caller: its
+   * identity and the RPC it called).
+   *
+   * @generated from field: string detail = 8;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message authsvc.v1.AuditEvent.
+ * Use `create(AuditEventSchema)` to create a new message.
+ */
+export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 24);
+
+/**
+ * Request of AuthService.ListAuditEvents.
+ *
+ * @generated from message authsvc.v1.ListAuditEventsRequest
+ */
+export type ListAuditEventsRequest = Message<"authsvc.v1.ListAuditEventsRequest"> & {
+  /**
+   * Optional. The most events to return: 0 means 50; at most 1000.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * Optional. The `next_page_token` of the previous page; empty for the first.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Optional. Only the events of this user (a UUID); empty for all events.
+   *
+   * @generated from field: string user_id = 3;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message authsvc.v1.ListAuditEventsRequest.
+ * Use `create(ListAuditEventsRequestSchema)` to create a new message.
+ */
+export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 25);
+
+/**
+ * Response of AuthService.ListAuditEvents.
+ *
+ * @generated from message authsvc.v1.ListAuditEventsResponse
+ */
+export type ListAuditEventsResponse = Message<"authsvc.v1.ListAuditEventsResponse"> & {
+  /**
+   * The events of this page, newest first.
+   *
+   * @generated from field: repeated authsvc.v1.AuditEvent audit_events = 1;
+   */
+  auditEvents: AuditEvent[];
+
+  /**
+   * The token of the next page, or empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message authsvc.v1.ListAuditEventsResponse.
+ * Use `create(ListAuditEventsResponseSchema)` to create a new message.
+ */
+export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 26);
+
+/**
+ * The kind of a security event.
+ *
+ * @generated from enum authsvc.v1.AuditEventType
+ */
+export enum AuditEventType {
+  /**
+   * Never used.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A user signed in (CreateSession succeeded).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_SIGN_IN_SUCCEEDED = 1;
+   */
+  SIGN_IN_SUCCEEDED = 1,
+
+  /**
+   * A sign-in failed: wrong password, or unknown email (then no user_id).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_SIGN_IN_FAILED = 2;
+   */
+  SIGN_IN_FAILED = 2,
+
+  /**
+   * A sign-in was refused by throttling (TOO_MANY_ATTEMPTS) without checking
+   * the password.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_SIGN_IN_THROTTLED = 3;
+   */
+  SIGN_IN_THROTTLED = 3,
+
+  /**
+   * A session was refreshed (RefreshSession succeeded).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_SESSION_REFRESHED = 4;
+   */
+  SESSION_REFRESHED = 4,
+
+  /**
+   * Theft detected: an update token was presented again after it had been
+   * exchanged, and its session was revoked.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_REFRESH_TOKEN_REUSED = 5;
+   */
+  REFRESH_TOKEN_REUSED = 5,
+
+  /**
+   * A user signed out (DeleteSession succeeded).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_SIGNED_OUT = 6;
+   */
+  SIGNED_OUT = 6,
+
+  /**
+   * A user changed their password.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_PASSWORD_CHANGED = 7;
+   */
+  PASSWORD_CHANGED = 7,
+
+  /**
+   * A password change failed: wrong current password.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_PASSWORD_CHANGE_FAILED = 8;
+   */
+  PASSWORD_CHANGE_FAILED = 8,
+
+  /**
+   * A password change was refused by throttling (TOO_MANY_ATTEMPTS).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_PASSWORD_CHANGE_THROTTLED = 9;
+   */
+  PASSWORD_CHANGE_THROTTLED = 9,
+
+  /**
+   * A user was created (CreateUser).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_USER_CREATED = 10;
+   */
+  USER_CREATED = 10,
+
+  /**
+   * A user was deleted (DeleteUser).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_USER_DELETED = 11;
+   */
+  USER_DELETED = 11,
+
+  /**
+   * A calling service was refused an RPC by the caller policy.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_CALLER_DENIED = 12;
+   */
+  CALLER_DENIED = 12,
+}
+
+/**
+ * Describes the enum authsvc.v1.AuditEventType.
+ */
+export const AuditEventTypeSchema: GenEnum<AuditEventType> = /*@__PURE__*/
+  enumDesc(file_authsvc_v1_auth_service, 0);
+
+/**
  * AuthService signs people up, signs them in and validates their session
  * tokens. Every error is a google.rpc.Status whose details carry a
  * google.rpc.ErrorInfo (domain "authsvc", an UPPER_SNAKE reason); errors about
@@ -853,6 +1094,20 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof ListSessionsRequestSchema;
     output: typeof ListSessionsResponseSchema;
+  },
+  /**
+   * Lists security events (sign-ins, refreshes, theft detections, sign-outs,
+   * password changes, user creation and deletion, denied callers), newest
+   * first, one page at a time (AIP-158). For the admin tool only: restrict it
+   * to that caller with the caller policy. Events older than the retention
+   * period (AUTHSVC_AUDIT_RETENTION) are purged by `authsvc purge-audit`.
+   *
+   * @generated from rpc authsvc.v1.AuthService.ListAuditEvents
+   */
+  listAuditEvents: {
+    methodKind: "unary";
+    input: typeof ListAuditEventsRequestSchema;
+    output: typeof ListAuditEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_authsvc_v1_auth_service, 0);

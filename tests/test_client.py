@@ -199,7 +199,7 @@ def test_service_config_names_only_idempotent_methods():
 
     config = json.loads(service_config(RetryPolicy()))
     names = {n["method"] for c in config["methodConfig"] for n in c["name"]}
-    assert names == {"GetUser", "ListUsers", "ValidateToken", "ListSessions"}
+    assert names == {"GetUser", "ListUsers", "ValidateToken", "ListSessions", "ListAuditEvents"}
     policy = config["methodConfig"][0]["retryPolicy"]
     assert policy["retryableStatusCodes"] == ["UNAVAILABLE"]
 

@@ -375,3 +375,20 @@ def test_thresholds_are_settings():
 def test_bad_throttle_settings_are_named(name, value):
     with pytest.raises(ConfigError, match=name):
         load_settings({name: value})
+
+
+def test_python_client_reads_retry_after_and_lists_audit_events(server_and_stub, clock):
+    from authsvc.client import AuthClient, AuthClientError
+
+    server, stub = server_and_stub
+    sign_up(stub)
+    fail_times(stub, 5)
+    clock.advance(timedelta(milliseconds=500))  # so the throttled event is the newest
+    with AuthClient(f"127.0.0.1:{server.port}", timeout=10) as client:
+        with pytest.raises(AuthClientError) as caught:
+            client.create_session(ADA, PASSWORD)
+        assert caught.value.reason == "TOO_MANY_ATTEMPTS"
+        assert caught.value.retry_after == timedelta(milliseconds=500)
+        events = client.list_audit_events(page_size=1)
+    assert events.audit_events[0].type == pb.AUDIT_EVENT_TYPE_SIGN_IN_THROTTLED
+    assert events.next_page_token

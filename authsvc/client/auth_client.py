@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -23,7 +24,7 @@ from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 
 SERVICE = "authsvc.v1.AuthService"
 #: The RPCs that change nothing (ValidateToken only reads), so a retry is harmless.
-IDEMPOTENT_METHODS = ("GetUser", "ListUsers", "ValidateToken", "ListSessions")
+IDEMPOTENT_METHODS = ("GetUser", "ListUsers", "ValidateToken", "ListSessions", "ListAuditEvents")
 DEFAULT_TIMEOUT = 5.0
 
 _Req = TypeVar("_Req")
@@ -65,7 +66,8 @@ class AuthClientError(Exception):
     """A failed call: its gRPC ``code``, the ``ErrorInfo.reason`` and any field violations.
 
     ``reason`` is empty when the status carries no ErrorInfo (e.g. a deadline that
-    expired in the client, or a server that could not be reached).
+    expired in the client, or a server that could not be reached). ``retry_after`` is the
+    ``google.rpc.RetryInfo`` delay of a throttled call (reason TOO_MANY_ATTEMPTS).
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class AuthClientError(Exception):
         message: str,
         violations: tuple[FieldViolation, ...] = (),
         domain: str = "",
+        retry_after: timedelta | None = None,
     ) -> None:
         super().__init__(f"{code.name}: {reason + ': ' if reason else ''}{message}")
         self.code = code
@@ -82,6 +85,7 @@ class AuthClientError(Exception):
         self.message = message
         self.violations = violations
         self.domain = domain
+        self.retry_after = retry_after
 
     @classmethod
     def from_rpc_error(cls, error: grpc.RpcError) -> AuthClientError:
@@ -90,13 +94,18 @@ class AuthClientError(Exception):
         status = rpc_status.from_call(call)
         info = error_details_pb2.ErrorInfo()
         bad = error_details_pb2.BadRequest()
+        retry = error_details_pb2.RetryInfo()
         for detail in status.details if status is not None else ():
             if detail.Is(info.DESCRIPTOR):
                 detail.Unpack(info)
             elif detail.Is(bad.DESCRIPTOR):
                 detail.Unpack(bad)
+            elif detail.Is(retry.DESCRIPTOR):
+                detail.Unpack(retry)
         violations = tuple(FieldViolation(v.field, v.description) for v in bad.field_violations)
-        return cls(call.code(), info.reason, call.details() or "", violations, info.domain)
+        retry_after = retry.retry_delay.ToTimedelta() if retry.HasField("retry_delay") else None
+        message = call.details() or ""
+        return cls(call.code(), info.reason, message, violations, info.domain, retry_after)
 
 
 class AuthClient:
@@ -224,7 +233,10 @@ class AuthClient:
         ip_address: str = "",
         timeout: float | None = None,
     ) -> pb.CreateSessionResponse:
-        """Signs in (never retried). Reasons: INVALID_ARGUMENT, INVALID_CREDENTIALS."""
+        """Signs in (never retried).
+
+        Reasons: INVALID_ARGUMENT, INVALID_CREDENTIALS, TOO_MANY_ATTEMPTS (see ``retry_after``).
+        """
         request = pb.CreateSessionRequest(
             email=email, password=password, user_agent=user_agent, ip_address=ip_address
         )
@@ -263,6 +275,20 @@ class AuthClient:
             user_id=user_id, page_size=page_size, page_token=page_token
         )
         return self._call(self._stub.ListSessions, request, timeout)
+
+    def list_audit_events(
+        self,
+        user_id: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        *,
+        timeout: float | None = None,
+    ) -> pb.ListAuditEventsResponse:
+        """One page of audit events, newest first (admin only). Reason: INVALID_ARGUMENT."""
+        request = pb.ListAuditEventsRequest(
+            user_id=user_id, page_size=page_size, page_token=page_token
+        )
+        return self._call(self._stub.ListAuditEvents, request, timeout)
 
     def _call(
         self, rpc: grpc.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req, timeout: float | None

@@ -135,7 +135,7 @@ def peer_identities(context: grpc.ServicerContext) -> tuple[str, ...]:
 def caller_denied(identities: tuple[str, ...], method: str) -> None:
     """Records that a caller was refused ``method`` (a ``caller_denied`` security event).
 
-    The single hook for a denial: the CALLER_DENIED audit event belongs here.
+    The default hook for a denial; the server also writes a CALLER_DENIED audit event.
     """
     security_event("caller_denied", None, caller=", ".join(identities), method=method)
 

@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha import reflection
 
 from authsvc import tls
 from authsvc.app import AuthApp, Clock
-from authsvc.callers import CallerInterceptor
+from authsvc.callers import CallerInterceptor, DeniedHook, caller_denied
 from authsvc.config import Settings
 from authsvc.db import Database, make_engine
 from authsvc.health import SERVICE_NAME, DatabaseHealth
@@ -80,7 +80,7 @@ def create_server(
     db = database or Database(make_engine(settings.database_url, pool_size=settings.max_workers))
     app = AuthApp(settings, db, clock)
     metrics = Metrics() if settings.metrics_address else None
-    interceptors = _interceptors(settings, metrics)
+    interceptors = _interceptors(settings, metrics, app)
     if worker:
         interceptors.insert(0, WorkerTag())
     server = grpc.server(
@@ -128,7 +128,9 @@ def _start_metrics(address: str, metrics: Metrics | None) -> MetricsServer | Non
     return started
 
 
-def _interceptors(settings: Settings, metrics: Metrics | None) -> list[grpc.ServerInterceptor]:
+def _interceptors(
+    settings: Settings, metrics: Metrics | None, app: AuthApp
+) -> list[grpc.ServerInterceptor]:
     # Outermost first: observability must see the status ErrorInterceptor maps to, and
     # ErrorInterceptor maps the caller policy's denials.
     interceptors: list[grpc.ServerInterceptor] = [
@@ -136,5 +138,13 @@ def _interceptors(settings: Settings, metrics: Metrics | None) -> list[grpc.Serv
         ErrorInterceptor(),
     ]
     if settings.callers is not None:
-        interceptors.append(CallerInterceptor(settings.callers))
+        interceptors.append(CallerInterceptor(settings.callers, on_denied=_on_denied(app)))
     return interceptors
+
+
+def _on_denied(app: AuthApp) -> DeniedHook:
+    def on_denied(identities: tuple[str, ...], method: str) -> None:
+        caller_denied(identities, method)  # the security log
+        app.audit_caller_denied(identities, method)
+
+    return on_denied

@@ -36,7 +36,7 @@ FRONT_END_RPCS = [
     "DeleteSession",
     "ChangePassword",
 ]
-ADMIN_RPCS = ["ListUsers", "DeleteUser", "GetUser", "ListSessions"]
+ADMIN_RPCS = ["ListUsers", "DeleteUser", "GetUser", "ListSessions", "ListAuditEvents"]
 ADMIN_URI = "spiffe://example.org/admin-tool"
 ADMIN_EXTRAS = ["grpc.health.v1.Health/*", "grpc.reflection.v1alpha.ServerReflection/*"]
 POLICY = f"""
@@ -291,3 +291,18 @@ def test_bad_syntax_and_missing_files_are_refused(tmp_path: Path) -> None:
         load_policy(write(tmp_path, "callers.json", "{"))
     with pytest.raises(ValueError, match="cannot read"):
         load_policy(str(tmp_path / "absent.toml"))
+
+
+@sqlite_only
+def test_a_denial_is_audited_and_only_the_admin_tool_lists_audit_events(
+    stranger: grpc.Channel, web: grpc.Channel, admin: grpc.Channel
+) -> None:
+    assert_denied(pb_grpc.AuthServiceStub(stranger).ListUsers, pb.ListUsersRequest())
+    assert_denied(pb_grpc.AuthServiceStub(web).ListAuditEvents, pb.ListAuditEventsRequest())
+    events = (
+        pb_grpc.AuthServiceStub(admin).ListAuditEvents(pb.ListAuditEventsRequest()).audit_events
+    )
+    assert sorted((e.type, e.detail) for e in events) == [
+        (pb.AUDIT_EVENT_TYPE_CALLER_DENIED, f"stranger, stranger.example.org {AUTH}ListUsers"),
+        (pb.AUDIT_EVENT_TYPE_CALLER_DENIED, f"web-frontend {AUTH}ListAuditEvents"),
+    ]

@@ -15,6 +15,8 @@ from sqlalchemy import select
 from authsvc import audit
 from authsvc.audit import AuditEvent
 from authsvc.models import AuditRecord, Session, ThrottleCounter, ThrottleFailure, User
+from authsvc.purge import purge_audit_and_throttling
+from authsvc.throttle import ThrottlePolicy
 from authsvc.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 
@@ -302,24 +304,28 @@ def test_purge_deletes_events_past_the_retention(server_and_stub, database, cloc
     clock.advance(timedelta(days=60))
     sign_up(stub, "bob@example.com")
     clock.advance(timedelta(days=31))
-    assert server.app.purge()[0] == 1
+    server.app.purge()  # as `authsvc purge` and serve's purge timer do
     assert len(rows(database)) == 1
     assert rows(database)[0].created_at == clock.now - timedelta(days=31)
 
 
-def test_purge_deletes_stale_throttling_state(server_and_stub, database, clock):
-    server, stub = server_and_stub
+def test_purge_deletes_stale_throttling_state(stub, database, clock):
     for _ in range(3):
         fails(stub.CreateSession, pb.CreateSessionRequest(email="a@example.com", password="x"))
-    assert server.app.purge()[1] == 0  # still in use
+
+    def purged():
+        retention, policy = timedelta(days=90), ThrottlePolicy()
+        return purge_audit_and_throttling(database, clock.now, retention, policy)
+
+    assert purged() == (0, 0)  # still in use
     clock.advance(timedelta(days=1))
-    assert server.app.purge()[1] == 4  # 3 failures and their counter
+    assert purged() == (0, 4)  # 3 failures and their counter
     with database.transaction(writes=False) as db:
         assert db.scalars(select(ThrottleCounter)).all() == []
         assert db.scalars(select(ThrottleFailure)).all() == []
 
 
-def test_purge_audit_command(db_url, database):
+def test_purge_command_purges_old_audit_events(db_url, database):
     now = datetime.now(UTC)
     with database.transaction() as db:
         audit.record(db, AuditEvent.USER_CREATED, time=now - timedelta(days=11))
@@ -327,7 +333,7 @@ def test_purge_audit_command(db_url, database):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
     env |= {"AUTHSVC_DATABASE_URL": db_url, "AUTHSVC_AUDIT_RETENTION": "10d"}
     done = subprocess.run(
-        [sys.executable, "-m", "authsvc", "purge-audit"],
+        [sys.executable, "-m", "authsvc", "purge"],
         env=env,
         capture_output=True,
         text=True,

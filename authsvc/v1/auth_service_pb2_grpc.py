@@ -197,7 +197,7 @@ class AuthServiceServicer:
         password changes, user creation and deletion, denied callers), newest
         first, one page at a time (AIP-158). For the admin tool only: restrict it
         to that caller with the caller policy. Events older than the retention
-        period (AUTHSVC_AUDIT_RETENTION) are purged by `authsvc purge-audit`.
+        period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -77,7 +77,7 @@ class AuthServiceStub:
     password changes, user creation and deletion, denied callers), newest
     first, one page at a time (AIP-158). For the admin tool only: restrict it
     to that caller with the caller policy. Events older than the retention
-    period (AUTHSVC_AUDIT_RETENTION) are purged by `authsvc purge-audit`.
+    period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
     """
 
 @_typing.type_check_only
@@ -129,7 +129,7 @@ class AuthServiceAsyncStub(AuthServiceStub):
     password changes, user creation and deletion, denied callers), newest
     first, one page at a time (AIP-158). For the admin tool only: restrict it
     to that caller with the caller policy. Events older than the retention
-    period (AUTHSVC_AUDIT_RETENTION) are purged by `authsvc purge-audit`.
+    period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -250,7 +250,7 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         password changes, user creation and deletion, denied callers), newest
         first, one page at a time (AIP-158). For the admin tool only: restrict it
         to that caller with the caller policy. Events older than the retention
-        period (AUTHSVC_AUDIT_RETENTION) are purged by `authsvc purge-audit`.
+        period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

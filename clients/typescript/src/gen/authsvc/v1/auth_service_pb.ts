@@ -1100,7 +1100,7 @@ export const AuthService: GenService<{
    * password changes, user creation and deletion, denied callers), newest
    * first, one page at a time (AIP-158). For the admin tool only: restrict it
    * to that caller with the caller policy. Events older than the retention
-   * period (AUTHSVC_AUDIT_RETENTION) are purged by `authsvc purge-audit`.
+   * period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
    *
    * @generated from rpc authsvc.v1.AuthService.ListAuditEvents
    */

@@ -1,0 +1,189 @@
+"""The markdown report: the machine, one table of scenarios, and the four targets."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import psycopg2
+
+from bench.load import SIGN_IN, VALIDATE, KindResult
+from bench.servers import supported_settings
+
+if TYPE_CHECKING:
+    from bench.cli import Outcome
+
+
+@dataclass(frozen=True)
+class HashRate:
+    """The raw password-hash rate: ``cores`` / seconds per hash."""
+
+    method: str
+    seconds: float
+    cores: int
+
+    @property
+    def per_second(self) -> float:
+        """Hashes per second if every core did nothing else."""
+        return self.cores / self.seconds
+
+
+def render(
+    outcomes: list[Outcome],
+    hash_rate: HashRate | None,
+    cores: int,
+    command: str,
+    elapsed: float,
+    dsn: str,
+) -> str:
+    """The whole report as markdown."""
+    base = _baseline(outcomes)
+    lines = [f"Command: `{command}` ({elapsed / 60:.1f} min)", "", *_machine(cores, dsn), ""]
+    lines += _table(outcomes, base)
+    lines += ["", *_targets({o.scenario.name: o for o in outcomes}, base, hash_rate)]
+    if notes := _unsupported(outcomes):
+        lines += ["", *notes]
+    return "\n".join(lines)
+
+
+def _baseline(outcomes: list[Outcome]) -> float:
+    values = [o.cpu_per_call for o in outcomes if o.scenario.server == "empty"]
+    return sum(values) / len(values) if values else math.nan
+
+
+def _table(outcomes: list[Outcome], base: float) -> list[str]:
+    rows = [
+        "| Scenario | Settings | Server procs | Calls/s | p50 ms | p99 ms | Errors "
+        "| CPU/call ms | x baseline |",
+        "|---|---|--:|--:|--:|--:|---|--:|--:|",
+    ]
+    for o in outcomes:
+        calls = sum(k.calls for k in o.kinds.values())
+        everything = _merged(o)
+        settings = ", ".join(
+            f"{k.removeprefix('AUTHSVC_')}={v}" for k, v in o.scenario.settings.items()
+        )
+        rows.append(
+            f"| {o.scenario.label} | {settings or 'defaults'} | {o.server_processes} | "
+            f"{calls / o.duration:,.0f} | {_ms(everything.percentile(50))} | "
+            f"{_ms(everything.percentile(99))} | {_errors(everything.errors)} | "
+            f"{o.cpu_per_call * 1000:.3f} | {o.cpu_per_call / base:.2f} |"
+        )
+        if len(o.kinds) > 1:
+            for kind, k in o.kinds.items():
+                rows.append(
+                    f"| &nbsp;&nbsp;↳ {kind} | | | {k.calls / o.duration:,.1f} | "
+                    f"{_ms(k.percentile(50))} | {_ms(k.percentile(99))} | {_errors(k.errors)} | | |"
+                )
+    return rows
+
+
+def _merged(o: Outcome) -> KindResult:
+    total = KindResult()
+    for k in o.kinds.values():
+        total.merge(k)
+    return total
+
+
+def _ms(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds * 1000:.2f}"
+
+
+def _errors(errors: dict[str, int]) -> str:
+    return ", ".join(f"{code} {n}" for code, n in sorted(errors.items())) or "0"
+
+
+def _targets(by: dict[str, Outcome], base: float, hash_rate: HashRate | None) -> list[str]:
+    lines = ["| Target | Measured | Result |", "|---|---|---|"]
+
+    def check(name: str, ok: bool | None, measured: str) -> None:
+        verdict = "not run" if ok is None else ("PASS" if ok else "FAIL")
+        lines.append(f"| {name} | {measured} | {verdict} |")
+
+    def ratio(name: str) -> float | None:
+        return by[name].cpu_per_call / base if name in by else None
+
+    r1 = ratio("validate")
+    check("1. ValidateToken, no cache: CPU/call ≤ 3x baseline", _le(r1, 3), _x(r1))
+    r2 = ratio("validate-cache")
+    check("2. ValidateToken, cache: CPU/call ≤ 1.3x baseline", _le(r2, 1.3), _x(r2))
+    r3 = None
+    if "validate" in by and "validate-large" in by:
+        r3 = by["validate-large"].cpu_per_call / by["validate"].cpu_per_call
+    check("3. ValidateToken CPU/call, large vs small population ≤ 1.2x", _le(r3, 1.2), _x(r3))
+    r4 = None
+    if "storm" in by and "validate-paced" in by:
+        with_storm = by["storm"].kinds[VALIDATE].percentile(99)
+        alone = by["validate-paced"].kinds[VALIDATE].percentile(99)
+        r4 = with_storm / alone
+        detail = f"{_x(r4)} ({_ms(with_storm)} ms vs {_ms(alone)} ms)"
+    check(
+        "4a. Storm: ValidateToken p99 ≤ 3x its p99 without storm", _le(r4, 3), detail if r4 else "-"
+    )
+    if "storm" in by and hash_rate is not None and SIGN_IN in by["storm"].kinds:
+        storm = by["storm"]
+        ok_calls = len(storm.kinds[SIGN_IN].latencies) / storm.duration
+        share = ok_calls / hash_rate.per_second
+        measured = (
+            f"{ok_calls:.1f}/s vs raw {hash_rate.per_second:.1f}/s = {share:.0%} "
+            f"({hash_rate.cores} cores / {hash_rate.seconds * 1000:.0f} ms per "
+            f"{hash_rate.method} hash)"
+        )
+        check("4b. Storm: sign-ins/s ≥ 80% of raw hash rate", share >= 0.8, measured)
+    else:
+        check("4b. Storm: sign-ins/s ≥ 80% of raw hash rate", None, "-")
+    return lines
+
+
+def _le(value: float | None, bound: float) -> bool | None:
+    return None if value is None else value <= bound
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _unsupported(outcomes: list[Outcome]) -> list[str]:
+    known = supported_settings()
+    names = sorted({k for o in outcomes for k in o.scenario.settings if k not in known})
+    if not names:
+        return []
+    return [
+        f"Note: this build of authsvc does not know {', '.join(names)}; it ignored them, so "
+        "the scenarios that set them ran with its defaults."
+    ]
+
+
+def _machine(cores: int, dsn: str) -> list[str]:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(next(line.split()[1] for line in f if line.startswith("MemTotal")))
+        memory = f"{kib / 2**20:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        memory = "unknown memory"
+    return [
+        f"Machine: {cores} cores usable (nproc {os.cpu_count()}), {cpu}, {memory}, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
+        f"{_postgres_version(dsn)}."
+    ]
+
+
+def _postgres_version(dsn: str) -> str:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW server_version")
+            version = cur.fetchone()[0]
+            cur.execute("SHOW shared_buffers")
+            return f"PostgreSQL {version} (shared_buffers {cur.fetchone()[0]})"
+    finally:
+        conn.close()

@@ -1,28 +1,31 @@
-"""The baseline: AuthService whose ValidateToken does no I/O, on authsvc's grpcio setup.
+"""The baseline: authsvc's own server, with a ValidateToken that does no I/O.
 
-Same ``grpc.server`` as ``authsvc.server.create_server``: a thread pool of
-``AUTHSVC_MAX_WORKERS`` threads, the error interceptor, the same options, health and
-reflection. ValidateToken reads the request and builds a response of the real shape
-(user and session with timestamps); it never touches a database.
+The server is built by ``authsvc.server.create_server`` itself, so the thread pool,
+interceptors, options, health and reflection are exactly those of ``authsvc serve``
+in this build; only the AuthService servicer is swapped for one whose ValidateToken
+reads the request and builds a response of the real shape (user and session with
+timestamps), without touching a database. The database behind the rest of the server
+(health pings every few seconds) is a throwaway SQLite file.
 
-Run as ``python -m bench.empty_server --port N [--max-workers 16]``; SIGTERM stops it.
+Run as ``python -m bench.empty_server --port N``; SIGTERM stops it.
 """
 
 from __future__ import annotations
 
 import argparse
 import signal
+import tempfile
 import threading
-from concurrent import futures
+from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
-from authsvc.config import Settings
-from authsvc.interceptors import ErrorInterceptor
-from authsvc.server import MAX_MESSAGE_BYTES
+from authsvc import migrate
+from authsvc import server as authsvc_server
+from authsvc.config import load_settings
+from authsvc.db import make_engine
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 
@@ -31,7 +34,12 @@ _SESSION_ID = "00000000-0000-4000-8000-000000000002"
 
 
 class EmptyAuthServicer(pb_grpc.AuthServiceServicer):
-    """ValidateToken without storage: parse, build, return."""
+    """ValidateToken without storage: parse, build, return. Other RPCs are UNIMPLEMENTED."""
+
+    instances = 0
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        EmptyAuthServicer.instances += 1
 
     def ValidateToken(
         self, request: pb.ValidateTokenRequest, context: grpc.ServicerContext
@@ -58,42 +66,38 @@ class EmptyAuthServicer(pb_grpc.AuthServiceServicer):
         return pb.ValidateTokenResponse(user=user, session=session)
 
 
-def serve(port: int, max_workers: int) -> None:
-    """Serves on 127.0.0.1:``port`` until SIGTERM or SIGINT."""
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
-        interceptors=[ErrorInterceptor()],
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
-    pb_grpc.add_AuthServiceServicer_to_server(EmptyAuthServicer(), server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = (
-        pb.DESCRIPTOR.services_by_name["AuthService"].full_name,
-        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-        reflection.SERVICE_NAME,
-    )
-    reflection.enable_server_reflection(names, server)
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    server.start()
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    stopping.wait()
-    server.stop(1).wait()
+def serve(port: int) -> None:
+    """Serves on 127.0.0.1:``port`` until SIGTERM or SIGINT.
+
+    Settings come from the AUTHSVC_* environment like ``authsvc serve``'s (so
+    AUTHSVC_MAX_WORKERS sizes the same thread pool), except the address and database.
+    """
+    with tempfile.TemporaryDirectory(prefix="authsvc-bench-empty-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'empty.db'}"
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        overrides = {"address": f"127.0.0.1:{port}", "database_url": url}
+        settings = load_settings(overrides=overrides)
+        # Swap the servicer create_server registers; checked below, so a build that
+        # registers it another way fails loudly instead of benchmarking the real one.
+        authsvc_server.AuthServicer = EmptyAuthServicer  # type: ignore[misc,assignment]
+        server, _ = authsvc_server.create_server(settings)
+        if EmptyAuthServicer.instances != 1:
+            server.stop(0)
+            raise SystemExit("bench.empty_server: could not swap in the empty servicer")
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: stopping.set())
+        stopping.wait()
+        server.stop(1)
 
 
 def main() -> None:
     """Parses the command line and serves."""
     parser = argparse.ArgumentParser(prog="python -m bench.empty_server")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--max-workers", type=int, default=Settings.max_workers)
-    args = parser.parse_args()
-    serve(args.port, args.max_workers)
+    serve(parser.parse_args().port)
 
 
 if __name__ == "__main__":

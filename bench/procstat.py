@@ -69,6 +69,7 @@ class CpuMeter:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     server_processes: int = 0
+    backends_seen: set[int] = field(default_factory=set)
 
     def start(self) -> None:
         """Takes the first sample and keeps sampling in a thread until ``stop()``."""
@@ -99,7 +100,9 @@ class CpuMeter:
         for pid in tree:
             if (st := read_stat(pid)) is not None:
                 ticks[pid] = st.ticks
-        for pid in self._backends():
+        backends = self._backends()
+        self.backends_seen.update(backends)
+        for pid in backends:
             if (st := read_stat(pid)) is not None:
                 ticks[-pid] = st.ticks  # negative keys: backend pids never clash
         return ticks

@@ -44,12 +44,7 @@ def free_port() -> int:
 def authsvc_server(database_url: str, settings: Mapping[str, str]) -> Iterator[RunningServer]:
     """``authsvc serve`` on a free port with ``settings`` (AUTHSVC_* name → value)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
-    env.update(
-        AUTHSVC_DATABASE_URL=database_url,
-        AUTHSVC_ADDRESS=f"127.0.0.1:{port}",
-        AUTHSVC_LOG_LEVEL="WARNING",  # a log line per call would be measured too
-    )
+    env = _environment(AUTHSVC_DATABASE_URL=database_url, AUTHSVC_ADDRESS=f"127.0.0.1:{port}")
     env.update(settings)
     with _process([sys.executable, "-m", "authsvc", "serve"], env, port) as server:
         yield server
@@ -57,11 +52,19 @@ def authsvc_server(database_url: str, settings: Mapping[str, str]) -> Iterator[R
 
 @contextmanager
 def empty_server() -> Iterator[RunningServer]:
-    """The baseline server (``bench.empty_server``) on a free port."""
+    """The baseline server (``bench.empty_server``) on a free port, one process."""
     port = free_port()
     command = [sys.executable, "-m", "bench.empty_server", "--port", str(port)]
-    with _process(command, dict(os.environ), port) as server:
+    with _process(command, _environment(AUTHSVC_WORKERS="1"), port) as server:
         yield server
+
+
+def _environment(**settings: str) -> dict[str, str]:
+    # The caller's own AUTHSVC_* settings would make runs incomparable: drop them.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
+    env["AUTHSVC_LOG_LEVEL"] = "WARNING"  # a log line per call would be measured too
+    env.update(settings)
+    return env
 
 
 @contextmanager

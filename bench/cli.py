@@ -135,6 +135,7 @@ def _run_all(
             if scenario.name in ("storm", "mix") and hash_rate is None:
                 hash_rate = _measure_hash_rate(method, stored, cores, 3 if args.quick else 8)
             if scenario.name == "mix":
+                assert hash_rate is not None
                 scenario = _paced_mix(scenario, args.mix_rate or 10 * hash_rate.per_second)
             sessions = db.sessions if scenario.size == LARGE else args.small
             outcomes.append(_run(args, scenario, db, sessions))

@@ -81,7 +81,7 @@ def serve(port: int) -> None:
         settings = load_settings(overrides=overrides)
         # Swap the servicer create_server registers; checked below, so a build that
         # registers it another way fails loudly instead of benchmarking the real one.
-        authsvc_server.AuthServicer = EmptyAuthServicer  # type: ignore[misc,assignment]
+        authsvc_server.AuthServicer = EmptyAuthServicer  # type: ignore[attr-defined,assignment]
         server, _ = authsvc_server.create_server(settings)
         if EmptyAuthServicer.instances != 1:
             server.stop(0)

@@ -14,7 +14,9 @@ import random
 import time
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -82,7 +84,12 @@ class Window:
 
 
 def run_clients(
-    target: Target, streams: list[Stream], clients: int, warmup: float, duration: float, on_measure
+    target: Target,
+    streams: list[Stream],
+    clients: int,
+    warmup: float,
+    duration: float,
+    on_measure: Callable[[Window], None],
 ) -> dict[str, KindResult]:
     """Runs ``streams`` from ``clients`` processes; calls ``on_measure(window)`` in between.
 
@@ -118,11 +125,21 @@ def run_clients(
                 p.kill()
 
 
-def _client_main(target, streams, index, clients, ready, go, results) -> None:  # type: ignore[no-untyped-def]
+def _client_main(
+    target: Target,
+    streams: list[Stream],
+    index: int,
+    clients: int,
+    ready: Any,
+    go: Any,
+    results: Any,
+) -> None:
     results.put(asyncio.run(_client(target, streams, index, clients, ready, go)))
 
 
-async def _client(target, streams, index, clients, ready, go) -> dict[str, KindResult]:  # type: ignore[no-untyped-def]
+async def _client(
+    target: Target, streams: list[Stream], index: int, clients: int, ready: Any, go: Any
+) -> dict[str, KindResult]:
     rng = random.Random(index)
     channels = [
         grpc.aio.insecure_channel(target.address, options=[("grpc.use_local_subchannel_pool", 1)])
@@ -163,7 +180,15 @@ class _Pacer:
         return at
 
 
-async def _slot(stub, stream, target, window, pacer, rng, out) -> None:  # type: ignore[no-untyped-def]
+async def _slot(
+    stub: Any,  # an aio stub: the generated type hints describe the sync one
+    stream: Stream,
+    target: Target,
+    window: Window,
+    pacer: _Pacer | None,
+    rng: random.Random,
+    out: dict[str, KindResult],
+) -> None:
     await asyncio.sleep(max(0.0, window.start - time.time()))
     while True:
         if pacer is not None:
@@ -183,7 +208,7 @@ async def _slot(stub, stream, target, window, pacer, rng, out) -> None:  # type:
                 out[kind].errors[code] += 1
 
 
-async def _call(stub, kind, target, rng) -> str | None:  # type: ignore[no-untyped-def]
+async def _call(stub: Any, kind: str, target: Target, rng: random.Random) -> str | None:
     try:
         if kind == VALIDATE:
             token = target.tokens.session(rng.randrange(target.sessions))

@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--large", type=int, help="sessions in the large population (default 10^6)")
     p.add_argument("--users", type=int, default=1000, help="users the sessions belong to")
     p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="AUTHSVC_NAME=VALUE",
+        help="a setting for every authsvc server (repeatable; a scenario's own settings win)",
+    )
+    p.add_argument(
         "--dsn", default=DEFAULT_DSN, help="maintenance database of the PostgreSQL server"
     )
     p.add_argument("--output", help="also write the report (markdown) to this file")
@@ -93,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for s in scenarios:
             print(f"{s.name:22} {s.label}")
         return 0
-    chosen = _choose(scenarios, args.scenarios)
+    chosen = [_with_settings(s, _settings(args.set)) for s in _choose(scenarios, args.scenarios)]
     started = time.monotonic()
     outcomes, hash_rate = _run_all(args, chosen, cores)
     text = report.render(
@@ -104,6 +111,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(args.output, "w") as f:
             f.write(text + "\n")
     return 0
+
+
+def _settings(pairs: list[str]) -> dict[str, str]:
+    settings = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+    if len(settings) != len(pairs) or not all(k.startswith("AUTHSVC_") for k in settings):
+        raise SystemExit("--set takes AUTHSVC_NAME=VALUE")
+    return settings
+
+
+def _with_settings(scenario: Scenario, settings: dict[str, str]) -> Scenario:
+    if scenario.server == "empty" or not settings:
+        return scenario
+    return dataclasses.replace(scenario, settings=settings | scenario.settings)
 
 
 def _choose(scenarios: list[Scenario], names: str | None) -> list[Scenario]:

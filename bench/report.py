@@ -184,9 +184,10 @@ def _postgres_version(dsn: str) -> str:
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
-            cur.execute("SHOW server_version")
-            version = cur.fetchone()[0]
-            cur.execute("SHOW shared_buffers")
-            return f"PostgreSQL {version} (shared_buffers {cur.fetchone()[0]})"
+            cur.execute(
+                "SELECT current_setting('server_version'), current_setting('shared_buffers')"
+            )
+            version, shared_buffers = cur.fetchone() or ("?", "?")
+            return f"PostgreSQL {version} (shared_buffers {shared_buffers})"
     finally:
         conn.close()

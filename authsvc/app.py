@@ -49,7 +49,7 @@ class AuthApp:
         self.clock = clock
         self.hasher = Hasher(
             settings.password_hash,
-            settings.hash_concurrency,
+            settings.hash_slots,
             settings.hash_queue_timeout.total_seconds(),
         )
         self.policy = sessions.SessionPolicy(

@@ -5,7 +5,6 @@ Nothing else in authsvc reads the environment; the settings are passed down.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -81,7 +80,7 @@ class Settings:
     refresh_ttl: timedelta = timedelta(days=7)
     session_max_age: timedelta = timedelta(days=30)
     max_sessions_per_user: int = 0
-    hash_concurrency: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
+    hash_concurrency: int = 0  # 0: the CPU count; shared by all workers of a replica
     grace_period: timedelta = timedelta(seconds=10)
     health_interval: timedelta = timedelta(seconds=5)
     max_workers: int = 16
@@ -128,6 +127,17 @@ class Settings:
         if self.workers:
             return self.workers
         return 1 if self.is_sqlite else os.cpu_count() or 1
+
+    @property
+    def hash_slots(self) -> int:
+        """Concurrent password hashes in one server process.
+
+        ``hash_concurrency`` bounds a whole replica, so its workers share it: N workers
+        each hashing ``cores`` at once would oversubscribe the CPU N times and starve
+        ValidateToken during a sign-in storm.
+        """
+        total = self.hash_concurrency or os.cpu_count() or 1
+        return max(1, total // self.worker_count)
 
     @property
     def cache_size(self) -> int:
@@ -220,8 +230,10 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"{env_names()[name]}: must be longer than 0")
     if s.max_sessions_per_user < 0:
         raise ConfigError("AUTHSVC_MAX_SESSIONS_PER_USER: must be 0 (unlimited) or more")
-    if s.hash_concurrency < 1 or s.max_workers < 1:
-        raise ConfigError("AUTHSVC_HASH_CONCURRENCY and AUTHSVC_MAX_WORKERS: must be 1 or more")
+    if s.hash_concurrency < 0:
+        raise ConfigError("AUTHSVC_HASH_CONCURRENCY: must be 0 (the CPU count) or more")
+    if s.max_workers < 1:
+        raise ConfigError("AUTHSVC_MAX_WORKERS: must be 1 or more")
     if ":" not in s.address:
         raise ConfigError(f"AUTHSVC_ADDRESS: {s.address!r} is not HOST:PORT")
     _check_throttle(s)

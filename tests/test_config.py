@@ -86,3 +86,19 @@ def test_environment_and_flags():
 def test_bad_value_names_the_variable():
     with pytest.raises(ConfigError, match="AUTHSVC_REFRESH_TTL"):
         load_settings(environ={"AUTHSVC_REFRESH_TTL": "forever"})
+
+
+def test_hash_concurrency_is_shared_by_the_workers_of_a_replica():
+    pg = "postgresql+psycopg2://p@h/d"
+    cheap = "pbkdf2:sha256:1000"
+    assert (
+        Settings(database_url=pg, password_hash=cheap, hash_concurrency=4, workers=2).hash_slots
+        == 2
+    )
+    assert (
+        Settings(database_url=pg, password_hash=cheap, hash_concurrency=1, workers=2).hash_slots
+        == 1
+    )
+    assert Settings(password_hash=cheap, hash_concurrency=3).hash_slots == 3  # SQLite: 1 worker
+    with pytest.raises(ConfigError, match="AUTHSVC_HASH_CONCURRENCY"):
+        Settings(password_hash=cheap, hash_concurrency=-1)

@@ -22,6 +22,7 @@ class DatabaseHealth:
         self._db = db
         self._interval = interval
         self._stop = threading.Event()
+        self._ok: bool | None = None
         self._thread = threading.Thread(target=self._run, name="authsvc-health", daemon=True)
 
     def start(self) -> None:
@@ -32,6 +33,9 @@ class DatabaseHealth:
     def check(self) -> bool:
         """Pings the database and sets the status; returns whether it answered."""
         ok = self._db.ping()
+        if ok != self._ok:  # log transitions, not every poll of a long outage
+            log.log(logging.INFO if ok else logging.WARNING, "database %s", _STATE[ok])
+            self._ok = ok
         status = health_pb2.HealthCheckResponse.SERVING if ok else _NOT_SERVING
         for service in ("", SERVICE_NAME):
             self.servicer.set(service, status)
@@ -48,3 +52,4 @@ class DatabaseHealth:
 
 
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+_STATE = {True: "answers: SERVING", False: "does not answer: NOT_SERVING"}

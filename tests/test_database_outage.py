@@ -1,0 +1,118 @@
+"""A real database outage: the test stops its own PostgreSQL under a running authsvc.
+
+Calls must fail fast with UNAVAILABLE / DATABASE_UNAVAILABLE (not hang until their
+deadline), health must turn NOT_SERVING, and both must recover once the database is
+back, with the same server process and no restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from authsvc import migrate
+from authsvc.config import Settings
+from authsvc.db import make_engine
+from authsvc.health import SERVICE_NAME
+from authsvc.server import AuthServer, create_server
+from authsvc.v1 import auth_service_pb2 as pb
+from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from tests.conftest import CHEAP_HASH
+from tests.helpers import PASSWORD, failure, sign_in, sign_up
+from tests.pgcluster import PgCluster
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+DEADLINE = 10.0  # seconds; every call below must end (one way or another) before it
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PgCluster]:
+    pg = PgCluster()
+    pg.init()
+    pg.start()
+    yield pg
+    pg.destroy()
+
+
+@pytest.fixture
+def served(cluster: PgCluster) -> Iterator[tuple[AuthServer, grpc.Channel]]:
+    engine = make_engine(cluster.url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    settings = Settings(
+        address="127.0.0.1:0",
+        database_url=cluster.url,
+        password_hash=CHEAP_HASH,
+        health_interval=timedelta(milliseconds=100),
+        max_workers=8,
+    )
+    server, port = create_server(settings)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    yield server, channel
+    channel.close()
+    server.stop(0)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Polls ``predicate`` until it holds; fails the test after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "condition never held"
+        time.sleep(0.05)
+
+
+def health_of(channel: grpc.Channel, service: str = "") -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=DEADLINE)
+    return int(reply.status)
+
+
+def database_calls(stub: pb_grpc.AuthServiceStub, token: str, user_id: str) -> list[Callable]:
+    """One call of every kind that needs the database (hash-free ones and a sign-in)."""
+    return [
+        lambda: stub.ValidateToken(pb.ValidateTokenRequest(session_token=token), timeout=DEADLINE),
+        lambda: stub.GetUser(pb.GetUserRequest(id=user_id), timeout=DEADLINE),
+        lambda: stub.ListUsers(pb.ListUsersRequest(), timeout=DEADLINE),
+        lambda: stub.ListSessions(pb.ListSessionsRequest(user_id=user_id), timeout=DEADLINE),
+        lambda: sign_in(stub, "outage@example.com", PASSWORD),
+        lambda: sign_up(stub, "other@example.com"),
+    ]
+
+
+def test_outage_fails_fast_turns_health_off_and_recovers_without_restart(cluster, served):
+    _server, channel = served
+    stub = pb_grpc.AuthServiceStub(channel)
+    user = sign_up(stub, "outage@example.com")
+    session = sign_in(stub, "outage@example.com")
+    assert health_of(channel) == SERVING
+
+    cluster.stop("immediate")
+
+    for call in database_calls(stub, session.session_token, user.id):
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        got = failure(caught.value)
+        assert (got.code, got.reason, got.domain) == (
+            grpc.StatusCode.UNAVAILABLE,
+            "DATABASE_UNAVAILABLE",
+            "authsvc",
+        )
+    wait_until(lambda: health_of(channel) == NOT_SERVING)
+    assert health_of(channel, SERVICE_NAME) == NOT_SERVING
+
+    cluster.start()
+
+    wait_until(lambda: health_of(channel) == SERVING)
+    assert health_of(channel, SERVICE_NAME) == SERVING
+    reply = stub.ValidateToken(
+        pb.ValidateTokenRequest(session_token=session.session_token), timeout=DEADLINE
+    )
+    assert reply.user.id == user.id
+    assert sign_in(stub, "outage@example.com").user.id == user.id
+    assert sign_up(stub, "after@example.com").email == "after@example.com"

@@ -94,14 +94,21 @@ def user_agent(value: str, field: str = "user_agent") -> str:
 
 
 def ip_address(value: str, field: str = "ip_address") -> str:
-    """An optional IPv4 or IPv6 address, in its compressed canonical form."""
+    """An optional IPv4 or IPv6 address, in its compressed canonical form.
+
+    IPv6 zone ids (``fe80::1%eth0``) are refused: they name an interface of the
+    sender's own host, mean nothing here, and are free text (any length, NUL, ...).
+    """
     value = value.strip()
     if not value:
         return ""
     try:
-        return str(ipaddress.ip_address(value))
+        address = ipaddress.ip_address(value)
     except ValueError:
         raise InvalidArgument.of(field, "is not an IPv4 or IPv6 address") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        raise InvalidArgument.of(field, "must not carry an IPv6 zone id")
+    return str(address)
 
 
 def page_size(value: int, field: str = "page_size") -> int:

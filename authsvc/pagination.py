@@ -11,7 +11,7 @@ import binascii
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlalchemy import Select, tuple_
@@ -42,16 +42,28 @@ def decode(token: str, scope: str, field: str = "page_token") -> Cursor | None:
     """The cursor in ``token`` (None for the first page); raises InvalidArgument."""
     if not token:
         return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        payload = json.loads(raw)
-        cursor = Cursor(datetime.fromisoformat(payload["c"]), uuid.UUID(payload["i"]))
-        matches = payload["s"] == scope and cursor.created_at.tzinfo is not None
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-        matches = False
-    if not matches:
+    cursor = _parse(token, scope)
+    if cursor is None:
         raise InvalidArgument.of(field, "is not a page token of this request")
     return cursor
+
+
+def _parse(token: str, scope: str) -> Cursor | None:
+    # Page tokens come from callers: anything may be in them (wrong JSON types, dates
+    # that overflow when moved to UTC, nesting deep enough to exhaust the recursion limit).
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(payload, dict) or payload.get("s") != scope:
+            return None
+        created_at, row_id = payload.get("c"), payload.get("i")
+        if not isinstance(created_at, str) or not isinstance(row_id, str):
+            return None
+        when = datetime.fromisoformat(created_at)
+        if when.tzinfo is None:
+            return None
+        return Cursor(when.astimezone(UTC), uuid.UUID(row_id))
+    except (ValueError, OverflowError, RecursionError, binascii.Error):
+        return None  # UnicodeDecodeError and JSONDecodeError are ValueErrors
 
 
 def page(

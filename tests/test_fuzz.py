@@ -1,0 +1,559 @@
+"""Property-based attacks on a live server (one per backend, shared by every example).
+
+Every RPC gets arbitrary and hostile strings, raw bytes that do not parse (invalid
+UTF-8 included), and random sequences of calls checked against a model of users and
+sessions. ``tests.fuzzing.Caller`` enforces the invariants that hold on every call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from ipaddress import ip_address
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf.descriptor import FieldDescriptor
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import text
+
+from authsvc.config import Settings
+from authsvc.db import make_engine
+from authsvc.server import create_server
+from authsvc.v1 import auth_service_pb2 as pb
+from tests.conftest import CHEAP_HASH, TABLES, FakeClock
+from tests.fuzzing import (
+    RPCS,
+    SERVICE,
+    Caller,
+    Outcome,
+    Secrets,
+    check_failure,
+    forged_page_tokens,
+    hostile_text,
+)
+
+TTL = timedelta(minutes=10)
+REFRESH_TTL = timedelta(minutes=30)
+MAX_AGE = timedelta(hours=1)
+UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
+EXAMPLES = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@dataclass
+class Live:
+    """The module's server: its channel, clock, database and the secrets seen so far."""
+
+    channel: grpc.Channel
+    clock: FakeClock
+    url: str
+    secrets: Secrets = field(default_factory=Secrets)
+    user_ids: set[str] = field(default_factory=set)
+
+    def caller(self) -> Caller:
+        return Caller(self.channel, self.secrets)
+
+    def empty_database(self) -> None:
+        engine = make_engine(self.url)
+        with engine.begin() as conn:
+            for table in TABLES:
+                conn.execute(text(f"DELETE FROM {table}"))
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def live(migrated_url: str) -> Iterator[Live]:
+    clock = FakeClock()
+    server, port = create_server(
+        Settings(
+            address="127.0.0.1:0",
+            database_url=migrated_url,
+            password_hash=CHEAP_HASH,
+            session_ttl=TTL,
+            refresh_ttl=REFRESH_TTL,
+            session_max_age=MAX_AGE,
+            max_workers=8,
+        ),
+        clock=clock,
+    )
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    state = Live(channel, clock, migrated_url)
+    state.empty_database()
+    _seed(state)
+    yield state
+    channel.close()
+    server.stop(0)
+
+
+def _seed(live: Live) -> None:
+    """Two users, one signed in, so attacks have real ids and tokens to aim at or leak."""
+    caller = live.caller()
+    for n in range(2):
+        password = f"pw-seed-{uuid.uuid4().hex}"
+        live.secrets.passwords.add(password)
+        email = f"seed{n}@example.com"
+        got = caller(
+            pb.CreateUserRequest(email=email, password=password, first_name="S", last_name="D")
+        )
+        live.user_ids.add(got.response.user.id)
+        assert caller(pb.CreateSessionRequest(email=email, password=password)).ok
+
+
+# Raw bytes: grpc would parse them before any handler runs.
+
+
+def _string_fields(message: Any) -> list[FieldDescriptor]:
+    return [f for f in message.DESCRIPTOR.fields if f.type == FieldDescriptor.TYPE_STRING]
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+# Not UTF-8: a stray continuation byte, an overlong "/", an encoded lone surrogate
+# (the "invalid surrogates" of the wire), a code point past U+10FFFF, a cut sequence.
+BAD_UTF8 = [b"\x80", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"ok\xe2\x82"]
+STRING_FIELDS = [
+    (name, f.name) for name in RPCS for f in _string_fields(getattr(pb, name)) if name in RPCS
+]
+
+
+def _raw_call(live: Live, rpc: str, body: bytes) -> Outcome:
+    call = live.channel.unary_unary(
+        SERVICE + rpc, request_serializer=lambda b: b, response_deserializer=lambda b: b
+    )
+    try:
+        call(body, timeout=30)
+    except grpc.RpcError as error:
+        return check_failure(error)
+    return Outcome()
+
+
+@pytest.mark.parametrize(("request_name", "field_name"), STRING_FIELDS)
+@pytest.mark.parametrize("bad", BAD_UTF8, ids=lambda b: b.hex())
+def test_invalid_utf8_in_any_string_field_is_invalid_argument(live, request_name, field_name, bad):
+    number = getattr(pb, request_name).DESCRIPTOR.fields_by_name[field_name].number
+    body = _varint(number << 3 | 2) + _varint(len(bad)) + bad
+    got = _raw_call(live, RPCS[request_name], body)
+    assert (got.code, got.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+
+
+@EXAMPLES
+@given(rpc=st.sampled_from(sorted(RPCS.values())), body=st.binary(max_size=4096))
+def test_arbitrary_bytes_never_fail_internally(live, rpc, body):
+    _raw_call(live, rpc, body)  # the checks are in check_failure
+
+
+# Arbitrary strings in every field of every RPC.
+
+MASK_PATHS = st.lists(
+    st.one_of(
+        st.sampled_from(["email", "first_name", "last_name", "*", "id", "password_hash"]),
+        st.text(max_size=40),
+    ),
+    max_size=4,
+)
+
+
+def _fill(message: Any, data: st.DataObject, ids: list[str]) -> None:
+    for f in message.DESCRIPTOR.fields:
+        if f.name == "page_token":
+            setattr(message, f.name, data.draw(st.one_of(hostile_text, forged_page_tokens)))
+        elif f.type == FieldDescriptor.TYPE_STRING:
+            choice = st.one_of(hostile_text, st.sampled_from(ids)) if ids else hostile_text
+            setattr(message, f.name, data.draw(choice))
+        elif f.type == FieldDescriptor.TYPE_INT32:
+            setattr(message, f.name, data.draw(st.integers(-(2**31), 2**31 - 1)))
+        elif f.message_type is not None and f.message_type.name == "FieldMask":
+            getattr(message, f.name).paths.extend(data.draw(MASK_PATHS))
+        elif f.message_type is not None and f.message_type.name == "User":
+            _fill(getattr(message, f.name), data, ids)
+
+
+@EXAMPLES
+@given(request_name=st.sampled_from(sorted(RPCS)), data=st.data())
+def test_arbitrary_strings_in_every_rpc_never_fail_internally(live, request_name, data):
+    caller = live.caller()
+    request = getattr(pb, request_name)()
+    _fill(request, data, ids=sorted(live.user_ids))
+    assert len(request.SerializeToString()) < 64 * 1024
+    caller(request)  # the checks are in Caller
+
+
+def test_largest_accepted_field_is_answered(live):
+    caller = live.caller()
+    huge = "A" * (64 * 1024 - 64)
+    for request in (
+        pb.CreateUserRequest(email=huge),
+        pb.CreateSessionRequest(password=huge),
+        pb.ValidateTokenRequest(session_token=huge),
+        pb.ListUsersRequest(page_token=huge),
+    ):
+        got = caller(request)
+        assert got.code in (grpc.StatusCode.INVALID_ARGUMENT, UNAUTHENTICATED), got
+
+
+# Random sequences of calls against a model.
+
+
+@dataclass
+class MSession:
+    id: str
+    user_id: str
+    token: str
+    update: str
+    expires: datetime
+    refresh_expires: datetime
+    absolute: datetime
+    alive: bool = True
+
+
+@dataclass
+class MUser:
+    id: str
+    email: str
+    password: str
+    alive: bool = True
+
+
+GOOD_NAMES = st.sampled_from(["Ada", "Grace", " Alan ", "Zoë", "O'Brien", "李"])
+GOOD_AGENTS = st.sampled_from(["", "curl/8", "Mozilla/5.0 (X11)", "'; DROP TABLE sessions;--"])
+GOOD_IPS = st.sampled_from(["", "203.0.113.7", "2001:db8::1", " 192.0.2.1 ", "::ffff:192.0.2.1"])
+BAD_IPS = st.sampled_from(["fe80::1%" + "x" * 60, "fe80::1%eth0", "1.2.3.4.5", "::1%\x00"])
+PAGE_TOKENS = st.one_of(st.just(""), hostile_text, forged_page_tokens)
+PASSWORDS = st.builds(lambda u: f"pw-{u.hex}", st.uuids())
+
+
+class AuthModel(RuleBasedStateMachine):
+    """Random calls; after each, the server must agree with this model of what exists."""
+
+    live: Live
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live.empty_database()
+        self.call = self.live.caller()
+        self.users: list[MUser] = []
+        self.sessions: list[MSession] = []
+        self.old_session_tokens: list[str] = []
+        self.old_update_tokens: dict[str, MSession] = {}
+
+    # Helpers
+
+    @property
+    def now(self) -> datetime:
+        return self.live.clock.now
+
+    def user(self, user_id: str) -> MUser | None:
+        return next((u for u in self.users if u.id == user_id and u.alive), None)
+
+    def _end_sessions(self, keep: Any = lambda s: False, **match: Any) -> None:
+        for s in self.sessions:
+            if all(getattr(s, k) == v for k, v in match.items()) and not keep(s):
+                s.alive = False
+
+    def _open(self, user: MUser, got: Outcome) -> None:
+        r = got.response
+        absolute = self.now + MAX_AGE
+        s = MSession(
+            r.session.id,
+            user.id,
+            r.session_token,
+            r.update_token,
+            min(self.now + TTL, absolute),
+            min(self.now + REFRESH_TTL, absolute),
+            absolute,
+        )
+        assert r.session.expire_time.ToDatetime().replace(tzinfo=s.expires.tzinfo) == s.expires
+        self.sessions.append(s)
+
+    def _session_token(self, data: st.DataObject) -> tuple[str, MSession | None]:
+        known = [(s.token, s) for s in self.sessions]
+        stale: list[tuple[str, MSession | None]] = [(t, None) for t in self.old_session_tokens]
+        wrong_kind = [(s.update, None) for s in self.sessions]
+        pool = known + stale + wrong_kind
+        if pool and data.draw(st.integers(0, 3)):
+            return data.draw(st.sampled_from(pool))
+        return data.draw(hostile_text), None
+
+    def _expect_session(self, got: Outcome, s: MSession | None) -> None:
+        """The outcome a call needing a live, unexpired session token must have."""
+        if s is None or not s.alive:
+            assert got.reason in ("TOKEN_INVALID", "INVALID_ARGUMENT"), got
+        elif self.now >= s.expires:
+            assert got.reason == "TOKEN_EXPIRED", got
+        else:
+            assert got.ok, got
+
+    # Users
+
+    @initialize(password=PASSWORDS, sessions=st.integers(1, 3))
+    def signed_in_user(self, password: str, sessions: int) -> None:
+        """Sequences start with a signed-in user, so most steps have real tokens to use."""
+        self._create_user("Ada", "Lovelace", password, valid=True)
+        for _ in range(sessions):
+            assert self._sign_in(self.users[-1], password, "", "").ok
+
+    @rule(first=GOOD_NAMES, last=GOOD_NAMES, password=PASSWORDS)
+    def create_user(self, first: str, last: str, password: str) -> None:
+        self._create_user(first, last, password, valid=True)
+
+    @rule(first=hostile_text, last=hostile_text, password=PASSWORDS)
+    def create_user_with_any_names(self, first: str, last: str, password: str) -> None:
+        self._create_user(first, last, password, valid=False)
+
+    def _create_user(self, first: str, last: str, password: str, valid: bool) -> None:
+        email = f"u-{uuid.uuid4().hex[:12]}@Example.com"
+        self.live.secrets.passwords.add(password)
+        request = pb.CreateUserRequest(
+            email=email, password=password, first_name=first, last_name=last
+        )
+        got = self.call(request)
+        if got.ok:
+            u = got.response.user
+            assert (u.email, u.first_name, u.last_name) == (
+                email.lower(),
+                first.strip(),
+                last.strip(),
+            )
+            self.users.append(MUser(u.id, u.email, password))
+            self.live.user_ids.add(u.id)
+        else:
+            assert not valid and got.reason == "INVALID_ARGUMENT", got
+
+    @precondition(lambda self: self.users)
+    @rule(data=st.data(), password=PASSWORDS)
+    def create_user_with_known_email(self, data: st.DataObject, password: str) -> None:
+        user = data.draw(st.sampled_from(self.users))
+        email = data.draw(st.sampled_from([user.email, user.email.upper(), f" {user.email} "]))
+        self.live.secrets.passwords.add(password)
+        request = pb.CreateUserRequest(
+            email=email, password=password, first_name="A", last_name="B"
+        )
+        got = self.call(request)
+        taken = any(u.alive and u.email == user.email for u in self.users)
+        if taken:
+            assert got.reason == "EMAIL_TAKEN", got
+        else:  # its owner was deleted: the email is free again
+            assert got.ok, got
+            self.users.append(MUser(got.response.user.id, user.email, password))
+
+    def _user_id(self, data: st.DataObject) -> tuple[str, MUser | None]:
+        options = [(u.id, u) for u in self.users]
+        if options and data.draw(st.integers(0, 3)):
+            return data.draw(st.sampled_from(options))
+        return data.draw(st.one_of(st.uuids().map(str), hostile_text)), None
+
+    @rule(data=st.data())
+    def get_user(self, data: st.DataObject) -> None:
+        user_id, user = self._user_id(data)
+        got = self.call(pb.GetUserRequest(id=user_id))
+        if user is not None and user.alive:
+            assert got.ok and got.response.user.email == user.email, got
+        else:
+            assert got.reason in ("USER_NOT_FOUND", "INVALID_ARGUMENT"), got
+
+    @rule(data=st.data(), first=st.one_of(GOOD_NAMES, hostile_text), mask=MASK_PATHS)
+    def update_user(self, data: st.DataObject, first: str, mask: list[str]) -> None:
+        user_id, user = self._user_id(data)
+        request = pb.UpdateUserRequest(user=pb.User(id=user_id, first_name=first))
+        request.update_mask.paths.extend(mask)
+        got = self.call(request)
+        if got.ok:
+            assert user is not None and user.alive
+            user.email = got.response.user.email  # the mask may have named (and cleared) it
+        else:
+            assert got.reason in ("USER_NOT_FOUND", "INVALID_ARGUMENT"), got
+
+    @rule(data=st.data())
+    def delete_user(self, data: st.DataObject) -> None:
+        user_id, user = self._user_id(data)
+        got = self.call(pb.DeleteUserRequest(id=user_id))
+        if user is not None and user.alive:
+            assert got.ok, got
+            user.alive = False
+            self._end_sessions(user_id=user.id)
+        else:
+            assert got.reason in ("USER_NOT_FOUND", "INVALID_ARGUMENT"), got
+
+    @rule(page_size=st.integers(-5, 3), token=PAGE_TOKENS)
+    def list_users(self, page_size: int, token: str) -> None:
+        got = self.call(pb.ListUsersRequest(page_size=page_size, page_token=token))
+        if got.ok and not token:
+            listed = {u.id for u in got.response.users}
+            alive = {u.id for u in self.users if u.alive}
+            assert listed <= alive and (len(listed) == min(len(alive), page_size or 50))
+        elif not got.ok:
+            assert got.reason == "INVALID_ARGUMENT", got
+
+    # Sessions
+
+    @precondition(lambda self: self.users)
+    @rule(data=st.data(), agent=GOOD_AGENTS, ip=GOOD_IPS, right=st.booleans())
+    def sign_in(self, data: st.DataObject, agent: str, ip: str, right: bool) -> None:
+        user = data.draw(st.sampled_from(self.users))
+        password = user.password if right else data.draw(st.one_of(PASSWORDS, hostile_text))
+        got = self._sign_in(user, password, agent, ip)
+        if user.alive and password == user.password:
+            assert got.ok, got
+            assert got.response.session.ip_address == (ip.strip() and str(ip_address(ip.strip())))
+        else:
+            assert got.reason in ("INVALID_CREDENTIALS", "INVALID_ARGUMENT"), got
+
+    @precondition(lambda self: self.users)
+    @rule(data=st.data(), agent=hostile_text, ip=st.one_of(BAD_IPS, hostile_text))
+    def sign_in_from_anywhere(self, data: st.DataObject, agent: str, ip: str) -> None:
+        user = data.draw(st.sampled_from(self.users))
+        got = self._sign_in(user, user.password, agent, ip)
+        assert got.ok or got.reason in ("INVALID_CREDENTIALS", "INVALID_ARGUMENT"), got
+
+    def _sign_in(self, user: MUser, password: str, agent: str, ip: str) -> Outcome:
+        request = pb.CreateSessionRequest(
+            email=user.email, password=password, user_agent=agent, ip_address=ip
+        )
+        got = self.call(request)
+        if got.ok:
+            assert user.alive and password == user.password
+            self._open(user, got)
+        return got
+
+    @rule(data=st.data())
+    def validate(self, data: st.DataObject) -> None:
+        token, s = self._session_token(data)
+        got = self.call(pb.ValidateTokenRequest(session_token=token))
+        self._expect_session(got, s)
+        if got.ok:
+            assert s is not None
+            assert (got.response.session.id, got.response.user.id) == (s.id, s.user_id)
+
+    @rule(data=st.data())
+    def refresh(self, data: st.DataObject) -> None:
+        current = [(s.update, s, False) for s in self.sessions]
+        rotated = [(t, s, True) for t, s in self.old_update_tokens.items()]
+        wrong_kind = [(s.token, None, False) for s in self.sessions]
+        pool = current + rotated + wrong_kind
+        if pool and data.draw(st.integers(0, 3)):
+            token, s, reused = data.draw(st.sampled_from(pool))
+        else:
+            token, s, reused = data.draw(hostile_text), None, False
+        got = self.call(pb.RefreshSessionRequest(update_token=token))
+        if s is None or not s.alive:
+            assert got.reason in ("TOKEN_INVALID", "INVALID_ARGUMENT"), got
+        elif reused:
+            assert got.reason == "REFRESH_TOKEN_REUSED", got
+            s.alive = False
+        elif self.now >= s.refresh_expires:
+            assert got.reason == "TOKEN_EXPIRED", got
+        else:
+            assert got.ok, got
+            self.old_session_tokens.append(s.token)
+            self.old_update_tokens[s.update] = s
+            s.token, s.update = got.response.session_token, got.response.update_token
+            s.expires = min(self.now + TTL, s.absolute)
+            s.refresh_expires = min(self.now + REFRESH_TTL, s.absolute)
+
+    @rule(data=st.data())
+    def sign_out(self, data: st.DataObject) -> None:
+        token, s = self._session_token(data)
+        got = self.call(pb.DeleteSessionRequest(session_token=token))
+        if s is not None and s.alive:
+            assert got.ok, got  # even an expired session can be ended
+            s.alive = False
+        else:
+            assert got.reason in ("TOKEN_INVALID", "INVALID_ARGUMENT"), got
+
+    @rule(data=st.data(), new=st.one_of(PASSWORDS, hostile_text), right=st.booleans())
+    def change_password(self, data: st.DataObject, new: str, right: bool) -> None:
+        token, s = self._session_token(data)
+        user = self.user(s.user_id) if s else None
+        current = user.password if user and right else data.draw(PASSWORDS)
+        strict = new.startswith("pw-")  # a password the policy accepts
+        if strict:
+            self.live.secrets.passwords.add(new)
+        request = pb.ChangePasswordRequest(
+            session_token=token, current_password=current, new_password=new
+        )
+        got = self.call(request)
+        if got.reason == "INVALID_ARGUMENT":
+            assert not strict or not token, got
+            return
+        if s is not None and s.alive and self.now < s.expires and current != user.password:
+            assert got.reason == "INVALID_CREDENTIALS", got
+            return
+        self._expect_session(got, s)
+        if got.ok:
+            assert user is not None and s is not None and current == user.password
+            user.password = new
+            self._end_sessions(keep=lambda o: o is s, user_id=user.id)
+
+    @precondition(lambda self: any(s.alive for s in self.sessions))
+    @rule(data=st.data(), new=PASSWORDS)
+    def change_password_of_live_session(self, data: st.DataObject, new: str) -> None:
+        s = data.draw(st.sampled_from([s for s in self.sessions if s.alive]))
+        user = self.user(s.user_id)
+        assert user is not None
+        self.live.secrets.passwords.add(new)
+        request = pb.ChangePasswordRequest(
+            session_token=s.token, current_password=user.password, new_password=new
+        )
+        got = self.call(request)
+        self._expect_session(got, s)
+        if got.ok:
+            user.password = new
+            self._end_sessions(keep=lambda o: o is s, user_id=user.id)
+
+    @rule(data=st.data(), page_size=st.integers(0, 3), token=st.one_of(st.just(""), PAGE_TOKENS))
+    def list_sessions(self, data: st.DataObject, page_size: int, token: str) -> None:
+        user_id, user = self._user_id(data)
+        request = pb.ListSessionsRequest(user_id=user_id, page_size=page_size, page_token=token)
+        got = self.call(request)
+        if user is None or not user.alive:
+            assert got.reason in ("USER_NOT_FOUND", "INVALID_ARGUMENT"), got
+            return
+        if token:  # forged or foreign: refused, or (by chance) a valid cursor
+            assert got.ok or got.reason == "INVALID_ARGUMENT", got
+            return
+        assert got.ok, got
+        live = {
+            s.id
+            for s in self.sessions
+            if s.user_id == user.id and s.alive and self.now < s.refresh_expires
+        }
+        listed = {s.id for s in got.response.sessions}
+        assert listed <= live and len(listed) == min(len(live), page_size or 50)
+
+    @rule(minutes=st.sampled_from([1, 5, 9, 10, 11, 29, 30, 61]))
+    def advance_clock(self, minutes: int) -> None:
+        self.live.clock.advance(timedelta(minutes=minutes))
+
+    @invariant()
+    def rotated_and_revoked_tokens_never_validate(self) -> None:
+        for token in self.old_session_tokens[-3:]:
+            got = self.call(pb.ValidateTokenRequest(session_token=token))
+            assert got.reason == "TOKEN_INVALID", got
+
+
+def test_random_call_sequences_match_the_model(live):
+    AuthModel.live = live
+    run_state_machine_as_test(
+        AuthModel, settings=settings(max_examples=40, stateful_step_count=30, deadline=None)
+    )

@@ -29,18 +29,22 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     PostgreSQL: pre-pinged pooled connections that fail fast when the server is gone.
     SQLite: WAL, foreign keys on, and ``BEGIN IMMEDIATE`` so writers queue on the
     database lock instead of failing to upgrade a read transaction.
-    Both: waiting for a pooled connection ends at the calling RPC's deadline.
+    Both: waiting for a pooled connection ends at the calling RPC's deadline, and
+    statement parameters (password and token hashes) are kept out of SQL logging and
+    out of the text of database exceptions, which end up in tracebacks in the log.
     """
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
             poolclass=DeadlineQueuePool,
+            hide_parameters=True,
         )
         _configure_sqlite(engine)
         return engine
     return create_engine(
         url,
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

@@ -56,12 +56,18 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, log_format: str, stream: IO[str] | None = None) -> None:
-    """Sends every log record to ``stream`` (stderr) as ``text`` or ``json`` lines."""
+    """Sends every log record to ``stream`` (stderr) as ``text`` or ``json`` lines.
+
+    SQLAlchemy's engine logger never goes below INFO: at DEBUG it logs every result
+    row, password and token hashes included (the engine hides statement parameters,
+    see ``db.make_engine``).
+    """
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("sqlalchemy.engine").setLevel(max(root.level, logging.INFO))
 
 
 def security_event(event: str, user_id: uuid.UUID | None, **fields: str) -> None:

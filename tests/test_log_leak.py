@@ -1,0 +1,169 @@
+"""No secret ever reaches the logs, whatever the log level.
+
+A realistic pass over every RPC (failures included: bad input, wrong passwords, a
+stolen update token, a malformed request, a statement that fails after its parameters
+were bound) runs with every logger at DEBUG and SQLAlchemy's engine logger at INFO
+(which echoes SQL statements and, unless hidden, their parameters). Then no password,
+token, token hash (hex or raw) or password hash may appear in any log record.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import logging
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy import event, text
+
+from authsvc.logs import configure_logging
+from authsvc.server import create_server
+from authsvc.v1 import auth_service_pb2 as pb
+from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from tests.helpers import PASSWORD, fails, sign_in, sign_up
+
+NEW_PASSWORD = "another long passphrase 42"
+WRONG_PASSWORD = "not the right one at all"
+EXPLODE = "Explode"  # a first name whose INSERT the test makes fail after binding
+
+
+def break_user_inserts(engine: Any) -> None:
+    """Makes INSERTs of users named EXPLODE fail inside the database, parameters bound."""
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _break(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool):
+        if statement.startswith("INSERT INTO users") and EXPLODE in str(params):
+            statement += " RETURNING no_such_column"
+        return statement, params
+
+
+def traffic(stub: Any, channel: grpc.Channel) -> tuple[set[str], set[str]]:
+    """Every RPC, successes and failures; returns the passwords and tokens used."""
+    passwords = {PASSWORD, NEW_PASSWORD, WRONG_PASSWORD}
+    user = sign_up(stub)
+    other = sign_up(stub, "bob@example.com")
+    fails(stub.CreateUser, pb.CreateUserRequest(email="ada@example.com", password=PASSWORD))
+    fails(stub.CreateUser, pb.CreateUserRequest(email="x@example.com", password="short"))
+    fails(
+        stub.CreateSession,
+        pb.CreateSessionRequest(email="ada@example.com", password=WRONG_PASSWORD),
+    )
+    fails(
+        stub.CreateSession, pb.CreateSessionRequest(email="nobody@example.com", password=PASSWORD)
+    )
+    first = sign_in(stub, user_agent="curl/8", ip_address="203.0.113.9")
+    second = sign_in(stub)
+    tokens = {first.session_token, first.update_token, second.session_token, second.update_token}
+    stub.ValidateToken(pb.ValidateTokenRequest(session_token=first.session_token))
+    fails(stub.ValidateToken, pb.ValidateTokenRequest(session_token=first.update_token))
+    rotated = stub.RefreshSession(pb.RefreshSessionRequest(update_token=first.update_token))
+    tokens |= {rotated.session_token, rotated.update_token}
+    # Reusing the old update token looks like theft: the session is revoked.
+    fails(stub.RefreshSession, pb.RefreshSessionRequest(update_token=first.update_token))
+    fails(stub.ValidateToken, pb.ValidateTokenRequest(session_token=rotated.session_token))
+    fails(
+        stub.ChangePassword,
+        pb.ChangePasswordRequest(
+            session_token=second.session_token,
+            current_password=WRONG_PASSWORD,
+            new_password=NEW_PASSWORD,
+        ),
+    )
+    stub.ChangePassword(
+        pb.ChangePasswordRequest(
+            session_token=second.session_token, current_password=PASSWORD, new_password=NEW_PASSWORD
+        )
+    )
+    third = sign_in(stub, password=NEW_PASSWORD)
+    tokens |= {third.session_token, third.update_token}
+    stub.GetUser(pb.GetUserRequest(id=user.id))
+    stub.ListUsers(pb.ListUsersRequest(page_size=1))
+    stub.ListSessions(pb.ListSessionsRequest(user_id=user.id))
+    request = pb.UpdateUserRequest(user=pb.User(id=user.id, first_name="Augusta"))
+    stub.UpdateUser(request)
+    stub.DeleteSession(pb.DeleteSessionRequest(session_token=third.session_token))
+    fails(stub.DeleteSession, pb.DeleteSessionRequest(session_token=third.session_token))
+    with pytest.raises(grpc.RpcError):
+        sign_up_exploding(stub)
+    raw = channel.unary_unary(
+        "/authsvc.v1.AuthService/CreateSession",
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
+    )
+    with pytest.raises(grpc.RpcError):  # the password field, ending in invalid UTF-8
+        raw(b"\x12\x0c" + PASSWORD.encode()[:10] + b"\xff\xfe", timeout=10)
+    stub.DeleteUser(pb.DeleteUserRequest(id=other.id))
+    return passwords, tokens
+
+
+def sign_up_exploding(stub: Any) -> None:
+    stub.CreateUser(
+        pb.CreateUserRequest(
+            email="boom@example.com", password=PASSWORD, first_name=EXPLODE, last_name="X"
+        ),
+        timeout=10,
+    )
+
+
+def forms(passwords: set[str], tokens: set[str], hashes: set[str]) -> set[str]:
+    """Each secret in every shape it could take in a log line."""
+    found = set(passwords) | set(hashes)
+    for token in tokens:
+        digest = hashlib.sha256(token.encode()).digest()
+        found |= {
+            token,
+            token.split("_", 2)[-1],  # the random body without its prefix
+            digest.hex(),
+            repr(digest)[2:-1],  # how bytes print: b'\x1f...'
+            digest.decode("latin-1"),
+            base64.b64encode(digest).decode(),
+        }
+    for password in passwords:
+        found.add(repr(password)[1:-1])
+    return found
+
+
+def record_text(record: logging.LogRecord) -> str:
+    """Everything a handler could write for ``record``."""
+    formatted = logging.Formatter("%(message)s").format(record)
+    return "\n".join((formatted, repr(record.args), repr(record.__dict__)))
+
+
+def test_no_secret_reaches_the_logs_at_debug(make_settings, clock, database, caplog):
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine")
+    server, port = create_server(make_settings(), clock=clock)
+    break_user_inserts(server.app.db.engine)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            passwords, tokens = traffic(pb_grpc.AuthServiceStub(channel), channel)
+    finally:
+        server.stop(0)
+    with database.engine.connect() as conn:
+        hashes = set(conn.scalars(text("SELECT password_hash FROM users")))
+    assert hashes and tokens
+    assert any(r.name.startswith("sqlalchemy.engine") for r in caplog.records), "no SQL logged"
+    if "postgresql" in database.engine.url.drivername:  # SQLite reports UNAVAILABLE instead
+        assert any(r.exc_info for r in caplog.records), "no traceback logged"
+    secrets = forms(passwords, tokens, hashes)
+    for record in caplog.records:
+        logged = record_text(record)
+        leaked = [s for s in secrets if s in logged]
+        assert not leaked, f"{record.name} logged a secret: {record.getMessage()[:200]}"
+
+
+def test_debug_log_level_keeps_sql_rows_and_parameters_out():
+    # At DEBUG SQLAlchemy would log every result row (password hashes, token hashes).
+    root, sql = logging.getLogger(), logging.getLogger("sqlalchemy.engine")
+    saved = (root.level, list(root.handlers), sql.level)
+    try:
+        configure_logging("DEBUG", "text", io.StringIO())
+        assert root.isEnabledFor(logging.DEBUG)
+        assert sql.isEnabledFor(logging.INFO) and not sql.isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        sql.setLevel(saved[2])

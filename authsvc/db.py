@@ -12,6 +12,7 @@ import psycopg2
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from authsvc.deadlines import DeadlineQueuePool
@@ -98,7 +99,8 @@ def is_connection_error(exc: BaseException) -> bool:
         exc, psycopg2.OperationalError | psycopg2.InterfaceError | sqlite3.OperationalError
     ):
         return True
-    return isinstance(exc, TimeoutError)
+    # SQLAlchemy's pool timeout is not the builtin TimeoutError: no connection came free.
+    return isinstance(exc, TimeoutError | PoolTimeout)
 
 
 class Database:

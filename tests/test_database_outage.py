@@ -14,10 +14,11 @@ from datetime import timedelta
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from authsvc import migrate
 from authsvc.config import Settings
-from authsvc.db import make_engine
+from authsvc.db import make_engine, translate_db_error
 from authsvc.health import SERVICE_NAME
 from authsvc.server import AuthServer, create_server
 from authsvc.v1 import auth_service_pb2 as pb
@@ -116,3 +117,9 @@ def test_outage_fails_fast_turns_health_off_and_recovers_without_restart(cluster
     assert reply.user.id == user.id
     assert sign_in(stub, "outage@example.com").user.id == user.id
     assert sign_up(stub, "after@example.com").email == "after@example.com"
+
+
+def test_no_pooled_connection_in_time_is_database_unavailable():
+    # SQLAlchemy's pool timeout once fell through to INTERNAL: it is not builtin TimeoutError.
+    error = translate_db_error(PoolTimeout("QueuePool limit reached"))
+    assert error is not None and error.reason == "DATABASE_UNAVAILABLE"

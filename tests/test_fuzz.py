@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -49,9 +49,7 @@ TTL = timedelta(minutes=10)
 REFRESH_TTL = timedelta(minutes=30)
 MAX_AGE = timedelta(hours=1)
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
-EXAMPLES = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+EXAMPLES = settings(max_examples=60, deadline=None)
 
 
 @dataclass

@@ -153,6 +153,23 @@ def test_invalid_utf8_in_any_string_field_is_invalid_argument(live, request_name
     assert (got.code, got.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
 
 
+MALFORMED = {
+    "truncated_varint": b"\x08\xff",
+    "length_past_the_end": b"\x0a\x7fabc",
+    "reserved_wire_type": b"\x0f",
+    "field_number_zero": b"\x02\x00",
+    "unclosed_group": b"\x9b\x06",
+    "deeply_nested_groups": b"\x9b\x06" * 5000,
+    "end_group_without_start": b"\x9c\x06",
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_message_is_invalid_argument(live, body):
+    got = _raw_call(live, "UpdateUser", body)
+    assert (got.code, got.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+
+
 @pytest.mark.parametrize("rpc", sorted(RPCS.values()))
 @EXAMPLES
 @given(body=st.binary(max_size=4096))

@@ -570,5 +570,5 @@ class AuthModel(RuleBasedStateMachine):
 def test_random_call_sequences_match_the_model(live):
     AuthModel.live = live
     run_state_machine_as_test(
-        AuthModel, settings=settings(max_examples=40, stateful_step_count=30, deadline=None)
+        AuthModel, settings=settings(max_examples=50, stateful_step_count=40, deadline=None)
     )

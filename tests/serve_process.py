@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -29,11 +30,13 @@ class ServeProcess:
             **env,
         }
         with log_path.open("wb") as log:
+            # Its own process group: with pre-forked workers, "authsvc" is several processes.
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "authsvc", "serve"],
                 env=environ,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.port = self._wait_for_port(timeout=60)
 
@@ -58,9 +61,12 @@ class ServeProcess:
         raise RuntimeError("authsvc serve did not report its port in time")
 
     def kill(self) -> None:
-        """SIGKILL: the process gets no chance to drain, flush or roll back anything."""
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
+        """SIGKILL to every process of the server (supervisor and workers) at once.
+
+        None gets a chance to drain, flush or roll back anything: a crash or an OOM kill.
+        """
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
     def terminate(self, timeout: float = 30) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -138,7 +139,7 @@ class Secrets:
     passwords: set[str] = field(default_factory=set)
     tokens: set[str] = field(default_factory=set)
 
-    def forms(self, exclude: set[str] = frozenset()) -> list[bytes]:  # type: ignore[assignment]
+    def forms(self, exclude: AbstractSet[str] = frozenset()) -> list[bytes]:
         """Each secret as raw UTF-8, and each token's SHA-256 as raw bytes and hex."""
         out = [p.encode() for p in self.passwords]
         for token in self.tokens - exclude:

@@ -214,7 +214,7 @@ def test_arbitrary_strings_in_every_rpc_never_fail_internally(live, request_name
     caller(request)  # the checks are in Caller
 
 
-def test_largest_accepted_field_is_answered(live):
+def test_fields_near_the_size_limit_are_refused_cleanly(live):
     caller = live.caller()
     huge = "A" * (64 * 1024 - 64)
     for request in (

@@ -271,6 +271,7 @@ class AuthModel(RuleBasedStateMachine):
         self.sessions: list[MSession] = []
         self.old_session_tokens: list[str] = []
         self.old_update_tokens: dict[str, MSession] = {}
+        self.failures: dict[str, int] = {}  # consecutive failed sign-ins, by account email
 
     # Helpers
 
@@ -309,6 +310,21 @@ class AuthModel(RuleBasedStateMachine):
         if pool and data.draw(st.integers(0, 3)):
             return data.draw(st.sampled_from(pool))
         return data.draw(hostile_text), None
+
+    def _throttled(self, email: str, got: Outcome) -> bool:
+        """Counts a password check of ``email``'s account; True if it was refused unchecked.
+
+        Refusal (TOO_MANY_ATTEMPTS) is allowed only after 5 consecutive failures; when it
+        happens depends on the delay schedule and the clock, which this model leaves out.
+        """
+        if got.reason == "TOO_MANY_ATTEMPTS":
+            assert self.failures.get(email, 0) >= 5, got
+            return True
+        if got.reason == "INVALID_CREDENTIALS":
+            self.failures[email] = self.failures.get(email, 0) + 1
+        elif got.ok:
+            self.failures[email] = 0
+        return False
 
     def _expect_session(self, got: Outcome, s: MSession | None) -> None:
         """The outcome a call needing a live, unexpired session token must have."""
@@ -428,6 +444,8 @@ class AuthModel(RuleBasedStateMachine):
         user = data.draw(st.sampled_from(self.users))
         password = user.password if right else data.draw(st.one_of(PASSWORDS, hostile_text))
         got = self._sign_in(user, password, agent, ip)
+        if self._throttled(user.email, got):
+            return
         if user.alive and password == user.password:
             assert got.ok, got
             assert got.response.session.ip_address == (ip.strip() and str(ip_address(ip.strip())))
@@ -439,7 +457,8 @@ class AuthModel(RuleBasedStateMachine):
     def sign_in_from_anywhere(self, data: st.DataObject, agent: str, ip: str) -> None:
         user = data.draw(st.sampled_from(self.users))
         got = self._sign_in(user, user.password, agent, ip)
-        assert got.ok or got.reason in ("INVALID_CREDENTIALS", "INVALID_ARGUMENT"), got
+        if not self._throttled(user.email, got):
+            assert got.ok or got.reason in ("INVALID_CREDENTIALS", "INVALID_ARGUMENT"), got
 
     def _sign_in(self, user: MUser, password: str, agent: str, ip: str) -> Outcome:
         request = pb.CreateSessionRequest(
@@ -511,6 +530,8 @@ class AuthModel(RuleBasedStateMachine):
         if got.reason == "INVALID_ARGUMENT":
             assert not strict or not token, got
             return
+        if user is not None and self._throttled(user.email, got):
+            return
         if s is not None and s.alive and self.now < s.expires and current != user.password:
             assert got.reason == "INVALID_CREDENTIALS", got
             return
@@ -531,6 +552,8 @@ class AuthModel(RuleBasedStateMachine):
             session_token=s.token, current_password=user.password, new_password=new
         )
         got = self.call(request)
+        if self._throttled(user.email, got):
+            return
         self._expect_session(got, s)
         if got.ok:
             user.password = new

@@ -80,6 +80,7 @@ class AuthApp:
         if self.listener:
             self.listener.stop()
         self.validator.close()
+        self.hasher.close()
         self.db.dispose()
 
     @contextmanager

@@ -68,6 +68,9 @@ def configure_logging(level: str, log_format: str, stream: IO[str] | None = None
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("sqlalchemy.engine").setLevel(max(root.level, logging.INFO))
+    # SQLAlchemy names a pool's logger after its class, so our DeadlineQueuePool logs
+    # under "authsvc." and its routine INFO lines (dispose, recreate) would reach ours.
+    logging.getLogger("authsvc.deadlines").setLevel(max(root.level, logging.WARNING))
 
 
 def security_event(event: str, user_id: uuid.UUID | None, **fields: str) -> None:

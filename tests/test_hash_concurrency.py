@@ -73,3 +73,22 @@ def test_a_held_slot_turns_sign_ins_away_and_its_release_lets_them_in(start_serv
     stub.CreateSession(
         pb.CreateSessionRequest(email="ada@example.com", password=PASSWORD), timeout=10
     )
+
+
+def test_password_hashes_run_on_lower_priority_threads():
+    import os
+    import threading
+
+    from authsvc.passwords import HASH_THREAD_NICENESS, Hasher
+
+    seen: list[int] = []
+    hasher = Hasher("pbkdf2:sha256:1000", 1)
+    try:
+        hasher._pool.submit(  # the pool thread itself
+            lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        ).result()
+        assert hasher.verify(hasher.hash("a fine passphrase"), "a fine passphrase")
+    finally:
+        hasher.close()
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert seen == [min(base + HASH_THREAD_NICENESS, 19)]

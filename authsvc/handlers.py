@@ -57,3 +57,17 @@ def _streaming(inner: _Behavior, guard: Guard) -> _Behavior:
             yield from inner(request, context)
 
     return behavior
+
+
+UnaryBehavior: TypeAlias = Callable[[Any, grpc.ServicerContext], Any]
+
+
+def wrap_unary(handler: Handler | None, wrap: Callable[[UnaryBehavior], UnaryBehavior]) -> Any:
+    """A unary-unary ``handler`` whose behaviour is ``wrap(original)``; others unchanged."""
+    if handler is None or handler.unary_unary is None:
+        return handler
+    return grpc.unary_unary_rpc_method_handler(
+        wrap(handler.unary_unary),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )

@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
+from authsvc.handlers import UnaryBehavior, wrap_unary
 from authsvc.metrics import Metrics
 
 rpc_log = logging.getLogger("authsvc.rpc")
@@ -36,27 +37,22 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
     def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: Any
     ) -> Any:
-        handler = continuation(details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        inner = handler.unary_unary
         method: str = details.method
 
-        def observed(request: Any, context: grpc.ServicerContext) -> Any:
-            start = time.perf_counter()
-            try:
-                response = inner(request, context)
-            except BaseException:
-                self._record(method, context, time.perf_counter() - start, raised=True)
-                raise
-            self._record(method, context, time.perf_counter() - start, raised=False)
-            return response
+        def observing(inner: UnaryBehavior) -> UnaryBehavior:
+            def observed(request: Any, context: grpc.ServicerContext) -> Any:
+                start = time.perf_counter()
+                try:
+                    response = inner(request, context)
+                except BaseException:
+                    self._record(method, context, time.perf_counter() - start, raised=True)
+                    raise
+                self._record(method, context, time.perf_counter() - start, raised=False)
+                return response
 
-        return grpc.unary_unary_rpc_method_handler(
-            observed,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+            return observed
+
+        return wrap_unary(continuation(details), observing)
 
     def _record(
         self, method: str, context: grpc.ServicerContext, seconds: float, *, raised: bool

@@ -27,6 +27,7 @@ from typing import Any
 import grpc
 
 from authsvc.config import Settings
+from authsvc.handlers import UnaryBehavior, wrap_unary
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +47,16 @@ class WorkerTag(grpc.ServerInterceptor):
     def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: Any
     ) -> Any:
-        handler = continuation(details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        inner = handler.unary_unary
         tag = self._tag
 
-        def tagged(request: Any, context: grpc.ServicerContext) -> Any:
-            context.set_trailing_metadata(tag)
-            return inner(request, context)
+        def tagging(inner: UnaryBehavior) -> UnaryBehavior:
+            def tagged(request: Any, context: grpc.ServicerContext) -> Any:
+                context.set_trailing_metadata(tag)
+                return inner(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
-            tagged,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+            return tagged
+
+        return wrap_unary(continuation(details), tagging)
 
 
 def serve_workers(settings: Settings, run_worker: Callable[[Settings], int]) -> int:

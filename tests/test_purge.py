@@ -91,3 +91,29 @@ def test_serve_purges_on_a_timer(start_server, clock, database):
     while count(database, Session):
         assert time.monotonic() < deadline, "the timer never purged"
         time.sleep(0.02)
+
+
+def test_table_stays_bounded_under_churn(start_server, clock, database):
+    """Sessions keep being created and abandoned; with purging the table plateaus.
+
+    Each simulated minute 4 devices sign in (and refresh once) and never come back;
+    update tokens live 5 minutes. Without purging the table would hold every session
+    ever made; with a purge each minute it never exceeds the sessions of the last
+    5 minutes plus the current minute's.
+    """
+    server, stub = start_server(
+        session_ttl=timedelta(minutes=1), refresh_ttl=timedelta(minutes=5), purge_batch_size=3
+    )
+    sign_up(stub)
+    per_minute, minutes, window = 4, 30, 5
+    sizes = []
+    for _ in range(minutes):
+        sign_in_and_refresh(stub, per_minute)
+        clock.advance(timedelta(minutes=1))
+        server.app.purge()
+        sizes.append((count(database, Session), count(database, RotatedToken)))
+    created = per_minute * minutes
+    bound = per_minute * (window + 1)
+    assert max(s for s, _ in sizes) <= bound < created
+    assert max(r for _, r in sizes) <= bound  # rotated tokens go with their sessions
+    assert sizes[-1][0] == sizes[-10][0]  # a plateau, not a slow climb

@@ -22,6 +22,18 @@ from authsvc.config import Settings, normalize_database_url
 from authsvc.db import Database, make_engine
 from authsvc.server import AuthServer, create_server
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from tests import leak_watch
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    leak_watch.install(leak_watch.WATCH)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The whole-suite log check runs last, after all the traffic it inspects."""
+    last = [i for i in items if i.name.startswith("test_no_secret_of_the_whole_suite")]
+    items[:] = [i for i in items if i not in last] + last
+
 
 PG_ADMIN_URL = normalize_database_url(
     os.environ.get("AUTHSVC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

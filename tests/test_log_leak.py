@@ -1,5 +1,8 @@
 """No secret ever reaches the logs, whatever the log level.
 
+Two checks: the whole suite's traffic (the last test, fed by ``tests/leak_watch.py``),
+and the focused pass below.
+
 A realistic pass over every RPC (failures included: bad input, wrong passwords, a
 stolen update token, a malformed request, a statement that fails after its parameters
 were bound) runs with every logger at DEBUG and SQLAlchemy's engine logger at INFO
@@ -167,3 +170,17 @@ def test_debug_log_level_keeps_sql_rows_and_parameters_out():
         root.setLevel(saved[0])
         root.handlers[:] = saved[1]
         sql.setLevel(saved[2])
+
+
+def test_no_secret_of_the_whole_suite_reached_the_logs(stub):
+    """Runs last: every password, token and hash the suite used, against every log line.
+
+    ``tests/leak_watch.py`` recorded them through all the suite's channels and logging
+    at DEBUG (SQLAlchemy's engine at INFO, as in production).
+    """
+    from tests.leak_watch import WATCH
+
+    sign_up(stub, email="last@example.com")
+    sign_in(stub, email="last@example.com")
+    assert WATCH.tokens and WATCH.passwords and WATCH.texts
+    assert WATCH.leaks() == []

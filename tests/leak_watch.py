@@ -1,0 +1,108 @@
+"""Watches the whole suite for secrets in the logs.
+
+Every channel the tests open records the passwords it sends (when accepted) and the
+tokens it sends or receives; a handler on the root logger keeps the text of every log
+record. The last test of the run (``test_log_leak.py``) then checks that none of those
+secrets, nor a SHA-256 of a token, nor any password hash, appears in any record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import traceback
+from typing import Any
+
+import grpc
+
+PASSWORD_FIELDS = ("password", "current_password", "new_password")
+TOKEN_FIELDS = ("session_token", "update_token")
+_TOKEN = re.compile(r"asv_[su]t_[A-Za-z0-9_-]{43}")
+_HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
+_PASSWORD_HASH = re.compile(r"(?:scrypt|pbkdf2):[\w:]+\$[^\s$]+\$[0-9a-f]{16,}")
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class LeakWatch(logging.Handler):
+    """Collects log text and the secrets the tests' traffic used."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+        self.passwords: set[str] = set()
+        self.tokens: set[str] = set()
+        self._lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            parts = [record.getMessage()]
+        except Exception:  # a bad format string is not our concern here
+            parts = [str(record.msg), repr(record.args)]
+        if record.exc_info:
+            parts.append("".join(traceback.format_exception(*record.exc_info)))
+        parts += [str(v) for k, v in vars(record).items() if k not in _STANDARD]
+        with self._lock:
+            self.texts.append("\n".join(parts))
+
+    def note_call(self, request: Any, response: Any | None) -> None:
+        """Remembers the secrets of one unary call (passwords only if it succeeded)."""
+        for field in TOKEN_FIELDS:
+            for message in (request, response):
+                value = getattr(message, field, "") if message is not None else ""
+                if isinstance(value, str) and _TOKEN.fullmatch(value):
+                    self.tokens.add(value)
+        if response is not None:
+            for field in PASSWORD_FIELDS:
+                value = getattr(request, field, "")
+                if isinstance(value, str) and len(value) >= 8:
+                    self.passwords.add(value)
+
+    def leaks(self) -> list[str]:
+        """Every secret found in the logs, described without repeating it in full."""
+        text = "\n".join(self.texts)
+        found = [f"token {t[:10]}…" for t in set(_TOKEN.findall(text)) & self.tokens]
+        digests = {hashlib.sha256(t.encode()).hexdigest() for t in self.tokens}
+        found += [f"token hash {h[:8]}…" for h in set(_HEX64.findall(text)) & digests]
+        found += [f"password hash {m[:12]}…" for m in _PASSWORD_HASH.findall(text)]
+        found += [f"password {p[:2]}…" for p in self.passwords if p in text]
+        return found
+
+
+class _Recorder(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    def __init__(self, watch: LeakWatch) -> None:
+        self._watch = watch
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        outcome = continuation(details, request)
+        # Never wait here: ``.future()`` calls must stay asynchronous.
+        outcome.add_done_callback(lambda done: self._note(request, done))
+        return outcome
+
+    def _note(self, request: Any, done: Any) -> None:
+        try:
+            response = done.result() if done.exception() is None else None
+        except (grpc.RpcError, grpc.FutureCancelledError):
+            response = None
+        self._watch.note_call(request, response)
+
+
+def install(watch: LeakWatch) -> None:
+    """Hooks ``watch`` into every channel the tests open and onto the root logger."""
+    recorder = _Recorder(watch)
+    for name in ("insecure_channel", "secure_channel"):
+        original = getattr(grpc, name)
+
+        def opened(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            return grpc.intercept_channel(_original(*args, **kwargs), recorder)
+
+        setattr(grpc, name, opened)
+    root = logging.getLogger()
+    root.addHandler(watch)
+    root.setLevel(logging.DEBUG)
+    # As in production (authsvc.logs): SQLAlchemy's engine logs result rows at DEBUG.
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+
+
+WATCH = LeakWatch()

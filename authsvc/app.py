@@ -350,9 +350,9 @@ class AuthApp:
         """Deletes expired sessions in batches (one transaction each), audit events past
         their retention and stale throttling state; returns how many sessions went.
         """
-        deleted = purge.purge_expired(self.db, self.clock, self.purge_batch_size)
-        purge.purge_audit_and_throttling(self.db, self.clock(), self.audit_retention, self.throttle)
-        return deleted
+        return purge.purge_all(
+            self.db, self.clock, self.purge_batch_size, self.audit_retention, self.throttle
+        ).sessions
 
 
 def _new_password(password: str) -> None:

@@ -103,17 +103,17 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
     stale throttling state, and prints how many."""
     db = Database(make_engine(settings.database_url))
     try:
-        deleted = purge.purge_expired(db, utcnow, settings.purge_batch_size)
         policy = ThrottlePolicy.from_settings(settings)
-        retention = settings.audit_retention
-        events, state = purge.purge_audit_and_throttling(db, utcnow(), retention, policy)
+        done = purge.purge_all(
+            db, utcnow, settings.purge_batch_size, settings.audit_retention, policy
+        )
     except Exception as exc:  # report, don't dump a traceback at the operator
         print(f"authsvc: purge failed: {type(exc).__name__}", file=sys.stderr)
         return 1
     finally:
         db.dispose()
-    print(f"purged {deleted} expired sessions")
-    print(f"purged {events} audit events and {state} throttling rows")
+    print(f"purged {done.sessions} expired sessions")
+    print(f"purged {done.audit_events} audit events and {done.throttle_rows} throttling rows")
     return 0
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from werkzeug.security import generate_password_hash
 
 from authsvc.callers import CallerPolicy, load_policy
+from authsvc.passwords import dummy_hash
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {
@@ -238,7 +238,7 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"AUTHSVC_ADDRESS: {s.address!r} is not HOST:PORT")
     _check_throttle(s)
     try:
-        generate_password_hash("probe", method=s.password_hash)
+        dummy_hash(s.password_hash)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"AUTHSVC_PASSWORD_HASH: {s.password_hash!r}: {exc}") from None
     _check_observability(s)

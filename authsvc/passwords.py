@@ -53,6 +53,16 @@ def _normalize(password: str) -> str:
     )
 
 
+@cache
+def dummy_hash(method: str) -> str:
+    """A hash of a throwaway password made with ``method``; raises ValueError for a bad one.
+
+    Computed once per method and process (before forking, the workers inherit it): the
+    settings check and the Hasher both need it, and one scrypt hash is 0.3 s of CPU.
+    """
+    return generate_password_hash("authsvc-dummy-password", method=method)
+
+
 def method_of(password_hash: str) -> str:
     """The method part of a Werkzeug hash (``scrypt:32768:8:3``)."""
     return password_hash.split("$", 1)[0]
@@ -83,7 +93,7 @@ class Hasher:
         self._queue_timeout = queue_timeout
         self._pool = ThreadPoolExecutor(concurrency, "hash", initializer=_lower_priority)
         # Hashing once tells the full method string Werkzeug records (defaults filled in).
-        self._dummy = generate_password_hash("authsvc-dummy-password", method=method)
+        self._dummy = dummy_hash(method)
         self.method = method_of(self._dummy)
 
     def hash(self, password: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -70,6 +71,28 @@ def purge_audit_and_throttling(
     if events or state:
         log.info("purged %d audit events and %d throttling rows", events, state)
     return events, state
+
+
+@dataclass(frozen=True)
+class Purged:
+    """How many rows one purge deleted."""
+
+    sessions: int
+    audit_events: int
+    throttle_rows: int
+
+
+def purge_all(
+    db: Database,
+    clock: Callable[[], datetime],
+    batch_size: int,
+    retention: timedelta,
+    policy: throttle.ThrottlePolicy,
+) -> Purged:
+    """Everything a purge does (``authsvc purge`` and the timer inside ``serve``)."""
+    sessions = purge_expired(db, clock, batch_size)
+    events, state = purge_audit_and_throttling(db, clock(), retention, policy)
+    return Purged(sessions, events, state)
 
 
 class PurgeTimer:

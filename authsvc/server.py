@@ -13,12 +13,12 @@ from concurrent import futures
 from dataclasses import dataclass
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from authsvc import tls
 from authsvc.app import AuthApp, Clock
-from authsvc.callers import CallerInterceptor, DeniedHook, caller_denied
+from authsvc.callers import SERVICES, CallerInterceptor, DeniedHook, caller_denied
 from authsvc.config import Settings
 from authsvc.db import Database, make_engine
 from authsvc.health import SERVICE_NAME, DatabaseHealth
@@ -29,7 +29,6 @@ from authsvc.observability import ObservabilityInterceptor
 from authsvc.prefork import WorkerTag
 from authsvc.purge import PurgeTimer
 from authsvc.servicer import AuthServicer
-from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
@@ -96,12 +95,7 @@ def create_server(
     pb_grpc.add_AuthServiceServicer_to_server(AuthServicer(app), server)
     health = DatabaseHealth(db, settings.health_interval.total_seconds())
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
-    names = (
-        pb.DESCRIPTOR.services_by_name["AuthService"].full_name,
-        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-        reflection.SERVICE_NAME,
-    )
-    reflection.enable_server_reflection(names, server)
+    reflection.enable_server_reflection([s.full_name for s in SERVICES], server)
     port = tls.add_port(server, settings)
     if port == 0:
         raise RuntimeError(f"cannot bind {settings.address}")

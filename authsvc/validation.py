@@ -112,15 +112,17 @@ class TokenValidator:
         if not is_well_formed(session_token, TokenKind.SESSION):
             raise TokenInvalid()
         digest = token_hash(session_token)
-        found = self.cache.get(digest)
+        cached = self.cache.get(digest)
+        if cached is not None:
+            return self._live(cached)  # a cached session expires like any other
+        epoch = self.cache.epoch
+        found = self.lookup.find(digest)
         if found is None:
-            epoch = self.cache.epoch
-            found = self.lookup.find(digest)
-            if found is None:
-                raise TokenInvalid()
-            if self._clock() < found.session.expires_at:
-                self.cache.put(digest, found, epoch)
-        # Checked on every hit too: a cached session expires like any other.
+            raise TokenInvalid()
+        self.cache.put(digest, self._live(found), epoch)
+        return found
+
+    def _live(self, found: Validated) -> Validated:
         if self._clock() >= found.session.expires_at:
             raise TokenExpired()
         return found
@@ -244,13 +246,11 @@ class SqliteLookup:
         row = conn.execute(_SQLITE_QUERY, (digest,)).fetchone()
         if row is None:
             return None
-        uid, email, first, last, *times, sid, created, expires, refresh, agent, ip = row
-        user_id = _uuid(uid)
-        return Validated(
-            UserView(user_id, email, first, last, *(_utc(t) for t in times)),
-            SessionView(
-                _uuid(sid), user_id, _utc(created), _utc(expires), _utc(refresh), agent, ip
-            ),
+        uid, email, first, last, u_created, u_updated, sid, *times, agent, ip = row
+        user_times = (_utc(u_created), _utc(u_updated))
+        session_times = tuple(_utc(t) for t in times)
+        return _validated(
+            (_uuid(uid), email, first, last, *user_times, _uuid(sid), *session_times, agent, ip)
         )
 
     def close(self) -> None:

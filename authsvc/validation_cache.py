@@ -37,7 +37,6 @@ class ValidationCache(Generic[E]):
     def __init__(self, size: int, *, active: bool = True) -> None:
         self.size = size
         self.hits = 0
-        self.misses = 0
         self._entries: OrderedDict[bytes, E] = OrderedDict()
         self._by_session: dict[str, set[bytes]] = {}
         self._by_user: dict[str, set[bytes]] = {}
@@ -68,7 +67,6 @@ class ValidationCache(Generic[E]):
         with self._lock:
             entry = self._entries.get(digest)
             if entry is None:
-                self.misses += 1
                 return None
             self._entries.move_to_end(digest)
             self.hits += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -20,6 +21,7 @@ from grpc_status import rpc_status
 
 from authsvc.client.auth_client import AuthClient, AuthClientError
 from authsvc.errors import DOMAIN
+from authsvc.handlers import guard_handler
 from authsvc.v1 import auth_service_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,16 @@ class SessionInterceptor(grpc.ServerInterceptor):
         handler = continuation(details)
         if handler is None or details.method in self._exempt:
             return handler
-        return _wrap(handler, lambda context: self._authenticate(details.method, context))
+        return guard_handler(handler, lambda context: self._session(details.method, context))
+
+    @contextmanager
+    def _session(self, method: str, context: grpc.ServicerContext) -> Iterator[None]:
+        """Authenticates the call and exposes its session while the handler runs."""
+        self._authenticate(method, context)
+        try:
+            yield
+        finally:
+            _validated.set(None)  # the worker thread serves other calls next
 
     def _authenticate(self, method: str, context: grpc.ServicerContext) -> None:
         """Validates the call's token and publishes the result, or aborts the call."""
@@ -141,49 +152,3 @@ def _status(refused: _Refused) -> grpc.Status:
     )
     converted: grpc.Status = rpc_status.to_status(status)
     return converted
-
-
-def _wrap(
-    handler: grpc.RpcMethodHandler[Any, Any],
-    authenticate: Callable[[grpc.ServicerContext], None],
-) -> grpc.RpcMethodHandler[Any, Any]:
-    """The same handler, authenticating first and exposing the session while it runs."""
-
-    def unary_result(inner: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-        def behavior(request: Any, context: grpc.ServicerContext) -> Any:
-            authenticate(context)
-            try:
-                return inner(request, context)
-            finally:
-                _validated.set(None)  # the worker thread serves other calls next
-
-        return behavior
-
-    def stream_result(inner: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Iterator[Any]]:
-        def behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            authenticate(context)
-            try:
-                yield from inner(request, context)
-            finally:
-                _validated.set(None)
-
-        return behavior
-
-    serializers = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(unary_result(handler.unary_unary), **serializers)
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(
-            unary_result(handler.stream_unary), **serializers
-        )
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(
-            stream_result(handler.unary_stream), **serializers
-        )
-    assert handler.stream_stream is not None  # one of the four is always set
-    return grpc.stream_stream_rpc_method_handler(
-        stream_result(handler.stream_stream), **serializers
-    )

@@ -29,7 +29,7 @@ $(NPM_STAMP): package.json package-lock.json clients/typescript/package.json
 install: $(STAMP) $(NPM_STAMP)
 
 gen: $(STAMP) $(NPM_STAMP)
-	$(BIN)/python -m authsvc.gen
+	$(BIN)/python -m authsvc.runtime.codegen
 	$(BUF) generate --template buf.gen.ts.yaml
 
 lint: $(STAMP) $(NPM_STAMP)

@@ -2,6 +2,6 @@
 
 import sys
 
-from authsvc.cli import main
+from authsvc.runtime.cli import main
 
 sys.exit(main())

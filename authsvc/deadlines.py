@@ -1,4 +1,4 @@
-"""The deadline of the RPC being served, and waits that end at it.
+"""The deadline of the RPC being served, and waits that end at it (a leaf: every layer uses it).
 
 The error interceptor records each call's deadline in a ContextVar (a handler runs on
 one worker thread from start to end, so the variable is per call). Code that waits for a
@@ -14,9 +14,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-
-from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
-from sqlalchemy.util import queue as sqla_queue
 
 from authsvc.errors import DeadlineExceeded
 
@@ -53,28 +50,3 @@ def wait_limit(timeout: float | None) -> tuple[float | None, bool]:
     if left <= 0:
         raise DeadlineExceeded()
     return left, True
-
-
-class _DeadlineQueue(sqla_queue.Queue[ConnectionPoolEntry]):
-    """The pool's queue of idle connections; a blocking get ends at the call's deadline."""
-
-    def get(self, block: bool = True, timeout: float | None = None) -> ConnectionPoolEntry:
-        if not block:
-            return super().get(block, timeout)
-        limit, by_deadline = wait_limit(timeout)
-        try:
-            return super().get(True, limit)
-        except sqla_queue.Empty:
-            if by_deadline:
-                raise DeadlineExceeded() from None
-            raise
-
-
-class DeadlineQueuePool(QueuePool):
-    """A QueuePool whose checkout waits no longer than the calling RPC's deadline.
-
-    Waiting ends with DeadlineExceeded; the pool's own ``pool_timeout`` still applies
-    (and raises SQLAlchemy's TimeoutError) when it comes first.
-    """
-
-    _queue_class = _DeadlineQueue

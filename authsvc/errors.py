@@ -1,23 +1,45 @@
-"""The errors authsvc reports. Each carries its gRPC code and an UPPER_SNAKE reason.
+"""The errors a caller of authsvc can see: one small hierarchy.
 
-Domain code raises these; one interceptor (``authsvc.interceptors``) turns them into
-``google.rpc.Status`` with ``ErrorInfo`` (and ``BadRequest`` for field errors).
+Each class carries its status code (``google.rpc.Code``), its reason (``Reason``, the
+proto's ``authsvc.v1.ErrorReason`` without its prefix) and builds its own status
+details. Every layer may raise them; only the edge (``authsvc.edge.status``) turns them
+into gRPC statuses. An error never decides whether a transaction commits: a flow that
+must keep a change (a revocation, an audit row) commits it first, then raises.
 """
 
 from __future__ import annotations
 
-import uuid
+import enum
 from dataclasses import dataclass
 from datetime import timedelta
 
-import grpc
+from google.protobuf.message import Message
+from google.rpc import code_pb2, error_details_pb2
 
 DOMAIN = "authsvc"
 
 
+class Reason(enum.StrEnum):
+    """Every ``ErrorInfo.reason`` authsvc returns (``authsvc.v1.ErrorReason`` in the proto)."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    TOKEN_INVALID = "TOKEN_INVALID"  # noqa: S105 (a reason, not a secret)
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"  # noqa: S105
+    REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"  # noqa: S105
+    TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+    USER_NOT_FOUND = "USER_NOT_FOUND"
+    OVERLOADED = "OVERLOADED"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    CALLER_NOT_ALLOWED = "CALLER_NOT_ALLOWED"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+
+
 @dataclass(frozen=True)
 class FieldViolation:
-    """One bad request field: its path (``user.email``) and what is wrong with it."""
+    """One bad request field: its proto path (``user.email``) and what is wrong with it."""
 
     field: str
     description: str
@@ -26,28 +48,24 @@ class FieldViolation:
 class AuthError(Exception):
     """Base of every error a caller may see."""
 
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
-    reason: str = "INTERNAL"
+    code: int = code_pb2.INTERNAL
+    reason: Reason = Reason.INTERNAL
     message: str = "internal error"
-    #: When true the transaction that raised it commits before the error reaches the
-    #: caller (e.g. a reused update token revokes its session *and* fails the call).
-    commit: bool = False
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
         self.message = message or self.message
 
-    @property
-    def metadata(self) -> dict[str, str]:
-        """Extra ``ErrorInfo.metadata``."""
-        return {}
+    def details(self) -> list[Message]:
+        """The ``google.rpc.Status`` details: always an ``ErrorInfo``, then the class's own."""
+        return [error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN)]
 
 
 class InvalidArgument(AuthError):
-    """One or more request fields are malformed or out of policy."""
+    """One or more request fields are malformed or out of policy (adds ``BadRequest``)."""
 
-    code = grpc.StatusCode.INVALID_ARGUMENT
-    reason = "INVALID_ARGUMENT"
+    code = code_pb2.INVALID_ARGUMENT
+    reason = Reason.INVALID_ARGUMENT
 
     def __init__(self, violations: list[FieldViolation]) -> None:
         self.violations = violations
@@ -62,100 +80,103 @@ class InvalidArgument(AuthError):
         """One violation."""
         return cls([FieldViolation(field, description)])
 
+    def details(self) -> list[Message]:
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
+                for v in self.violations
+            ]
+        )
+        return [*super().details(), bad]
+
 
 class EmailTaken(AuthError):
-    code = grpc.StatusCode.ALREADY_EXISTS
-    reason = "EMAIL_TAKEN"
+    code = code_pb2.ALREADY_EXISTS
+    reason = Reason.EMAIL_TAKEN
     message = "this email is already registered"
 
 
 class InvalidCredentials(AuthError):
-    code = grpc.StatusCode.UNAUTHENTICATED
-    reason = "INVALID_CREDENTIALS"
+    code = code_pb2.UNAUTHENTICATED
+    reason = Reason.INVALID_CREDENTIALS
     message = "wrong email or password"
 
 
 class TokenInvalid(AuthError):
-    code = grpc.StatusCode.UNAUTHENTICATED
-    reason = "TOKEN_INVALID"
+    code = code_pb2.UNAUTHENTICATED
+    reason = Reason.TOKEN_INVALID
     message = "the token is not valid"
 
 
 class TokenExpired(AuthError):
-    code = grpc.StatusCode.UNAUTHENTICATED
-    reason = "TOKEN_EXPIRED"
+    code = code_pb2.UNAUTHENTICATED
+    reason = Reason.TOKEN_EXPIRED
     message = "the token has expired"
 
 
 class RefreshTokenReused(AuthError):
-    code = grpc.StatusCode.UNAUTHENTICATED
-    reason = "REFRESH_TOKEN_REUSED"
-    message = "this update token was already used; the session has been revoked"
-    commit = True
+    """An update token came back after it was exchanged: its session is revoked.
 
-    def __init__(
-        self, user_id: uuid.UUID | None = None, session_id: uuid.UUID | None = None
-    ) -> None:
-        super().__init__()
-        #: For the security log and audit trail only; never sent to the caller, who may
-        #: be the thief.
-        self.user_id = user_id
-        #: The session revoked because of the reuse (so caches can forget it).
-        self.session_id = session_id
+    Says nothing about the session or user to the caller, who may be the thief.
+    """
+
+    code = code_pb2.UNAUTHENTICATED
+    reason = Reason.REFRESH_TOKEN_REUSED
+    message = "this update token was already used; the session has been revoked"
 
 
 class TooManyAttempts(AuthError):
-    """Sign-ins are throttled for now; ``retry_after`` says for how long.
+    """Attempts are throttled for now; ``retry_after`` says for how long (adds ``RetryInfo``)."""
 
-    Commits, so the audit row of the refused attempt is kept.
-    """
-
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    reason = "TOO_MANY_ATTEMPTS"
+    code = code_pb2.RESOURCE_EXHAUSTED
+    reason = Reason.TOO_MANY_ATTEMPTS
     message = "too many failed attempts; retry later"
-    commit = True
 
     def __init__(self, retry_after: timedelta) -> None:
         super().__init__()
         self.retry_after = retry_after
 
+    def details(self) -> list[Message]:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromTimedelta(self.retry_after)
+        return [*super().details(), retry]
+
 
 class UserNotFound(AuthError):
-    code = grpc.StatusCode.NOT_FOUND
-    reason = "USER_NOT_FOUND"
+    code = code_pb2.NOT_FOUND
+    reason = Reason.USER_NOT_FOUND
     message = "no user has this id"
 
 
-class DatabaseUnavailable(AuthError):
-    code = grpc.StatusCode.UNAVAILABLE
-    reason = "DATABASE_UNAVAILABLE"
-    message = "the database is unavailable; retry later"
-
-
 class Overloaded(AuthError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    reason = "OVERLOADED"
+    code = code_pb2.RESOURCE_EXHAUSTED
+    reason = Reason.OVERLOADED
     message = "too many sign-ins in progress; retry later"
-
-
-class Internal(AuthError):
-    """Anything unexpected; the caller learns nothing more."""
-
-
-# Who may call and overload (issue 5).
-
-
-class CallerNotAllowed(AuthError):
-    """The client certificate's identities may not call this method (caller policy)."""
-
-    code = grpc.StatusCode.PERMISSION_DENIED
-    reason = "CALLER_NOT_ALLOWED"
-    message = "this caller may not call this method"
 
 
 class DeadlineExceeded(AuthError):
     """The call's deadline passed while it waited for a hash slot or a connection."""
 
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
-    reason = "DEADLINE_EXCEEDED"
+    code = code_pb2.DEADLINE_EXCEEDED
+    reason = Reason.DEADLINE_EXCEEDED
     message = "the deadline passed before the call could be served"
+
+
+class CallerNotAllowed(AuthError):
+    """The caller policy does not let this caller call this method."""
+
+    code = code_pb2.PERMISSION_DENIED
+    reason = Reason.CALLER_NOT_ALLOWED
+    message = "this caller may not call this method"
+
+
+class DatabaseUnavailable(AuthError):
+    code = code_pb2.UNAVAILABLE
+    reason = Reason.DATABASE_UNAVAILABLE
+    message = "the database is unavailable; retry later"
+
+
+class Internal(AuthError):
+    """Anything unexpected; the caller learns nothing more."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash
 
-from authsvc.config import Settings
+from authsvc.runtime.settings import Settings
 from bench import population, report
 from bench.load import KindResult, Target, Window, run_clients
 from bench.procstat import CpuMeter

@@ -22,10 +22,10 @@ from typing import Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from authsvc import migrate
-from authsvc import server as authsvc_server
-from authsvc.config import load_settings
-from authsvc.db import make_engine
+from authsvc.runtime import assembly as authsvc_server
+from authsvc.runtime.settings import load_settings
+from authsvc.storage import migrate
+from authsvc.storage.engine import make_engine
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 
@@ -70,7 +70,7 @@ def serve(port: int) -> None:
     """Serves on 127.0.0.1:``port`` until SIGTERM or SIGINT.
 
     Settings come from the AUTHSVC_* environment like ``authsvc serve``'s (so
-    AUTHSVC_MAX_WORKERS sizes the same thread pool), except the address and database.
+    AUTHSVC_RPC_THREADS sizes the same thread pool), except the address and database.
     """
     with tempfile.TemporaryDirectory(prefix="authsvc-bench-empty-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'empty.db'}"
@@ -81,8 +81,7 @@ def serve(port: int) -> None:
         settings = load_settings(overrides=overrides)
         # Swap the servicer create_server registers; checked below, so a build that
         # registers it another way fails loudly instead of benchmarking the real one.
-        authsvc_server.AuthServicer = EmptyAuthServicer  # type: ignore[attr-defined,assignment]
-        server, _ = authsvc_server.create_server(settings)
+        server, _ = authsvc_server.create_server(settings, servicer=EmptyAuthServicer)
         if EmptyAuthServicer.instances != 1:
             server.stop(0)
             raise SystemExit("bench.empty_server: could not swap in the empty servicer")

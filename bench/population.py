@@ -22,7 +22,7 @@ import psycopg2
 from psycopg2 import sql
 from werkzeug.security import generate_password_hash
 
-from authsvc.tokens import TokenKind, token_hash
+from authsvc.rules.tokens import TokenKind, token_hash
 
 PASSWORD = "bench-password-8c1f"
 _CHUNK = 50_000
@@ -146,7 +146,7 @@ def add_sessions(db: BenchDatabase, count: int) -> None:
         for i in range(db.sessions, count)
     )
     columns = (
-        "id, user_id, token_hash, refresh_token_hash, expires_at, refresh_expires_at,"
+        "id, user_id, token_hash, update_token_hash, expires_at, refresh_expires_at,"
         " absolute_expires_at, created_at, updated_at, user_agent, ip_address"
     )
     _copy(db, "sessions", columns, rows, rebuild=count - db.sessions > 100_000)

@@ -17,7 +17,7 @@ from typing import IO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from authsvc.config import env_names
+from authsvc.runtime.settings import env_names
 
 
 def supported_settings() -> set[str]:

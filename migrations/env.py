@@ -9,9 +9,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from authsvc.config import load_settings
-from authsvc.db import make_engine
-from authsvc.models import Base
+from authsvc.runtime.settings import load_settings
+from authsvc.storage.engine import make_engine
+from authsvc.storage.models import Base
 
 target_metadata = Base.metadata
 

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from authsvc import migrate
-from authsvc.config import Settings, normalize_database_url
-from authsvc.db import Database, make_engine
-from authsvc.server import AuthServer, create_server
+from authsvc.runtime.assembly import AuthServer, create_server
+from authsvc.runtime.settings import Settings, normalize_database_url
+from authsvc.storage import migrate
+from authsvc.storage.engine import Database, make_engine
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 from tests import leak_watch
 
@@ -127,7 +127,7 @@ def make_settings(db_url: str) -> Callable[..., Settings]:
             "address": "127.0.0.1:0",
             "database_url": db_url,
             "password_hash": CHEAP_HASH,
-            "max_workers": 8,
+            "rpc_threads": 8,
             "hash_concurrency": 4,
         }
         values.update(overrides)

@@ -12,11 +12,12 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from authsvc import audit
-from authsvc.audit import AuditEvent
-from authsvc.models import AuditRecord, Session, ThrottleCounter, ThrottleFailure, User
-from authsvc.purge import purge_audit_and_throttling
-from authsvc.throttle import ThrottlePolicy
+from authsvc.rules import audit
+from authsvc.rules.audit import AuditEvent
+from authsvc.runtime.assembly import retention
+from authsvc.runtime.settings import load_settings
+from authsvc.storage.models import AuditRecord, Session, ThrottleCounter, ThrottleFailure, User
+from authsvc.storage.purge import purge_all
 from authsvc.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 
@@ -304,7 +305,7 @@ def test_purge_deletes_events_past_the_retention(server_and_stub, database, cloc
     clock.advance(timedelta(days=60))
     sign_up(stub, "bob@example.com")
     clock.advance(timedelta(days=31))
-    server.app.purge()  # as `authsvc purge` and serve's purge timer do
+    server.flows.housekeeping.purge()  # as `authsvc purge` and serve's purge timer do
     assert len(rows(database)) == 1
     assert rows(database)[0].created_at == clock.now - timedelta(days=31)
 
@@ -314,8 +315,8 @@ def test_purge_deletes_stale_throttling_state(stub, database, clock):
         fails(stub.CreateSession, pb.CreateSessionRequest(email="a@example.com", password="x"))
 
     def purged():
-        retention, policy = timedelta(days=90), ThrottlePolicy()
-        return purge_audit_and_throttling(database, clock.now, retention, policy)
+        done = purge_all(database, clock, retention(load_settings({})))
+        return done.audit_events, done.throttle_rows
 
     assert purged() == (0, 0)  # still in use
     clock.advance(timedelta(days=1))

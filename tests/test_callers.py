@@ -16,9 +16,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from authsvc.callers import CallerPolicy, load_policy
-from authsvc.config import Settings
-from authsvc.server import AuthServer, create_server
+from authsvc.edge.caller_policy import CallerPolicy, load_policy
+from authsvc.runtime.assembly import AuthServer, create_server
+from authsvc.runtime.settings import Settings
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.certs import Issued, Pki, make_pki, secure_channel

@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from authsvc.client import AuthClient, AuthClientError, RetryPolicy, service_config
-from authsvc.server import create_server
+from authsvc.runtime.assembly import create_server
 from authsvc.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from authsvc.config import (
+from authsvc.runtime.settings import (
     ConfigError,
     Settings,
     load_settings,

@@ -21,8 +21,8 @@ import grpc
 import pytest
 from sqlalchemy import create_engine, text
 
-from authsvc import migrate
-from authsvc.db import make_engine
+from authsvc.storage import migrate
+from authsvc.storage.engine import make_engine
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import create_pg_database, drop_pg_database
@@ -140,7 +140,7 @@ def check_database(url: str, ledger: Ledger) -> None:
     engine = create_engine(url)
     with engine.connect() as db:
         users = {str(u) for u in db.scalars(text("SELECT id FROM users"))}
-        rows = db.execute(text("SELECT id, user_id, token_hash, refresh_token_hash FROM sessions"))
+        rows = db.execute(text("SELECT id, user_id, token_hash, update_token_hash FROM sessions"))
         sessions = {str(r.id): r for r in rows}
         orphans = db.scalar(
             text(
@@ -155,7 +155,7 @@ def check_database(url: str, ledger: Ledger) -> None:
             )
         )
         live_hashes = {bytes(r.token_hash) for r in sessions.values()}
-        live_hashes |= {bytes(r.refresh_token_hash) for r in sessions.values()}
+        live_hashes |= {bytes(r.update_token_hash) for r in sessions.values()}
     engine.dispose()
     assert (orphans, orphan_rotations) == (0, 0)
     assert set(ledger.users) <= users, "an acknowledged sign-up was lost"
@@ -165,7 +165,7 @@ def check_database(url: str, ledger: Ledger) -> None:
         assert str(row.user_id) == s.user_id
         if not s.in_doubt:
             assert bytes(row.token_hash) == digest(s.session_token)
-            assert bytes(row.refresh_token_hash) == digest(s.update_token)
+            assert bytes(row.update_token_hash) == digest(s.update_token)
         for old_session, old_update in s.rotated:
             assert digest(old_session) not in live_hashes
             assert digest(old_update) not in live_hashes

@@ -16,11 +16,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from authsvc import migrate
-from authsvc.config import Settings
-from authsvc.db import make_engine, translate_db_error
-from authsvc.health import SERVICE_NAME
-from authsvc.server import AuthServer, create_server
+from authsvc.edge.status import as_auth_error
+from authsvc.runtime.assembly import AuthServer, create_server
+from authsvc.runtime.health import SERVICE_NAME
+from authsvc.runtime.settings import Settings
+from authsvc.storage import migrate
+from authsvc.storage.engine import make_engine
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
@@ -51,7 +52,7 @@ def served(cluster: PgCluster) -> Iterator[tuple[AuthServer, grpc.Channel]]:
         database_url=cluster.url,
         password_hash=CHEAP_HASH,
         health_interval=timedelta(milliseconds=100),
-        max_workers=8,
+        rpc_threads=8,
     )
     server, port = create_server(settings)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -121,5 +122,5 @@ def test_outage_fails_fast_turns_health_off_and_recovers_without_restart(cluster
 
 def test_no_pooled_connection_in_time_is_database_unavailable():
     # SQLAlchemy's pool timeout once fell through to INTERNAL: it is not builtin TimeoutError.
-    error = translate_db_error(PoolTimeout("QueuePool limit reached"))
-    assert error is not None and error.reason == "DATABASE_UNAVAILABLE"
+    error = as_auth_error(PoolTimeout("QueuePool limit reached"), "/m")
+    assert error.reason == "DATABASE_UNAVAILABLE"

@@ -8,9 +8,9 @@ import uuid
 import grpc
 import pytest
 
-from authsvc.app import AuthApp
-from authsvc.config import Settings
-from authsvc.server import create_server
+from authsvc.flows.accounts import Accounts
+from authsvc.runtime.assembly import create_server
+from authsvc.runtime.settings import Settings
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
@@ -21,7 +21,7 @@ def test_unexpected_exception_is_internal_with_generic_message(stub, monkeypatch
     def explode(self, user_id):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(AuthApp, "get_user", explode)
+    monkeypatch.setattr(Accounts, "get_user", explode)
     with caplog.at_level(logging.ERROR):
         failure = fails(stub.GetUser, pb.GetUserRequest(id=str(uuid.uuid4())))
     assert (failure.code, failure.reason, failure.domain) == (

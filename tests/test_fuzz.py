@@ -29,9 +29,9 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import text
 
-from authsvc.config import Settings
-from authsvc.db import make_engine
-from authsvc.server import create_server
+from authsvc.runtime.assembly import create_server
+from authsvc.runtime.settings import Settings
+from authsvc.storage.engine import make_engine
 from authsvc.v1 import auth_service_pb2 as pb
 from tests.conftest import CHEAP_HASH, TABLES, FakeClock
 from tests.fuzzing import (
@@ -84,7 +84,7 @@ def live(migrated_url: str) -> Iterator[Live]:
             session_ttl=TTL,
             refresh_ttl=REFRESH_TTL,
             session_max_age=MAX_AGE,
-            max_workers=8,
+            rpc_threads=8,
         ),
         clock=clock,
     )

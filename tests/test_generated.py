@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from authsvc.gen import ROOT, generate
+from authsvc.runtime.codegen import ROOT, generate
 
 
 def test_generated_stubs_are_not_stale(tmp_path: Path):

@@ -64,7 +64,7 @@ def test_sign_ins_queue_briefly_for_a_hash_slot(start_server):
 def test_a_held_slot_turns_sign_ins_away_and_its_release_lets_them_in(start_server):
     server, stub = start_server(hash_concurrency=1, hash_queue_timeout=timedelta(0))
     sign_up(stub)
-    with server.app.hasher._slot():  # a hash in progress holds the only slot
+    with server.infra.hasher._slot():  # a hash in progress holds the only slot
         with pytest.raises(grpc.RpcError) as caught:
             stub.CreateSession(
                 pb.CreateSessionRequest(email="ada@example.com", password=PASSWORD), timeout=10
@@ -79,7 +79,7 @@ def test_password_hashes_run_on_lower_priority_threads():
     import os
     import threading
 
-    from authsvc.passwords import HASH_THREAD_NICENESS, Hasher
+    from authsvc.rules.hashing import HASH_THREAD_NICENESS, Hasher
 
     seen: list[int] = []
     hasher = Hasher("pbkdf2:sha256:1000", 1)

@@ -22,8 +22,8 @@ import grpc
 import pytest
 from sqlalchemy import event, text
 
-from authsvc.logs import configure_logging
-from authsvc.server import create_server
+from authsvc.runtime.assembly import create_server
+from authsvc.runtime.logs import configure_logging
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
@@ -139,7 +139,7 @@ def test_no_secret_reaches_the_logs_at_debug(make_settings, clock, database, cap
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.INFO, logger="sqlalchemy.engine")
     server, port = create_server(make_settings(), clock=clock)
-    break_user_inserts(server.app.db.engine)
+    break_user_inserts(server.infra.database.engine)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             passwords, tokens = traffic(pb_grpc.AuthServiceStub(channel), channel)

@@ -12,9 +12,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import select
 
-from authsvc.logs import JsonFormatter, TextFormatter, configure_logging
-from authsvc.models import User
-from authsvc.server import create_server
+from authsvc.runtime.assembly import create_server
+from authsvc.runtime.logs import JsonFormatter, TextFormatter, configure_logging
+from authsvc.storage.models import User
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
@@ -89,12 +89,14 @@ def test_security_events_name_the_user_and_never_a_secret(stub, json_logs, datab
         password_hash = db.scalar(select(User.password_hash))
     stub.DeleteUser(pb.DeleteUserRequest(id=user.id))
 
+    # One vocabulary: each line's event is the audit event type in lower case.
     expected = [
         ("user_created", user.id),
         ("sign_in_failed", user.id),
         ("sign_in_failed", None),  # unknown email: no user to name
-        ("signed_in", user.id),
+        ("sign_in_succeeded", user.id),
         ("password_changed", user.id),
+        ("session_refreshed", user.id),
         ("refresh_token_reused", user.id),
         ("user_deleted", user.id),
     ]

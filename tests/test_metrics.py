@@ -8,8 +8,8 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from authsvc.config import ConfigError, load_settings
-from authsvc.metrics import Metrics
+from authsvc.runtime.metrics import Metrics
+from authsvc.runtime.settings import ConfigError, load_settings
 from authsvc.v1 import auth_service_pb2 as pb
 from tests.conftest import CHEAP_HASH
 from tests.helpers import fails, sign_in, sign_up
@@ -72,7 +72,7 @@ def test_metrics_count_rpcs_sign_ins_refreshes_and_thefts(start_server):
 def test_sign_ins_refused_for_load_count_as_throttled(start_server):
     server, stub = start_server(metrics_address="127.0.0.1:0", hash_concurrency=1)
     sign_up(stub)
-    hasher = server.app.hasher
+    hasher = server.infra.hasher
     hasher._queue_timeout = 0  # don't wait for a slot that is held below
     assert hasher._slots.acquire(timeout=10)
     try:

@@ -18,11 +18,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from authsvc.db import make_engine
-from authsvc.deadlines import DeadlineQueuePool, call_deadline
+from authsvc.deadlines import call_deadline
 from authsvc.errors import DeadlineExceeded, Overloaded
-from authsvc.passwords import Hasher
-from authsvc.server import AuthServer
+from authsvc.rules.hashing import Hasher
+from authsvc.runtime.assembly import AuthServer
+from authsvc.storage.engine import make_engine
+from authsvc.storage.pool import DeadlineQueuePool
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
@@ -77,8 +78,8 @@ def all_connections_taken(engine: Engine) -> Iterator[None]:
 def test_calls_beyond_max_concurrent_rpcs_are_shed_and_the_rest_complete(
     start_server: Start,
 ) -> None:
-    server, stub = start_server(max_concurrent_rpcs=2, hash_concurrency=1, max_workers=4)
-    with all_hash_slots_taken(server.app.hasher):
+    server, stub = start_server(max_concurrent_rpcs=2, hash_concurrency=1, rpc_threads=4)
+    with all_hash_slots_taken(server.infra.hasher):
         # Two of the three block on the hash slot, so whichever arrives last is over the limit.
         calls = [
             stub.CreateUser.future(new_user(f"u{i}@example.com"), timeout=60) for i in (1, 2, 3)
@@ -128,8 +129,8 @@ def test_request_just_under_64_kib_is_read_and_validated(start_server: Start) ->
 def test_deadline_passing_while_waiting_for_a_hash_slot_frees_the_worker(
     start_server: Start,
 ) -> None:
-    server, stub = start_server(hash_concurrency=1, max_workers=1)
-    with all_hash_slots_taken(server.app.hasher):
+    server, stub = start_server(hash_concurrency=1, rpc_threads=1)
+    with all_hash_slots_taken(server.infra.hasher):
         with pytest.raises(grpc.RpcError) as caught:
             stub.CreateUser(new_user("late@example.com"), timeout=0.5)
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -140,8 +141,8 @@ def test_deadline_passing_while_waiting_for_a_hash_slot_frees_the_worker(
 def test_deadline_passing_while_waiting_for_a_connection_frees_the_worker(
     start_server: Start,
 ) -> None:
-    server, stub = start_server(max_workers=1)
-    with all_connections_taken(server.app.db.engine):
+    server, stub = start_server(rpc_threads=1)
+    with all_connections_taken(server.infra.database.engine):
         with pytest.raises(grpc.RpcError) as caught:
             stub.ListUsers(pb.ListUsersRequest(), timeout=0.5)
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED

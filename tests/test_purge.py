@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from authsvc import cli
-from authsvc.models import RotatedToken, Session
+from authsvc.runtime import cli
+from authsvc.storage.models import RotatedToken, Session
 from authsvc.v1 import auth_service_pb2 as pb
 from tests.helpers import sign_in, sign_up
 
@@ -37,11 +37,11 @@ def test_purge_deletes_expired_sessions_in_batches_and_keeps_live_ones(
     sign_in_and_refresh(stub, 5)  # 5 sessions, 5 rotated update tokens
     clock.advance(timedelta(days=1))
     live = sign_in(stub)
-    assert server.app.purge() == 5
+    assert server.flows.housekeeping.purge().sessions == 5
     assert count(database, Session) == 1
     assert count(database, RotatedToken) == 0  # cascaded with their sessions
     stub.ValidateToken(pb.ValidateTokenRequest(session_token=live.session_token), timeout=10)
-    assert server.app.purge() == 0
+    assert server.flows.housekeeping.purge().sessions == 0
 
 
 def test_a_session_is_kept_until_its_refresh_expiry_has_passed(start_server, clock, database):
@@ -49,10 +49,10 @@ def test_a_session_is_kept_until_its_refresh_expiry_has_passed(start_server, clo
     sign_up(stub)
     s = sign_in(stub)
     clock.advance(timedelta(hours=23))  # session token expired, update token still good
-    assert server.app.purge() == 0
+    assert server.flows.housekeeping.purge().sessions == 0
     stub.RefreshSession(pb.RefreshSessionRequest(update_token=s.update_token), timeout=10)
     clock.advance(timedelta(days=1))
-    assert server.app.purge() == 1
+    assert server.flows.housekeeping.purge().sessions == 1
 
 
 def test_absolute_lifetime_caps_what_is_kept(start_server, clock, database):
@@ -64,7 +64,7 @@ def test_absolute_lifetime_caps_what_is_kept(start_server, clock, database):
     sign_up(stub)
     sign_in(stub)
     clock.advance(timedelta(days=2))
-    assert server.app.purge() == 1
+    assert server.flows.housekeeping.purge().sessions == 1
     assert count(database, Session) == 0
 
 
@@ -110,7 +110,7 @@ def test_table_stays_bounded_under_churn(start_server, clock, database):
     for _ in range(minutes):
         sign_in_and_refresh(stub, per_minute)
         clock.advance(timedelta(minutes=1))
-        server.app.purge()
+        server.flows.housekeeping.purge().sessions
         sizes.append((count(database, Session), count(database, RotatedToken)))
     created = per_minute * minutes
     bound = per_minute * (window + 1)

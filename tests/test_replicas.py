@@ -11,10 +11,10 @@ import pytest
 from google.protobuf import field_mask_pb2
 from sqlalchemy import text
 
-from authsvc import invalidation
-from authsvc.tokens import token_hash
+from authsvc.rules.tokens import token_hash
+from authsvc.storage import invalidation
+from authsvc.storage.token_lookup import PostgresLookup
 from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.validation import PostgresLookup
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 from tests.test_validation_cache import refused, validate, warm
 
@@ -28,8 +28,8 @@ def replicas(start_server, count=2, **overrides):
     """``count`` servers on the test database, caches on and listening."""
     started = [start_server(validation_cache=100, **overrides) for _ in range(count)]
     for server, _ in started:
-        assert server.app.listener is not None
-        assert server.app.listener.listening.wait(10), "listener never connected"
+        assert server.infra.listener is not None
+        assert server.infra.listener.listening.wait(10), "listener never connected"
     return started
 
 
@@ -41,7 +41,7 @@ def seconds_until_forgotten(server, token, limit=5.0) -> float:
     """
     digest = token_hash(token)
     start = time.monotonic()
-    while digest in server.app.cache:
+    while digest in server.infra.cache:
         if time.monotonic() - start > limit:
             pytest.fail(f"still cached after {limit} s")
         time.sleep(0.001)
@@ -118,7 +118,7 @@ def test_replica_bypasses_its_cache_while_its_listener_is_down(start_server, dat
     # Slow reconnection, so the test can act while the listener is down.
     monkeypatch.setattr(invalidation, "RECONNECT_DELAYS", (2.0,))
     (_, a), (server_b, b) = replicas(start_server)
-    listener, cache = server_b.app.listener, server_b.app.cache
+    listener, cache = server_b.infra.listener, server_b.infra.cache
     sign_up(a)
     revoked, live = sign_in(a), sign_in(a)
     warm(server_b, b, revoked.session_token)

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from authsvc import cli
-from authsvc.config import DEFAULT_CACHE_SIZE, ConfigError, load_settings
-from authsvc.prefork import worker_settings
+from authsvc.runtime import cli
+from authsvc.runtime.settings import DEFAULT_CACHE_SIZE, ConfigError, load_settings
+from authsvc.runtime.workers import worker_settings
 from tests.conftest import CHEAP_HASH
 
 PG = "postgresql://postgres@127.0.0.1:5432/authsvc"

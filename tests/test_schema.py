@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
-from authsvc import migrate
-from authsvc.db import make_engine
-from authsvc.models import Base, User
+from authsvc.storage import migrate
+from authsvc.storage.engine import make_engine
+from authsvc.storage.models import Base, User
 from tests.conftest import create_pg_database, drop_pg_database
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from authsvc import cli
-from authsvc.config import ConfigError, load_settings
+from authsvc.runtime import cli
+from authsvc.runtime.settings import ConfigError, load_settings
 from tests.certs import Pki, make_pki
 from tests.conftest import CHEAP_HASH
 

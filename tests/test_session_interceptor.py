@@ -13,8 +13,8 @@ import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from authsvc.client import AuthClient, RetryPolicy, current_session, current_user, require_session
-from authsvc.logs import extra_fields
-from authsvc.server import create_server
+from authsvc.runtime.assembly import create_server
+from authsvc.runtime.logs import extra_fields
 from tests.helpers import PASSWORD, failure
 
 WHOAMI = "/demo.v1.Profile/WhoAmI"

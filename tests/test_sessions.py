@@ -11,7 +11,7 @@ import grpc
 import pytest
 from sqlalchemy import select, text
 
-from authsvc.models import RotatedToken, Session
+from authsvc.storage.models import RotatedToken, Session
 from authsvc.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, failure, sign_in, sign_up
 
@@ -91,7 +91,7 @@ def test_database_holds_only_sha256_of_tokens(stub, database):
         row = db.scalars(select(Session)).one()
         dump = repr([tuple(r) for r in db.execute(text("SELECT * FROM sessions"))])
     assert row.token_hash == hashlib.sha256(reply.session_token.encode()).digest()
-    assert row.refresh_token_hash == hashlib.sha256(reply.update_token.encode()).digest()
+    assert row.update_token_hash == hashlib.sha256(reply.update_token.encode()).digest()
     assert reply.session_token not in dump and reply.update_token not in dump
 
 
@@ -413,7 +413,7 @@ def test_default_hash_is_scrypt_n32768_r8_p3(start_server, database):
 
 
 def test_unknown_email_costs_a_hash_like_a_wrong_password(stub, monkeypatch):
-    from authsvc.passwords import Hasher
+    from authsvc.rules.hashing import Hasher
 
     checked: list[bool] = []
     original = Hasher.verify

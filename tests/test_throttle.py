@@ -16,10 +16,11 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from sqlalchemy import func, select
 
-from authsvc.config import ConfigError, load_settings
 from authsvc.errors import Overloaded
-from authsvc.models import ThrottleCounter, ThrottleFailure
-from authsvc.throttle import ThrottlePolicy
+from authsvc.rules.throttling import ThrottlePolicy
+from authsvc.runtime.assembly import sign_in_throttle
+from authsvc.runtime.settings import ConfigError, load_settings
+from authsvc.storage.models import ThrottleCounter, ThrottleFailure
 from authsvc.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, failure, sign_in, sign_up
 
@@ -84,8 +85,8 @@ def test_throttled_attempt_runs_no_hash(server_and_stub, clock):
     sign_up(stub)
     fail_times(stub, 5)
     calls = []
-    verify = server.app.hasher.verify
-    server.app.hasher.verify = lambda *a: calls.append(1) or verify(*a)
+    verify = server.infra.hasher.verify
+    server.infra.hasher.verify = lambda *a: calls.append(1) or verify(*a)
     assert attempt(stub, password=PASSWORD) == throttled(1)
     assert attempt(stub, email="nobody@example.com") == ("INVALID_CREDENTIALS", None)
     assert calls == [1]  # only the unthrottled attempt hashed
@@ -95,19 +96,19 @@ def test_attempts_that_could_not_be_checked_are_not_counted(server_and_stub, dat
     server, stub = server_and_stub
     sign_up(stub)
     fail_times(stub, 4, ip_address=IP)
-    verify = server.app.hasher.verify
+    verify = server.infra.hasher.verify
 
     def overloaded(*args):
         raise Overloaded()
 
-    server.app.hasher.verify = overloaded
+    server.infra.hasher.verify = overloaded
     for _ in range(10):
         assert attempt(stub, ip_address=IP) == ("OVERLOADED", None)
     assert counter(database).failures == 4
-    server.app.hasher.verify = verify
+    server.infra.hasher.verify = verify
     fail_times(stub, 1, ip_address=IP)  # the fifth failure, so now a delay
     assert counter(database).failures == 5
-    server.app.hasher.verify = overloaded
+    server.infra.hasher.verify = overloaded
     assert attempt(stub, ip_address=IP) == throttled(1)
     with database.transaction(writes=False) as db:
         assert db.scalar(select(func.count()).select_from(ThrottleFailure)) == 10
@@ -329,7 +330,7 @@ def test_bad_requests_are_not_counted(stub, database):
 
 
 def test_delay_schedule():
-    policy = ThrottlePolicy()
+    policy = sign_in_throttle(load_settings({}))
     delays = [policy.delay(n).total_seconds() for n in range(4, 17)]
     assert delays == [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
     assert policy.delay(10**6) == timedelta(minutes=15)
@@ -348,18 +349,19 @@ def test_thresholds_are_settings():
             "AUTHSVC_THROTTLE_FORGET_AFTER": "7d",
         }
     )
-    p = ThrottlePolicy.from_settings(s)
+    p = sign_in_throttle(s)
     assert p == ThrottlePolicy(
+        scope="account",
         threshold=3,
         base_delay=timedelta(seconds=2),
         max_delay=timedelta(hours=1),
-        account_limit=20,
-        account_window=timedelta(hours=2),
+        subject_limit=20,
+        subject_window=timedelta(hours=2),
         ip_limit=500,
         ip_window=timedelta(minutes=5),
         forget_after=timedelta(days=7),
     )
-    assert ThrottlePolicy.from_settings(load_settings({})) == ThrottlePolicy()
+    assert sign_in_throttle(load_settings({})).threshold == 5
 
 
 @pytest.mark.parametrize(

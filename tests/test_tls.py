@@ -20,9 +20,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from authsvc import cli
-from authsvc.config import Settings
-from authsvc.server import AuthServer, create_server
+from authsvc.runtime import cli
+from authsvc.runtime.assembly import AuthServer, create_server
+from authsvc.runtime.settings import Settings
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.certs import SERVER_NAME, Pki, make_pki, secure_channel

@@ -11,9 +11,9 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
-from authsvc.invalidation import Changes
+from authsvc.storage.invalidation import Invalidations as Changes
+from authsvc.storage.validation_cache import ValidationCache
 from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.validation_cache import ValidationCache
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 
 NEW_PASSWORD = "a different but long passphrase"
@@ -30,18 +30,18 @@ def refused(stub, token) -> str:
 def cached_server(start_server, **overrides):
     """A server whose validation cache is on and (on PostgreSQL) listening."""
     server, stub = start_server(validation_cache=100, **overrides)
-    if server.app.listener:
-        assert server.app.listener.listening.wait(10), "listener never connected"
-    assert server.app.cache.active
+    if server.infra.listener:
+        assert server.infra.listener.listening.wait(10), "listener never connected"
+    assert server.infra.cache.active
     return server, stub
 
 
 def warm(server, stub, token):
     """Validates until an answer comes from the cache (a late notice may empty it once)."""
     for _ in range(50):
-        hits = server.app.cache.hits
+        hits = server.infra.cache.hits
         reply = validate(stub, token)
-        if server.app.cache.hits > hits:
+        if server.infra.cache.hits > hits:
             return reply
         time.sleep(0.01)
     pytest.fail("never answered from the cache")
@@ -71,9 +71,9 @@ def test_cached_token_still_expires_on_the_clock(start_server, clock):
     s = sign_in(stub)
     warm(server, stub, s.session_token)
     clock.advance(timedelta(minutes=5))
-    hits = server.app.cache.hits
+    hits = server.infra.cache.hits
     assert refused(stub, s.session_token) == "TOKEN_EXPIRED"
-    assert server.app.cache.hits == hits + 1  # refused by the hit itself
+    assert server.infra.cache.hits == hits + 1  # refused by the hit itself
 
 
 def test_sign_out_is_seen_at_once_with_the_cache_on(start_server):
@@ -163,8 +163,8 @@ def test_cache_off_never_caches(start_server):
     s = sign_in(stub)
     validate(stub, s.session_token)
     validate(stub, s.session_token)
-    assert server.app.cache.hits == 0
-    assert len(server.app.cache) == 0
+    assert server.infra.cache.hits == 0
+    assert len(server.infra.cache) == 0
 
 
 def test_malformed_and_unknown_tokens_are_invalid(stub):

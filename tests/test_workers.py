@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import grpc
 import pytest
 
-from authsvc.prefork import WORKER_METADATA
+from authsvc.edge.worker_tag import WORKER_METADATA
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH

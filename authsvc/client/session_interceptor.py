@@ -20,8 +20,8 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from authsvc.client.auth_client import AuthClient, AuthClientError
+from authsvc.edge.wrapping import guard_handler
 from authsvc.errors import DOMAIN
-from authsvc.handlers import guard_handler
 from authsvc.v1 import auth_service_pb2 as pb
 
 log = logging.getLogger(__name__)

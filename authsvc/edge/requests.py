@@ -1,0 +1,146 @@
+"""Requests → typed commands: every field checked here, each violation named by its path.
+
+A parser runs the value checks of ``rules.values`` (and the password policy) on the
+fields of one request, collects every violation with its proto path (``user.email``),
+and raises one InvalidArgument naming them all; otherwise it returns the frozen command
+the flow takes. Flows never see a raw field or a field path.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from authsvc.edge import paging
+from authsvc.errors import FieldViolation, InvalidArgument
+from authsvc.flows.accounts import NewUser
+from authsvc.flows.credentials import PasswordChange
+from authsvc.flows.sign_in import Credentials, Origin
+from authsvc.rules import passwords, values
+from authsvc.rules.users import Profile, ProfileChanges
+from authsvc.rules.values import Rejected
+from authsvc.storage.paging import PageRequest
+from authsvc.v1 import auth_service_pb2 as pb
+
+T = TypeVar("T")
+
+UPDATABLE = ("first_name", "last_name", "email")
+
+
+class _Fields:
+    """Collects the violations of one request."""
+
+    def __init__(self) -> None:
+        self._violations: list[FieldViolation] = []
+
+    def take(self, path: str, check: Callable[[Any], T], value: Any) -> T:
+        """``check(value)``; on Rejected remembers the violation and returns a placeholder."""
+        try:
+            return check(value)
+        except Rejected as exc:
+            self._violations.append(FieldViolation(path, str(exc)))
+            return cast(T, None)
+
+    def done(self) -> None:
+        """Raises one InvalidArgument naming every violation, if any."""
+        if self._violations:
+            raise InvalidArgument(self._violations)
+
+
+def one(path: str, check: Callable[[Any], T], value: Any) -> T:
+    """A single checked field (raises InvalidArgument naming ``path``)."""
+    fields = _Fields()
+    result = fields.take(path, check, value)
+    fields.done()
+    return result
+
+
+def create_user(r: pb.CreateUserRequest) -> NewUser:
+    f = _Fields()
+    email = f.take("email", values.email, r.email)
+    password = f.take("password", passwords.new_password, r.password)
+    first_name = f.take("first_name", values.name, r.first_name)
+    last_name = f.take("last_name", values.name, r.last_name)
+    f.done()
+    return NewUser(Profile(email, first_name, last_name), password)
+
+
+def update_user(r: pb.UpdateUserRequest) -> tuple[uuid.UUID, ProfileChanges]:
+    """The user id and the changes named by the mask (AIP-134).
+
+    An empty mask means every updatable field that is set; ``*`` means all of them.
+    """
+    user_id = one("user.id", values.uuid_id, r.user.id)
+    mask = list(r.update_mask.paths)
+    unknown = [p for p in mask if p not in (*UPDATABLE, "*")]
+    if unknown:
+        raise InvalidArgument.of("update_mask", f"cannot update {', '.join(unknown)}")
+    given = {"first_name": r.user.first_name, "last_name": r.user.last_name, "email": r.user.email}
+    if "*" in mask:
+        paths = list(UPDATABLE)
+    else:
+        paths = list(dict.fromkeys(mask)) or [p for p in UPDATABLE if given[p]]
+    if not paths:
+        raise InvalidArgument.of("update_mask", "names no field to update")
+    f = _Fields()
+    checks: dict[str, Callable[[str], Any]] = {
+        "email": values.email,
+        "first_name": values.name,
+        "last_name": values.name,
+    }
+    checked = {path: f.take(f"user.{path}", checks[path], given[path]) for path in paths}
+    f.done()
+    return user_id, ProfileChanges(
+        email=checked.get("email"),
+        first_name=checked.get("first_name"),
+        last_name=checked.get("last_name"),
+    )
+
+
+def change_password(r: pb.ChangePasswordRequest) -> PasswordChange:
+    f = _Fields()
+    token = f.take("session_token", values.required, r.session_token)
+    current = f.take("current_password", values.required, r.current_password)
+    new = f.take("new_password", passwords.new_password, r.new_password)
+    f.done()
+    return PasswordChange(token, current, new)
+
+
+def create_session(r: pb.CreateSessionRequest) -> Credentials:
+    f = _Fields()
+    email = f.take("email", values.email, r.email)
+    password = f.take("password", values.required, r.password)
+    user_agent = f.take("user_agent", values.user_agent, r.user_agent)
+    ip_address = f.take("ip_address", values.ip_address, r.ip_address)
+    f.done()
+    return Credentials(email, password, Origin(ip_address, user_agent))
+
+
+def list_users(r: pb.ListUsersRequest) -> PageRequest:
+    f = _Fields()
+    request = _page(f, r.page_size, r.page_token, paging.users_scope())
+    f.done()
+    return request
+
+
+def list_sessions(r: pb.ListSessionsRequest) -> tuple[uuid.UUID, PageRequest]:
+    f = _Fields()
+    user_id = f.take("user_id", values.uuid_id, r.user_id)
+    request = _page(f, r.page_size, r.page_token, paging.sessions_scope(user_id))
+    f.done()
+    return user_id, request
+
+
+def list_audit_events(r: pb.ListAuditEventsRequest) -> tuple[uuid.UUID | None, PageRequest]:
+    f = _Fields()
+    user_id = f.take("user_id", values.optional_uuid_id, r.user_id)
+    request = _page(f, r.page_size, r.page_token, paging.audit_scope(user_id))
+    f.done()
+    return user_id, request
+
+
+def _page(f: _Fields, size: int, token: str, scope: str) -> PageRequest:
+    checked_size = f.take("page_size", values.page_size, size)
+    after = f.take("page_token", paging.decoder(scope), token)
+    return PageRequest(checked_size, after)

@@ -1,0 +1,158 @@
+"""Domain results → protobuf responses. The only place that knows both shapes.
+
+ValidateToken's response is rendered once per validated entry: a cache hit returns the
+same ``Validated`` object, so its rendered message is reused (gRPC only reads it to
+serialize) instead of building seven fields and five timestamps again. The renderings
+are held weakly, so they go when the validation cache drops the entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+import weakref
+from datetime import datetime
+from typing import Protocol
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from authsvc.edge import paging
+from authsvc.flows.sign_in import SignedIn
+from authsvc.rules.sessions import IssuedSession
+from authsvc.storage.models import AuditRecord
+from authsvc.storage.models import Session as SessionRow
+from authsvc.storage.models import User as UserRow
+from authsvc.storage.paging import Page
+from authsvc.storage.read_model import Validated
+from authsvc.v1 import auth_service_pb2 as pb
+
+
+class UserFields(Protocol):
+    """What ``user`` reads: a stored user or the read model's view of one."""
+
+    @property
+    def id(self) -> uuid.UUID | str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class SessionFields(Protocol):
+    """What ``session`` reads: a stored session or the read model's view of one."""
+
+    @property
+    def id(self) -> uuid.UUID | str: ...
+    @property
+    def user_id(self) -> uuid.UUID | str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def refresh_expires_at(self) -> datetime: ...
+    @property
+    def user_agent(self) -> str: ...
+    @property
+    def ip_address(self) -> str: ...
+
+
+def timestamp(value: datetime) -> Timestamp:
+    """A protobuf Timestamp of an aware datetime."""
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def user(u: UserFields) -> pb.User:
+    """The public view of a user: never anything about its password."""
+    return pb.User(
+        id=str(u.id),
+        email=u.email,
+        first_name=u.first_name,
+        last_name=u.last_name,
+        create_time=timestamp(u.created_at),
+        update_time=timestamp(u.updated_at),
+    )
+
+
+def session(s: SessionFields) -> pb.Session:
+    """The public view of a session: never a token or its hash."""
+    return pb.Session(
+        id=str(s.id),
+        user_id=str(s.user_id),
+        create_time=timestamp(s.created_at),
+        expire_time=timestamp(s.expires_at),
+        refresh_expire_time=timestamp(s.refresh_expires_at),
+        user_agent=s.user_agent,
+        ip_address=s.ip_address,
+    )
+
+
+_rendered: weakref.WeakKeyDictionary[Validated, pb.ValidateTokenResponse] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def validation(v: Validated) -> pb.ValidateTokenResponse:
+    """ValidateToken's response, rendered once per validated entry."""
+    found = _rendered.get(v)
+    if found is None:
+        found = pb.ValidateTokenResponse(user=user(v.user), session=session(v.session))
+        _rendered[v] = found
+    return found
+
+
+def signed_in(done: SignedIn) -> pb.CreateSessionResponse:
+    """CreateSession's response: the tokens, returned this once."""
+    return pb.CreateSessionResponse(
+        session=session(done.issued.session),
+        session_token=done.issued.session_token,
+        update_token=done.issued.update_token,
+        user=user(done.user),
+    )
+
+
+def refreshed(issued: IssuedSession) -> pb.RefreshSessionResponse:
+    """RefreshSession's response: the new tokens."""
+    return pb.RefreshSessionResponse(
+        session=session(issued.session),
+        session_token=issued.session_token,
+        update_token=issued.update_token,
+    )
+
+
+def users(page: Page[UserRow]) -> pb.ListUsersResponse:
+    token = paging.encode(page.next, paging.users_scope())
+    return pb.ListUsersResponse(users=[user(u) for u in page.items], next_page_token=token)
+
+
+def sessions(user_id: uuid.UUID, page: Page[SessionRow]) -> pb.ListSessionsResponse:
+    token = paging.encode(page.next, paging.sessions_scope(user_id))
+    return pb.ListSessionsResponse(sessions=[session(s) for s in page.items], next_page_token=token)
+
+
+def audit_events(user_id: uuid.UUID | None, page: Page[AuditRecord]) -> pb.ListAuditEventsResponse:
+    token = paging.encode(page.next, paging.audit_scope(user_id))
+    return pb.ListAuditEventsResponse(
+        audit_events=[audit_event(e) for e in page.items], next_page_token=token
+    )
+
+
+def audit_event(e: AuditRecord) -> pb.AuditEvent:
+    """The public view of an audit event (which never holds a secret)."""
+    return pb.AuditEvent(
+        id=str(e.id),
+        event_time=timestamp(e.created_at),
+        type=f"AUDIT_EVENT_TYPE_{e.event}",
+        user_id=str(e.user_id) if e.user_id else "",
+        session_id=str(e.session_id) if e.session_id else "",
+        ip_address=e.ip_address,
+        user_agent=e.user_agent,
+        detail=e.detail,
+    )

@@ -1,0 +1,87 @@
+"""AuthService over gRPC: parse the request, call one flow, build the response.
+
+No SQL, no rules and no error handling here: errors propagate to
+``edge.error_interceptor``, the one place they become statuses.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import grpc
+
+from authsvc.edge import requests, responses
+from authsvc.flows.service import Flows
+from authsvc.rules import values
+from authsvc.v1 import auth_service_pb2 as pb
+from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+
+Ctx: TypeAlias = grpc.ServicerContext
+
+
+class AuthServicer(pb_grpc.AuthServiceServicer):
+    """Implements ``authsvc.v1.AuthService``."""
+
+    def __init__(self, flows: Flows) -> None:
+        self._flows = flows
+
+    def CreateUser(self, request: pb.CreateUserRequest, context: Ctx) -> pb.CreateUserResponse:
+        user = self._flows.accounts.create_user(requests.create_user(request))
+        return pb.CreateUserResponse(user=responses.user(user))
+
+    def GetUser(self, request: pb.GetUserRequest, context: Ctx) -> pb.GetUserResponse:
+        user = self._flows.accounts.get_user(requests.one("id", values.uuid_id, request.id))
+        return pb.GetUserResponse(user=responses.user(user))
+
+    def UpdateUser(self, request: pb.UpdateUserRequest, context: Ctx) -> pb.UpdateUserResponse:
+        user = self._flows.accounts.update_user(*requests.update_user(request))
+        return pb.UpdateUserResponse(user=responses.user(user))
+
+    def DeleteUser(self, request: pb.DeleteUserRequest, context: Ctx) -> pb.DeleteUserResponse:
+        self._flows.accounts.delete_user(requests.one("id", values.uuid_id, request.id))
+        return pb.DeleteUserResponse()
+
+    def ListUsers(self, request: pb.ListUsersRequest, context: Ctx) -> pb.ListUsersResponse:
+        return responses.users(self._flows.accounts.list_users(requests.list_users(request)))
+
+    def ChangePassword(
+        self, request: pb.ChangePasswordRequest, context: Ctx
+    ) -> pb.ChangePasswordResponse:
+        self._flows.credentials.change_password(requests.change_password(request))
+        return pb.ChangePasswordResponse()
+
+    def CreateSession(
+        self, request: pb.CreateSessionRequest, context: Ctx
+    ) -> pb.CreateSessionResponse:
+        return responses.signed_in(self._flows.sign_in.sign_in(requests.create_session(request)))
+
+    def ValidateToken(
+        self, request: pb.ValidateTokenRequest, context: Ctx
+    ) -> pb.ValidateTokenResponse:
+        token = requests.one("session_token", values.required, request.session_token)
+        return responses.validation(self._flows.sessions.validate(token))
+
+    def RefreshSession(
+        self, request: pb.RefreshSessionRequest, context: Ctx
+    ) -> pb.RefreshSessionResponse:
+        token = requests.one("update_token", values.required, request.update_token)
+        return responses.refreshed(self._flows.sessions.refresh(token))
+
+    def DeleteSession(
+        self, request: pb.DeleteSessionRequest, context: Ctx
+    ) -> pb.DeleteSessionResponse:
+        token = requests.one("session_token", values.required, request.session_token)
+        self._flows.sessions.sign_out(token)
+        return pb.DeleteSessionResponse()
+
+    def ListSessions(
+        self, request: pb.ListSessionsRequest, context: Ctx
+    ) -> pb.ListSessionsResponse:
+        user_id, page = requests.list_sessions(request)
+        return responses.sessions(user_id, self._flows.sessions.list_sessions(user_id, page))
+
+    def ListAuditEvents(
+        self, request: pb.ListAuditEventsRequest, context: Ctx
+    ) -> pb.ListAuditEventsResponse:
+        user_id, page = requests.list_audit_events(request)
+        return responses.audit_events(user_id, self._flows.audit_trail.list_events(user_id, page))

@@ -1,0 +1,62 @@
+"""Accounts: sign-up, profile, deletion, listing."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from authsvc.flows.changes import Changes, Who
+from authsvc.rules import users
+from authsvc.rules.audit import AuditEvent
+from authsvc.rules.hashing import Hasher
+from authsvc.rules.users import Profile, ProfileChanges
+from authsvc.storage.models import User
+from authsvc.storage.paging import Page, PageRequest
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """A checked sign-up: who, and the password to hash (already within policy)."""
+
+    profile: Profile
+    password: str
+
+
+class Accounts:
+    """CreateUser, GetUser, UpdateUser, DeleteUser, ListUsers."""
+
+    def __init__(self, changes: Changes, hasher: Hasher) -> None:
+        self._changes = changes
+        self._hasher = hasher
+
+    def create_user(self, new: NewUser) -> User:
+        """Signs up a user; hashes outside the transaction. Raises EmailTaken."""
+        password_hash = self._hasher.hash(new.password)
+        with self._changes.open() as change:
+            user = users.create_user(change.db, new.profile, password_hash)
+            change.audit(AuditEvent.USER_CREATED, Who(user.id))
+        return user
+
+    def get_user(self, user_id: uuid.UUID) -> User:
+        """Raises UserNotFound."""
+        with self._changes.read() as db:
+            return users.get_user(db, user_id)
+
+    def update_user(self, user_id: uuid.UUID, changes: ProfileChanges) -> User:
+        """Raises UserNotFound or EmailTaken."""
+        with self._changes.open() as change:
+            user = users.update_user(change.db, user_id, changes)
+            change.changed_user(user_id)
+        return user
+
+    def delete_user(self, user_id: uuid.UUID) -> None:
+        """Deletes the user and all its sessions. Raises UserNotFound."""
+        with self._changes.open() as change:
+            users.delete_user(change.db, user_id)
+            change.changed_user(user_id)
+            change.audit(AuditEvent.USER_DELETED, Who(user_id))
+
+    def list_users(self, request: PageRequest) -> Page[User]:
+        """One page of users, oldest first."""
+        with self._changes.read() as db:
+            return users.list_users(db, request)

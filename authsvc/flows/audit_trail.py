@@ -1,0 +1,40 @@
+"""The audit trail as callers see it: listing events, and auditing refused callers."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from authsvc.flows.changes import NOBODY, Changes
+from authsvc.rules import audit
+from authsvc.rules.audit import AuditEvent
+from authsvc.storage.models import AuditRecord
+from authsvc.storage.paging import Page, PageRequest
+
+log = logging.getLogger(__name__)
+
+
+class AuditTrail:
+    """ListAuditEvents, and the CALLER_DENIED events of the caller policy."""
+
+    def __init__(self, changes: Changes) -> None:
+        self._changes = changes
+
+    def list_events(self, user_id: uuid.UUID | None, request: PageRequest) -> Page[AuditRecord]:
+        """One page of audit events, newest first, optionally of one user."""
+        with self._changes.read() as db:
+            return audit.list_events(db, request, user_id)
+
+    def caller_denied(self, identities: tuple[str, ...], method: str) -> None:
+        """Audits (and logs) a call the caller policy refused.
+
+        Never raises: the call is refused whether or not the event could be written.
+        """
+        caller = ", ".join(identities)
+        detail = f"{caller or '(no identity)'} {method}"
+        try:
+            self._changes.record(
+                AuditEvent.CALLER_DENIED, NOBODY, detail, caller=caller, method=method
+            )
+        except Exception:  # a denial stays a denial, even with the database down
+            log.warning("could not audit a denied caller", exc_info=True)

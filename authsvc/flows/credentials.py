@@ -1,0 +1,62 @@
+"""Credentials: changing a password."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from authsvc.errors import InvalidCredentials
+from authsvc.flows.changes import Changes, Who
+from authsvc.flows.secret_check import SecretCheck
+from authsvc.rules import sessions, users
+from authsvc.rules.audit import AuditEvent
+from authsvc.rules.hashing import Hasher
+from authsvc.rules.validation import TokenValidator
+
+
+@dataclass(frozen=True)
+class PasswordChange:
+    """A checked ChangePassword request (the new password is within policy)."""
+
+    session_token: str
+    current_password: str
+    new_password: str
+
+
+class Credentials:
+    """ChangePassword."""
+
+    def __init__(
+        self, changes: Changes, hasher: Hasher, check: SecretCheck, validator: TokenValidator
+    ) -> None:
+        self._changes = changes
+        self._hasher = hasher
+        self._check = check
+        self._validator = validator
+
+    def change_password(self, request: PasswordChange) -> None:
+        """Changes the password of the token's user and ends the user's other sessions.
+
+        Raises TokenInvalid, TokenExpired, InvalidCredentials or TooManyAttempts: the
+        current password is throttled like a sign-in of the user's account, so a stolen
+        session token is no unthrottled password oracle.
+        """
+        with self._changes.read() as db:
+            found = self._validator.validate_in(db, request.session_token)
+            user = users.get_user(db, uuid.UUID(found.user.id))
+        session_id = uuid.UUID(found.session.id)
+        who = Who(user.id, session_id)
+        attempt = self._check.begin(self._check.keys(user.email), who)
+        current = request.current_password
+        self._check.verify(attempt, who, lambda: self._hasher.verify(user.password_hash, current))
+        new_hash = self._hasher.hash(request.new_password)
+        with self._changes.open() as change:
+            self._validator.validate_in(change.db, request.session_token)
+            if not users.set_password_hash(
+                change.db, user.id, user.password_hash, new_hash, change.now
+            ):
+                raise InvalidCredentials()  # changed concurrently: the current one is stale
+            sessions.revoke_others(change.db, user.id, keep=session_id)
+            change.changed_user(user.id)
+            self._check.succeeded(change, attempt)
+            change.audit(AuditEvent.PASSWORD_CHANGED, who)

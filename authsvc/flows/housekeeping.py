@@ -1,0 +1,30 @@
+"""Housekeeping: purging what nothing can use any more."""
+
+from __future__ import annotations
+
+import logging
+
+from authsvc.flows.changes import Changes
+from authsvc.storage.purge import Purged, Retention, purge_all
+
+log = logging.getLogger(__name__)
+
+
+class Housekeeping:
+    """The purge run by ``authsvc purge`` and by the timer inside ``serve``."""
+
+    def __init__(self, changes: Changes, retention: Retention) -> None:
+        self._changes = changes
+        self._retention = retention
+
+    def purge(self) -> Purged:
+        """Deletes expired sessions (in batches), old audit events and stale throttling rows."""
+        done = purge_all(self._changes.database, self._changes.clock, self._retention)
+        if done.sessions or done.audit_events or done.throttle_rows:
+            log.info(
+                "purged %d expired sessions, %d audit events and %d throttling rows",
+                done.sessions,
+                done.audit_events,
+                done.throttle_rows,
+            )
+        return done

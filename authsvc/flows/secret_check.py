@@ -1,0 +1,88 @@
+"""The throttled secret check: count, delay, verify, reset.
+
+Every secret a caller presents on someone's behalf (a password at sign-in, the current
+password of ChangePassword; reset tokens, email codes and second factors alike) goes
+through one ``SecretCheck`` with the flow's own ``ThrottlePolicy`` and audit events:
+
+1. ``begin`` counts the attempt against its keys *before* the secret is checked, in its
+   own transaction; while a key is blocked it audits the refusal, commits, and raises
+   TooManyAttempts (with how long to wait), checking nothing.
+2. ``verify`` checks the secret outside any transaction; a wrong one is audited and
+   raises the flow's failure; one that could not be checked at all (overload, a
+   deadline) is uncounted, so load alone never throttles anyone.
+3. The flow's success transaction calls ``succeeded``, which resets the counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from authsvc.errors import AuthError, TooManyAttempts
+from authsvc.flows.changes import Change, Changes, Who
+from authsvc.rules import throttling
+from authsvc.rules.audit import AuditEvent
+from authsvc.rules.throttling import Attempt, Blocked, Key, ThrottlePolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckEvents:
+    """What a check audits: a wrong secret, and an attempt refused unchecked."""
+
+    failed: AuditEvent
+    throttled: AuditEvent
+
+
+class SecretCheck:
+    """One kind of secret check: its policy, its events, and the error a wrong secret gets."""
+
+    def __init__(
+        self,
+        changes: Changes,
+        policy: ThrottlePolicy,
+        events: CheckEvents,
+        wrong: Callable[[], AuthError],
+    ) -> None:
+        self.policy = policy
+        self._changes = changes
+        self._events = events
+        self._wrong = wrong
+
+    def keys(self, subject: str, ip_address: str = "") -> list[Key]:
+        """The keys of an attempt on ``subject`` from ``ip_address`` (may be empty)."""
+        return throttling.keys(subject, ip_address, self.policy)
+
+    def begin(self, keys: list[Key], who: Who) -> Attempt:
+        """Counts an attempt; raises TooManyAttempts (after auditing it) while blocked."""
+        with self._changes.open() as change:
+            outcome = throttling.begin(change.db, keys, change.now, self.policy)
+            if isinstance(outcome, Blocked):
+                change.audit(self._events.throttled, who)
+        if isinstance(outcome, Blocked):
+            raise TooManyAttempts(outcome.retry_after)
+        return outcome
+
+    def verify(self, attempt: Attempt, who: Who, check: Callable[[], bool]) -> None:
+        """Runs ``check``; a False result is audited and raises the flow's failure."""
+        try:
+            right = check()
+        except Exception:
+            self._release(attempt)  # overload or a deadline is no wrong secret
+            raise
+        if not right:
+            self._changes.record(self._events.failed, who)
+            raise self._wrong()
+
+    def succeeded(self, change: Change, attempt: Attempt) -> None:
+        """Uncounts a successful attempt in the flow's success transaction."""
+        throttling.succeeded(change.db, attempt, change.now)
+
+    def _release(self, attempt: Attempt) -> None:
+        try:
+            with self._changes.open() as change:
+                throttling.release(change.db, attempt)
+        except Exception:  # the original error matters more; this one is logged
+            log.warning("could not uncount an unchecked attempt", exc_info=True)

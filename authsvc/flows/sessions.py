@@ -1,0 +1,62 @@
+"""Sessions: validation (the hot path), refresh with reuse detection, sign-out, listing."""
+
+from __future__ import annotations
+
+import uuid
+
+from authsvc.errors import RefreshTokenReused
+from authsvc.flows.changes import Changes, Who
+from authsvc.rules import sessions, users
+from authsvc.rules.audit import AuditEvent
+from authsvc.rules.sessions import IssuedSession, Reused, SessionPolicy
+from authsvc.rules.validation import TokenValidator
+from authsvc.storage.models import Session
+from authsvc.storage.paging import Page, PageRequest
+from authsvc.storage.read_model import Validated
+
+
+class Sessions:
+    """ValidateToken, RefreshSession, DeleteSession, ListSessions."""
+
+    def __init__(self, changes: Changes, validator: TokenValidator, policy: SessionPolicy) -> None:
+        self._changes = changes
+        self._validator = validator
+        self._policy = policy
+
+    def validate(self, session_token: str) -> Validated:
+        """The user and session of a live token. Raises TokenInvalid or TokenExpired."""
+        return self._validator.validate(session_token)
+
+    def refresh(self, update_token: str) -> IssuedSession:
+        """Rotates both tokens. Raises TokenInvalid, TokenExpired or RefreshTokenReused.
+
+        A reused token's session is revoked, and that revocation is kept: it commits
+        before the call fails.
+        """
+        with self._changes.open() as change:
+            outcome = sessions.refresh(change.db, update_token, self._policy, change.now)
+            if isinstance(outcome, Reused):
+                change.ended(outcome.session_id)  # revoked as stolen
+                change.audit(
+                    AuditEvent.REFRESH_TOKEN_REUSED, Who(outcome.user_id, outcome.session_id)
+                )
+            else:
+                change.ended(outcome.session.id)  # its old session token is gone
+                who = Who(outcome.session.user_id, outcome.session.id)
+                change.audit(AuditEvent.SESSION_REFRESHED, who)
+        if isinstance(outcome, Reused):
+            raise RefreshTokenReused()
+        return outcome
+
+    def sign_out(self, session_token: str) -> None:
+        """Ends the session (expired or not). Raises TokenInvalid."""
+        with self._changes.open() as change:
+            session = sessions.revoke(change.db, session_token)
+            change.ended(session.id)
+            change.audit(AuditEvent.SIGNED_OUT, Who(session.user_id, session.id))
+
+    def list_sessions(self, user_id: uuid.UUID, request: PageRequest) -> Page[Session]:
+        """One page of a user's live sessions. Raises UserNotFound."""
+        with self._changes.read() as db:
+            users.get_user(db, user_id)
+            return sessions.list_sessions(db, user_id, self._changes.clock(), request)

@@ -1,0 +1,94 @@
+"""Password hashing (Werkzeug) on a few low-priority threads, within a bounded capacity.
+
+Hashing releases the GIL, so several run in parallel on threads; the bound keeps
+memory in check (scrypt at N=32768, r=8 takes 32 MiB per hash) and leaves CPU to the
+hot path. A wait for capacity ends at the call's deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from authsvc import deadlines
+from authsvc.errors import DeadlineExceeded, Overloaded
+from authsvc.rules.passwords import MAX_LENGTH, dummy_hash, method_of, normalize
+
+# How much nicer than the gRPC handler threads the hashing threads run. A sign-in storm
+# then takes the CPU only when ValidateToken (the hot path) leaves it idle: its p99 stays
+# low while sign-ins still use every spare cycle.
+HASH_THREAD_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    # Linux schedules threads as tasks, so this renices only the calling pool thread.
+    # Raising one's own niceness needs no privilege.
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
+
+
+class Hasher:
+    """Hashes and verifies passwords with one Werkzeug method, a few at a time.
+
+    The hashes run on a small pool of low-priority threads, one per slot.
+    """
+
+    def __init__(self, method: str, concurrency: int, queue_timeout: float = 5.0) -> None:
+        self._method = method
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._queue_timeout = queue_timeout
+        self._pool = ThreadPoolExecutor(concurrency, "hash", initializer=_lower_priority)
+        # Hashing once tells the full method string Werkzeug records (defaults filled in).
+        self._dummy = dummy_hash(method)
+        self.method = method_of(self._dummy)
+
+    def hash(self, password: str) -> str:
+        """The stored form of ``password``.
+
+        Raises Overloaded when no slot frees in time, DeadlineExceeded when the call's
+        deadline passes first.
+        """
+        with self._slot():
+            done = self._pool.submit(generate_password_hash, normalize(password), self._method)
+            return done.result()
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """Checks ``password``; with no hash (unknown user) checks a dummy so timing matches.
+
+        A password longer than any ever accepted is wrong without hashing.
+        """
+        if len(password) > MAX_LENGTH:
+            return False
+        with self._slot():
+            stored = password_hash or self._dummy
+            ok = self._pool.submit(check_password_hash, stored, normalize(password)).result()
+        return ok and password_hash is not None
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when the hash was made with another method than the current one."""
+        return method_of(password_hash) != self.method
+
+    def close(self) -> None:
+        """Stops the hashing threads (after the hashes in progress)."""
+        self._pool.shutdown(wait=True)
+
+    def _slot(self) -> _Slot:
+        return _Slot(self._slots, self._queue_timeout)
+
+
+class _Slot:
+    def __init__(self, semaphore: threading.BoundedSemaphore, timeout: float) -> None:
+        self._semaphore = semaphore
+        self._timeout = timeout
+
+    def __enter__(self) -> None:
+        timeout, by_deadline = deadlines.wait_limit(self._timeout)
+        if not self._semaphore.acquire(timeout=timeout):
+            raise DeadlineExceeded() if by_deadline else Overloaded()
+
+    def __exit__(self, *exc: object) -> None:
+        self._semaphore.release()

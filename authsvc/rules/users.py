@@ -1,0 +1,113 @@
+"""Rules for users: sign-up, profile updates, password hashes, deletion, listing.
+
+Functions take a SQLAlchemy session and never commit; the calling flow owns the
+transaction. Their inputs are already checked values (``rules.values``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as DbSession
+
+from authsvc.errors import EmailTaken, UserNotFound
+from authsvc.rules.values import Email
+from authsvc.storage.models import User
+from authsvc.storage.paging import Page, PageRequest, page
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Who a new user is."""
+
+    email: Email
+    first_name: str
+    last_name: str
+
+
+@dataclass(frozen=True)
+class ProfileChanges:
+    """The profile fields an update sets (None: unchanged)."""
+
+    email: Email | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+    def items(self) -> dict[str, str]:
+        """The fields that change, by column name."""
+        values = {"email": self.email, "first_name": self.first_name, "last_name": self.last_name}
+        return {k: v for k, v in values.items() if v is not None}
+
+
+def create_user(db: DbSession, profile: Profile, password_hash: str) -> User:
+    """Inserts the user; raises EmailTaken when the email is registered (any case)."""
+    user = User(
+        email=profile.email,
+        first_name=profile.first_name,
+        last_name=profile.last_name,
+        password_hash=password_hash,
+    )
+    db.add(user)
+    _flush_unique_email(db)
+    return user
+
+
+def _flush_unique_email(db: DbSession) -> None:
+    # The unique index decides races between concurrent sign-ups: the loser's flush fails.
+    try:
+        db.flush()
+    except IntegrityError:
+        raise EmailTaken() from None
+
+
+def get_user(db: DbSession, user_id: uuid.UUID) -> User:
+    """The user with ``user_id``; raises UserNotFound."""
+    user = db.get(User, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+def find_by_email(db: DbSession, email: Email) -> User | None:
+    """The user registered with ``email``, if any."""
+    return db.scalar(select(User).where(User.email == email))
+
+
+def update_user(db: DbSession, user_id: uuid.UUID, changes: ProfileChanges) -> User:
+    """Applies ``changes``; raises UserNotFound or EmailTaken."""
+    user = get_user(db, user_id)
+    for name, value in changes.items().items():
+        setattr(user, name, value)
+    _flush_unique_email(db)
+    return user
+
+
+def set_password_hash(
+    db: DbSession, user_id: uuid.UUID, old_hash: str, new_hash: str, now: datetime
+) -> bool:
+    """Replaces the hash if it is still ``old_hash``; False when it changed meanwhile."""
+    result = db.execute(
+        update(User)
+        .where(User.id == user_id, User.password_hash == old_hash)
+        .values(password_hash=new_hash, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def delete_user(db: DbSession, user_id: uuid.UUID) -> None:
+    """Deletes the user; the database cascades to its sessions. Raises UserNotFound."""
+    result = db.execute(
+        delete(User).where(User.id == user_id).execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise UserNotFound()
+
+
+def list_users(db: DbSession, request: PageRequest) -> Page[User]:
+    """One page of users, oldest first."""
+    return page(db, select(User), User, request)

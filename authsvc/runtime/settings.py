@@ -1,0 +1,652 @@
+"""Settings: one typed object built once at start-up from flags and ``AUTHSVC_*``.
+
+Each setting is declared once, below, as a field of ``Settings``: its environment
+variable, its ``authsvc`` flag (if any), its parser, its default, its check and a
+one-line doc, in a group. Loading, the command line's flags and the README's settings
+table (``python -m authsvc.runtime.settings``) all come from that declaration.
+Nothing else in authsvc reads the environment; the settings are passed down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from authsvc.edge.caller_policy import CallerPolicy, load_policy
+from authsvc.rules.passwords import dummy_hash
+
+DEFAULT_CACHE_SIZE = 10_000
+LOG_FORMATS = ("text", "json")
+
+
+class ConfigError(ValueError):
+    """A setting has a value authsvc cannot use; the message names the setting."""
+
+
+class Group(enum.Enum):
+    """The sections of the settings table."""
+
+    SERVER = "Server"
+    DATABASE = "Database"
+    SESSIONS = "Sessions"
+    PASSWORDS = "Passwords"
+    THROTTLING = "Throttling and audit"
+    SECURITY = "Who may call"
+    PERFORMANCE = "Performance"
+    OBSERVABILITY = "Observability"
+
+
+# Parsers: text → value, raising ValueError with a message that names no setting.
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
+_UNITS = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parses ``90s``, ``15m``, ``1h``, ``7d`` (or ``250ms``); raises ValueError."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 90s, 15m, 1h or 7d")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_duration_or_zero(text: str) -> timedelta:
+    """Like ``parse_duration``, but a bare ``0`` (meaning "off") is accepted too."""
+    return timedelta(0) if text.strip() == "0" else parse_duration(text)
+
+
+def normalize_database_url(url: str) -> str:
+    """Selects psycopg2 for ``postgresql://``/``postgres://`` URLs; raises ValueError.
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which authsvc does not use.
+    """
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ValueError(f"{url!r} is not a database URL") from exc
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    if parsed.get_backend_name() not in ("postgresql", "sqlite"):
+        raise ValueError("only postgresql:// and sqlite:// URLs are supported")
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg2":
+        raise ValueError("PostgreSQL URLs must use the psycopg2 driver")
+    return parsed.render_as_string(hide_password=False)
+
+
+# Checks of one parsed value: None when fine, else what is wrong.
+
+
+def _positive(value: timedelta) -> str | None:
+    return None if value > timedelta(0) else "must be longer than 0"
+
+
+def _not_negative_duration(value: timedelta) -> str | None:
+    return None if value >= timedelta(0) else "must not be negative"
+
+
+def _at_least(low: int, meaning: str = "") -> Callable[[int], str | None]:
+    def check(value: int) -> str | None:
+        return None if value >= low else f"must be {low}{meaning} or more"
+
+    return check
+
+
+def _host_port(value: str) -> str | None:
+    return None if not value or ":" in value else f"{value!r} is not HOST:PORT"
+
+
+def _pem(path: str) -> str | None:
+    if not path:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    return None if b"-----BEGIN " in data else f"{path} is not a PEM file"
+
+
+def _hash_method(method: str) -> str | None:
+    try:
+        dummy_hash(method)
+    except (ValueError, TypeError) as exc:
+        return f"{method!r}: {exc}"
+    return None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one setting is given and documented."""
+
+    env: str
+    parse: Callable[[str], Any]
+    doc: str
+    group: Group
+    #: The flag, and the ``authsvc`` commands that take it.
+    flag: str = ""
+    commands: tuple[str, ...] = ()
+    check: Callable[[Any], str | None] | None = None
+    #: How the default reads in the README, when not its plain text.
+    shown_default: str = ""
+    #: Older names still accepted (documented as deprecated).
+    aliases: tuple[str, ...] = ()
+
+
+def setting(
+    default: Any, env: str, parse: Callable[[str], Any], doc: str, group: Group, **more: Any
+) -> Any:
+    """Declares a field of Settings together with its Spec."""
+    return field(default=default, metadata={"spec": Spec(env, parse, doc, group, **more)})
+
+
+_S, _D, _SE, _P, _T, _SEC, _PERF, _O = (
+    Group.SERVER,
+    Group.DATABASE,
+    Group.SESSIONS,
+    Group.PASSWORDS,
+    Group.THROTTLING,
+    Group.SECURITY,
+    Group.PERFORMANCE,
+    Group.OBSERVABILITY,
+)
+_SERVE = ("serve",)
+_TLS_FILE = ("serve", "health")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of authsvc, with its default. See the README's settings table."""
+
+    # Server
+    address: str = setting(
+        "127.0.0.1:50051",
+        "AUTHSVC_ADDRESS",
+        str,
+        "where to listen (`HOST:PORT`; port 0 picks one)",
+        _S,
+        flag="--address",
+        commands=("serve", "health"),
+        check=_host_port,
+    )
+    grace_period: timedelta = setting(
+        timedelta(seconds=10),
+        "AUTHSVC_GRACE_PERIOD",
+        parse_duration,
+        "how long SIGTERM waits for calls in flight",
+        _S,
+        check=_positive,
+        shown_default="10s",
+    )
+    health_interval: timedelta = setting(
+        timedelta(seconds=5),
+        "AUTHSVC_HEALTH_INTERVAL",
+        parse_duration,
+        "how often health pings the database",
+        _S,
+        check=_positive,
+        shown_default="5s",
+    )
+    # Database
+    database_url: str = setting(
+        "sqlite:///authsvc.db",
+        "AUTHSVC_DATABASE_URL",
+        normalize_database_url,
+        "`postgresql://user:pass@host/db` or `sqlite:///path`",
+        _D,
+        flag="--database-url",
+        commands=("serve", "migrate", "purge"),
+    )
+    purge_interval: timedelta = setting(
+        timedelta(minutes=15),
+        "AUTHSVC_PURGE_INTERVAL",
+        parse_duration_or_zero,
+        "purge timer inside `serve` (expired sessions, old audit events); `0` = off",
+        _D,
+        check=_not_negative_duration,
+        shown_default="15m",
+    )
+    purge_batch_size: int = setting(
+        1000,
+        "AUTHSVC_PURGE_BATCH_SIZE",
+        int,
+        "rows deleted per purge transaction",
+        _D,
+        flag="--batch-size",
+        commands=("purge",),
+        check=_at_least(1),
+    )
+    # Sessions
+    session_ttl: timedelta = setting(
+        timedelta(hours=1),
+        "AUTHSVC_SESSION_TTL",
+        parse_duration,
+        "session token lifetime",
+        _SE,
+        check=_positive,
+        shown_default="1h",
+    )
+    refresh_ttl: timedelta = setting(
+        timedelta(days=7),
+        "AUTHSVC_REFRESH_TTL",
+        parse_duration,
+        "update token lifetime, renewed by each refresh",
+        _SE,
+        check=_positive,
+        shown_default="7d",
+    )
+    session_max_age: timedelta = setting(
+        timedelta(days=30),
+        "AUTHSVC_SESSION_MAX_AGE",
+        parse_duration,
+        "absolute session lifetime from sign-in",
+        _SE,
+        check=_positive,
+        shown_default="30d",
+    )
+    max_sessions_per_user: int = setting(
+        0,
+        "AUTHSVC_MAX_SESSIONS_PER_USER",
+        int,
+        "live sessions per user, oldest ended first (0 = unlimited)",
+        _SE,
+        check=_at_least(0, " (unlimited)"),
+    )
+    # Passwords
+    password_hash: str = setting(
+        "scrypt:32768:8:3",
+        "AUTHSVC_PASSWORD_HASH",
+        str,
+        "Werkzeug hash method for new hashes",
+        _P,
+        check=_hash_method,
+    )
+    hash_concurrency: int = setting(
+        0,
+        "AUTHSVC_HASH_CONCURRENCY",
+        int,
+        "password hashes a replica computes at once, shared by its workers",
+        _P,
+        check=_at_least(0, " (the CPU count)"),
+        shown_default="0: the CPU count",
+    )
+    hash_queue_timeout: timedelta = setting(
+        timedelta(seconds=2),
+        "AUTHSVC_HASH_QUEUE_TIMEOUT",
+        parse_duration,
+        "wait for a hash slot before `OVERLOADED`",
+        _P,
+        check=_not_negative_duration,
+        shown_default="2s",
+    )
+    # Throttling and audit
+    throttle_account_threshold: int = setting(
+        5,
+        "AUTHSVC_THROTTLE_ACCOUNT_THRESHOLD",
+        int,
+        "consecutive failures before an account's delay starts",
+        _T,
+        check=_at_least(1),
+    )
+    throttle_base_delay: timedelta = setting(
+        timedelta(seconds=1),
+        "AUTHSVC_THROTTLE_BASE_DELAY",
+        parse_duration,
+        "the first delay; each further failure doubles it",
+        _T,
+        check=_positive,
+        shown_default="1s",
+    )
+    throttle_max_delay: timedelta = setting(
+        timedelta(minutes=15),
+        "AUTHSVC_THROTTLE_MAX_DELAY",
+        parse_duration,
+        "the longest delay",
+        _T,
+        check=_positive,
+        shown_default="15m",
+    )
+    throttle_account_limit: int = setting(
+        100,
+        "AUTHSVC_THROTTLE_ACCOUNT_LIMIT",
+        int,
+        "most failures per account in any sliding window of …",
+        _T,
+        check=_at_least(1),
+    )
+    throttle_account_window: timedelta = setting(
+        timedelta(hours=1),
+        "AUTHSVC_THROTTLE_ACCOUNT_WINDOW",
+        parse_duration,
+        "… this length",
+        _T,
+        check=_positive,
+        shown_default="1h",
+    )
+    throttle_ip_limit: int = setting(
+        50,
+        "AUTHSVC_THROTTLE_IP_LIMIT",
+        int,
+        "most failures per end-user IP, across accounts, in any sliding window of …",
+        _T,
+        check=_at_least(1),
+    )
+    throttle_ip_window: timedelta = setting(
+        timedelta(minutes=15),
+        "AUTHSVC_THROTTLE_IP_WINDOW",
+        parse_duration,
+        "… this length",
+        _T,
+        check=_positive,
+        shown_default="15m",
+    )
+    throttle_forget_after: timedelta = setting(
+        timedelta(days=1),
+        "AUTHSVC_THROTTLE_FORGET_AFTER",
+        parse_duration,
+        "quiet time after which an account's consecutive failures are forgotten",
+        _T,
+        check=_positive,
+        shown_default="1d",
+    )
+    audit_retention: timedelta = setting(
+        timedelta(days=90),
+        "AUTHSVC_AUDIT_RETENTION",
+        parse_duration,
+        "age at which audit events are purged",
+        _T,
+        check=_positive,
+        shown_default="90d",
+    )
+    # Who may call
+    tls_cert: str = setting(
+        "",
+        "AUTHSVC_TLS_CERT",
+        str,
+        "PEM file of the server certificate (chain); empty: plaintext",
+        _SEC,
+        flag="--tls-cert",
+        commands=_TLS_FILE,
+        check=_pem,
+    )
+    tls_key: str = setting(
+        "",
+        "AUTHSVC_TLS_KEY",
+        str,
+        "PEM file of its private key (set both or neither)",
+        _SEC,
+        flag="--tls-key",
+        commands=_TLS_FILE,
+        check=_pem,
+    )
+    tls_client_ca: str = setting(
+        "",
+        "AUTHSVC_TLS_CLIENT_CA",
+        str,
+        "CA that client certificates must chain to: mutual TLS",
+        _SEC,
+        flag="--tls-client-ca",
+        commands=_SERVE,
+        check=_pem,
+    )
+    tls_ca: str = setting(
+        "",
+        "AUTHSVC_TLS_CA",
+        str,
+        "for `authsvc health`: the CA of the server certificate",
+        _SEC,
+        flag="--tls-ca",
+        commands=("health",),
+        check=_pem,
+        shown_default="empty: system roots",
+    )
+    tls_server_name: str = setting(
+        "",
+        "AUTHSVC_TLS_SERVER_NAME",
+        str,
+        "for `authsvc health`: the name to verify",
+        _SEC,
+        flag="--tls-server-name",
+        commands=("health",),
+        shown_default="empty: the address's host",
+    )
+    callers: CallerPolicy | None = setting(
+        None,
+        "AUTHSVC_CALLERS",
+        load_policy,
+        "caller policy file (TOML or JSON): which certificate may call which RPC",
+        _SEC,
+        flag="--callers",
+        commands=_SERVE,
+        shown_default="empty: no policy",
+    )
+    max_concurrent_rpcs: int = setting(
+        100,
+        "AUTHSVC_MAX_CONCURRENT_RPCS",
+        int,
+        "calls in progress before gRPC sheds more",
+        _SEC,
+        check=_at_least(1),
+    )
+    # Performance
+    workers: int = setting(
+        0,
+        "AUTHSVC_WORKERS",
+        int,
+        "pre-forked server processes sharing the port",
+        _PERF,
+        flag="--workers",
+        commands=_SERVE,
+        check=_at_least(0, " (one per CPU)"),
+        shown_default="0: the CPU count on PostgreSQL, 1 on SQLite",
+    )
+    rpc_threads: int = setting(
+        16,
+        "AUTHSVC_RPC_THREADS",
+        int,
+        "gRPC handler threads per process (and its database pool size)",
+        _PERF,
+        check=_at_least(1),
+        aliases=("AUTHSVC_MAX_WORKERS",),
+    )
+    validation_cache: int | None = setting(
+        None,
+        "AUTHSVC_VALIDATION_CACHE",
+        int,
+        "validation cache entries, 0 = off",
+        _PERF,
+        check=lambda v: None if v is None or v >= 0 else "must be 0 (off) or more",
+        shown_default=f"{DEFAULT_CACHE_SIZE} where invalidation is guaranteed, else 0",
+    )
+    # Observability
+    log_level: str = setting(
+        "INFO",
+        "AUTHSVC_LOG_LEVEL",
+        str.upper,
+        "Python log level",
+        _O,
+    )
+    log_format: str = setting(
+        "text",
+        "AUTHSVC_LOG_FORMAT",
+        str.lower,
+        "`text` or `json` lines",
+        _O,
+        check=lambda v: None if v in LOG_FORMATS else f"{v!r} is not one of text, json",
+    )
+    metrics_address: str = setting(
+        "",
+        "AUTHSVC_METRICS_ADDRESS",
+        str.strip,
+        "`HOST:PORT` of the Prometheus endpoint (`GET /metrics`)",
+        _O,
+        check=_host_port,
+        shown_default="empty: off",
+    )
+
+    def __post_init__(self) -> None:
+        for name, spec in specs().items():
+            problem = spec.check(getattr(self, name)) if spec.check else None
+            if problem:
+                raise ConfigError(f"{spec.env}: {problem}")
+        for check in _CROSS_CHECKS:
+            check(self)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is SQLite (the embedded default)."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def worker_count(self) -> int:
+        """Server processes for ``serve``: ``workers``, or its default for the database."""
+        if self.workers:
+            return self.workers
+        return 1 if self.is_sqlite else os.cpu_count() or 1
+
+    @property
+    def hash_slots(self) -> int:
+        """Concurrent password hashes in one server process.
+
+        ``hash_concurrency`` bounds a whole replica, so its workers share it: N workers
+        each hashing ``cores`` at once would oversubscribe the CPU N times and starve
+        ValidateToken during a sign-in storm.
+        """
+        total = self.hash_concurrency or os.cpu_count() or 1
+        return max(1, total // self.worker_count)
+
+    @property
+    def cache_size(self) -> int:
+        """Entries of the validation cache (0: off).
+
+        By default on only where every revocation reaches it: PostgreSQL (whose
+        LISTEN listener feeds it) or SQLite served by a single process.
+        """
+        if self.validation_cache is not None:
+            return self.validation_cache
+        if self.is_sqlite and self.worker_count > 1:
+            return 0
+        return DEFAULT_CACHE_SIZE
+
+
+def specs() -> dict[str, Spec]:
+    """Every setting's Spec, by field name, in declaration order."""
+    return {f.name: f.metadata["spec"] for f in dataclasses.fields(Settings)}
+
+
+def env_names() -> dict[str, str]:
+    """Maps each settings field to its environment variable."""
+    return {name: spec.env for name, spec in specs().items()}
+
+
+def _check_tls(s: Settings) -> None:
+    if bool(s.tls_cert) != bool(s.tls_key):
+        raise ConfigError("AUTHSVC_TLS_CERT and AUTHSVC_TLS_KEY: set both or neither")
+    if s.tls_client_ca and not s.tls_cert:
+        raise ConfigError("AUTHSVC_TLS_CLIENT_CA: mutual TLS needs AUTHSVC_TLS_CERT and _KEY")
+    if s.callers is not None and not s.tls_client_ca:
+        raise ConfigError("AUTHSVC_CALLERS: a caller policy needs AUTHSVC_TLS_CLIENT_CA (mTLS)")
+
+
+def _check_cache(s: Settings) -> None:
+    if s.is_sqlite and s.worker_count > 1 and s.cache_size > 0:
+        raise ConfigError(
+            "AUTHSVC_VALIDATION_CACHE: SQLite cannot tell other worker processes about "
+            "revocations; use 0 with AUTHSVC_WORKERS above 1"
+        )
+
+
+def _check_delays(s: Settings) -> None:
+    if s.throttle_base_delay > s.throttle_max_delay:
+        raise ConfigError("AUTHSVC_THROTTLE_BASE_DELAY: must not exceed AUTHSVC_THROTTLE_MAX_DELAY")
+
+
+_CROSS_CHECKS: tuple[Callable[[Settings], None], ...] = (_check_tls, _check_cache, _check_delays)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, str | None] | None = None
+) -> Settings:
+    """Builds Settings from the environment, then flag ``overrides`` (field → raw text).
+
+    Raises ConfigError naming the first bad setting.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, spec in specs().items():
+        text = (overrides or {}).get(name) or _from_env(environ, spec)
+        if not text:
+            continue
+        try:
+            values[name] = spec.parse(text)
+        except ValueError as exc:
+            raise ConfigError(f"{spec.env}: {exc}") from None
+    values.setdefault("database_url", normalize_database_url(Settings.database_url))
+    return Settings(**values)
+
+
+def _from_env(environ: Mapping[str, str], spec: Spec) -> str:
+    for name in (spec.env, *spec.aliases):
+        if environ.get(name):
+            return environ[name]
+    return ""
+
+
+def flags(command: str) -> Iterator[tuple[str, str, Spec]]:
+    """(field, flag, spec) of every setting that ``authsvc COMMAND`` takes as a flag."""
+    for name, spec in specs().items():
+        if command in spec.commands:
+            yield name, spec.flag, spec
+
+
+def markdown_table() -> str:
+    """The README's settings table, one section per group."""
+    lines: list[str] = []
+    for group in Group:
+        lines += [
+            f"**{group.value}**",
+            "",
+            "| variable | flag | default | meaning |",
+            "|---|---|---|---|",
+        ]
+        for name, spec in specs().items():
+            if spec.group is group:
+                lines.append(_row(name, spec))
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _row(name: str, spec: Spec) -> str:
+    default = spec.shown_default or _shown(Settings.__dataclass_fields__[name].default)
+    flag = f"`{spec.flag}` ({', '.join(spec.commands)})" if spec.flag else ""
+    doc = spec.doc + (
+        f"; also read from `{'`, `'.join(spec.aliases)}` (deprecated)" if spec.aliases else ""
+    )
+    return f"| `{spec.env}` | {flag} | {default} | {doc} |"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, timedelta):
+        raise ValueError("durations need a shown_default")  # e.g. "15m", as users write it
+    return f"`{value}`" if value not in ("", None) else "empty"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table())

@@ -1,0 +1,187 @@
+"""SQLAlchemy 2.0 typed models: users, their sessions, rotated-away update tokens,
+sign-in throttling state and the audit trail.
+
+Only SHA-256 digests of tokens are stored. Times are UTC-aware everywhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    TypeDecorator,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, UTC-aware."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always UTC-aware in Python.
+
+    PostgreSQL stores ``timestamptz``; SQLite, which has no time zones, stores the UTC
+    wall time, and the zone is put back on load.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Every table has a UUID ``id`` and ``created_at``/``updated_at`` kept by SQLAlchemy."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class User(Base):
+    """A person who can sign in. ``email`` is stored trimmed and lower-cased."""
+
+    __tablename__ = "users"
+
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    first_name: Mapped[str] = mapped_column(String(128))
+    last_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(255))
+
+    sessions: Mapped[list[Session]] = relationship(
+        back_populates="user", passive_deletes=True, cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!s})"
+
+
+class Session(Base):
+    """A signed-in device. Holds the digests of its current session and update tokens.
+
+    ``expires_at`` ends the session token, ``refresh_expires_at`` the update token, and
+    ``absolute_expires_at`` (sign-in + max age) caps both, whatever the refreshes.
+    """
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user_id_created_at", "user_id", "created_at"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    update_token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    refresh_expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    absolute_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+    ip_address: Mapped[str] = mapped_column(String(45), default="")
+
+    user: Mapped[User] = relationship(back_populates="sessions")
+    rotated_tokens: Mapped[list[RotatedToken]] = relationship(
+        back_populates="session", passive_deletes=True, cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"Session(id={self.id!s}, user_id={self.user_id!s})"
+
+
+class RotatedToken(Base):
+    """The digest of an update token that a refresh replaced, kept to detect its reuse."""
+
+    __tablename__ = "rotated_tokens"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+
+    session: Mapped[Session] = relationship(back_populates="rotated_tokens")
+
+
+class ThrottleCounter(Base):
+    """Sign-in throttling state of one key (an account's email or an end-user IP).
+
+    ``key`` is the SHA-256 of the kind and the subject, so no email or address is kept
+    here. The row is also the lock that serializes the attempts on its key.
+    ``failures`` counts consecutive failures (accounts only; ``last_failure_at`` is
+    when the latest began); ``blocked_until`` is the end of the current delay.
+    ``updated_at`` is the latest attempt of any kind, for purging.
+    """
+
+    __tablename__ = "throttle_counters"
+    __table_args__ = (Index("ix_throttle_counters_updated_at", "updated_at"),)
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ThrottleFailure(Base):
+    """One failed (or still running) sign-in attempt on a key, at ``created_at``.
+
+    Counting these rows gives the failures in any sliding window, for the hourly and
+    per-IP caps.
+    """
+
+    __tablename__ = "throttle_failures"
+    __table_args__ = (
+        Index("ix_throttle_failures_key_created_at", "key", "created_at"),
+        Index("ix_throttle_failures_created_at", "created_at"),
+    )
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditRecord(Base):
+    """One security event, written in the transaction of the change it records.
+
+    ``created_at`` is the time of the event. ``user_id`` and ``session_id`` are plain
+    columns, not foreign keys: the trail outlives the users and sessions it names.
+    Never holds a secret: no password, token or hash.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_user_id_created_at", "user_id", "created_at"),
+        Index("ix_audit_events_created_at", "created_at"),
+    )
+
+    event: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    ip_address: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+    detail: Mapped[str] = mapped_column(String(256), default="")

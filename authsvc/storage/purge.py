@@ -1,0 +1,100 @@
+"""Deleting what nothing can use any more, in small batches: expired sessions, audit
+events past their retention, and throttling state that no longer counts.
+
+A session is purgeable once nothing can use it: its update token has expired
+(``refresh_expires_at``, already capped by the absolute lifetime) and so has its session
+token. Its rotated update tokens go with it (ON DELETE CASCADE). Nothing needs
+invalidating: a cached entry of a purged session has expired, so it is refused anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session as DbSession
+
+from authsvc.storage.engine import Database
+from authsvc.storage.models import AuditRecord, Session, ThrottleCounter, ThrottleFailure
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long each kind of row matters."""
+
+    batch_size: int
+    audit: timedelta
+    #: Throttling failures count within this window (the longest of the policies').
+    throttle_window: timedelta
+    #: A throttling counter untouched this long holds nothing that still counts.
+    throttle_idle: timedelta
+
+
+@dataclass(frozen=True)
+class Purged:
+    """How many rows one purge deleted."""
+
+    sessions: int
+    audit_events: int
+    throttle_rows: int
+
+
+def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention) -> Purged:
+    """Everything a purge does (``authsvc purge`` and the timer inside ``serve``)."""
+    sessions = _purge_sessions(db, clock, retention.batch_size)
+    with db.transaction() as tx:
+        now = clock()
+        events = _delete(
+            tx, delete(AuditRecord).where(AuditRecord.created_at < now - retention.audit)
+        )
+        state = _purge_throttling(tx, now, retention)
+    return Purged(sessions, events, state)
+
+
+def delete_expired_sessions(db: DbSession, now: datetime, batch_size: int) -> int:
+    """Deletes up to ``batch_size`` sessions expired at ``now``; returns how many.
+
+    Small batches keep each transaction (and its locks) short while sign-ins go on.
+    """
+    batch = list(
+        db.scalars(
+            select(Session.id)
+            .where(Session.refresh_expires_at <= now, Session.expires_at <= now)
+            .order_by(Session.refresh_expires_at)
+            .limit(batch_size)
+        )
+    )
+    if batch:
+        db.execute(
+            delete(Session)
+            .where(Session.id.in_(batch))
+            .execution_options(synchronize_session=False)
+        )
+    return len(batch)
+
+
+def _purge_sessions(db: Database, clock: Callable[[], datetime], batch_size: int) -> int:
+    total = 0
+    while True:
+        with db.transaction() as tx:
+            deleted = delete_expired_sessions(tx, clock(), batch_size)
+        total += deleted
+        if deleted < batch_size:
+            return total
+
+
+def _purge_throttling(db: DbSession, now: datetime, retention: Retention) -> int:
+    window = retention.throttle_window
+    failures = _delete(
+        db, delete(ThrottleFailure).where(ThrottleFailure.created_at <= now - window)
+    )
+    stale = ThrottleCounter.updated_at <= now - max(retention.throttle_idle, window)
+    idle = or_(ThrottleCounter.blocked_until.is_(None), ThrottleCounter.blocked_until <= now)
+    return failures + _delete(db, delete(ThrottleCounter).where(stale, idle))
+
+
+def _delete(db: DbSession, statement: object) -> int:
+    result = db.execute(statement)  # type: ignore[call-overload]
+    return int(result.rowcount)

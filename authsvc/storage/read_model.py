@@ -1,0 +1,112 @@
+"""The read model of a validated token: its user and session, declared once.
+
+``USER_COLUMNS`` and ``SESSION_COLUMNS`` name what ValidateToken returns; ``STATEMENT``
+selects them through the unique index on ``sessions.token_hash``; ``from_row`` maps a
+row (values already converted to Python by the columns' types) to a ``Validated``. The
+fast lookup (``storage.token_lookup``, raw DB-API on both databases) and the ORM paths
+(``lookup_in``, inside a flow's transaction) share all three, so a new field is one
+column here, one field of its view, and one line where the edge renders it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session as DbSession
+
+from authsvc.storage.models import Session, User
+
+USER_COLUMNS = (
+    User.id,
+    User.email,
+    User.first_name,
+    User.last_name,
+    User.created_at,
+    User.updated_at,
+)
+SESSION_COLUMNS = (
+    Session.id,
+    Session.user_id,
+    Session.created_at,
+    Session.expires_at,
+    Session.refresh_expires_at,
+    Session.user_agent,
+    Session.ip_address,
+)
+
+#: The user and session of a token digest (parameter ``digest``).
+STATEMENT = (
+    select(*USER_COLUMNS, *SESSION_COLUMNS)
+    .join_from(Session, User, Session.user_id == User.id)
+    .where(Session.token_hash == bindparam("digest"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    """The public fields of a user, as ValidateToken returns them (ids as canonical text)."""
+
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """The public fields of a session, as ValidateToken returns them."""
+
+    id: str
+    user_id: str
+    created_at: datetime
+    expires_at: datetime
+    refresh_expires_at: datetime
+    user_agent: str
+    ip_address: str
+
+
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
+class Validated:
+    """A live token's user and session: what the validation cache holds.
+
+    Compared by identity, so the edge can key what it renders for it on the object.
+    """
+
+    user: UserView
+    session: SessionView
+
+    @property
+    def session_id(self) -> str:
+        """The session's id (canonical UUID text), for invalidation."""
+        return self.session.id
+
+    @property
+    def user_id(self) -> str:
+        """The user's id (canonical UUID text), for invalidation."""
+        return self.user.id
+
+
+_USERS = len(USER_COLUMNS)
+
+
+def from_row(row: Sequence[Any]) -> Validated:
+    """The Validated of one row of ``STATEMENT`` (typed values: UUIDs, aware datetimes)."""
+    user = UserView(*_ids(row[:_USERS]))
+    return Validated(user, SessionView(*_ids(row[_USERS:])))
+
+
+def _ids(values: Sequence[Any]) -> list[Any]:
+    return [str(v) if isinstance(v, uuid.UUID) else v for v in values]
+
+
+def lookup_in(db: DbSession, digest: bytes) -> Validated | None:
+    """The Validated of ``digest`` inside a transaction (the ORM paths), if any."""
+    row = db.execute(STATEMENT, {"digest": digest}).one_or_none()
+    return None if row is None else from_row(row)

@@ -1,0 +1,194 @@
+"""ValidateToken's fast lookup: one indexed query on a raw DB-API connection, no ORM.
+
+Every service calls ValidateToken on every request it serves, so this path skips what
+the other flows pay for: no ORM unit of work, no transaction bracketing (the connection
+is in autocommit mode: a lone SELECT needs no BEGIN/ROLLBACK round trips), no pool
+checkout (each server thread keeps its own connection), and on PostgreSQL a statement
+prepared once per connection. It never writes. The query and the row mapping are the
+read model's (``storage.read_model``): the statement is compiled for each database once,
+and the raw values go through the columns' own result processors, so both paths see the
+same typed values.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Dialect, make_url
+
+from authsvc.storage import read_model
+from authsvc.storage.engine import psycopg2_connect_args
+from authsvc.storage.errors import StorageUnavailable
+from authsvc.storage.read_model import Validated
+
+log = logging.getLogger(__name__)
+
+_Processor = Callable[[Any], Any] | None
+
+
+class _Compiled:
+    """The read model's statement as SQL text for one dialect, and its row converters."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.sql = str(read_model.STATEMENT.compile(dialect=dialect))
+        self._processors: list[_Processor] = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in read_model.STATEMENT.selected_columns
+        ]
+
+    def validated(self, row: tuple[Any, ...]) -> Validated:
+        values = [
+            v if p is None or v is None else p(v)
+            for p, v in zip(self._processors, row, strict=True)
+        ]
+        return read_model.from_row(values)
+
+
+class Lookup(Protocol):
+    """Finds the user and session of a token digest in one round trip."""
+
+    def find(self, digest: bytes) -> Validated | None: ...
+
+    def close(self) -> None: ...
+
+
+def make_lookup(database_url: str) -> Lookup:
+    """The lookup for a (normalized) database URL."""
+    if database_url.startswith("sqlite"):
+        return SqliteLookup(database_url)
+    return PostgresLookup(database_url)
+
+
+class _PerThread:
+    """One DB-API connection per thread, all closed by ``close``; broken ones replaced."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[Any] = []
+
+    def get(self) -> tuple[Any, bool]:
+        """This thread's connection and whether it was just opened."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn, False
+        conn = self._connect()
+        with self._lock:
+            self._all.append(conn)
+        self._local.conn = conn
+        return conn, True
+
+    def discard(self, conn: Any) -> None:
+        """Forgets this thread's (broken) connection so the next call opens a new one."""
+        self._local.conn = None
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        _close_quietly(conn)
+
+    def close(self) -> None:
+        """Closes every connection (at server stop; threads are done with them)."""
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            _close_quietly(conn)
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # already broken: nothing left to release
+        log.debug("closing a broken connection failed", exc_info=True)
+
+
+class PostgresLookup:
+    """psycopg2 in autocommit mode on a per-thread connection, with a prepared statement."""
+
+    # A lost link, or a prepared statement the server no longer has (a pooler's
+    # DISCARD ALL) or can no longer use (a migration changed the columns): reconnect.
+    _broken = (
+        psycopg2.OperationalError,
+        psycopg2.InterfaceError,
+        psycopg2.errors.InvalidSqlStatementName,
+        psycopg2.errors.FeatureNotSupported,
+    )
+    _compiled = _Compiled(postgresql.psycopg2.dialect())  # type: ignore[no-untyped-call]
+    _PREPARE = "PREPARE authsvc_validate (bytea) AS " + _compiled.sql.replace("%(digest)s", "$1")
+    _EXECUTE = "EXECUTE authsvc_validate (%s)"
+
+    def __init__(self, database_url: str) -> None:
+        self._args = psycopg2_connect_args(database_url)
+        self._args.setdefault("application_name", "authsvc-validate")
+        self._conns = _PerThread(self._connect)
+
+    def _connect(self) -> psycopg2.extensions.connection:
+        try:
+            conn: psycopg2.extensions.connection = psycopg2.connect(**self._args)
+        except psycopg2.OperationalError as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+            cur.execute(self._PREPARE)
+        return conn
+
+    def find(self, digest: bytes) -> Validated | None:
+        """The row for ``digest``; a connection that broke since its last use is replaced once.
+
+        Raises StorageUnavailable when the database cannot be reached.
+        """
+        conn, fresh = self._conns.get()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(self._EXECUTE, (digest,))
+                row = cur.fetchone()
+        except self._broken as exc:
+            self._conns.discard(conn)
+            if fresh:
+                raise StorageUnavailable(type(exc).__name__) from exc
+            return self.find(digest)  # e.g. the server restarted since: retry on a new one
+        return None if row is None else self._compiled.validated(row)
+
+    def close(self) -> None:
+        """Closes every thread's connection."""
+        self._conns.close()
+
+
+class SqliteLookup:
+    """sqlite3 in autocommit mode on a per-thread connection to the database file."""
+
+    _compiled = _Compiled(sqlite_dialect.pysqlite.dialect())
+
+    def __init__(self, database_url: str) -> None:
+        self._path = make_url(database_url).database or ":memory:"
+        self._conns = _PerThread(self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA query_only=ON")  # this path never writes
+        return conn
+
+    def find(self, digest: bytes) -> Validated | None:
+        """The row for ``digest``. Raises StorageUnavailable when the file cannot be read."""
+        conn, _ = self._conns.get()
+        try:
+            row = conn.execute(self._compiled.sql, (digest,)).fetchone()
+        except sqlite3.OperationalError as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+        return None if row is None else self._compiled.validated(row)
+
+    def close(self) -> None:
+        """Closes every thread's connection."""
+        self._conns.close()

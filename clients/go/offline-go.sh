@@ -22,6 +22,10 @@ trap 'rm -rf "$gopath"' EXIT INT TERM
 mkdir -p "$gopath/src/$(dirname "$module")"
 ln -s "$here" "$gopath/src/$module"
 cd "$gopath/src/$module"
+# Go needs a build cache folder: the usual one under $HOME, or one in TMPDIR without HOME.
+if [ -z "${GOCACHE:-}" ] && [ -z "${HOME:-}" ] && [ -z "${XDG_CACHE_HOME:-}" ]; then
+	export GOCACHE="${TMPDIR:-/tmp}/authsvc-go-build-cache"
+fi
 status=0
 PWD="$gopath/src/$module" GO111MODULE=off GOPATH="$gopath:$gocode" GOFLAGS= GOPROXY=off \
 	go "$@" || status=$?

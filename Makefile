@@ -31,6 +31,7 @@ install: $(STAMP) $(NPM_STAMP)
 gen: $(STAMP) $(NPM_STAMP)
 	$(BIN)/python -m authsvc.runtime.codegen
 	$(BUF) generate --template buf.gen.ts.yaml
+	$(BUF) generate --template clients/go/buf.gen.yaml
 
 lint: $(STAMP) $(NPM_STAMP)
 	$(BIN)/ruff check $(PY_DIRS)
@@ -41,6 +42,10 @@ lint: $(STAMP) $(NPM_STAMP)
 	$(BUF) breaking protos --against $(RELEASED_CONTRACT)
 	$(BIN)/hadolint Dockerfile
 	node_modules/.bin/tsc -p clients/typescript --noEmit
+	@# The Go client (Go from .ci/deps-go.sh): formatting, then vet of all its packages.
+	@unformatted="$$(gofmt -l clients/go)"; if [ -n "$$unformatted" ]; then \
+		echo "gofmt needed: $$unformatted"; exit 1; fi
+	clients/go/offline-go.sh vet ./...
 
 # Records the current contract as released: `buf breaking` then guards it. Run it only
 # deliberately, when a new version of the contract ships, and commit the image.

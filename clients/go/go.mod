@@ -1,0 +1,3 @@
+module example.com/authsvc/clients/go
+
+go 1.19

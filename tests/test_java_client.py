@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from authsvc.config import Settings
-from authsvc.server import AuthServer, create_server
+from authsvc.runtime.assembly import AuthServer, create_server
+from authsvc.runtime.settings import Settings
 from tests.certs import SERVER_NAME, make_pki
 from tests.conftest import FakeClock
 from tests.node_tools import ROOT

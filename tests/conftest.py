@@ -29,10 +29,14 @@ def pytest_configure(config: pytest.Config) -> None:
     leak_watch.install(leak_watch.WATCH)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The whole-suite log check runs last, after all the traffic it inspects."""
-    last = [i for i in items if i.name.startswith("test_no_secret_of_the_whole_suite")]
-    items[:] = [i for i in items if i not in last] + last
+@pytest.fixture(autouse=True)
+def no_secret_reaches_the_logs() -> Iterator[None]:
+    """Fails a test during which a password, token, token hash or password hash was logged."""
+    leak_watch.attach(leak_watch.WATCH)
+    since = leak_watch.WATCH.mark()
+    yield
+    leaks = leak_watch.WATCH.leaks(since)
+    assert not leaks, f"secrets in the logs: {leaks}"
 
 
 PG_ADMIN_URL = normalize_database_url(

@@ -2,8 +2,10 @@
 
 Every channel the tests open records the passwords it sends (when accepted) and the
 tokens it sends or receives; a handler on the root logger keeps the text of every log
-record. The last test of the run (``test_log_leak.py``) then checks that none of those
-secrets, nor a SHA-256 of a token, nor any password hash, appears in any record.
+record. After each test, an autouse fixture (``tests/conftest.py``) checks that none of
+the secrets seen so far, nor a SHA-256 of a token, nor any password hash, appears in a
+record logged during that test. So the check holds whatever tests run, in whatever
+order, in one process or several (``-k``, ``-p xdist``).
 """
 
 from __future__ import annotations
@@ -59,9 +61,15 @@ class LeakWatch(logging.Handler):
                 if isinstance(value, str) and len(value) >= 8:
                     self.passwords.add(value)
 
-    def leaks(self) -> list[str]:
-        """Every secret found in the logs, described without repeating it in full."""
-        text = "\n".join(self.texts)
+    def mark(self) -> int:
+        """Where the records logged from now on begin (for ``leaks``)."""
+        with self._lock:
+            return len(self.texts)
+
+    def leaks(self, since: int = 0) -> list[str]:
+        """Every secret found in the records since ``mark``, described without repeating it."""
+        with self._lock:
+            text = "\n".join(self.texts[since:])
         found = [f"token {t[:10]}…" for t in set(_TOKEN.findall(text)) & self.tokens]
         digests = {hashlib.sha256(t.encode()).hexdigest() for t in self.tokens}
         found += [f"token hash {h[:8]}…" for h in set(_HEX64.findall(text)) & digests]
@@ -88,6 +96,17 @@ class _Recorder(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         self._watch.note_call(request, response)
 
 
+def attach(watch: LeakWatch) -> None:
+    """Puts ``watch`` (back) on the root logger, at DEBUG: a test that configured logging
+    (``configure_logging`` replaces the root's handlers) must not blind it for the rest."""
+    root = logging.getLogger()
+    if watch not in root.handlers:
+        root.addHandler(watch)
+    root.setLevel(logging.DEBUG)
+    # As in production (runtime.logs): SQLAlchemy's engine logs result rows at DEBUG.
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+
+
 def install(watch: LeakWatch) -> None:
     """Hooks ``watch`` into every channel the tests open and onto the root logger."""
     recorder = _Recorder(watch)
@@ -98,11 +117,7 @@ def install(watch: LeakWatch) -> None:
             return grpc.intercept_channel(_original(*args, **kwargs), recorder)
 
         setattr(grpc, name, opened)
-    root = logging.getLogger()
-    root.addHandler(watch)
-    root.setLevel(logging.DEBUG)
-    # As in production (authsvc.logs): SQLAlchemy's engine logs result rows at DEBUG.
-    logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+    attach(watch)
 
 
 WATCH = LeakWatch()

@@ -11,6 +11,7 @@ from importlib import resources
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
     if connection is not None:
         config.attributes["connection"] = connection
     return config
+
+
+def head_revision() -> str | None:
+    """The newest revision the shipped migrations know."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

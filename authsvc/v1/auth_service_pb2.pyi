@@ -26,6 +26,23 @@ class AuditEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_EVENT_TYPE_USER_CREATED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_USER_DELETED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_CALLER_DENIED: _ClassVar[AuditEventType]
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_ARGUMENT: _ClassVar[ErrorReason]
+    ERROR_REASON_EMAIL_TAKEN: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_CREDENTIALS: _ClassVar[ErrorReason]
+    ERROR_REASON_TOKEN_INVALID: _ClassVar[ErrorReason]
+    ERROR_REASON_TOKEN_EXPIRED: _ClassVar[ErrorReason]
+    ERROR_REASON_REFRESH_TOKEN_REUSED: _ClassVar[ErrorReason]
+    ERROR_REASON_TOO_MANY_ATTEMPTS: _ClassVar[ErrorReason]
+    ERROR_REASON_USER_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_OVERLOADED: _ClassVar[ErrorReason]
+    ERROR_REASON_DEADLINE_EXCEEDED: _ClassVar[ErrorReason]
+    ERROR_REASON_CALLER_NOT_ALLOWED: _ClassVar[ErrorReason]
+    ERROR_REASON_DATABASE_UNAVAILABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_INTERNAL: _ClassVar[ErrorReason]
 AUDIT_EVENT_TYPE_UNSPECIFIED: AuditEventType
 AUDIT_EVENT_TYPE_SIGN_IN_SUCCEEDED: AuditEventType
 AUDIT_EVENT_TYPE_SIGN_IN_FAILED: AuditEventType
@@ -39,6 +56,20 @@ AUDIT_EVENT_TYPE_PASSWORD_CHANGE_THROTTLED: AuditEventType
 AUDIT_EVENT_TYPE_USER_CREATED: AuditEventType
 AUDIT_EVENT_TYPE_USER_DELETED: AuditEventType
 AUDIT_EVENT_TYPE_CALLER_DENIED: AuditEventType
+ERROR_REASON_UNSPECIFIED: ErrorReason
+ERROR_REASON_INVALID_ARGUMENT: ErrorReason
+ERROR_REASON_EMAIL_TAKEN: ErrorReason
+ERROR_REASON_INVALID_CREDENTIALS: ErrorReason
+ERROR_REASON_TOKEN_INVALID: ErrorReason
+ERROR_REASON_TOKEN_EXPIRED: ErrorReason
+ERROR_REASON_REFRESH_TOKEN_REUSED: ErrorReason
+ERROR_REASON_TOO_MANY_ATTEMPTS: ErrorReason
+ERROR_REASON_USER_NOT_FOUND: ErrorReason
+ERROR_REASON_OVERLOADED: ErrorReason
+ERROR_REASON_DEADLINE_EXCEEDED: ErrorReason
+ERROR_REASON_CALLER_NOT_ALLOWED: ErrorReason
+ERROR_REASON_DATABASE_UNAVAILABLE: ErrorReason
+ERROR_REASON_INTERNAL: ErrorReason
 
 class User(_message.Message):
     __slots__ = ("id", "email", "first_name", "last_name", "create_time", "update_time")

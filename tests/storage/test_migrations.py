@@ -47,9 +47,30 @@ def test_postgresql_migrations_match_models():
 
 def test_upgrade_twice_is_a_no_op(db_url):
     engine = make_engine(db_url)
-    migrate.upgrade(engine)
-    migrate.upgrade(engine)
-    engine.dispose()
+    try:
+        migrate.upgrade(engine)
+        before = _schema(engine)
+        migrate.upgrade(engine)
+        assert _schema(engine) == before
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+            assert context.get_current_revision() == migrate.head_revision()
+    finally:
+        engine.dispose()
+
+
+def _schema(engine):
+    """Every table with its columns (name, type) and its indexes (name, columns)."""
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        return {
+            table: (
+                [(c["name"], str(c["type"])) for c in inspector.get_columns(table)],
+                sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)),
+            )
+            for table in inspector.get_table_names()
+        }
 
 
 def test_updated_at_really_updates_and_times_are_utc(database):

@@ -8,6 +8,7 @@ import uuid
 import grpc
 import pytest
 
+from authsvc.errors import AuthError, Reason
 from authsvc.flows.accounts import Accounts
 from authsvc.runtime.assembly import create_server
 from authsvc.runtime.settings import Settings
@@ -84,3 +85,19 @@ def test_every_error_carries_error_info_in_domain_authsvc(stub):
         failure = fails(call, request)
         assert failure.domain == "authsvc"
         assert failure.reason.isupper()
+
+
+def test_the_proto_lists_exactly_the_reasons_the_service_returns():
+    in_proto = {name.removeprefix("ERROR_REASON_") for name in pb.ErrorReason.keys()}  # noqa: SIM118
+    assert in_proto - {"UNSPECIFIED"} == {reason.value for reason in Reason}
+
+
+def test_every_error_class_carries_a_reason_of_the_proto():
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    names = set(pb.ErrorReason.keys())
+    for error in subclasses(AuthError):
+        assert f"ERROR_REASON_{error.reason}" in names, error

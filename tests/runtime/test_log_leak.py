@@ -1,7 +1,7 @@
 """No secret ever reaches the logs, whatever the log level.
 
-Two checks: the whole suite's traffic (the last test, fed by ``tests/leak_watch.py``),
-and the focused pass below.
+Two checks: the whole suite's traffic (checked after every test by an autouse fixture,
+fed by ``tests/leak_watch.py``), and the focused pass below.
 
 A realistic pass over every RPC (failures included: bad input, wrong passwords, a
 stolen update token, a malformed request, a statement that fails after its parameters
@@ -27,6 +27,7 @@ from authsvc.runtime.logs import configure_logging
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
+from tests.leak_watch import WATCH, LeakWatch
 
 NEW_PASSWORD = "another long passphrase 42"
 WRONG_PASSWORD = "not the right one at all"
@@ -172,15 +173,28 @@ def test_debug_log_level_keeps_sql_rows_and_parameters_out():
         sql.setLevel(saved[2])
 
 
-def test_no_secret_of_the_whole_suite_reached_the_logs(stub):
-    """Runs last: every password, token and hash the suite used, against every log line.
-
-    ``tests/leak_watch.py`` recorded them through all the suite's channels and logging
-    at DEBUG (SQLAlchemy's engine at INFO, as in production).
-    """
-    from tests.leak_watch import WATCH
-
-    sign_up(stub, email="last@example.com")
-    sign_in(stub, email="last@example.com")
-    assert WATCH.tokens and WATCH.passwords and WATCH.texts
+def test_the_suite_watch_sees_the_traffic_and_nothing_leaked_so_far(stub):
+    """Every test is checked after it runs (``tests/conftest.py``); this one checks the
+    watch itself: it records this test's secrets, and what ran so far leaked nothing."""
+    since = WATCH.mark()
+    sign_up(stub, email="watched@example.com")
+    signed_in = sign_in(stub, email="watched@example.com")
+    assert signed_in.session_token in WATCH.tokens and PASSWORD in WATCH.passwords
+    assert WATCH.mark() > since  # this test's calls were logged
     assert WATCH.leaks() == []
+
+
+def test_the_watch_finds_a_leaked_token_its_hash_and_a_password():
+    watch = LeakWatch()
+    request = pb.CreateSessionRequest(email="a@example.com", password=PASSWORD)
+    token = "asv_st_" + "A" * 43
+    watch.note_call(request, pb.CreateSessionResponse(session_token=token))
+    since = watch.mark()
+    watch.emit(logging.makeLogRecord({"msg": f"oops {token}"}))
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    watch.emit(logging.makeLogRecord({"msg": "hash %s", "args": (digest,)}))
+    watch.emit(logging.makeLogRecord({"msg": "login", "password": PASSWORD}))
+    assert sorted(watch.leaks(since)) == sorted(
+        [f"token {token[:10]}…", f"token hash {digest[:8]}…", f"password {PASSWORD[:2]}…"]
+    )
+    assert watch.leaks(watch.mark()) == []

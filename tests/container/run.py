@@ -173,7 +173,13 @@ def make_base(logs: Path) -> str:
 # --- 2. image ----------------------------------------------------------------------------
 
 
+def image_id(name: str) -> str | None:
+    proc = podman("image", "inspect", "--format", "{{.Id}}", name, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
 def build(logs: Path) -> str:
+    previous = image_id(IMAGE)
     run_logged(
         [
             "podman",
@@ -191,6 +197,8 @@ def build(logs: Path) -> str:
         ],
         logs / "build.log",
     )
+    if previous and previous != image_id(IMAGE):
+        podman("rmi", previous, check=False)  # the image this build replaced, now untagged
     size = podman("image", "inspect", "--format", "{{.Size}}", IMAGE).stdout.strip()
     return f"{IMAGE}, {int(size) / 1e6:.0f} MB"
 

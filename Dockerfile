@@ -5,15 +5,21 @@
 # only, no compiler needed); the second copies just that virtualenv onto a clean slim base
 # and runs it as an unprivileged user. Both stages use the same base, so the venv's
 # interpreter path stays valid.
+#
+# BASE picks that base: any Debian-like image with Python 3.11+ on PATH as `python3`, the
+# venv module (ensurepip), groupadd/useradd and CA certificates. The official image is the
+# default; `make container-test` builds on a debootstrapped Debian bookworm instead
+# (`--build-arg BASE=localhost/authsvc-base:bookworm`, see README "Container").
+ARG BASE=python:3.11-slim-bookworm
 
-FROM python:3.11-slim-bookworm AS build
+FROM ${BASE} AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
-RUN python -m venv /opt/authsvc
+RUN python3 -m venv /opt/authsvc
 COPY pyproject.toml README.md ./
 COPY authsvc ./authsvc
 COPY migrations ./migrations
@@ -21,7 +27,7 @@ COPY migrations ./migrations
 RUN /opt/authsvc/bin/pip install --no-cache-dir .
 
 
-FROM python:3.11-slim-bookworm AS runtime
+FROM ${BASE} AS runtime
 
 # A fixed numeric uid/gid so volume ownership and `runAsUser` policies can name it.
 RUN groupadd --system --gid 10001 authsvc \

@@ -12,7 +12,7 @@ NPM_STAMP := node_modules/.installed
 BUF := node_modules/.bin/buf
 RELEASED_CONTRACT := protos/released/authsvc-v1.binpb
 
-.PHONY: install gen lint test run bench soak postgres clean release-contract
+.PHONY: install gen lint test run bench soak postgres clean release-contract container-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ bench: $(STAMP) postgres
 # unexpected errors, RSS growth < 10%. SOAK_ARGS="--minutes 2" for a short run.
 soak: $(STAMP) postgres
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+# Builds the Dockerfile with podman on a debootstrapped Debian base, runs the image and
+# checks it from the host (root; .ci/deps-container.sh installs podman, runc, debootstrap).
+container-test: $(STAMP)
+	$(BIN)/python tests/container/run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache node_modules clients/typescript/dist

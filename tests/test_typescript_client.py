@@ -118,7 +118,7 @@ import type { AuthClient, AuthFailure, AuthClientOptions } from "@authsvc/client
 const options: AuthClientOptions = {
   address: "127.0.0.1:50051",
   tls: { ca: "PEM", serverName: "authsvc.internal", cert: "PEM", key: "PEM" },
-  apiKey: "key",
+  apiKey: process.env["AUTHSVC_API_KEY"], // string | undefined
   timeoutMs: 1000,
 };
 const auth: AuthClient = createAuthClient(options);

@@ -35,30 +35,33 @@ export type Pem = string | Buffer;
  */
 export interface TlsOptions {
   /** The CA certificate(s) that signed the server's certificate. Default: the system's. */
-  ca?: Pem;
+  ca?: Pem | undefined;
   /**
    * The name the server's certificate must carry (and the TLS SNI), when it differs from
    * the host of `address`, e.g. `authsvc.internal` while dialing an IP address.
    */
-  serverName?: string;
+  serverName?: string | undefined;
   /** The client certificate (chain), for mutual TLS. Requires `key`. */
-  cert?: Pem;
+  cert?: Pem | undefined;
   /** The private key of `cert`, for mutual TLS. Requires `cert`. */
-  key?: Pem;
+  key?: Pem | undefined;
 }
 
-/** How to reach authsvc. */
+/**
+ * How to reach authsvc. Every optional field also takes `undefined` (e.g.
+ * `apiKey: process.env.AUTHSVC_API_KEY`), even under `exactOptionalPropertyTypes`.
+ */
 export interface AuthClientOptions {
   /** `host:port` of the authsvc gRPC server, e.g. `127.0.0.1:50051`. */
   address: string;
   /** Deadline of every call unless the call sets its own `timeoutMs`. Default 5000. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** TLS (or mutual TLS with `cert` and `key`). Omit it for plaintext HTTP/2. */
-  tls?: TlsOptions;
+  tls?: TlsOptions | undefined;
   /** Sent on every call as the `x-api-key` request header (gRPC metadata). */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** More Connect interceptors for every call (after the one that sets `x-api-key`). */
-  interceptors?: Interceptor[];
+  interceptors?: Interceptor[] | undefined;
 }
 
 /** The request header that carries `AuthClientOptions.apiKey`. */

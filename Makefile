@@ -10,6 +10,9 @@ PY_DIRS := authsvc tests migrations $(wildcard bench)
 # by package-lock.json; `npm ci` runs whenever the lock or a package.json changes.
 NPM_STAMP := node_modules/.installed
 BUF := node_modules/.bin/buf
+# The client's pinned TypeScript: npm nests it under clients/typescript because
+# protoc-gen-es pulls another version into the top-level node_modules.
+TSC = $(firstword $(wildcard clients/typescript/node_modules/.bin/tsc) node_modules/.bin/tsc)
 RELEASED_CONTRACT := protos/released/authsvc-v1.binpb
 
 .PHONY: install gen lint test run bench soak postgres clean release-contract container-test
@@ -37,11 +40,12 @@ lint: $(STAMP) $(NPM_STAMP)
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BUF) lint
 	$(BUF) format protos --diff --exit-code
 	$(BUF) breaking protos --against $(RELEASED_CONTRACT)
 	$(BIN)/hadolint Dockerfile
-	node_modules/.bin/tsc -p clients/typescript --noEmit
+	$(TSC) -p clients/typescript --noEmit
 	@# The Go client (Go from .ci/deps-go.sh): formatting, then vet of all its packages.
 	@unformatted="$$(gofmt -l clients/go)"; if [ -n "$$unformatted" ]; then \
 		echo "gofmt needed: $$unformatted"; exit 1; fi

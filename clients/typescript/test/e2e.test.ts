@@ -98,3 +98,22 @@ test("a bad field fails with INVALID_ARGUMENT naming it in BadRequest", async ()
   assert.equal(bad.reason, "INVALID_ARGUMENT");
   assert.deepEqual([...bad.fields].sort(), ["email", "last_name"]);
 });
+
+test("five wrong passwords throttle the account: TOO_MANY_ATTEMPTS with RetryInfo", async () => {
+  const auth = client();
+  const email = uniqueEmail();
+  await auth.createUser({ email, password: PASSWORD, firstName: "Ada", lastName: "Lovelace" });
+
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const wrong = await failure(auth.createSession({ email, password: `wrong ${attempt}` }));
+    assert.equal(wrong.code, Code.Unauthenticated, `attempt ${attempt}`);
+    assert.equal(wrong.reason, "INVALID_CREDENTIALS");
+    assert.equal(wrong.retryAfterMs, undefined);
+  }
+  const throttled = await failure(auth.createSession({ email, password: PASSWORD }));
+  assert.equal(throttled.code, Code.ResourceExhausted);
+  assert.equal(throttled.reason, "TOO_MANY_ATTEMPTS");
+  assert.equal(throttled.domain, "authsvc");
+  assert.equal(typeof throttled.retryAfterMs, "number");
+  assert.ok(throttled.retryAfterMs! > 0, `retryAfterMs ${throttled.retryAfterMs}`);
+});

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from authsvc.server import AuthServer
+from authsvc.runtime.assembly import AuthServer
 from tests.certs import SERVER_NAME, make_pki
 from tests.node_tools import ROOT, TS_CLIENT, node, npm, npm_tool, tsc
 

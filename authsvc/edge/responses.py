@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 import weakref
 from datetime import datetime
-from typing import Protocol
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -22,44 +21,8 @@ from authsvc.storage.models import AuditRecord
 from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User as UserRow
 from authsvc.storage.paging import Page
-from authsvc.storage.read_model import Validated
+from authsvc.storage.read_model import SessionView, UserView, Validated
 from authsvc.v1 import auth_service_pb2 as pb
-
-
-class UserFields(Protocol):
-    """What ``user`` reads: a stored user or the read model's view of one."""
-
-    @property
-    def id(self) -> uuid.UUID | str: ...
-    @property
-    def email(self) -> str: ...
-    @property
-    def first_name(self) -> str: ...
-    @property
-    def last_name(self) -> str: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def updated_at(self) -> datetime: ...
-
-
-class SessionFields(Protocol):
-    """What ``session`` reads: a stored session or the read model's view of one."""
-
-    @property
-    def id(self) -> uuid.UUID | str: ...
-    @property
-    def user_id(self) -> uuid.UUID | str: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def expires_at(self) -> datetime: ...
-    @property
-    def refresh_expires_at(self) -> datetime: ...
-    @property
-    def user_agent(self) -> str: ...
-    @property
-    def ip_address(self) -> str: ...
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -69,7 +32,7 @@ def timestamp(value: datetime) -> Timestamp:
     return ts
 
 
-def user(u: UserFields) -> pb.User:
+def user(u: UserRow | UserView) -> pb.User:
     """The public view of a user: never anything about its password."""
     return pb.User(
         id=str(u.id),
@@ -81,7 +44,7 @@ def user(u: UserFields) -> pb.User:
     )
 
 
-def session(s: SessionFields) -> pb.Session:
+def session(s: SessionRow | SessionView) -> pb.Session:
     """The public view of a session: never a token or its hash."""
     return pb.Session(
         id=str(s.id),

@@ -634,7 +634,10 @@ def markdown_table() -> str:
 
 
 def _row(name: str, spec: Spec) -> str:
-    default = spec.shown_default or _shown(Settings.__dataclass_fields__[name].default)
+    shown = spec.shown_default
+    if shown and " " not in shown:
+        shown = f"`{shown}`"  # a plain value, as written in the environment
+    default = shown or _shown(Settings.__dataclass_fields__[name].default)
     flag = f"`{spec.flag}` ({', '.join(spec.commands)})" if spec.flag else ""
     doc = spec.doc + (
         f"; also read from `{'`, `'.join(spec.aliases)}` (deprecated)" if spec.aliases else ""

@@ -6,12 +6,16 @@ from datetime import timedelta
 
 import pytest
 
+from authsvc.runtime import cli
+from authsvc.runtime.codegen import ROOT, with_settings_table
 from authsvc.runtime.settings import (
     ConfigError,
     Settings,
+    flags,
     load_settings,
     normalize_database_url,
     parse_duration,
+    specs,
 )
 
 
@@ -102,3 +106,26 @@ def test_hash_concurrency_is_shared_by_the_workers_of_a_replica():
     assert Settings(password_hash=cheap, hash_concurrency=3).hash_slots == 3  # SQLite: 1 worker
     with pytest.raises(ConfigError, match="AUTHSVC_HASH_CONCURRENCY"):
         Settings(password_hash=cheap, hash_concurrency=-1)
+
+
+def test_the_readme_settings_table_is_the_declarations():
+    readme = (ROOT / "README.md").read_text()
+    assert with_settings_table(readme) == readme, "run `make gen` and commit README.md"
+    for spec in specs().values():
+        assert f"| `{spec.env}` |" in readme
+
+
+def test_every_flag_comes_from_a_declared_setting():
+    parser = cli._parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for command, sub in commands.items():
+        options = {o for action in sub._actions for o in action.option_strings}
+        declared = {flag for _, flag, _ in flags(command)}
+        extra = {"-h", "--help"} | ({"--timeout"} if command == "health" else set())
+        assert options == declared | extra, command
+    assert {flag for _, flag, _ in flags("serve")} >= {"--address", "--database-url", "--workers"}
+
+
+def test_the_old_thread_setting_name_still_works():
+    assert load_settings({"AUTHSVC_MAX_WORKERS": "3"}).rpc_threads == 3
+    assert load_settings({"AUTHSVC_RPC_THREADS": "4", "AUTHSVC_MAX_WORKERS": "3"}).rpc_threads == 4

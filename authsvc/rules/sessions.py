@@ -126,13 +126,28 @@ def refresh(
         return reused
     if now >= session.refresh_expires_at:
         raise TokenExpired()
-    session_token, new_update_token = new_token(TokenKind.SESSION), new_token(TokenKind.UPDATE)
+    issued = _rotate(db, session, old_hash, policy, now)
+    if issued is None:
+        # A concurrent refresh rotated this token first: ours is now a reused token.
+        _revoke(db, session.id)
+        return Reused(session.user_id, session.id)
+    db.add(RotatedToken(session_id=session.id, token_hash=old_hash, created_at=now))
+    db.flush()
+    db.refresh(session)
+    return issued
+
+
+def _rotate(
+    db: DbSession, session: Session, old_hash: bytes, policy: SessionPolicy, now: datetime
+) -> IssuedSession | None:
+    """New tokens for ``session`` if its update token is still ``old_hash``, else None."""
+    session_token, update_token = new_token(TokenKind.SESSION), new_token(TokenKind.UPDATE)
     rotated = db.execute(
         update(Session)
         .where(Session.id == session.id, Session.update_token_hash == old_hash)
         .values(
             token_hash=token_hash(session_token),
-            update_token_hash=token_hash(new_update_token),
+            update_token_hash=token_hash(update_token),
             expires_at=min(now + policy.ttl, session.absolute_expires_at),
             refresh_expires_at=min(now + policy.refresh_ttl, session.absolute_expires_at),
             updated_at=now,
@@ -140,13 +155,8 @@ def refresh(
         .execution_options(synchronize_session=False)
     )
     if rotated.rowcount != 1:  # type: ignore[attr-defined]
-        # A concurrent refresh rotated this token first: ours is now a reused token.
-        _revoke(db, session.id)
-        return Reused(session.user_id, session.id)
-    db.add(RotatedToken(session_id=session.id, token_hash=old_hash, created_at=now))
-    db.flush()
-    db.refresh(session)
-    return IssuedSession(session, session_token, new_update_token)
+        return None
+    return IssuedSession(session, session_token, update_token)
 
 
 def _revoke_if_rotated(db: DbSession, digest: bytes) -> Reused | None:

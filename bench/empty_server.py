@@ -1,6 +1,6 @@
 """The baseline: authsvc's own server, with a ValidateToken that does no I/O.
 
-The server is built by ``authsvc.server.create_server`` itself, so the thread pool,
+The server is built by ``authsvc.runtime.assembly.create_server`` itself, so the thread pool,
 interceptors, options, health and reflection are exactly those of ``authsvc serve``
 in this build; only the AuthService servicer is swapped for one whose ValidateToken
 reads the request and builds a response of the real shape (user and session with

@@ -1,9 +1,16 @@
-"""Who may call what: the caller policy (``edge.caller_interceptor`` enforces it).
+"""Who may call what: the caller policy, and protected mode without one
+(``edge.caller_interceptor`` enforces both).
 
-Under mutual TLS every caller presents a certificate signed by the client CA. The
-policy file maps the certificate's identities (subject CN, SAN DNS names and URIs) to
-the methods each may call; any other call fails with PERMISSION_DENIED,
-reason ``CALLER_NOT_ALLOWED``. Health and reflection are methods like any other.
+A caller has identities: those of its client certificate under mutual TLS (subject CN,
+SAN DNS names and URIs) and the name of the API key it sends as ``x-api-key``. The
+policy file maps identities to the methods each may call; any other call fails with
+PERMISSION_DENIED, reason ``CALLER_NOT_ALLOWED``. Health and reflection are methods
+like any other.
+
+Without a policy, authsvc runs in *protected mode* (like Redis's): the privileged RPCs
+(user administration, and any AuthService RPC not listed as ordinary) answer only
+callers on the loopback interface, unless ``AUTHSVC_PRIVILEGED_FROM_ANYWHERE`` says the
+operator's own network policy already restricts who reaches authsvc.
 
 The file is TOML (or JSON when its name ends in ``.json``)::
 
@@ -39,6 +46,68 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
 )
 _AUTH_SERVICE = SERVICES[0]
 
+#: AuthService RPCs that hand out power over other people's accounts: without a caller
+#: policy only loopback callers may call them.
+PRIVILEGED_METHODS = (
+    "GetUser",
+    "UpdateUser",
+    "DeleteUser",
+    "ListUsers",
+    "ListSessions",
+    "ListAuditEvents",
+    "StartPasswordReset",
+    "SetPassword",
+    "DisableUser",
+    "EnableUser",
+    "ImportUsers",
+    "StartEmailVerification",
+    "RevokeSession",
+    "RevokeUserSessions",
+)
+#: AuthService RPCs an end user's own request drives (they carry the user's password or
+#: token): open to every caller without a policy. Any RPC in neither list is privileged.
+ORDINARY_METHODS = (
+    "CreateUser",
+    "CreateSession",
+    "ValidateToken",
+    "RefreshSession",
+    "DeleteSession",
+    "ChangePassword",
+    "CompletePasswordReset",
+    "VerifyEmail",
+)
+#: Named above but added by branches not merged yet. TODO(merge): empty this once they are.
+PENDING_METHODS = frozenset(
+    {
+        "StartPasswordReset",
+        "SetPassword",
+        "DisableUser",
+        "EnableUser",
+        "ImportUsers",
+        "StartEmailVerification",
+        "RevokeSession",
+        "RevokeUserSessions",
+        "CompletePasswordReset",
+        "VerifyEmail",
+    }
+)
+#: The full names (``/authsvc.v1.AuthService/Name``) of the ordinary RPCs served.
+_ORDINARY = frozenset(
+    f"/{_AUTH_SERVICE.full_name}/{name}"
+    for name in ORDINARY_METHODS
+    if name in _AUTH_SERVICE.methods_by_name
+)
+
+ALLOW_EVERYWHERE_SETTING = "AUTHSVC_PRIVILEGED_FROM_ANYWHERE"
+
+
+def is_privileged(method: str) -> bool:
+    """True for an AuthService method (``/svc/Name``) not listed as ordinary.
+
+    Fails closed: an RPC nobody classified is privileged. Health and reflection are not.
+    """
+    return method.startswith(f"/{_AUTH_SERVICE.full_name}/") and method not in _ORDINARY
+
 
 @dataclass(frozen=True)
 class CallerPolicy:
@@ -68,6 +137,35 @@ class CallerPolicy:
             for rule in rules:
                 allowed.update((identity, method) for method in _expand(identity, rule))
         return cls(frozenset(allowed))
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Decides each call: by the caller policy when there is one, else by protected mode."""
+
+    policy: CallerPolicy | None
+    privileged_from_anywhere: bool = False
+
+    def refusal(self, identities: Sequence[str], method: str, *, local: bool) -> str | None:
+        """None when the call may proceed, else the message of its PERMISSION_DENIED.
+
+        ``local``: the peer is on the loopback interface (or a unix socket).
+        """
+        name = method.rsplit("/", 1)[-1]
+        if self.policy is not None:
+            if self.policy.allows(identities, method):
+                return None
+            who = ", ".join(identities) or "a caller with no identity (no certificate, no API key)"
+            return f"{who} may not call {name}: grant it in the caller policy (AUTHSVC_CALLERS)"
+        if local or self.privileged_from_anywhere or not is_privileged(method):
+            return None
+        return (
+            f"{name} is a privileged RPC: without a caller policy only callers on the loopback "
+            "interface may call it. To allow this caller, set AUTHSVC_CALLERS to a caller "
+            "policy naming it by API key (`authsvc api-key create NAME`, sent as x-api-key) "
+            f"or by client certificate identity; or set {ALLOW_EVERYWHERE_SETTING}=true if your "
+            "own network policy decides who reaches authsvc"
+        )
 
 
 def load_policy(path: str) -> CallerPolicy:

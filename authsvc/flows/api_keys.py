@@ -94,7 +94,7 @@ class ApiKeys:
             change.audit(AuditEvent.API_KEY_CREATED, NOBODY, _detail(row), **_fields(row))
         return KeyRecord.of(row), key
 
-    def list(self) -> list[KeyRecord]:
+    def list_all(self) -> list[KeyRecord]:
         """Every key, live and revoked, by name then age."""
         with self._changes.read() as db:
             return [KeyRecord.of(row) for row in api_keys.list_keys(db)]
@@ -131,7 +131,11 @@ class ApiKeys:
         """Audits (and logs) a call refused for its API key. Never raises."""
         try:
             self._changes.record(
-                AuditEvent.API_KEY_REJECTED, NOBODY, f"{caller} {method}", caller=caller, method=method
+                AuditEvent.API_KEY_REJECTED,
+                NOBODY,
+                f"{caller} {method}",
+                caller=caller,
+                method=method,
             )
         except Exception:  # the call is refused whether or not the event could be written
             log.warning("could not audit a rejected API key", exc_info=True)

@@ -89,14 +89,18 @@ def list_keys(db: DbSession) -> list[ApiKey]:
     return list(db.scalars(select(ApiKey).order_by(ApiKey.name, ApiKey.created_at, ApiKey.id)))
 
 
-def revoke(db: DbSession, now: datetime, *, name: str = "", key_id: uuid.UUID | None = None) -> list[ApiKey]:
+def revoke(
+    db: DbSession, now: datetime, *, name: str = "", key_id: uuid.UUID | None = None
+) -> list[ApiKey]:
     """Revokes the live keys named ``name``, or the one live key ``key_id``.
 
     Returns the keys it revoked (none when nothing live matched). Rows are locked first
     (PostgreSQL), so two concurrent revocations report each key once.
     """
     query = select(ApiKey).where(ApiKey.revoked_at.is_(None)).with_for_update()
-    query = query.where(ApiKey.id == key_id) if key_id is not None else query.where(ApiKey.name == name)
+    query = (
+        query.where(ApiKey.id == key_id) if key_id is not None else query.where(ApiKey.name == name)
+    )
     revoked = list(db.scalars(query))
     for key in revoked:
         key.revoked_at = now

@@ -282,5 +282,7 @@ def _interceptors(
     if worker:
         interceptors.insert(0, WorkerTag())
     admission = Admission(settings.callers, settings.privileged_from_anywhere)
-    interceptors.append(CallerInterceptor(admission, flows.api_keys, flows.audit_trail.caller_denied))
+    interceptors.append(
+        CallerInterceptor(admission, flows.api_keys, flows.audit_trail.caller_denied)
+    )
     return interceptors

@@ -160,7 +160,7 @@ def _create_key(keys: ApiKeys, args: argparse.Namespace) -> int:
 
 
 def _list_keys(keys: ApiKeys, _args: argparse.Namespace) -> int:
-    records = keys.list()
+    records = keys.list_all()
     print(f"{'ID':36}  {'NAME':24}  {'CREATED':20}  {'LAST USED':20}  REVOKED")
     for r in records:
         times = (_when(r.created_at), _when(r.last_used_at), _when(r.revoked_at))

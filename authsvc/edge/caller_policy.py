@@ -17,6 +17,10 @@ The file is TOML (or JSON when its name ends in ``.json``)::
     [callers]
     "web-frontend" = ["CreateUser", "CreateSession", "grpc.health.v1.Health/Check"]
     "admin-tool" = ["authsvc.v1.AuthService/*", "grpc.health.v1.Health/*"]
+    "*" = ["grpc.health.v1.Health/Check"]  # every caller, even one with no identity
+
+The identity ``*`` stands for every caller, identified or not (a kubelet's gRPC probe
+presents neither a certificate nor a key).
 
 A rule is a short AuthService method name (``CreateUser``), a full method name
 (``grpc.health.v1.Health/Check``, leading ``/`` optional), every method of a service
@@ -99,6 +103,8 @@ _ORDINARY = frozenset(
 )
 
 ALLOW_EVERYWHERE_SETTING = "AUTHSVC_PRIVILEGED_FROM_ANYWHERE"
+#: The policy identity that stands for every caller.
+ANY_CALLER = "*"
 
 
 def is_privileged(method: str) -> bool:
@@ -116,8 +122,11 @@ class CallerPolicy:
     allowed: frozenset[tuple[str, str]]
 
     def allows(self, identities: Sequence[str], method: str) -> bool:
-        """True when any of the caller's ``identities`` may call ``method`` (``/svc/Name``)."""
-        return any((identity, method) in self.allowed for identity in identities)
+        """True when any of the caller's ``identities`` (or ``*``, every caller) may call
+        ``method`` (``/svc/Name``)."""
+        return (ANY_CALLER, method) in self.allowed or any(
+            (identity, method) in self.allowed for identity in identities
+        )
 
     @classmethod
     def from_mapping(cls, data: object) -> CallerPolicy:

@@ -275,6 +275,16 @@ def test_star_allows_everything_served() -> None:
     assert policy.allows(["root"], "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
 
 
+def test_the_star_identity_grants_a_method_to_every_caller() -> None:
+    policy = CallerPolicy.from_mapping(
+        {"callers": {"*": ["grpc.health.v1.Health/Check"], "admin": ["GetUser"]}}
+    )
+    assert policy.allows([], "/grpc.health.v1.Health/Check")
+    assert policy.allows(["anyone"], "/grpc.health.v1.Health/Check")
+    assert not policy.allows([], f"{AUTH}GetUser")
+    assert not policy.allows(["anyone"], "/grpc.health.v1.Health/Watch")
+
+
 def test_any_identity_of_the_certificate_may_grant_a_method() -> None:
     policy = CallerPolicy.from_mapping({"callers": {"web": ["CreateUser"], "admin": ["GetUser"]}})
     assert policy.allows(["someone", "admin"], f"{AUTH}GetUser")

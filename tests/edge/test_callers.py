@@ -13,6 +13,7 @@ import json
 import logging
 import socket
 import subprocess
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -552,3 +553,14 @@ def audit_rows(database: Database, event: str) -> list[str]:
     with database.transaction(writes=False) as db:
         query = select(AuditRecord.detail).where(AuditRecord.event == event)
         return list(db.scalars(query))
+
+
+def test_the_kubernetes_policy_is_valid_and_lets_probes_check_health() -> None:
+    manifest = Path(__file__).parents[2] / "deploy/kubernetes/callers-configmap.yaml"
+    lines = manifest.read_text().splitlines()
+    start = lines.index("  callers.toml: |") + 1
+    block = [line.removeprefix("    ") for line in lines[start:] if line.startswith("    ")]
+    policy = CallerPolicy.from_mapping(tomllib.loads("\n".join(block)))
+    assert policy.allows([], "/grpc.health.v1.Health/Check")
+    assert policy.allows(["admin-tool"], f"{AUTH}ListUsers")
+    assert not policy.allows(["billing-service"], f"{AUTH}ListUsers")

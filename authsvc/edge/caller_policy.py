@@ -155,6 +155,13 @@ class Admission:
     policy: CallerPolicy | None
     privileged_from_anywhere: bool = False
 
+    def decides(self, method: str) -> bool:
+        """False when every caller may call ``method`` whoever it is (no policy, and an
+        ordinary method or protected mode off): then ``refusal`` needs no identities."""
+        if self.policy is not None:
+            return True
+        return is_privileged(method) and not self.privileged_from_anywhere
+
     def refusal(self, identities: Sequence[str], method: str, *, local: bool) -> str | None:
         """None when the call may proceed, else the message of its PERMISSION_DENIED.
 

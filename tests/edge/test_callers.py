@@ -564,3 +564,11 @@ def test_the_kubernetes_policy_is_valid_and_lets_probes_check_health() -> None:
     assert policy.allows([], "/grpc.health.v1.Health/Check")
     assert policy.allows(["admin-tool"], f"{AUTH}ListUsers")
     assert not policy.allows(["billing-service"], f"{AUTH}ListUsers")
+
+
+def test_only_privileged_rpcs_need_an_identity_without_a_policy() -> None:
+    assert Admission(None).decides(f"{AUTH}ListUsers")
+    assert not Admission(None).decides(f"{AUTH}ValidateToken")
+    assert not Admission(None, privileged_from_anywhere=True).decides(f"{AUTH}ListUsers")
+    policy = CallerPolicy.from_mapping({"callers": {"web": ["ValidateToken"]}})
+    assert Admission(policy).decides(f"{AUTH}ValidateToken")

@@ -35,6 +35,7 @@ class Reason(enum.StrEnum):
     CALLER_NOT_ALLOWED = "CALLER_NOT_ALLOWED"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
+    API_KEY_INVALID = "API_KEY_INVALID"
 
 
 @dataclass(frozen=True)
@@ -165,11 +166,20 @@ class DeadlineExceeded(AuthError):
 
 
 class CallerNotAllowed(AuthError):
-    """The caller policy does not let this caller call this method."""
+    """The caller policy (or, without one, protected mode) does not let this caller call
+    this method; the message says how to allow it."""
 
     code = code_pb2.PERMISSION_DENIED
     reason = Reason.CALLER_NOT_ALLOWED
     message = "this caller may not call this method"
+
+
+class ApiKeyInvalid(AuthError):
+    """The call's ``x-api-key`` is not a live API key: unknown, revoked or malformed."""
+
+    code = code_pb2.UNAUTHENTICATED
+    reason = Reason.API_KEY_INVALID
+    message = "the API key in x-api-key is not valid (unknown, revoked or malformed)"
 
 
 class DatabaseUnavailable(AuthError):

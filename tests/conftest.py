@@ -50,6 +50,7 @@ TABLES = (
     "throttle_failures",
     "throttle_counters",
     "audit_events",
+    "api_keys",
 )
 
 

@@ -1,11 +1,13 @@
 """Watches the whole suite for secrets in the logs.
 
-Every channel the tests open records the passwords it sends (when accepted) and the
-tokens it sends or receives; a handler on the root logger keeps the text of every log
-record. After each test, an autouse fixture (``tests/conftest.py``) checks that none of
-the secrets seen so far, nor a SHA-256 of a token, nor any password hash, appears in a
-record logged during that test. So the check holds whatever tests run, in whatever
-order, in one process or several (``-k``, ``-p xdist``).
+Every channel the tests open records the passwords it sends (when accepted), the
+tokens it sends or receives and the API keys it sends as ``x-api-key`` metadata (tests
+that create keys outside a call, through the CLI, hand them to ``learn``); a handler on
+the root logger keeps the text of every log record. After each test, an autouse fixture
+(``tests/conftest.py``) checks that none of the secrets seen so far, nor a SHA-256 of a
+token, nor any password hash, appears in a record logged during that test. So the check
+holds whatever tests run, in whatever order, in one process or several (``-k``,
+``-p xdist``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import grpc
 
 PASSWORD_FIELDS = ("password", "current_password", "new_password")
 TOKEN_FIELDS = ("session_token", "update_token")
-_TOKEN = re.compile(r"asv_[su]t_[A-Za-z0-9_-]{43}")
+API_KEY_HEADER = "x-api-key"
+_TOKEN = re.compile(r"asv_(?:[su]t|ak)_[A-Za-z0-9_-]{43}")
 _HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
 _PASSWORD_HASH = re.compile(r"(?:scrypt|pbkdf2):[\w:]+\$[^\s$]+\$[0-9a-f]{16,}")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -35,6 +38,7 @@ class LeakWatch(logging.Handler):
         self.texts: list[str] = []
         self.passwords: set[str] = set()
         self.tokens: set[str] = set()
+        self.api_keys: set[str] = set()  # x-api-key values, well-formed or not
         self._lock = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -61,6 +65,20 @@ class LeakWatch(logging.Handler):
                 if isinstance(value, str) and len(value) >= 8:
                     self.passwords.add(value)
 
+    def learn(self, secret: str) -> None:
+        """Remembers a token or API key that reached the test outside a call's fields."""
+        if _TOKEN.fullmatch(secret):
+            with self._lock:
+                self.tokens.add(secret)
+
+    def note_metadata(self, metadata: Any) -> None:
+        """Remembers the API keys a call sends as ``x-api-key`` (even malformed ones)."""
+        for key, value in metadata or ():
+            if key == API_KEY_HEADER and isinstance(value, str) and len(value) >= 8:
+                with self._lock:
+                    self.api_keys.add(value)
+                self.learn(value)
+
     def mark(self) -> int:
         """Where the records logged from now on begin (for ``leaks``)."""
         with self._lock:
@@ -75,6 +93,7 @@ class LeakWatch(logging.Handler):
         found += [f"token hash {h[:8]}…" for h in set(_HEX64.findall(text)) & digests]
         found += [f"password hash {m[:12]}…" for m in _PASSWORD_HASH.findall(text)]
         found += [f"password {p[:2]}…" for p in self.passwords if p in text]
+        found += [f"API key {k[:9]}…" for k in self.api_keys if k in text]
         return found
 
 
@@ -83,6 +102,7 @@ class _Recorder(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         self._watch = watch
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        self._watch.note_metadata(details.metadata)
         outcome = continuation(details, request)
         # Never wait here: ``.future()`` calls must stay asynchronous.
         outcome.add_done_callback(lambda done: self._note(request, done))

@@ -26,6 +26,8 @@ SERVICE = "authsvc.v1.AuthService"
 #: The RPCs that change nothing (ValidateToken only reads), so a retry is harmless.
 IDEMPOTENT_METHODS = ("GetUser", "ListUsers", "ValidateToken", "ListSessions", "ListAuditEvents")
 DEFAULT_TIMEOUT = 5.0
+#: The call metadata that carries ``api_key``.
+API_KEY_HEADER = "x-api-key"
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
@@ -113,6 +115,9 @@ class AuthClient:
 
     ``timeout`` (seconds) is the default deadline of every call, retries included; each
     method takes ``timeout=`` to override it. ``retry=None`` turns retries off.
+    ``api_key`` (from ``authsvc api-key create NAME``) is sent on every call as the
+    metadata ``x-api-key``, naming this caller in the server's caller policy; send it
+    over TLS (``credentials``) unless the network is trusted.
     """
 
     def __init__(
@@ -123,9 +128,13 @@ class AuthClient:
         retry: RetryPolicy | None = RetryPolicy(),
         credentials: grpc.ChannelCredentials | None = None,
         options: tuple[tuple[str, Any], ...] = (),
+        api_key: str | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be greater than 0")
+        if api_key is not None and not api_key:
+            raise ValueError("api_key is empty")
+        self._metadata = ((API_KEY_HEADER, api_key),) if api_key else ()
         all_options = (
             ("grpc.enable_retries", 1 if retry else 0),
             ("grpc.service_config", service_config(retry)),
@@ -294,6 +303,7 @@ class AuthClient:
         self, rpc: grpc.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req, timeout: float | None
     ) -> _Resp:
         try:
-            return rpc(request, timeout=self.timeout if timeout is None else timeout)
+            deadline = self.timeout if timeout is None else timeout
+            return rpc(request, timeout=deadline, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise AuthClientError.from_rpc_error(exc) from None

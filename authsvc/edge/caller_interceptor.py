@@ -1,26 +1,45 @@
-"""The interceptor that enforces the caller policy (``edge.caller_policy``).
+"""The interceptor that decides who may call what (``edge.caller_policy``).
 
-Denials raise CallerNotAllowed, which the error interceptor (installed outside this
-one) turns into PERMISSION_DENIED with reason CALLER_NOT_ALLOWED; each denial is handed
-to a hook (the composition root audits and logs it).
+It learns the caller's identities (its client certificate's, and the name of the API
+key it sends as ``x-api-key``) and whether it is on the loopback interface, then asks
+``Admission``. A presented key that is not live fails the call with UNAUTHENTICATED,
+reason ``API_KEY_INVALID``, whatever the method: a service sending a revoked key should
+learn so at once. Denials raise CallerNotAllowed, which the error interceptor (installed
+outside this one) turns into PERMISSION_DENIED with reason CALLER_NOT_ALLOWED. Every
+refusal is handed to a hook (the composition root audits and logs it).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeAlias, cast
+from typing import Any, Protocol, TypeAlias, cast
 
 import grpc
 
-from authsvc.edge.caller_policy import CallerPolicy
+from authsvc.edge.caller_policy import Admission
 from authsvc.edge.wrapping import guard_handler
-from authsvc.errors import CallerNotAllowed
+from authsvc.errors import ApiKeyInvalid, CallerNotAllowed
 
+#: The call metadata that carries an API key (every authsvc client sends it there).
+API_KEY_HEADER = "x-api-key"
 # auth_context() keys of the identities a client certificate proves.
 _IDENTITY_KEYS = ("x509_common_name", "peer_dns", "peer_uri")
 
 DeniedHook: TypeAlias = Callable[[tuple[str, ...], str], None]
+
+
+class CallerKeys(Protocol):
+    """Resolves API keys to caller identities (``flows.api_keys.ApiKeys``)."""
+
+    def identify(self, key: str) -> str | None:
+        """The name of the live key ``key``; None when unknown, revoked or malformed."""
+        ...
+
+    def rejected(self, caller: str, method: str) -> None:
+        """Audits a call refused for its key; never raises."""
+        ...
 
 
 def peer_identities(context: grpc.ServicerContext) -> tuple[str, ...]:
@@ -32,11 +51,41 @@ def peer_identities(context: grpc.ServicerContext) -> tuple[str, ...]:
     )
 
 
-class CallerInterceptor(grpc.ServerInterceptor):
-    """Lets a call through only when the caller policy allows its certificate the method."""
+def is_local_peer(peer: str) -> bool:
+    """True for a peer on the loopback interface or a unix socket.
 
-    def __init__(self, policy: CallerPolicy, on_denied: DeniedHook) -> None:
-        self._policy = policy
+    ``peer`` is gRPC's ``ipv4:127.0.0.1:5000``, ``ipv6:[::1]:5000`` (an IPv4-mapped
+    ``[::ffff:127.0.0.1]`` counts too), ``unix:/path`` or ``unix-abstract:name``.
+    """
+    kind, _, address = peer.partition(":")
+    if kind in ("unix", "unix-abstract"):
+        return True
+    if kind not in ("ipv4", "ipv6"):
+        return False
+    host = address.rsplit(":", 1)[0].strip("[]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def presented_keys(context: grpc.ServicerContext) -> list[str]:
+    """The values of the call's ``x-api-key`` metadata (usually none or one)."""
+    return [
+        value
+        for key, value in context.invocation_metadata() or ()
+        if key == API_KEY_HEADER and isinstance(value, str)
+    ]
+
+
+class CallerInterceptor(grpc.ServerInterceptor):
+    """Lets a call through only when ``admission`` allows its caller the method."""
+
+    def __init__(self, admission: Admission, keys: CallerKeys, on_denied: DeniedHook) -> None:
+        self._admission = admission
+        self._keys = keys
         self._on_denied = on_denied
 
     def intercept_service(
@@ -50,8 +99,28 @@ class CallerInterceptor(grpc.ServerInterceptor):
 
     @contextmanager
     def _admit(self, context: grpc.ServicerContext, method: str) -> Iterator[None]:
-        identities = peer_identities(context)
-        if not self._policy.allows(identities, method):
-            self._on_denied(identities, method)
-            raise CallerNotAllowed()
+        names = self._key_names(context, method)
+        if not self._admission.decides(method):  # e.g. ValidateToken without a policy
+            yield
+            return
+        identities = peer_identities(context) + names
+        peer = context.peer()
+        refusal = self._admission.refusal(identities, method, local=is_local_peer(peer))
+        if refusal is not None:
+            self._on_denied(identities or (f"peer {peer}",), method)
+            raise CallerNotAllowed(refusal)
         yield
+
+    def _key_names(self, context: grpc.ServicerContext, method: str) -> tuple[str, ...]:
+        """The identity of the call's API key (none without a key).
+
+        Raises ApiKeyInvalid (after auditing) when the key is not live or several are sent.
+        """
+        keys = presented_keys(context)
+        if not keys:
+            return ()
+        name = self._keys.identify(keys[0]) if len(keys) == 1 else None
+        if name is None:
+            self._keys.rejected(f"peer {context.peer()}", method)
+            raise ApiKeyInvalid()
+        return (name,)

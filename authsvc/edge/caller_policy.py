@@ -1,15 +1,26 @@
-"""Who may call what: the caller policy (``edge.caller_interceptor`` enforces it).
+"""Who may call what: the caller policy, and protected mode without one
+(``edge.caller_interceptor`` enforces both).
 
-Under mutual TLS every caller presents a certificate signed by the client CA. The
-policy file maps the certificate's identities (subject CN, SAN DNS names and URIs) to
-the methods each may call; any other call fails with PERMISSION_DENIED,
-reason ``CALLER_NOT_ALLOWED``. Health and reflection are methods like any other.
+A caller has identities: those of its client certificate under mutual TLS (subject CN,
+SAN DNS names and URIs) and the name of the API key it sends as ``x-api-key``. The
+policy file maps identities to the methods each may call; any other call fails with
+PERMISSION_DENIED, reason ``CALLER_NOT_ALLOWED``. Health and reflection are methods
+like any other.
+
+Without a policy, authsvc runs in *protected mode* (like Redis's): the privileged RPCs
+(user administration, and any AuthService RPC not listed as ordinary) answer only
+callers on the loopback interface, unless ``AUTHSVC_PRIVILEGED_FROM_ANYWHERE`` says the
+operator's own network policy already restricts who reaches authsvc.
 
 The file is TOML (or JSON when its name ends in ``.json``)::
 
     [callers]
     "web-frontend" = ["CreateUser", "CreateSession", "grpc.health.v1.Health/Check"]
     "admin-tool" = ["authsvc.v1.AuthService/*", "grpc.health.v1.Health/*"]
+    "*" = ["grpc.health.v1.Health/Check"]  # every caller, even one with no identity
+
+The identity ``*`` stands for every caller, identified or not (a kubelet's gRPC probe
+presents neither a certificate nor a key).
 
 A rule is a short AuthService method name (``CreateUser``), a full method name
 (``grpc.health.v1.Health/Check``, leading ``/`` optional), every method of a service
@@ -39,6 +50,70 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
 )
 _AUTH_SERVICE = SERVICES[0]
 
+#: AuthService RPCs that hand out power over other people's accounts: without a caller
+#: policy only loopback callers may call them.
+PRIVILEGED_METHODS = (
+    "GetUser",
+    "UpdateUser",
+    "DeleteUser",
+    "ListUsers",
+    "ListSessions",
+    "ListAuditEvents",
+    "StartPasswordReset",
+    "SetPassword",
+    "DisableUser",
+    "EnableUser",
+    "ImportUsers",
+    "StartEmailVerification",
+    "RevokeSession",
+    "RevokeUserSessions",
+)
+#: AuthService RPCs an end user's own request drives (they carry the user's password or
+#: token): open to every caller without a policy. Any RPC in neither list is privileged.
+ORDINARY_METHODS = (
+    "CreateUser",
+    "CreateSession",
+    "ValidateToken",
+    "RefreshSession",
+    "DeleteSession",
+    "ChangePassword",
+    "CompletePasswordReset",
+    "VerifyEmail",
+)
+#: Named above but added by branches not merged yet. TODO(merge): empty this once they are.
+PENDING_METHODS = frozenset(
+    {
+        "StartPasswordReset",
+        "SetPassword",
+        "DisableUser",
+        "EnableUser",
+        "ImportUsers",
+        "StartEmailVerification",
+        "RevokeSession",
+        "RevokeUserSessions",
+        "CompletePasswordReset",
+        "VerifyEmail",
+    }
+)
+#: The full names (``/authsvc.v1.AuthService/Name``) of the ordinary RPCs served.
+_ORDINARY = frozenset(
+    f"/{_AUTH_SERVICE.full_name}/{name}"
+    for name in ORDINARY_METHODS
+    if name in _AUTH_SERVICE.methods_by_name
+)
+
+ALLOW_EVERYWHERE_SETTING = "AUTHSVC_PRIVILEGED_FROM_ANYWHERE"
+#: The policy identity that stands for every caller.
+ANY_CALLER = "*"
+
+
+def is_privileged(method: str) -> bool:
+    """True for an AuthService method (``/svc/Name``) not listed as ordinary.
+
+    Fails closed: an RPC nobody classified is privileged. Health and reflection are not.
+    """
+    return method.startswith(f"/{_AUTH_SERVICE.full_name}/") and method not in _ORDINARY
+
 
 @dataclass(frozen=True)
 class CallerPolicy:
@@ -47,8 +122,11 @@ class CallerPolicy:
     allowed: frozenset[tuple[str, str]]
 
     def allows(self, identities: Sequence[str], method: str) -> bool:
-        """True when any of the caller's ``identities`` may call ``method`` (``/svc/Name``)."""
-        return any((identity, method) in self.allowed for identity in identities)
+        """True when any of the caller's ``identities`` (or ``*``, every caller) may call
+        ``method`` (``/svc/Name``)."""
+        return (ANY_CALLER, method) in self.allowed or any(
+            (identity, method) in self.allowed for identity in identities
+        )
 
     @classmethod
     def from_mapping(cls, data: object) -> CallerPolicy:
@@ -68,6 +146,42 @@ class CallerPolicy:
             for rule in rules:
                 allowed.update((identity, method) for method in _expand(identity, rule))
         return cls(frozenset(allowed))
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Decides each call: by the caller policy when there is one, else by protected mode."""
+
+    policy: CallerPolicy | None
+    privileged_from_anywhere: bool = False
+
+    def decides(self, method: str) -> bool:
+        """False when every caller may call ``method`` whoever it is (no policy, and an
+        ordinary method or protected mode off): then ``refusal`` needs no identities."""
+        if self.policy is not None:
+            return True
+        return is_privileged(method) and not self.privileged_from_anywhere
+
+    def refusal(self, identities: Sequence[str], method: str, *, local: bool) -> str | None:
+        """None when the call may proceed, else the message of its PERMISSION_DENIED.
+
+        ``local``: the peer is on the loopback interface (or a unix socket).
+        """
+        name = method.rsplit("/", 1)[-1]
+        if self.policy is not None:
+            if self.policy.allows(identities, method):
+                return None
+            who = ", ".join(identities) or "a caller with no identity (no certificate, no API key)"
+            return f"{who} may not call {name}: grant it in the caller policy (AUTHSVC_CALLERS)"
+        if local or self.privileged_from_anywhere or not is_privileged(method):
+            return None
+        return (
+            f"{name} is a privileged RPC: without a caller policy only callers on the loopback "
+            "interface may call it. To allow this caller, set AUTHSVC_CALLERS to a caller "
+            "policy naming it by API key (`authsvc api-key create NAME`, sent as x-api-key) "
+            f"or by client certificate identity; or set {ALLOW_EVERYWHERE_SETTING}=true if your "
+            "own network policy decides who reaches authsvc"
+        )
 
 
 def load_policy(path: str) -> CallerPolicy:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from authsvc.flows.accounts import Accounts
+from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.credentials import Credentials
 from authsvc.flows.housekeeping import Housekeeping
@@ -22,3 +23,4 @@ class Flows:
     credentials: Credentials
     audit_trail: AuditTrail
     housekeeping: Housekeeping
+    api_keys: ApiKeys

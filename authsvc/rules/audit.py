@@ -36,6 +36,9 @@ class AuditEvent(enum.Enum):
     USER_CREATED = enum.auto()
     USER_DELETED = enum.auto()
     CALLER_DENIED = enum.auto()
+    API_KEY_CREATED = enum.auto()
+    API_KEY_REVOKED = enum.auto()
+    API_KEY_REJECTED = enum.auto()  # a call presented an unknown, revoked or malformed key
 
     @property
     def log_name(self) -> str:

@@ -21,6 +21,7 @@ class TokenKind(enum.Enum):
 
     SESSION = "asv_st_"
     UPDATE = "asv_ut_"
+    API_KEY = "asv_ak_"
 
 
 def new_token(kind: TokenKind) -> str:

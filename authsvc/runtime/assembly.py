@@ -1,7 +1,8 @@
 """The composition root: builds the infrastructure, the flows and the gRPC server.
 
 Interceptors, outermost first: observability (logs, metrics), errors → statuses (and
-the call's deadline), then the caller policy when one is set. Calls beyond
+the call's deadline), then who may call what (the caller policy, or protected mode
+without one; API keys resolved by ``flows.api_keys``). Calls beyond
 ``max_concurrent_rpcs`` are shed by gRPC with RESOURCE_EXHAUSTED instead of queueing
 without bound.
 """
@@ -19,13 +20,14 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from authsvc.edge.caller_interceptor import CallerInterceptor
-from authsvc.edge.caller_policy import SERVICES
+from authsvc.edge.caller_policy import SERVICES, Admission
 from authsvc.edge.error_interceptor import ErrorInterceptor
 from authsvc.edge.observability import ObservabilityInterceptor
 from authsvc.edge.servicer import AuthServicer
 from authsvc.edge.worker_tag import WorkerTag
 from authsvc.errors import InvalidCredentials
 from authsvc.flows.accounts import Accounts
+from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.changes import Changes
 from authsvc.flows.credentials import Credentials
@@ -150,6 +152,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         ),
         audit_trail=AuditTrail(changes),
         housekeeping=Housekeeping(changes, retention(settings)),
+        api_keys=ApiKeys(changes, settings.api_key_cache_ttl),
     )
 
 
@@ -213,6 +216,7 @@ def create_server(
     server.start()
     timer = _start_purge_timer(settings, flows)
     log.info("serving %s on port %d", SERVICE_NAME, port)
+    _log_caller_mode(settings)
     return AuthServer(server, flows, infra, health, port, metrics_server, timer), port
 
 
@@ -229,6 +233,22 @@ def _grpc_server(
         ],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
+
+
+def _log_caller_mode(settings: Settings) -> None:
+    """Says once, at start-up, who may call the privileged RPCs."""
+    if settings.callers is None and not settings.privileged_from_anywhere:
+        log.info(
+            "protected mode: privileged RPCs answer loopback callers only; "
+            "set AUTHSVC_CALLERS to allow other callers"
+        )
+    elif settings.callers is None:
+        log.warning("AUTHSVC_PRIVILEGED_FROM_ANYWHERE: any peer may call the privileged RPCs")
+    if settings.callers is not None and not settings.tls_cert:
+        log.warning(
+            "caller policy over plaintext: API keys cross the network readable; "
+            "use TLS (AUTHSVC_TLS_CERT) unless the network between callers and authsvc is trusted"
+        )
 
 
 def _start_purge_timer(settings: Settings, flows: Flows) -> PurgeTimer | None:
@@ -261,6 +281,8 @@ def _interceptors(
     ]
     if worker:
         interceptors.insert(0, WorkerTag())
-    if settings.callers is not None:
-        interceptors.append(CallerInterceptor(settings.callers, flows.audit_trail.caller_denied))
+    admission = Admission(settings.callers, settings.privileged_from_anywhere)
+    interceptors.append(
+        CallerInterceptor(admission, flows.api_keys, flows.audit_trail.caller_denied)
+    )
     return interceptors

@@ -1,4 +1,4 @@
-"""``authsvc serve | migrate | health | purge``: the command line."""
+"""``authsvc serve | migrate | health | purge | api-key``: the command line."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ import logging
 import signal
 import sys
 import threading
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from types import FrameType
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from authsvc.flows.api_keys import ApiKeys
+from authsvc.flows.changes import Changes
+from authsvc.rules.values import Rejected
 from authsvc.runtime import tls, workers
 from authsvc.runtime.assembly import create_server, retention
 from authsvc.runtime.logs import configure_logging
@@ -20,6 +25,7 @@ from authsvc.runtime.settings import ConfigError, Settings, flags, load_settings
 from authsvc.storage import migrate, purge
 from authsvc.storage.engine import Database, make_engine
 from authsvc.storage.models import utcnow
+from authsvc.storage.validation_cache import ValidationCache
 
 log = logging.getLogger("authsvc")
 
@@ -30,6 +36,7 @@ _COMMANDS = {
     "health": "exit 0 when a server reports SERVING",
     "purge": "delete expired sessions in batches, audit events past AUTHSVC_AUDIT_RETENTION "
     "and stale throttling state, and exit",
+    "api-key": "create, list or revoke the API keys calling services send as x-api-key",
 }
 
 
@@ -38,11 +45,30 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for command, summary in _COMMANDS.items():
         cmd = sub.add_parser(command, help=summary)
-        for name, flag, spec in flags(command):
-            cmd.add_argument(flag, dest=name, help=f"{spec.doc} ({spec.env})")
+        if command != "api-key":  # its actions take the flags, after the action's name
+            _add_flags(cmd, command)
     health = sub.choices["health"]
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait")
+    _api_key_parser(sub.choices["api-key"])
     return parser
+
+
+def _add_flags(parser: argparse.ArgumentParser, command: str) -> None:
+    for name, flag, spec in flags(command):
+        parser.add_argument(flag, dest=name, help=f"{spec.doc} ({spec.env})")
+
+
+def _api_key_parser(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a key and print it (shown only once)")
+    create.add_argument("name", help="the caller identity the key stands for in AUTHSVC_CALLERS")
+    listing = actions.add_parser("list", help="list keys: id, name, times; never the keys")
+    revoke = actions.add_parser("revoke", help="revoke every live key of NAME, or one by --id")
+    for action in (create, listing, revoke):
+        _add_flags(action, "api-key")
+    target = revoke.add_mutually_exclusive_group(required=True)
+    target.add_argument("name", nargs="?", help="revoke every live key with this name")
+    target.add_argument("--id", dest="key_id", help="revoke only the key with this id")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,7 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    commands = {"serve": serve, "migrate": run_migrate, "health": check_health, "purge": run_purge}
+    commands = {
+        "serve": serve,
+        "migrate": run_migrate,
+        "health": check_health,
+        "purge": run_purge,
+        "api-key": run_api_key,
+    }
     return commands[args.command](settings, args)
 
 
@@ -86,6 +118,76 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"purged {done.sessions} expired sessions")
     print(f"purged {done.audit_events} audit events and {done.throttle_rows} throttling rows")
     return 0
+
+
+def run_api_key(settings: Settings, args: argparse.Namespace) -> int:
+    """``api-key create NAME | list | revoke (NAME | --id ID)``, after upgrading the schema.
+
+    ``create`` prints the key alone on stdout (``KEY=$(authsvc api-key create x)``);
+    everything else goes to stderr. Exit status 1 when nothing matched or it failed,
+    2 for a bad name or id.
+    """
+    if (status := run_migrate(settings, args)) != 0:
+        return status
+    db = Database(make_engine(settings.database_url))
+    keys = ApiKeys(Changes(db, ValidationCache(0), utcnow), settings.api_key_cache_ttl)
+    actions = {"create": _create_key, "list": _list_keys, "revoke": _revoke_keys}
+    try:
+        return actions[args.action](keys, args)
+    except Rejected as exc:
+        print(f"authsvc: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # report, don't dump a traceback at the operator
+        print(f"authsvc: api-key {args.action} failed: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+
+
+def _create_key(keys: ApiKeys, args: argparse.Namespace) -> int:
+    try:
+        record, key = keys.create(args.name)
+    except Rejected as exc:
+        raise Rejected(f"api-key name {args.name!r} {exc}") from None
+    print(key)
+    print(
+        f"created API key {record.name!r} (id {record.id}). It is shown only this once: "
+        f"give it to the calling service now (x-api-key), and name {record.name!r} in "
+        "AUTHSVC_CALLERS.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _list_keys(keys: ApiKeys, _args: argparse.Namespace) -> int:
+    records = keys.list_all()
+    print(f"{'ID':36}  {'NAME':24}  {'CREATED':20}  {'LAST USED':20}  REVOKED")
+    for r in records:
+        times = (_when(r.created_at), _when(r.last_used_at), _when(r.revoked_at))
+        print(f"{r.id!s:36}  {r.name:24}  {times[0]:20}  {times[1]:20}  {times[2]}")
+    return 0
+
+
+def _revoke_keys(keys: ApiKeys, args: argparse.Namespace) -> int:
+    if args.key_id is not None:
+        try:
+            key_id = uuid.UUID(args.key_id)
+        except ValueError:
+            raise Rejected(f"--id {args.key_id!r} is not a key id (a UUID)") from None
+        revoked = keys.revoke(key_id=key_id)
+    else:
+        revoked = keys.revoke(name=args.name)
+    for record in revoked:
+        print(f"revoked API key {record.name!r} (id {record.id})", file=sys.stderr)
+    if not revoked:
+        wanted = f"id {args.key_id}" if args.key_id is not None else f"name {args.name!r}"
+        print(f"authsvc: no live API key has {wanted}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _when(time: datetime | None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ") if time is not None else "-"
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:

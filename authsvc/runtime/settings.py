@@ -72,6 +72,18 @@ def parse_duration_or_zero(text: str) -> timedelta:
     return timedelta(0) if text.strip() == "0" else parse_duration(text)
 
 
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def parse_bool(text: str) -> bool:
+    """Parses ``true``/``false`` (also ``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
+    value = text.strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise ValueError(f"{text!r} is not true or false")
+    return value in _TRUE
+
+
 def normalize_database_url(url: str) -> str:
     """Selects psycopg2 for ``postgresql://``/``postgres://`` URLs; raises ValueError.
 
@@ -212,7 +224,7 @@ class Settings:
         "`postgresql://user:pass@host/db` or `sqlite:///path`",
         _D,
         flag="--database-url",
-        commands=("serve", "migrate", "purge"),
+        commands=("serve", "migrate", "purge", "api-key"),
     )
     purge_interval: timedelta = setting(
         timedelta(minutes=15),
@@ -431,11 +443,12 @@ class Settings:
         None,
         "AUTHSVC_CALLERS",
         load_policy,
-        "caller policy file (TOML or JSON): which certificate may call which RPC",
+        "caller policy file (TOML or JSON): which caller (certificate identity or API key "
+        "name) may call which RPC",
         _SEC,
         flag="--callers",
         commands=_SERVE,
-        shown_default="empty: no policy",
+        shown_default="empty: protected mode",
     )
     max_concurrent_rpcs: int = setting(
         100,
@@ -501,6 +514,27 @@ class Settings:
         shown_default="empty: off",
     )
 
+    # Who may call: protected mode and API keys (issue 9, callers)
+    privileged_from_anywhere: bool = setting(
+        False,
+        "AUTHSVC_PRIVILEGED_FROM_ANYWHERE",
+        parse_bool,
+        "without a caller policy, let any peer call the privileged RPCs (not only loopback); "
+        "only behind your own network policy",
+        _SEC,
+        shown_default="`false`",
+    )
+    api_key_cache_ttl: timedelta = setting(
+        timedelta(seconds=5),
+        "AUTHSVC_API_KEY_CACHE_TTL",
+        parse_duration_or_zero,
+        "how long a replica trusts a looked-up API key: the bound on how late a revocation "
+        "reaches it; `0` = look up every call",
+        _SEC,
+        check=_not_negative_duration,
+        shown_default="5s",
+    )
+
     def __post_init__(self) -> None:
         for name, spec in specs().items():
             problem = spec.check(getattr(self, name)) if spec.check else None
@@ -561,8 +595,14 @@ def _check_tls(s: Settings) -> None:
         raise ConfigError("AUTHSVC_TLS_CERT and AUTHSVC_TLS_KEY: set both or neither")
     if s.tls_client_ca and not s.tls_cert:
         raise ConfigError("AUTHSVC_TLS_CLIENT_CA: mutual TLS needs AUTHSVC_TLS_CERT and _KEY")
-    if s.callers is not None and not s.tls_client_ca:
-        raise ConfigError("AUTHSVC_CALLERS: a caller policy needs AUTHSVC_TLS_CLIENT_CA (mTLS)")
+
+
+def _check_protected_mode(s: Settings) -> None:
+    if s.callers is not None and s.privileged_from_anywhere:
+        raise ConfigError(
+            "AUTHSVC_PRIVILEGED_FROM_ANYWHERE: has no effect with a caller policy "
+            "(AUTHSVC_CALLERS decides every call); unset one of them"
+        )
 
 
 def _check_cache(s: Settings) -> None:
@@ -578,7 +618,12 @@ def _check_delays(s: Settings) -> None:
         raise ConfigError("AUTHSVC_THROTTLE_BASE_DELAY: must not exceed AUTHSVC_THROTTLE_MAX_DELAY")
 
 
-_CROSS_CHECKS: tuple[Callable[[Settings], None], ...] = (_check_tls, _check_cache, _check_delays)
+_CROSS_CHECKS: tuple[Callable[[Settings], None], ...] = (
+    _check_tls,
+    _check_protected_mode,
+    _check_cache,
+    _check_delays,
+)
 
 
 def load_settings(

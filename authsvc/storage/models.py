@@ -1,5 +1,5 @@
 """SQLAlchemy 2.0 typed models: users, their sessions, rotated-away update tokens,
-sign-in throttling state and the audit trail.
+sign-in throttling state, the audit trail and the calling services' API keys.
 
 Only SHA-256 digests of tokens are stored. Times are UTC-aware everywhere.
 """
@@ -185,3 +185,23 @@ class AuditRecord(Base):
     ip_address: Mapped[str] = mapped_column(String(45), default="")
     user_agent: Mapped[str] = mapped_column(String(512), default="")
     detail: Mapped[str] = mapped_column(String(256), default="")
+
+
+class ApiKey(Base):
+    """An API key a calling service presents as ``x-api-key``; ``name`` is its identity.
+
+    Only the SHA-256 of the key is kept (``key_hash``, unique: the lookup). Several keys
+    may share a name (rotation: create the new one, deploy it, revoke the old one).
+    ``revoked_at`` ends a key for good; ``last_used_at`` is refreshed at most once a
+    minute per replica, so it says "recently", not "exactly when".
+    """
+
+    __tablename__ = "api_keys"
+
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"ApiKey(id={self.id!s}, name={self.name!r})"

@@ -26,6 +26,9 @@ class AuditEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_EVENT_TYPE_USER_CREATED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_USER_DELETED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_CALLER_DENIED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_API_KEY_CREATED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_API_KEY_REVOKED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_API_KEY_REJECTED: _ClassVar[AuditEventType]
 
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -43,6 +46,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_CALLER_NOT_ALLOWED: _ClassVar[ErrorReason]
     ERROR_REASON_DATABASE_UNAVAILABLE: _ClassVar[ErrorReason]
     ERROR_REASON_INTERNAL: _ClassVar[ErrorReason]
+    ERROR_REASON_API_KEY_INVALID: _ClassVar[ErrorReason]
 AUDIT_EVENT_TYPE_UNSPECIFIED: AuditEventType
 AUDIT_EVENT_TYPE_SIGN_IN_SUCCEEDED: AuditEventType
 AUDIT_EVENT_TYPE_SIGN_IN_FAILED: AuditEventType
@@ -56,6 +60,9 @@ AUDIT_EVENT_TYPE_PASSWORD_CHANGE_THROTTLED: AuditEventType
 AUDIT_EVENT_TYPE_USER_CREATED: AuditEventType
 AUDIT_EVENT_TYPE_USER_DELETED: AuditEventType
 AUDIT_EVENT_TYPE_CALLER_DENIED: AuditEventType
+AUDIT_EVENT_TYPE_API_KEY_CREATED: AuditEventType
+AUDIT_EVENT_TYPE_API_KEY_REVOKED: AuditEventType
+AUDIT_EVENT_TYPE_API_KEY_REJECTED: AuditEventType
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_EMAIL_TAKEN: ErrorReason
@@ -70,6 +77,7 @@ ERROR_REASON_DEADLINE_EXCEEDED: ErrorReason
 ERROR_REASON_CALLER_NOT_ALLOWED: ErrorReason
 ERROR_REASON_DATABASE_UNAVAILABLE: ErrorReason
 ERROR_REASON_INTERNAL: ErrorReason
+ERROR_REASON_API_KEY_INVALID: ErrorReason
 
 class User(_message.Message):
     __slots__ = ("id", "email", "first_name", "last_name", "create_time", "update_time")

@@ -1,12 +1,19 @@
-"""The caller policy: which client certificate may call which RPC.
+"""Who may call what: the caller policy (which client certificate may call which RPC)
+and protected mode without one (privileged RPCs from loopback only).
 
-Server tests run on SQLite only: the policy is enforced before any database access.
+Policy tests on a live server run on SQLite only: the policy is enforced before any
+database access. Protected-mode tests audit their denials, so they run on both.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import logging
+import socket
+import subprocess
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,15 +22,28 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from sqlalchemy import select
 
-from authsvc.edge.caller_policy import CallerPolicy, load_policy
+from authsvc.edge.caller_interceptor import is_local_peer
+from authsvc.edge.caller_policy import (
+    ORDINARY_METHODS,
+    PENDING_METHODS,
+    PRIVILEGED_METHODS,
+    Admission,
+    CallerPolicy,
+    is_privileged,
+    load_policy,
+)
 from authsvc.runtime.assembly import AuthServer, create_server
 from authsvc.runtime.settings import Settings
+from authsvc.storage.engine import Database
+from authsvc.storage.models import AuditRecord
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.certs import Issued, Pki, make_pki, secure_channel
 from tests.conftest import FakeClock
-from tests.helpers import fails, failure, sign_in, sign_up
+from tests.helpers import PASSWORD, fails, failure, sign_in, sign_up
+from tests.leak_watch import WATCH
 
 sqlite_only = pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)
 
@@ -256,6 +276,16 @@ def test_star_allows_everything_served() -> None:
     assert policy.allows(["root"], "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
 
 
+def test_the_star_identity_grants_a_method_to_every_caller() -> None:
+    policy = CallerPolicy.from_mapping(
+        {"callers": {"*": ["grpc.health.v1.Health/Check"], "admin": ["GetUser"]}}
+    )
+    assert policy.allows([], "/grpc.health.v1.Health/Check")
+    assert policy.allows(["anyone"], "/grpc.health.v1.Health/Check")
+    assert not policy.allows([], f"{AUTH}GetUser")
+    assert not policy.allows(["anyone"], "/grpc.health.v1.Health/Watch")
+
+
 def test_any_identity_of_the_certificate_may_grant_a_method() -> None:
     policy = CallerPolicy.from_mapping({"callers": {"web": ["CreateUser"], "admin": ["GetUser"]}})
     assert policy.allows(["someone", "admin"], f"{AUTH}GetUser")
@@ -306,3 +336,239 @@ def test_a_denial_is_audited_and_only_the_admin_tool_lists_audit_events(
         (pb.AUDIT_EVENT_TYPE_CALLER_DENIED, f"stranger, stranger.example.org {AUTH}ListUsers"),
         (pb.AUDIT_EVENT_TYPE_CALLER_DENIED, f"web-frontend {AUTH}ListAuditEvents"),
     ]
+
+
+# Which RPCs are privileged
+
+
+SERVED = set(pb.DESCRIPTOR.services_by_name["AuthService"].methods_by_name)
+
+
+def test_every_privileged_or_ordinary_name_is_served_or_pending() -> None:
+    named = set(PRIVILEGED_METHODS) | set(ORDINARY_METHODS)
+    assert named - SERVED <= PENDING_METHODS, "a name in neither the proto nor PENDING_METHODS"
+    assert not set(PRIVILEGED_METHODS) & set(ORDINARY_METHODS)
+
+
+def test_every_rpc_served_is_classified() -> None:
+    # A new RPC must be listed as privileged or ordinary; until then it counts as privileged.
+    assert set(PRIVILEGED_METHODS) | set(ORDINARY_METHODS) >= SERVED
+
+
+def test_an_unclassified_rpc_is_privileged_and_health_is_not() -> None:
+    assert is_privileged(f"{AUTH}SomeFutureRpc")
+    assert is_privileged(f"{AUTH}ListUsers")
+    assert not is_privileged(f"{AUTH}ValidateToken")
+    assert not is_privileged("/grpc.health.v1.Health/Check")
+    assert not is_privileged("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+
+
+@pytest.mark.parametrize(
+    ("peer", "local"),
+    [
+        ("ipv4:127.0.0.1:5000", True),
+        ("ipv4:127.8.9.10:5000", True),
+        ("ipv6:[::1]:5000", True),
+        ("ipv6:[::ffff:127.0.0.1]:5000", True),
+        ("unix:/run/authsvc.sock", True),
+        ("unix-abstract:authsvc", True),
+        ("ipv4:192.0.2.7:5000", False),
+        ("ipv4:10.0.0.1:5000", False),
+        ("ipv6:[2001:db8::1]:5000", False),
+        ("ipv6:[::ffff:192.0.2.7]:5000", False),
+        ("ipv4:localhost:5000", False),
+        ("", False),
+    ],
+)
+def test_loopback_peers_are_recognised(peer: str, local: bool) -> None:
+    assert is_local_peer(peer) is local
+
+
+def test_protected_mode_decides_by_method_and_peer() -> None:
+    protected = Admission(policy=None)
+    assert protected.refusal((), f"{AUTH}ListUsers", local=True) is None
+    assert protected.refusal((), f"{AUTH}CreateSession", local=False) is None
+    assert protected.refusal((), "/grpc.health.v1.Health/Check", local=False) is None
+    message = protected.refusal(("billing",), f"{AUTH}ListUsers", local=False)
+    assert message is not None
+    assert "AUTHSVC_CALLERS" in message and "AUTHSVC_PRIVILEGED_FROM_ANYWHERE=true" in message
+    assert "api-key create" in message
+    opened = Admission(policy=None, privileged_from_anywhere=True)
+    assert opened.refusal((), f"{AUTH}ListUsers", local=False) is None
+
+
+def test_a_policy_decides_every_call_even_from_loopback() -> None:
+    policy = CallerPolicy.from_mapping({"callers": {"billing": ["GetUser"]}})
+    admission = Admission(policy)
+    assert admission.refusal(("billing",), f"{AUTH}GetUser", local=False) is None
+    assert admission.refusal((), f"{AUTH}GetUser", local=True) is not None
+    assert admission.refusal((), f"{AUTH}CreateUser", local=True) is not None
+
+
+# Protected mode on a live server: no caller policy, a caller from another address
+
+
+def non_loopback_address() -> str | None:
+    """An IPv4 address of this machine outside 127.0.0.0/8, if it has one."""
+    candidates: list[str] = []
+    with contextlib.suppress(OSError):
+        candidates += socket.gethostbyname_ex(socket.gethostname())[2]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        listing = subprocess.run(
+            ["ip", "-4", "-o", "addr", "show", "scope", "global"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout
+        candidates += [line.split()[3].split("/")[0] for line in listing.splitlines()]
+    return next((a for a in candidates if not ipaddress.ip_address(a).is_loopback), None)
+
+
+REMOTE_IP = non_loopback_address()
+needs_remote = pytest.mark.skipif(REMOTE_IP is None, reason="this machine has no non-loopback IPv4")
+
+
+@pytest.fixture
+def open_remote(
+    start_server: Callable[..., tuple[AuthServer, pb_grpc.AuthServiceStub]],
+) -> Iterator[Callable[..., tuple[AuthServer, grpc.Channel, pb_grpc.AuthServiceStub]]]:
+    """Starts a server on every interface; returns it, a channel to it over this machine's
+    non-loopback address (so the server sees a non-loopback peer) and a loopback stub."""
+    channels: list[grpc.Channel] = []
+
+    def start(**settings: Any) -> tuple[AuthServer, grpc.Channel, pb_grpc.AuthServiceStub]:
+        server, local = start_server(address="0.0.0.0:0", **settings)
+        channels.append(grpc.insecure_channel(f"{REMOTE_IP}:{server.port}"))
+        return server, channels[-1], local
+
+    yield start
+    for channel in channels:
+        channel.close()
+
+
+def privileged_requests() -> list[tuple[str, Any]]:
+    """An empty request for every privileged RPC the proto has (today's and pending)."""
+    service = pb.DESCRIPTOR.services_by_name["AuthService"]
+    return [
+        (name, getattr(pb, service.methods_by_name[name].input_type.name)())
+        for name in PRIVILEGED_METHODS
+        if name in service.methods_by_name
+    ]
+
+
+@needs_remote
+def test_privileged_rpcs_refuse_a_non_loopback_caller_without_a_policy(
+    open_remote: Callable[..., Any], database: Database
+) -> None:
+    _, remote, _ = open_remote()
+    stub = pb_grpc.AuthServiceStub(remote)
+    for name, request in privileged_requests():
+        failed = fails(getattr(stub, name), request)
+        assert (failed.code, failed.reason) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "CALLER_NOT_ALLOWED",
+        ), name
+        assert "AUTHSVC_CALLERS" in failed.message
+        assert "AUTHSVC_PRIVILEGED_FROM_ANYWHERE=true" in failed.message
+    denied = audit_rows(database, "CALLER_DENIED")
+    assert sorted(d.rsplit("/", 1)[-1] for d in denied) == sorted(
+        name for name, _ in privileged_requests()
+    )
+    assert all(d.startswith(f"peer ipv4:{REMOTE_IP}:") for d in denied)
+
+
+@needs_remote
+def test_ordinary_rpcs_stay_open_to_a_non_loopback_caller_without_a_policy(
+    open_remote: Callable[..., Any], database: Database
+) -> None:
+    _, remote, _ = open_remote()
+    stub = pb_grpc.AuthServiceStub(remote)
+    sign_up(stub)
+    reply = sign_in(stub)
+    validated = stub.ValidateToken(pb.ValidateTokenRequest(session_token=reply.session_token))
+    assert validated.user.email == "ada@example.com"
+    refreshed = stub.RefreshSession(pb.RefreshSessionRequest(update_token=reply.update_token))
+    stub.DeleteSession(pb.DeleteSessionRequest(session_token=refreshed.session_token))
+    health = health_pb2_grpc.HealthStub(remote).Check(health_pb2.HealthCheckRequest(), timeout=10)
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert audit_rows(database, "CALLER_DENIED") == []
+
+
+@needs_remote
+def test_the_same_server_answers_privileged_rpcs_on_loopback(
+    open_remote: Callable[..., Any],
+) -> None:
+    _, remote, local = open_remote()
+    user = sign_up(pb_grpc.AuthServiceStub(remote))
+    assert [u.id for u in local.ListUsers(pb.ListUsersRequest(), timeout=10).users] == [user.id]
+    assert local.GetUser(pb.GetUserRequest(id=user.id), timeout=10).user.email == user.email
+
+
+@needs_remote
+def test_the_opt_out_lets_any_peer_call_privileged_rpcs(open_remote: Callable[..., Any]) -> None:
+    _, remote, _ = open_remote(privileged_from_anywhere=True)
+    stub = pb_grpc.AuthServiceStub(remote)
+    user = sign_up(stub)
+    assert [u.id for u in stub.ListUsers(pb.ListUsersRequest(), timeout=10).users] == [user.id]
+
+
+@needs_remote
+def test_a_policy_admits_a_non_loopback_caller_by_its_api_key(
+    open_remote: Callable[..., Any], tmp_path: Path
+) -> None:
+    policy = tmp_path / "callers.toml"
+    policy.write_text('[callers]\n"billing-service" = ["CreateUser", "ListUsers"]\n')
+    server, remote, _ = open_remote(callers=load_policy(str(policy)))
+    _, key = server.flows.api_keys.create("billing-service")
+    WATCH.learn(key)
+    stub = pb_grpc.AuthServiceStub(remote)
+    keyed = (("x-api-key", key),)
+    user = stub.CreateUser(
+        pb.CreateUserRequest(
+            email="ada@example.com", password=PASSWORD, first_name="Ada", last_name="L"
+        ),
+        timeout=10,
+        metadata=keyed,
+    ).user
+    listed = stub.ListUsers(pb.ListUsersRequest(), timeout=10, metadata=keyed).users
+    assert [u.id for u in listed] == [user.id]
+    assert_denied(stub.ListUsers, pb.ListUsersRequest())  # the same peer without its key
+
+
+@needs_remote
+def test_a_denied_peer_is_a_security_event(
+    open_remote: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, remote, _ = open_remote()
+    with caplog.at_level(logging.INFO, logger="authsvc.security"):
+        assert_denied(pb_grpc.AuthServiceStub(remote).ListUsers, pb.ListUsersRequest())
+    [event] = [r for r in caplog.records if getattr(r, "event", "") == "caller_denied"]
+    assert event.__dict__["caller"].startswith(f"peer ipv4:{REMOTE_IP}:")
+    assert event.__dict__["method"] == f"{AUTH}ListUsers"
+
+
+def audit_rows(database: Database, event: str) -> list[str]:
+    """The details of the audit rows of ``event``."""
+    with database.transaction(writes=False) as db:
+        query = select(AuditRecord.detail).where(AuditRecord.event == event)
+        return list(db.scalars(query))
+
+
+def test_the_kubernetes_policy_is_valid_and_lets_probes_check_health() -> None:
+    manifest = Path(__file__).parents[2] / "deploy/kubernetes/callers-configmap.yaml"
+    lines = manifest.read_text().splitlines()
+    start = lines.index("  callers.toml: |") + 1
+    block = [line.removeprefix("    ") for line in lines[start:] if line.startswith("    ")]
+    policy = CallerPolicy.from_mapping(tomllib.loads("\n".join(block)))
+    assert policy.allows([], "/grpc.health.v1.Health/Check")
+    assert policy.allows(["admin-tool"], f"{AUTH}ListUsers")
+    assert not policy.allows(["billing-service"], f"{AUTH}ListUsers")
+
+
+def test_only_privileged_rpcs_need_an_identity_without_a_policy() -> None:
+    assert Admission(None).decides(f"{AUTH}ListUsers")
+    assert not Admission(None).decides(f"{AUTH}ValidateToken")
+    assert not Admission(None, privileged_from_anywhere=True).decides(f"{AUTH}ListUsers")
+    policy = CallerPolicy.from_mapping({"callers": {"web": ["ValidateToken"]}})
+    assert Admission(policy).decides(f"{AUTH}ValidateToken")

@@ -198,3 +198,28 @@ def test_the_watch_finds_a_leaked_token_its_hash_and_a_password():
         [f"token {token[:10]}…", f"token hash {digest[:8]}…", f"password {PASSWORD[:2]}…"]
     )
     assert watch.leaks(watch.mark()) == []
+
+
+def test_the_watch_learns_api_keys_from_metadata_and_from_the_command_line():
+    watch = LeakWatch()
+    sent = "asv_ak_" + "B" * 43
+    malformed = "my-old-shared-secret"
+    watch.note_metadata((("x-api-key", sent), ("x-other", "asv_ak_" + "C" * 43)))
+    watch.note_metadata((("x-api-key", malformed),))
+    printed = "asv_ak_" + "D" * 43  # as `authsvc api-key create` prints it
+    watch.learn(printed)
+    since = watch.mark()
+    for secret in (sent, malformed, printed):
+        watch.emit(logging.makeLogRecord({"msg": "caller %s", "args": (secret,)}))
+    digest = hashlib.sha256(printed.encode()).hexdigest()
+    watch.emit(logging.makeLogRecord({"msg": "lookup", "key_hash": digest}))
+    assert sorted(watch.leaks(since)) == sorted(
+        [
+            f"token {sent[:10]}…",
+            f"API key {sent[:9]}…",
+            f"API key {malformed[:9]}…",
+            f"token {printed[:10]}…",
+            f"token hash {digest[:8]}…",
+        ]
+    )
+    assert watch.tokens == {sent, printed}  # not the header it was not sent in

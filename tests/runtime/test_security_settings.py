@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from authsvc.runtime import cli
-from authsvc.runtime.settings import ConfigError, load_settings
+from authsvc.runtime.settings import ConfigError, Settings, load_settings
 from tests.certs import Pki, make_pki
 from tests.conftest import CHEAP_HASH
 
@@ -90,13 +90,44 @@ def test_client_ca_needs_a_server_certificate(pki: Pki) -> None:
     assert message.startswith("AUTHSVC_TLS_CLIENT_CA: mutual TLS needs AUTHSVC_TLS_CERT")
 
 
-def test_caller_policy_needs_mutual_tls(pki: Pki, callers_file: str) -> None:
-    message = settings_error(
-        AUTHSVC_TLS_CERT=str(pki.server.cert),
-        AUTHSVC_TLS_KEY=str(pki.server.key),
-        AUTHSVC_CALLERS=callers_file,
+@pytest.mark.parametrize("transport", ["plaintext", "tls"])
+def test_caller_policy_works_without_mutual_tls_for_api_keys(
+    pki: Pki, callers_file: str, transport: str
+) -> None:
+    tls = {"AUTHSVC_TLS_CERT": str(pki.server.cert), "AUTHSVC_TLS_KEY": str(pki.server.key)}
+    settings = load_settings(
+        environ={
+            "AUTHSVC_PASSWORD_HASH": CHEAP_HASH,
+            "AUTHSVC_CALLERS": callers_file,
+            **(tls if transport == "tls" else {}),
+        }
     )
-    assert message.startswith("AUTHSVC_CALLERS: a caller policy needs AUTHSVC_TLS_CLIENT_CA")
+    assert settings.callers is not None
+    assert not settings.tls_client_ca
+
+
+def load(**environ: str) -> Settings:
+    return load_settings(environ={"AUTHSVC_PASSWORD_HASH": CHEAP_HASH, **environ})
+
+
+def test_protected_mode_is_on_unless_turned_off() -> None:
+    assert load().privileged_from_anywhere is False
+    for text, expected in [("true", True), ("1", True), ("FALSE", False), ("no", False)]:
+        assert load(AUTHSVC_PRIVILEGED_FROM_ANYWHERE=text).privileged_from_anywhere is expected
+    message = settings_error(AUTHSVC_PRIVILEGED_FROM_ANYWHERE="sure")
+    assert message == "AUTHSVC_PRIVILEGED_FROM_ANYWHERE: 'sure' is not true or false"
+
+
+def test_opting_out_of_protected_mode_contradicts_a_caller_policy(callers_file: str) -> None:
+    message = settings_error(AUTHSVC_CALLERS=callers_file, AUTHSVC_PRIVILEGED_FROM_ANYWHERE="true")
+    assert message.startswith("AUTHSVC_PRIVILEGED_FROM_ANYWHERE: has no effect with a caller")
+
+
+def test_api_key_cache_ttl_is_a_duration_or_zero() -> None:
+    assert load().api_key_cache_ttl.total_seconds() == 5
+    assert load(AUTHSVC_API_KEY_CACHE_TTL="0").api_key_cache_ttl.total_seconds() == 0
+    message = settings_error(AUTHSVC_API_KEY_CACHE_TTL="soon")
+    assert message.startswith("AUTHSVC_API_KEY_CACHE_TTL: 'soon' is not a duration")
 
 
 def test_bad_caller_policy_names_the_setting(tmp_path: Path) -> None:

@@ -118,7 +118,7 @@ def test_the_readme_settings_table_is_the_declarations():
 def _options(parser):
     """Every option string of ``parser`` and of its nested subcommands."""
     found = set()
-    for action in parser._actions:  # noqa: SLF001
+    for action in parser._actions:
         found |= set(action.option_strings)
         for sub in (getattr(action, "choices", None) or {}).values():
             if hasattr(sub, "_actions"):
@@ -128,7 +128,7 @@ def _options(parser):
 
 def test_every_flag_comes_from_a_declared_setting():
     parser = cli._parser()
-    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001
+    commands = parser._subparsers._group_actions[0].choices
     own = {"health": {"--timeout"}, "api-key": {"--id"}}
     for command, sub in commands.items():
         declared = {flag for _, flag, _ in flags(command)}

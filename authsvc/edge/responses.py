@@ -16,6 +16,8 @@ from typing import Protocol
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authsvc.edge import paging
+from authsvc.flows.email_verification import StartedVerification
+from authsvc.flows.password_reset import StartedReset
 from authsvc.flows.sign_in import SignedIn
 from authsvc.rules.sessions import IssuedSession
 from authsvc.storage.models import AuditRecord
@@ -41,6 +43,10 @@ class UserFields(Protocol):
     def created_at(self) -> datetime: ...
     @property
     def updated_at(self) -> datetime: ...
+    @property
+    def email_verified_at(self) -> datetime | None: ...
+    @property
+    def disabled_at(self) -> datetime | None: ...
 
 
 class SessionFields(Protocol):
@@ -78,6 +84,9 @@ def user(u: UserFields) -> pb.User:
         last_name=u.last_name,
         create_time=timestamp(u.created_at),
         update_time=timestamp(u.updated_at),
+        email_verified=u.email_verified_at is not None,
+        email_verify_time=timestamp(u.email_verified_at) if u.email_verified_at else None,
+        state=pb.USER_STATE_DISABLED if u.disabled_at else pb.USER_STATE_ACTIVE,
     )
 
 
@@ -124,6 +133,20 @@ def refreshed(issued: IssuedSession) -> pb.RefreshSessionResponse:
         session=session(issued.session),
         session_token=issued.session_token,
         update_token=issued.update_token,
+    )
+
+
+def started_reset(started: StartedReset) -> pb.StartPasswordResetResponse:
+    """StartPasswordReset's response: the token (maybe empty), returned this once."""
+    return pb.StartPasswordResetResponse(
+        reset_token=started.reset_token, expire_time=timestamp(started.expires_at)
+    )
+
+
+def started_verification(started: StartedVerification) -> pb.StartEmailVerificationResponse:
+    """StartEmailVerification's response: the token, returned this once."""
+    return pb.StartEmailVerificationResponse(
+        verification_token=started.verification_token, expire_time=timestamp(started.expires_at)
     )
 
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from authsvc.flows.accounts import Accounts
 from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.credentials import Credentials
+from authsvc.flows.email_verification import EmailVerification
 from authsvc.flows.housekeeping import Housekeeping
+from authsvc.flows.password_reset import PasswordReset
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn
 
@@ -22,3 +24,5 @@ class Flows:
     credentials: Credentials
     audit_trail: AuditTrail
     housekeeping: Housekeeping
+    password_reset: PasswordReset
+    email_verification: EmailVerification

@@ -36,6 +36,20 @@ class AuditEvent(enum.Enum):
     USER_CREATED = enum.auto()
     USER_DELETED = enum.auto()
     CALLER_DENIED = enum.auto()
+    # Account lifecycle (issue 9): proto values 13 to 25.
+    PASSWORD_RESET_STARTED = 13
+    PASSWORD_RESET_COMPLETED = 14
+    PASSWORD_RESET_FAILED = 15
+    PASSWORD_RESET_THROTTLED = 16
+    EMAIL_VERIFICATION_STARTED = 17
+    EMAIL_VERIFIED = 18
+    EMAIL_VERIFICATION_FAILED = 19
+    USER_DISABLED = 20
+    USER_ENABLED = 21
+    SESSION_REVOKED = 22
+    USER_SESSIONS_REVOKED = 23
+    PASSWORD_SET = 24
+    EMAIL_VERIFICATION_THROTTLED = 25
 
     @property
     def log_name(self) -> str:

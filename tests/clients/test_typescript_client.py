@@ -37,7 +37,7 @@ def test_node_e2e_suite_passes_against_live_server(built_client: Path, server_ad
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "pass 3" in result.stdout, result.stdout
+    assert "pass 4" in result.stdout, result.stdout
 
 
 def _files(root: Path) -> set[Path]:

@@ -80,15 +80,18 @@ def find_by_email(db: DbSession, email: Email) -> User | None:
 
 
 def lock_active(db: DbSession, user_id: uuid.UUID) -> User:
-    """The user, share-locked until the transaction ends; raises UserNotFound or UserDisabled.
+    """The user, locked until the transaction ends; raises UserNotFound or UserDisabled.
 
     The lock orders a sign-in or token use after a concurrent DisableUser (whose
-    update it waits for), so no session or password outlives the disabling.
+    update it waits for), so no session or password outlives the disabling. It is
+    PostgreSQL's FOR NO KEY UPDATE, not a share lock: the callers go on to update the
+    user row, and two share holders upgrading at once would deadlock. Session inserts
+    (FOR KEY SHARE of the foreign key) do not wait for it.
     """
     user = db.scalar(
         select(User)
         .where(User.id == user_id)
-        .with_for_update(read=True)
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     if user is None:

@@ -55,17 +55,22 @@ def events(database: Any, name: str) -> int:
 
 def race(call: Callable[[], Any], threads: int = 6) -> list[Any]:
     """Runs ``call`` in ``threads`` threads at once; each result or failure reason."""
-    results: list[Any] = []
-    barrier = threading.Barrier(threads)
+    return race_each([call] * threads)
 
-    def attempt() -> None:
+
+def race_each(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Runs each call in its own thread, all at once; each result or failure reason."""
+    results: list[Any] = []
+    barrier = threading.Barrier(len(calls))
+
+    def attempt(call: Callable[[], Any]) -> None:
         barrier.wait()
         try:
             results.append(call())
         except grpc.RpcError as exc:
             results.append(failure(exc).reason)
 
-    running = [threading.Thread(target=attempt) for _ in range(threads)]
+    running = [threading.Thread(target=attempt, args=(call,)) for call in calls]
     for t in running:
         t.start()
     for t in running:

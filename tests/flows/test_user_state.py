@@ -8,8 +8,16 @@ from datetime import timedelta
 import grpc
 import pytest
 
+from authsvc.rules.sessions import SessionPolicy, open_session
 from authsvc.v1 import auth_service_pb2 as pb
-from tests.flows.lifecycle_helpers import NEW_PASSWORD, disable, enable, events, start_reset
+from tests.flows.lifecycle_helpers import (
+    NEW_PASSWORD,
+    disable,
+    enable,
+    events,
+    race_each,
+    start_reset,
+)
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 
 PERMISSION_DENIED = grpc.StatusCode.PERMISSION_DENIED
@@ -163,3 +171,25 @@ def test_set_password_of_unknown_user(stub):
         pb.SetPasswordRequest(user_id=str(uuid.uuid4()), new_password=NEW_PASSWORD),
     )
     assert got.reason == "USER_NOT_FOUND"
+
+
+def test_a_session_of_a_disabled_user_never_validates(stub, database, clock):
+    user = sign_up(stub)
+    disable(stub, user.id)
+    policy = SessionPolicy(timedelta(hours=1), timedelta(days=1), timedelta(days=2))
+    with database.transaction() as db:  # as if a sign-in had slipped past the disabling
+        issued = open_session(db, uuid.UUID(user.id), policy, clock.now)
+    assert validate_reason(stub, issued.session_token) == "TOKEN_INVALID"
+    enable(stub, user.id)
+    assert stub.ValidateToken(pb.ValidateTokenRequest(session_token=issued.session_token)).user
+
+
+def test_concurrent_sign_ins_and_disabling_leave_no_live_session(stub):
+    user = sign_up(stub)
+    calls = [lambda: sign_in(stub)] * 5 + [lambda: disable(stub, user.id)]
+    results = race_each(calls)
+    assert all(r == "USER_DISABLED" or not isinstance(r, str) for r in results)
+    assert sessions_of(stub, user.id) == []
+    for r in results:
+        if isinstance(r, pb.CreateSessionResponse):
+            assert validate_reason(stub, r.session_token) == "TOKEN_INVALID"

@@ -35,6 +35,9 @@ class Reason(enum.StrEnum):
     CALLER_NOT_ALLOWED = "CALLER_NOT_ALLOWED"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
+    EMAIL_NOT_VERIFIED = "EMAIL_NOT_VERIFIED"
+    USER_DISABLED = "USER_DISABLED"
+    SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     API_KEY_INVALID = "API_KEY_INVALID"
 
 
@@ -149,6 +152,28 @@ class UserNotFound(AuthError):
     code = code_pb2.NOT_FOUND
     reason = Reason.USER_NOT_FOUND
     message = "no user has this id"
+
+
+class EmailNotVerified(AuthError):
+    """The password was right, but the server requires a verified email to sign in."""
+
+    code = code_pb2.FAILED_PRECONDITION
+    reason = Reason.EMAIL_NOT_VERIFIED
+    message = "the email address is not verified yet"
+
+
+class UserDisabled(AuthError):
+    """The user is disabled: no sign-in, no refresh, no reset, no verification."""
+
+    code = code_pb2.PERMISSION_DENIED
+    reason = Reason.USER_DISABLED
+    message = "this user is disabled"
+
+
+class SessionNotFound(AuthError):
+    code = code_pb2.NOT_FOUND
+    reason = Reason.SESSION_NOT_FOUND
+    message = "no live session has this id"
 
 
 class Overloaded(AuthError):

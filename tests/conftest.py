@@ -46,6 +46,7 @@ CHEAP_HASH = "pbkdf2:sha256:1000"  # tests of hashing itself use the real defaul
 TABLES = (
     "rotated_tokens",
     "sessions",
+    "user_tokens",
     "users",
     "throttle_failures",
     "throttle_counters",

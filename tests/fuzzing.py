@@ -48,6 +48,8 @@ PAYLOADS = [
     "asv_st_",
     "asv_ut_" + "A" * 43,
     "asv_st_" + "\x00" * 43,
+    "asv_rt_" + "A" * 43,
+    "asv_vt_" + "A" * 43,
     "00000000-0000-0000-0000-000000000000",
     "\U0001f600" * 10,
     "x" * BIG,
@@ -149,10 +151,10 @@ class Secrets:
 
 
 def fresh_tokens(response: Any) -> set[str]:
-    """The tokens a response issues (sign-in and refresh return new ones)."""
+    """The tokens a response issues (sign-in, refresh and the lifecycle starts return new ones)."""
     return {
         getattr(response, name)
-        for name in ("session_token", "update_token")
+        for name in ("session_token", "update_token", "reset_token", "verification_token")
         if name in response.DESCRIPTOR.fields_by_name and getattr(response, name)
     }
 

@@ -22,9 +22,9 @@ from typing import Any
 import grpc
 
 PASSWORD_FIELDS = ("password", "current_password", "new_password")
-TOKEN_FIELDS = ("session_token", "update_token")
+TOKEN_FIELDS = ("session_token", "update_token", "reset_token", "verification_token")
 API_KEY_HEADER = "x-api-key"
-_TOKEN = re.compile(r"asv_(?:[su]t|ak)_[A-Za-z0-9_-]{43}")
+_TOKEN = re.compile(r"asv_(?:[surv]t|ak)_[A-Za-z0-9_-]{43}")
 _HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
 _PASSWORD_HASH = re.compile(r"(?:scrypt|pbkdf2):[\w:]+\$[^\s$]+\$[0-9a-f]{16,}")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}

@@ -299,6 +299,92 @@ class AuthClient:
         )
         return self._call(self._stub.ListAuditEvents, request, timeout)
 
+    # Account lifecycle: none of these writes is idempotent, so none is retried.
+
+    def start_password_reset(
+        self,
+        email: str,
+        *,
+        ip_address: str = "",
+        user_agent: str = "",
+        timeout: float | None = None,
+    ) -> pb.StartPasswordResetResponse:
+        """A reset token to deliver (empty for an unknown or disabled account: show the
+        same page anyway). Reasons: INVALID_ARGUMENT, TOO_MANY_ATTEMPTS."""
+        request = pb.StartPasswordResetRequest(
+            email=email, ip_address=ip_address, user_agent=user_agent
+        )
+        return self._call(self._stub.StartPasswordReset, request, timeout)
+
+    def complete_password_reset(
+        self,
+        reset_token: str,
+        new_password: str,
+        *,
+        ip_address: str = "",
+        user_agent: str = "",
+        timeout: float | None = None,
+    ) -> pb.User:
+        """Sets the new password and ends every session of the user. Reasons:
+        INVALID_ARGUMENT, TOKEN_INVALID, TOKEN_EXPIRED, TOO_MANY_ATTEMPTS, USER_DISABLED."""
+        request = pb.CompletePasswordResetRequest(
+            reset_token=reset_token,
+            new_password=new_password,
+            ip_address=ip_address,
+            user_agent=user_agent,
+        )
+        return self._call(self._stub.CompletePasswordReset, request, timeout).user
+
+    def start_email_verification(
+        self, user_id: str, *, timeout: float | None = None
+    ) -> pb.StartEmailVerificationResponse:
+        """A verification token to deliver. Reasons: INVALID_ARGUMENT, USER_NOT_FOUND,
+        USER_DISABLED."""
+        request = pb.StartEmailVerificationRequest(user_id=user_id)
+        return self._call(self._stub.StartEmailVerification, request, timeout)
+
+    def verify_email(
+        self,
+        verification_token: str,
+        *,
+        ip_address: str = "",
+        user_agent: str = "",
+        timeout: float | None = None,
+    ) -> pb.User:
+        """Marks the email verified. Reasons: INVALID_ARGUMENT, TOKEN_INVALID,
+        TOKEN_EXPIRED, TOO_MANY_ATTEMPTS, USER_DISABLED."""
+        request = pb.VerifyEmailRequest(
+            verification_token=verification_token, ip_address=ip_address, user_agent=user_agent
+        )
+        return self._call(self._stub.VerifyEmail, request, timeout).user
+
+    def disable_user(self, user_id: str, *, timeout: float | None = None) -> pb.User:
+        """Disables the user and ends every session. Reasons: INVALID_ARGUMENT, USER_NOT_FOUND."""
+        return self._call(self._stub.DisableUser, pb.DisableUserRequest(id=user_id), timeout).user
+
+    def enable_user(self, user_id: str, *, timeout: float | None = None) -> pb.User:
+        """Enables a disabled user. Reasons: INVALID_ARGUMENT, USER_NOT_FOUND."""
+        return self._call(self._stub.EnableUser, pb.EnableUserRequest(id=user_id), timeout).user
+
+    def revoke_session(self, session_id: str, *, timeout: float | None = None) -> None:
+        """Ends one session by id. Reasons: INVALID_ARGUMENT, SESSION_NOT_FOUND."""
+        request = pb.RevokeSessionRequest(session_id=session_id)
+        self._call(self._stub.RevokeSession, request, timeout)
+
+    def revoke_user_sessions(self, user_id: str, *, timeout: float | None = None) -> int:
+        """Ends every session of the user; returns how many. Reasons: INVALID_ARGUMENT,
+        USER_NOT_FOUND."""
+        request = pb.RevokeUserSessionsRequest(user_id=user_id)
+        return self._call(self._stub.RevokeUserSessions, request, timeout).revoked_count
+
+    def set_password(
+        self, user_id: str, new_password: str, *, timeout: float | None = None
+    ) -> None:
+        """Sets the password (administrator) and ends every session. Reasons:
+        INVALID_ARGUMENT, USER_NOT_FOUND."""
+        request = pb.SetPasswordRequest(user_id=user_id, new_password=new_password)
+        self._call(self._stub.SetPassword, request, timeout)
+
     def _call(
         self, rpc: grpc.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req, timeout: float | None
     ) -> _Resp:

@@ -83,16 +83,7 @@ ORDINARY_METHODS = (
 #: Named above but added by branches not merged yet. TODO(merge): empty this once they are.
 PENDING_METHODS = frozenset(
     {
-        "StartPasswordReset",
-        "SetPassword",
-        "DisableUser",
-        "EnableUser",
         "ImportUsers",
-        "StartEmailVerification",
-        "RevokeSession",
-        "RevokeUserSessions",
-        "CompletePasswordReset",
-        "VerifyEmail",
     }
 )
 #: The full names (``/authsvc.v1.AuthService/Name``) of the ordinary RPCs served.

@@ -16,6 +16,8 @@ from authsvc.edge import paging
 from authsvc.errors import FieldViolation, InvalidArgument
 from authsvc.flows.accounts import NewUser
 from authsvc.flows.credentials import PasswordChange
+from authsvc.flows.mailed_tokens import Presented
+from authsvc.flows.password_reset import NewPassword, ResetRequest
 from authsvc.flows.sign_in import Credentials, Origin
 from authsvc.rules import passwords, values
 from authsvc.rules.users import Profile, ProfileChanges
@@ -115,6 +117,42 @@ def create_session(r: pb.CreateSessionRequest) -> Credentials:
     ip_address = f.take("ip_address", values.ip_address, r.ip_address)
     f.done()
     return Credentials(email, password, Origin(ip_address, user_agent))
+
+
+def start_password_reset(r: pb.StartPasswordResetRequest) -> ResetRequest:
+    f = _Fields()
+    email = f.take("email", values.email, r.email)
+    ip_address = f.take("ip_address", values.ip_address, r.ip_address)
+    user_agent = f.take("user_agent", values.user_agent, r.user_agent)
+    f.done()
+    return ResetRequest(email, ip_address, user_agent)
+
+
+def complete_password_reset(r: pb.CompletePasswordResetRequest) -> NewPassword:
+    f = _Fields()
+    token = f.take("reset_token", values.required, r.reset_token)
+    new = f.take("new_password", passwords.new_password, r.new_password)
+    ip_address = f.take("ip_address", values.ip_address, r.ip_address)
+    user_agent = f.take("user_agent", values.user_agent, r.user_agent)
+    f.done()
+    return NewPassword(Presented(token, ip_address, user_agent), new)
+
+
+def verify_email(r: pb.VerifyEmailRequest) -> Presented:
+    f = _Fields()
+    token = f.take("verification_token", values.required, r.verification_token)
+    ip_address = f.take("ip_address", values.ip_address, r.ip_address)
+    user_agent = f.take("user_agent", values.user_agent, r.user_agent)
+    f.done()
+    return Presented(token, ip_address, user_agent)
+
+
+def set_password(r: pb.SetPasswordRequest) -> tuple[uuid.UUID, str]:
+    f = _Fields()
+    user_id = f.take("user_id", values.uuid_id, r.user_id)
+    new = f.take("new_password", passwords.new_password, r.new_password)
+    f.done()
+    return user_id, new
 
 
 def list_users(r: pb.ListUsersRequest) -> PageRequest:

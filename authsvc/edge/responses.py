@@ -15,6 +15,8 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authsvc.edge import paging
+from authsvc.flows.email_verification import StartedVerification
+from authsvc.flows.password_reset import StartedReset
 from authsvc.flows.sign_in import SignedIn
 from authsvc.rules.sessions import IssuedSession
 from authsvc.storage.models import AuditRecord
@@ -41,6 +43,9 @@ def user(u: UserRow | UserView) -> pb.User:
         last_name=u.last_name,
         create_time=timestamp(u.created_at),
         update_time=timestamp(u.updated_at),
+        email_verified=u.email_verified_at is not None,
+        email_verify_time=timestamp(u.email_verified_at) if u.email_verified_at else None,
+        state=pb.USER_STATE_DISABLED if u.disabled_at else pb.USER_STATE_ACTIVE,
     )
 
 
@@ -87,6 +92,20 @@ def refreshed(issued: IssuedSession) -> pb.RefreshSessionResponse:
         session=session(issued.session),
         session_token=issued.session_token,
         update_token=issued.update_token,
+    )
+
+
+def started_reset(started: StartedReset) -> pb.StartPasswordResetResponse:
+    """StartPasswordReset's response: the token (maybe empty), returned this once."""
+    return pb.StartPasswordResetResponse(
+        reset_token=started.reset_token, expire_time=timestamp(started.expires_at)
+    )
+
+
+def started_verification(started: StartedVerification) -> pb.StartEmailVerificationResponse:
+    """StartEmailVerification's response: the token, returned this once."""
+    return pb.StartEmailVerificationResponse(
+        verification_token=started.verification_token, expire_time=timestamp(started.expires_at)
     )
 
 

@@ -85,3 +85,53 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     ) -> pb.ListAuditEventsResponse:
         user_id, page = requests.list_audit_events(request)
         return responses.audit_events(user_id, self._flows.audit_trail.list_events(user_id, page))
+
+    # Account lifecycle (issue 9)
+
+    def StartPasswordReset(
+        self, request: pb.StartPasswordResetRequest, context: Ctx
+    ) -> pb.StartPasswordResetResponse:
+        started = self._flows.password_reset.start(requests.start_password_reset(request))
+        return responses.started_reset(started)
+
+    def CompletePasswordReset(
+        self, request: pb.CompletePasswordResetRequest, context: Ctx
+    ) -> pb.CompletePasswordResetResponse:
+        user = self._flows.password_reset.complete(requests.complete_password_reset(request))
+        return pb.CompletePasswordResetResponse(user=responses.user(user))
+
+    def StartEmailVerification(
+        self, request: pb.StartEmailVerificationRequest, context: Ctx
+    ) -> pb.StartEmailVerificationResponse:
+        user_id = requests.one("user_id", values.uuid_id, request.user_id)
+        return responses.started_verification(self._flows.email_verification.start(user_id))
+
+    def VerifyEmail(self, request: pb.VerifyEmailRequest, context: Ctx) -> pb.VerifyEmailResponse:
+        user = self._flows.email_verification.verify(requests.verify_email(request))
+        return pb.VerifyEmailResponse(user=responses.user(user))
+
+    def DisableUser(self, request: pb.DisableUserRequest, context: Ctx) -> pb.DisableUserResponse:
+        user = self._flows.accounts.disable_user(requests.one("id", values.uuid_id, request.id))
+        return pb.DisableUserResponse(user=responses.user(user))
+
+    def EnableUser(self, request: pb.EnableUserRequest, context: Ctx) -> pb.EnableUserResponse:
+        user = self._flows.accounts.enable_user(requests.one("id", values.uuid_id, request.id))
+        return pb.EnableUserResponse(user=responses.user(user))
+
+    def RevokeSession(
+        self, request: pb.RevokeSessionRequest, context: Ctx
+    ) -> pb.RevokeSessionResponse:
+        session_id = requests.one("session_id", values.uuid_id, request.session_id)
+        self._flows.sessions.revoke_session(session_id)
+        return pb.RevokeSessionResponse()
+
+    def RevokeUserSessions(
+        self, request: pb.RevokeUserSessionsRequest, context: Ctx
+    ) -> pb.RevokeUserSessionsResponse:
+        user_id = requests.one("user_id", values.uuid_id, request.user_id)
+        count = self._flows.sessions.revoke_user_sessions(user_id)
+        return pb.RevokeUserSessionsResponse(revoked_count=count)
+
+    def SetPassword(self, request: pb.SetPasswordRequest, context: Ctx) -> pb.SetPasswordResponse:
+        self._flows.credentials.set_password(*requests.set_password(request))
+        return pb.SetPasswordResponse()

@@ -1,4 +1,4 @@
-"""Accounts: sign-up, profile, deletion, listing."""
+"""Accounts: sign-up, profile, disabling, deletion, listing."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from authsvc.flows.changes import Changes, Who
-from authsvc.rules import users
+from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.users import Profile, ProfileChanges
@@ -23,7 +23,7 @@ class NewUser:
 
 
 class Accounts:
-    """CreateUser, GetUser, UpdateUser, DeleteUser, ListUsers."""
+    """CreateUser, GetUser, UpdateUser, DeleteUser, ListUsers, DisableUser, EnableUser."""
 
     def __init__(self, changes: Changes, hasher: Hasher) -> None:
         self._changes = changes
@@ -55,6 +55,29 @@ class Accounts:
             users.delete_user(change.db, user_id)
             change.changed_user(user_id)
             change.audit(AuditEvent.USER_DELETED, Who(user_id))
+
+    def disable_user(self, user_id: uuid.UUID) -> User:
+        """Disables the user and, in the same transaction, ends every session of the
+        user (on every replica) and every unused reset or verification token.
+
+        Raises UserNotFound. Disabling a disabled user changes nothing but is audited.
+        """
+        with self._changes.open() as change:
+            user = users.set_disabled(change.db, user_id, True, change.now)
+            ended = sessions.revoke_all(change.db, user_id)
+            user_tokens.forget(change.db, user_id)
+            change.ended(*ended)
+            change.changed_user(user_id)
+            change.audit(AuditEvent.USER_DISABLED, Who(user_id), f"{len(ended)} sessions ended")
+        return user
+
+    def enable_user(self, user_id: uuid.UUID) -> User:
+        """Lets a disabled user sign in again (no session comes back). Raises UserNotFound."""
+        with self._changes.open() as change:
+            user = users.set_disabled(change.db, user_id, False, change.now)
+            change.changed_user(user_id)
+            change.audit(AuditEvent.USER_ENABLED, Who(user_id))
+        return user
 
     def list_users(self, request: PageRequest) -> Page[User]:
         """One page of users, oldest first."""

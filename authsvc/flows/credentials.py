@@ -1,4 +1,4 @@
-"""Credentials: changing a password."""
+"""Credentials: changing a password, and an administrator setting one."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from authsvc.errors import InvalidCredentials
 from authsvc.flows.changes import Changes, Who
 from authsvc.flows.secret_check import SecretCheck
-from authsvc.rules import sessions, users
+from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hashing import Hasher
+from authsvc.rules.user_tokens import Purpose
 from authsvc.rules.validation import TokenValidator
 
 
@@ -24,7 +25,7 @@ class PasswordChange:
 
 
 class Credentials:
-    """ChangePassword."""
+    """ChangePassword, SetPassword."""
 
     def __init__(
         self, changes: Changes, hasher: Hasher, check: SecretCheck, validator: TokenValidator
@@ -60,3 +61,15 @@ class Credentials:
             change.changed_user(user.id)
             self._check.succeeded(change, attempt)
             change.audit(AuditEvent.PASSWORD_CHANGED, who)
+
+    def set_password(self, user_id: uuid.UUID, new_password: str) -> None:
+        """Sets the password as an administrator; ends every session of the user and
+        any unused reset token. Raises UserNotFound. Hashes outside the transaction."""
+        new_hash = self._hasher.hash(new_password)
+        with self._changes.open() as change:
+            users.get_user(change.db, user_id)
+            users.set_password(change.db, user_id, new_hash, change.now)
+            user_tokens.forget(change.db, user_id, Purpose.RESET)
+            change.ended(*sessions.revoke_all(change.db, user_id))
+            change.changed_user(user_id)
+            change.audit(AuditEvent.PASSWORD_SET, Who(user_id))

@@ -18,12 +18,14 @@ class Housekeeping:
         self._retention = retention
 
     def purge(self) -> Purged:
-        """Deletes expired sessions (in batches), old audit events and stale throttling rows."""
+        """Deletes expired sessions and tokens (batched), old audit events, stale throttling."""
         done = purge_all(self._changes.database, self._changes.clock, self._retention)
-        if done.sessions or done.audit_events or done.throttle_rows:
+        if done.sessions or done.audit_events or done.throttle_rows or done.user_tokens:
             log.info(
-                "purged %d expired sessions, %d audit events and %d throttling rows",
+                "purged %d expired sessions, %d expired reset/verification tokens, "
+                "%d audit events and %d throttling rows",
                 done.sessions,
+                done.user_tokens,
                 done.audit_events,
                 done.throttle_rows,
             )

@@ -8,7 +8,9 @@ from authsvc.flows.accounts import Accounts
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.credentials import Credentials
+from authsvc.flows.email_verification import EmailVerification
 from authsvc.flows.housekeeping import Housekeeping
+from authsvc.flows.password_reset import PasswordReset
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn
 
@@ -23,4 +25,6 @@ class Flows:
     credentials: Credentials
     audit_trail: AuditTrail
     housekeeping: Housekeeping
+    password_reset: PasswordReset
+    email_verification: EmailVerification
     api_keys: ApiKeys

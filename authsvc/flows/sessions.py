@@ -16,7 +16,8 @@ from authsvc.storage.read_model import Validated
 
 
 class Sessions:
-    """ValidateToken, RefreshSession, DeleteSession, ListSessions."""
+    """ValidateToken, RefreshSession, DeleteSession, ListSessions, RevokeSession,
+    RevokeUserSessions."""
 
     def __init__(self, changes: Changes, validator: TokenValidator, policy: SessionPolicy) -> None:
         self._changes = changes
@@ -54,6 +55,26 @@ class Sessions:
             session = sessions.revoke(change.db, session_token)
             change.ended(session.id)
             change.audit(AuditEvent.SIGNED_OUT, Who(session.user_id, session.id))
+
+    def revoke_session(self, session_id: uuid.UUID) -> None:
+        """Ends one session by id, on every replica. Raises SessionNotFound."""
+        with self._changes.open() as change:
+            session = sessions.revoke_by_id(change.db, session_id)
+            change.ended(session.id)
+            change.audit(AuditEvent.SESSION_REVOKED, Who(session.user_id, session.id))
+
+    def revoke_user_sessions(self, user_id: uuid.UUID) -> int:
+        """Ends every session of the user ("sign out everywhere"); returns how many.
+
+        Raises UserNotFound.
+        """
+        with self._changes.open() as change:
+            users.get_user(change.db, user_id)
+            ended = sessions.revoke_all(change.db, user_id)
+            change.ended(*ended)
+            change.changed_user(user_id)
+            change.audit(AuditEvent.USER_SESSIONS_REVOKED, Who(user_id), f"{len(ended)} ended")
+        return len(ended)
 
     def list_sessions(self, user_id: uuid.UUID, request: PageRequest) -> Page[Session]:
         """One page of a user's live sessions. Raises UserNotFound."""

@@ -36,9 +36,24 @@ class AuditEvent(enum.Enum):
     USER_CREATED = enum.auto()
     USER_DELETED = enum.auto()
     CALLER_DENIED = enum.auto()
-    API_KEY_CREATED = enum.auto()
-    API_KEY_REVOKED = enum.auto()
-    API_KEY_REJECTED = enum.auto()  # a call presented an unknown, revoked or malformed key
+    # Account lifecycle (issue 9): proto values 13 to 25.
+    PASSWORD_RESET_STARTED = 13
+    PASSWORD_RESET_COMPLETED = 14
+    PASSWORD_RESET_FAILED = 15
+    PASSWORD_RESET_THROTTLED = 16
+    EMAIL_VERIFICATION_STARTED = 17
+    EMAIL_VERIFIED = 18
+    EMAIL_VERIFICATION_FAILED = 19
+    USER_DISABLED = 20
+    USER_ENABLED = 21
+    SESSION_REVOKED = 22
+    USER_SESSIONS_REVOKED = 23
+    PASSWORD_SET = 24
+    EMAIL_VERIFICATION_THROTTLED = 25
+    # Who may call (issue 9): proto values 30 to 32.
+    API_KEY_CREATED = 30
+    API_KEY_REVOKED = 31
+    API_KEY_REJECTED = 32  # a call presented an unknown, revoked or malformed key
 
     @property
     def log_name(self) -> str:

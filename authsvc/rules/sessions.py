@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session as DbSession
 
-from authsvc.errors import TokenExpired, TokenInvalid
+from authsvc.errors import SessionNotFound, TokenExpired, TokenInvalid
 from authsvc.rules.tokens import TokenKind, is_well_formed, new_token, token_hash
 from authsvc.storage.models import RotatedToken, Session
 from authsvc.storage.paging import Page, PageRequest, page
@@ -193,6 +193,24 @@ def revoke_others(db: DbSession, user_id: uuid.UUID, keep: uuid.UUID) -> list[uu
     ended = list(
         db.scalars(select(Session.id).where(Session.user_id == user_id, Session.id != keep))
     )
+    db.execute(
+        delete(Session).where(Session.id.in_(ended)).execution_options(synchronize_session=False)
+    )
+    return ended
+
+
+def revoke_by_id(db: DbSession, session_id: uuid.UUID) -> Session:
+    """Ends the session with ``session_id`` (expired or not); raises SessionNotFound."""
+    session = db.get(Session, session_id)
+    if session is None:
+        raise SessionNotFound()
+    _revoke(db, session.id)
+    return session
+
+
+def revoke_all(db: DbSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Ends every session of ``user_id``; returns the ended ids."""
+    ended = list(db.scalars(select(Session.id).where(Session.user_id == user_id)))
     db.execute(
         delete(Session).where(Session.id.in_(ended)).execution_options(synchronize_session=False)
     )

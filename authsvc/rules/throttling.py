@@ -51,6 +51,9 @@ class ThrottlePolicy:
     ip_limit: int
     ip_window: timedelta
     forget_after: timedelta
+    #: Counts end-user IPs apart from every other policy (True for attempts that are
+    #: no failures, like starting a password reset, which must not eat sign-in budget).
+    own_ip_keys: bool = False
 
     def delay(self, failures: int) -> timedelta:
         """How long a subject is blocked after ``failures`` consecutive failures."""
@@ -85,8 +88,10 @@ def subject_key(subject: str, policy: ThrottlePolicy) -> Key:
 
 
 def ip_key(ip_address: str, policy: ThrottlePolicy) -> Key:
-    """The key of an end-user IP address (canonical form), shared by every policy."""
-    return Key(_digest("ip", ip_address), policy.ip_limit, policy.ip_window, False)
+    """The key of an end-user IP address (canonical form), shared by every policy
+    (unless the policy has ``own_ip_keys``)."""
+    kind = f"{policy.scope}-ip" if policy.own_ip_keys else "ip"
+    return Key(_digest(kind, ip_address), policy.ip_limit, policy.ip_window, False)
 
 
 def keys(subject: str, ip_address: str, policy: ThrottlePolicy) -> list[Key]:

@@ -21,6 +21,8 @@ class TokenKind(enum.Enum):
 
     SESSION = "asv_st_"
     UPDATE = "asv_ut_"
+    RESET = "asv_rt_"
+    VERIFICATION = "asv_vt_"
     API_KEY = "asv_ak_"
 
 

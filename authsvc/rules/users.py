@@ -1,4 +1,5 @@
-"""Rules for users: sign-up, profile updates, password hashes, deletion, listing.
+"""Rules for users: sign-up, profile updates, password hashes, verification, disabling,
+deletion, listing.
 
 Functions take a SQLAlchemy session and never commit; the calling flow owns the
 transaction. Their inputs are already checked values (``rules.values``).
@@ -14,7 +15,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
-from authsvc.errors import EmailTaken, UserNotFound
+from authsvc.errors import EmailTaken, UserDisabled, UserNotFound
+from authsvc.rules import user_tokens
 from authsvc.rules.values import Email
 from authsvc.storage.models import User
 from authsvc.storage.paging import Page, PageRequest, page
@@ -77,9 +79,38 @@ def find_by_email(db: DbSession, email: Email) -> User | None:
     return db.scalar(select(User).where(User.email == email))
 
 
+def lock_active(db: DbSession, user_id: uuid.UUID) -> User:
+    """The user, locked until the transaction ends; raises UserNotFound or UserDisabled.
+
+    The lock orders a sign-in or token use after a concurrent DisableUser (whose
+    update it waits for), so no session or password outlives the disabling. It is
+    PostgreSQL's FOR NO KEY UPDATE, not a share lock: the callers go on to update the
+    user row, and two share holders upgrading at once would deadlock. Session inserts
+    (FOR KEY SHARE of the foreign key) do not wait for it.
+    """
+    user = db.scalar(
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    if user is None:
+        raise UserNotFound()
+    if user.is_disabled:
+        raise UserDisabled()
+    return user
+
+
 def update_user(db: DbSession, user_id: uuid.UUID, changes: ProfileChanges) -> User:
-    """Applies ``changes``; raises UserNotFound or EmailTaken."""
+    """Applies ``changes``; raises UserNotFound or EmailTaken.
+
+    A new email is unverified: the verification is cleared, and every reset or
+    verification token sent to the old address stops working.
+    """
     user = get_user(db, user_id)
+    if changes.email is not None and changes.email != user.email:
+        user.email_verified_at = None
+        user_tokens.forget(db, user_id)
     for name, value in changes.items().items():
         setattr(user, name, value)
     _flush_unique_email(db)
@@ -97,6 +128,34 @@ def set_password_hash(
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def set_password(db: DbSession, user_id: uuid.UUID, new_hash: str, now: datetime) -> None:
+    """Replaces the hash whatever it was (an administrator's or a reset's new password)."""
+    db.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(password_hash=new_hash, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_verified(db: DbSession, user: User, now: datetime) -> None:
+    """Records that ``user`` proved the email address (the first time is kept)."""
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    user.updated_at = now
+    db.flush()
+
+
+def set_disabled(db: DbSession, user_id: uuid.UUID, disabled: bool, now: datetime) -> User:
+    """Disables (keeping the first time) or enables the user; raises UserNotFound."""
+    user = get_user(db, user_id)
+    if disabled != user.is_disabled:
+        user.disabled_at = now if disabled else None
+        user.updated_at = now
+    db.flush()
+    return user
 
 
 def delete_user(db: DbSession, user_id: uuid.UUID) -> None:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -25,13 +25,16 @@ from authsvc.edge.error_interceptor import ErrorInterceptor
 from authsvc.edge.observability import ObservabilityInterceptor
 from authsvc.edge.servicer import AuthServicer
 from authsvc.edge.worker_tag import WorkerTag
-from authsvc.errors import InvalidCredentials
+from authsvc.errors import InvalidCredentials, TokenInvalid
 from authsvc.flows.accounts import Accounts
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.changes import Changes
 from authsvc.flows.credentials import Credentials
+from authsvc.flows.email_verification import EmailVerification
 from authsvc.flows.housekeeping import Housekeeping
+from authsvc.flows.mailed_tokens import TokenCheck
+from authsvc.flows.password_reset import PasswordReset
 from authsvc.flows.secret_check import CheckEvents, SecretCheck
 from authsvc.flows.service import Flows
 from authsvc.flows.sessions import Sessions
@@ -40,6 +43,7 @@ from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.sessions import SessionPolicy
 from authsvc.rules.throttling import ThrottlePolicy
+from authsvc.rules.user_tokens import Purpose
 from authsvc.rules.validation import TokenValidator
 from authsvc.runtime import tls
 from authsvc.runtime.health import SERVICE_NAME, DatabaseHealth
@@ -76,14 +80,61 @@ def sign_in_throttle(settings: Settings) -> ThrottlePolicy:
     )
 
 
+#: Wrong reset or verification tokens allowed per hour across the whole service, before
+#: everyone waits: 256-bit tokens cannot be guessed, so this only caps the rate of tries
+#: (high enough that no one attacker's failures lock other users out for long).
+TOKEN_FAILURES_PER_HOUR = 1000
+HOUR = timedelta(hours=1)
+
+
+def reset_start_throttle(settings: Settings) -> ThrottlePolicy:
+    """The throttle of StartPasswordReset: every start counts, per email and per IP.
+
+    Its IP keys are its own, so starting resets never eats an IP's sign-in budget.
+    """
+    limit = settings.reset_start_limit
+    return ThrottlePolicy(
+        scope="reset_start",
+        threshold=limit,
+        base_delay=HOUR,
+        max_delay=HOUR,
+        subject_limit=limit,
+        subject_window=HOUR,
+        ip_limit=4 * limit,
+        ip_window=HOUR,
+        forget_after=HOUR,
+        own_ip_keys=True,
+    )
+
+
+def token_throttle(settings: Settings, purpose: Purpose) -> ThrottlePolicy:
+    """The throttle of presented reset or verification tokens: a global subject per
+    purpose, and the end user's IP (shared with sign-in: a wrong secret is a failure)."""
+    return ThrottlePolicy(
+        scope=f"{purpose.value}_token",
+        threshold=TOKEN_FAILURES_PER_HOUR,
+        base_delay=settings.throttle_base_delay,
+        max_delay=settings.throttle_max_delay,
+        subject_limit=TOKEN_FAILURES_PER_HOUR,
+        subject_window=HOUR,
+        ip_limit=settings.throttle_ip_limit,
+        ip_window=settings.throttle_ip_window,
+        forget_after=settings.throttle_forget_after,
+    )
+
+
 def retention(settings: Settings) -> Retention:
-    """What the purge keeps, from the settings."""
-    policy = sign_in_throttle(settings)
+    """What the purge keeps, from the settings (the longest of every policy's windows)."""
+    policies = [
+        sign_in_throttle(settings),
+        reset_start_throttle(settings),
+        token_throttle(settings, Purpose.RESET),
+    ]
     return Retention(
         batch_size=settings.purge_batch_size,
         audit=settings.audit_retention,
-        throttle_window=max(policy.subject_window, policy.ip_window),
-        throttle_idle=policy.forget_after,
+        throttle_window=max(max(p.subject_window, p.ip_window) for p in policies),
+        throttle_idle=max(p.forget_after for p in policies),
     )
 
 
@@ -142,6 +193,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
             infra.hasher,
             SecretCheck(changes, throttle, sign_in, InvalidCredentials),
             sessions,
+            settings.require_verified_email,
         ),
         sessions=Sessions(changes, infra.validator, sessions),
         credentials=Credentials(
@@ -152,8 +204,36 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         ),
         audit_trail=AuditTrail(changes),
         housekeeping=Housekeeping(changes, retention(settings)),
+        password_reset=_password_reset(settings, infra, changes),
+        email_verification=EmailVerification(
+            changes,
+            _token_check(settings, changes, Purpose.VERIFICATION),
+            settings.verification_ttl,
+        ),
         api_keys=ApiKeys(changes, settings.api_key_cache_ttl),
     )
+
+
+def _password_reset(settings: Settings, infra: Infrastructure, changes: Changes) -> PasswordReset:
+    starts = SecretCheck(
+        changes,
+        reset_start_throttle(settings),
+        CheckEvents(AuditEvent.PASSWORD_RESET_STARTED, AuditEvent.PASSWORD_RESET_THROTTLED),
+        TokenInvalid,  # never raised: starts are only counted, never verified
+    )
+    tokens = _token_check(settings, changes, Purpose.RESET)
+    return PasswordReset(changes, infra.hasher, starts, tokens, settings.reset_ttl)
+
+
+def _token_check(settings: Settings, changes: Changes, purpose: Purpose) -> TokenCheck:
+    if purpose is Purpose.RESET:
+        events = CheckEvents(AuditEvent.PASSWORD_RESET_FAILED, AuditEvent.PASSWORD_RESET_THROTTLED)
+    else:
+        events = CheckEvents(
+            AuditEvent.EMAIL_VERIFICATION_FAILED, AuditEvent.EMAIL_VERIFICATION_THROTTLED
+        )
+    check = SecretCheck(changes, token_throttle(settings, purpose), events, TokenInvalid)
+    return TokenCheck(changes, check, purpose, events.failed)
 
 
 @dataclass

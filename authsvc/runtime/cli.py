@@ -116,6 +116,7 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     print(f"purged {done.sessions} expired sessions")
+    print(f"purged {done.user_tokens} expired reset and verification tokens")
     print(f"purged {done.audit_events} audit events and {done.throttle_rows} throttling rows")
     return 0
 

@@ -45,6 +45,7 @@ class Group(enum.Enum):
     SECURITY = "Who may call"
     PERFORMANCE = "Performance"
     OBSERVABILITY = "Observability"
+    LIFECYCLE = "Account lifecycle"
 
 
 # Parsers: text → value, raising ValueError with a message that names no setting.
@@ -169,7 +170,7 @@ def setting(
     return field(default=default, metadata={"spec": Spec(env, parse, doc, group, **more)})
 
 
-_S, _D, _SE, _P, _T, _SEC, _PERF, _O = (
+_S, _D, _SE, _P, _T, _SEC, _PERF, _O, _L = (
     Group.SERVER,
     Group.DATABASE,
     Group.SESSIONS,
@@ -178,6 +179,7 @@ _S, _D, _SE, _P, _T, _SEC, _PERF, _O = (
     Group.SECURITY,
     Group.PERFORMANCE,
     Group.OBSERVABILITY,
+    Group.LIFECYCLE,
 )
 _SERVE = ("serve",)
 _TLS_FILE = ("serve", "health")
@@ -512,6 +514,41 @@ class Settings:
         _O,
         check=_host_port,
         shown_default="empty: off",
+    )
+    # Account lifecycle (issue 9): password reset, email verification
+    reset_ttl: timedelta = setting(
+        timedelta(hours=1),
+        "AUTHSVC_RESET_TTL",
+        parse_duration,
+        "lifetime of a password reset token",
+        _L,
+        check=_positive,
+        shown_default="1h",
+    )
+    verification_ttl: timedelta = setting(
+        timedelta(hours=24),
+        "AUTHSVC_VERIFICATION_TTL",
+        parse_duration,
+        "lifetime of an email verification token",
+        _L,
+        check=_positive,
+        shown_default="24h",
+    )
+    require_verified_email: bool = setting(
+        False,
+        "AUTHSVC_REQUIRE_VERIFIED_EMAIL",
+        parse_bool,
+        "refuse sign-in (`EMAIL_NOT_VERIFIED`) until the user verified the email",
+        _L,
+        shown_default="`false`",
+    )
+    reset_start_limit: int = setting(
+        5,
+        "AUTHSVC_RESET_START_LIMIT",
+        int,
+        "password resets started per email per hour (and 4 times that per end-user IP)",
+        _L,
+        check=_at_least(1),
     )
 
     # Who may call: protected mode and API keys (issue 9, callers)

@@ -1,5 +1,6 @@
 """SQLAlchemy 2.0 typed models: users, their sessions, rotated-away update tokens,
-sign-in throttling state, the audit trail and the calling services' API keys.
+single-use reset and verification tokens, sign-in throttling state, the audit trail and the
+calling services' API keys.
 
 Only SHA-256 digests of tokens are stored. Times are UTC-aware everywhere.
 """
@@ -80,10 +81,19 @@ class User(Base):
     first_name: Mapped[str] = mapped_column(String(128))
     last_name: Mapped[str] = mapped_column(String(128))
     password_hash: Mapped[str] = mapped_column(String(255))
+    #: When the user proved the email address; None while unverified.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the user was disabled; None while active (the API's ``state``).
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     sessions: Mapped[list[Session]] = relationship(
         back_populates="user", passive_deletes=True, cascade="all, delete-orphan"
     )
+
+    @property
+    def is_disabled(self) -> bool:
+        """True once DisableUser ran (and EnableUser did not since)."""
+        return self.disabled_at is not None
 
     def __repr__(self) -> str:
         return f"User(id={self.id!s})"
@@ -128,6 +138,22 @@ class RotatedToken(Base):
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
 
     session: Mapped[Session] = relationship(back_populates="rotated_tokens")
+
+
+class UserToken(Base):
+    """A single-use token mailed to a user: a password reset or an email verification.
+
+    ``kind`` says which (``reset`` or ``verification``); only the SHA-256 of the token
+    is kept. Using the token deletes its row, so the delete's row count decides a race.
+    """
+
+    __tablename__ = "user_tokens"
+    __table_args__ = (Index("ix_user_tokens_user_id_kind", "user_id", "kind"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class ThrottleCounter(Base):

@@ -1,5 +1,6 @@
-"""Deleting what nothing can use any more, in small batches: expired sessions, audit
-events past their retention, and throttling state that no longer counts.
+"""Deleting what nothing can use any more, in small batches: expired sessions, expired
+reset and verification tokens, audit events past their retention, and throttling state
+that no longer counts.
 
 A session is purgeable once nothing can use it: its update token has expired
 (``refresh_expires_at``, already capped by the absolute lifetime) and so has its session
@@ -17,7 +18,13 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc.storage.engine import Database
-from authsvc.storage.models import AuditRecord, Session, ThrottleCounter, ThrottleFailure
+from authsvc.storage.models import (
+    AuditRecord,
+    Session,
+    ThrottleCounter,
+    ThrottleFailure,
+    UserToken,
+)
 
 
 @dataclass(frozen=True)
@@ -39,18 +46,21 @@ class Purged:
     sessions: int
     audit_events: int
     throttle_rows: int
+    #: Expired password reset and email verification tokens.
+    user_tokens: int = 0
 
 
 def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention) -> Purged:
     """Everything a purge does (``authsvc purge`` and the timer inside ``serve``)."""
     sessions = _purge_sessions(db, clock, retention.batch_size)
+    tokens = _in_batches(db, clock, retention.batch_size, delete_expired_user_tokens)
     with db.transaction() as tx:
         now = clock()
         events = _delete(
             tx, delete(AuditRecord).where(AuditRecord.created_at < now - retention.audit)
         )
         state = _purge_throttling(tx, now, retention)
-    return Purged(sessions, events, state)
+    return Purged(sessions, events, state, tokens)
 
 
 def delete_expired_sessions(db: DbSession, now: datetime, batch_size: int) -> int:
@@ -75,11 +85,34 @@ def delete_expired_sessions(db: DbSession, now: datetime, batch_size: int) -> in
     return len(batch)
 
 
+def delete_expired_user_tokens(db: DbSession, now: datetime, batch_size: int) -> int:
+    """Deletes up to ``batch_size`` reset or verification tokens expired at ``now``."""
+    batch = list(
+        db.scalars(select(UserToken.id).where(UserToken.expires_at <= now).limit(batch_size))
+    )
+    if batch:
+        db.execute(
+            delete(UserToken)
+            .where(UserToken.id.in_(batch))
+            .execution_options(synchronize_session=False)
+        )
+    return len(batch)
+
+
 def _purge_sessions(db: Database, clock: Callable[[], datetime], batch_size: int) -> int:
+    return _in_batches(db, clock, batch_size, delete_expired_sessions)
+
+
+def _in_batches(
+    db: Database,
+    clock: Callable[[], datetime],
+    batch_size: int,
+    delete_batch: Callable[[DbSession, datetime, int], int],
+) -> int:
     total = 0
     while True:
         with db.transaction() as tx:
-            deleted = delete_expired_sessions(tx, clock(), batch_size)
+            deleted = delete_batch(tx, clock(), batch_size)
         total += deleted
         if deleted < batch_size:
             return total

@@ -28,6 +28,8 @@ USER_COLUMNS = (
     User.last_name,
     User.created_at,
     User.updated_at,
+    User.email_verified_at,
+    User.disabled_at,
 )
 SESSION_COLUMNS = (
     Session.id,
@@ -44,6 +46,9 @@ STATEMENT = (
     select(*USER_COLUMNS, *SESSION_COLUMNS)
     .join_from(Session, User, Session.user_id == User.id)
     .where(Session.token_hash == bindparam("digest"))
+    # Disabling a user deletes its sessions; this keeps a session that raced past it
+    # (or one made by hand) from ever validating.
+    .where(User.disabled_at.is_(None))
 )
 
 
@@ -57,6 +62,8 @@ class UserView:
     last_name: str
     created_at: datetime
     updated_at: datetime
+    email_verified_at: datetime | None
+    disabled_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

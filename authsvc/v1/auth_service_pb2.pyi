@@ -11,6 +11,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class UserState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    USER_STATE_UNSPECIFIED: _ClassVar[UserState]
+    USER_STATE_ACTIVE: _ClassVar[UserState]
+    USER_STATE_DISABLED: _ClassVar[UserState]
+
 class AuditEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     AUDIT_EVENT_TYPE_UNSPECIFIED: _ClassVar[AuditEventType]
@@ -26,6 +32,19 @@ class AuditEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_EVENT_TYPE_USER_CREATED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_USER_DELETED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_CALLER_DENIED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_PASSWORD_RESET_STARTED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_PASSWORD_RESET_COMPLETED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_PASSWORD_RESET_FAILED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_PASSWORD_RESET_THROTTLED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_EMAIL_VERIFICATION_STARTED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_EMAIL_VERIFIED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_EMAIL_VERIFICATION_FAILED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_USER_DISABLED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_USER_ENABLED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_SESSION_REVOKED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_USER_SESSIONS_REVOKED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_PASSWORD_SET: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_EMAIL_VERIFICATION_THROTTLED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_API_KEY_CREATED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_API_KEY_REVOKED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_API_KEY_REJECTED: _ClassVar[AuditEventType]
@@ -46,7 +65,13 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_CALLER_NOT_ALLOWED: _ClassVar[ErrorReason]
     ERROR_REASON_DATABASE_UNAVAILABLE: _ClassVar[ErrorReason]
     ERROR_REASON_INTERNAL: _ClassVar[ErrorReason]
+    ERROR_REASON_EMAIL_NOT_VERIFIED: _ClassVar[ErrorReason]
+    ERROR_REASON_USER_DISABLED: _ClassVar[ErrorReason]
+    ERROR_REASON_SESSION_NOT_FOUND: _ClassVar[ErrorReason]
     ERROR_REASON_API_KEY_INVALID: _ClassVar[ErrorReason]
+USER_STATE_UNSPECIFIED: UserState
+USER_STATE_ACTIVE: UserState
+USER_STATE_DISABLED: UserState
 AUDIT_EVENT_TYPE_UNSPECIFIED: AuditEventType
 AUDIT_EVENT_TYPE_SIGN_IN_SUCCEEDED: AuditEventType
 AUDIT_EVENT_TYPE_SIGN_IN_FAILED: AuditEventType
@@ -60,6 +85,19 @@ AUDIT_EVENT_TYPE_PASSWORD_CHANGE_THROTTLED: AuditEventType
 AUDIT_EVENT_TYPE_USER_CREATED: AuditEventType
 AUDIT_EVENT_TYPE_USER_DELETED: AuditEventType
 AUDIT_EVENT_TYPE_CALLER_DENIED: AuditEventType
+AUDIT_EVENT_TYPE_PASSWORD_RESET_STARTED: AuditEventType
+AUDIT_EVENT_TYPE_PASSWORD_RESET_COMPLETED: AuditEventType
+AUDIT_EVENT_TYPE_PASSWORD_RESET_FAILED: AuditEventType
+AUDIT_EVENT_TYPE_PASSWORD_RESET_THROTTLED: AuditEventType
+AUDIT_EVENT_TYPE_EMAIL_VERIFICATION_STARTED: AuditEventType
+AUDIT_EVENT_TYPE_EMAIL_VERIFIED: AuditEventType
+AUDIT_EVENT_TYPE_EMAIL_VERIFICATION_FAILED: AuditEventType
+AUDIT_EVENT_TYPE_USER_DISABLED: AuditEventType
+AUDIT_EVENT_TYPE_USER_ENABLED: AuditEventType
+AUDIT_EVENT_TYPE_SESSION_REVOKED: AuditEventType
+AUDIT_EVENT_TYPE_USER_SESSIONS_REVOKED: AuditEventType
+AUDIT_EVENT_TYPE_PASSWORD_SET: AuditEventType
+AUDIT_EVENT_TYPE_EMAIL_VERIFICATION_THROTTLED: AuditEventType
 AUDIT_EVENT_TYPE_API_KEY_CREATED: AuditEventType
 AUDIT_EVENT_TYPE_API_KEY_REVOKED: AuditEventType
 AUDIT_EVENT_TYPE_API_KEY_REJECTED: AuditEventType
@@ -77,23 +115,32 @@ ERROR_REASON_DEADLINE_EXCEEDED: ErrorReason
 ERROR_REASON_CALLER_NOT_ALLOWED: ErrorReason
 ERROR_REASON_DATABASE_UNAVAILABLE: ErrorReason
 ERROR_REASON_INTERNAL: ErrorReason
+ERROR_REASON_EMAIL_NOT_VERIFIED: ErrorReason
+ERROR_REASON_USER_DISABLED: ErrorReason
+ERROR_REASON_SESSION_NOT_FOUND: ErrorReason
 ERROR_REASON_API_KEY_INVALID: ErrorReason
 
 class User(_message.Message):
-    __slots__ = ("id", "email", "first_name", "last_name", "create_time", "update_time")
+    __slots__ = ("id", "email", "first_name", "last_name", "create_time", "update_time", "email_verified", "email_verify_time", "state")
     ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     FIRST_NAME_FIELD_NUMBER: _ClassVar[int]
     LAST_NAME_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_VERIFY_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     id: str
     email: str
     first_name: str
     last_name: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., email: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    email_verified: bool
+    email_verify_time: _timestamp_pb2.Timestamp
+    state: UserState
+    def __init__(self, id: _Optional[str] = ..., email: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., email_verified: _Optional[bool] = ..., email_verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[UserState, str]] = ...) -> None: ...
 
 class Session(_message.Message):
     __slots__ = ("id", "user_id", "create_time", "expire_time", "refresh_expire_time", "user_agent", "ip_address")
@@ -316,3 +363,127 @@ class ListAuditEventsResponse(_message.Message):
     audit_events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
     next_page_token: str
     def __init__(self, audit_events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class StartPasswordResetRequest(_message.Message):
+    __slots__ = ("email", "ip_address", "user_agent")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    ip_address: str
+    user_agent: str
+    def __init__(self, email: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
+
+class StartPasswordResetResponse(_message.Message):
+    __slots__ = ("reset_token", "expire_time")
+    RESET_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    reset_token: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, reset_token: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CompletePasswordResetRequest(_message.Message):
+    __slots__ = ("reset_token", "new_password", "ip_address", "user_agent")
+    RESET_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NEW_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    reset_token: str
+    new_password: str
+    ip_address: str
+    user_agent: str
+    def __init__(self, reset_token: _Optional[str] = ..., new_password: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
+
+class CompletePasswordResetResponse(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class StartEmailVerificationRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class StartEmailVerificationResponse(_message.Message):
+    __slots__ = ("verification_token", "expire_time")
+    VERIFICATION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    verification_token: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, verification_token: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class VerifyEmailRequest(_message.Message):
+    __slots__ = ("verification_token", "ip_address", "user_agent")
+    VERIFICATION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    verification_token: str
+    ip_address: str
+    user_agent: str
+    def __init__(self, verification_token: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
+
+class VerifyEmailResponse(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class DisableUserRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DisableUserResponse(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class EnableUserRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class EnableUserResponse(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class RevokeSessionRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class RevokeSessionResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RevokeUserSessionsRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class RevokeUserSessionsResponse(_message.Message):
+    __slots__ = ("revoked_count",)
+    REVOKED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    revoked_count: int
+    def __init__(self, revoked_count: _Optional[int] = ...) -> None: ...
+
+class SetPasswordRequest(_message.Message):
+    __slots__ = ("user_id", "new_password")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    new_password: str
+    def __init__(self, user_id: _Optional[str] = ..., new_password: _Optional[str] = ...) -> None: ...
+
+class SetPasswordResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

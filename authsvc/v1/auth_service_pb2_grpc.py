@@ -98,6 +98,51 @@ class AuthServiceStub:
                 request_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.StartPasswordReset = channel.unary_unary(
+                '/authsvc.v1.AuthService/StartPasswordReset',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.StartPasswordResetRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.StartPasswordResetResponse.FromString,
+                _registered_method=True)
+        self.CompletePasswordReset = channel.unary_unary(
+                '/authsvc.v1.AuthService/CompletePasswordReset',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.CompletePasswordResetRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.CompletePasswordResetResponse.FromString,
+                _registered_method=True)
+        self.StartEmailVerification = channel.unary_unary(
+                '/authsvc.v1.AuthService/StartEmailVerification',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.StartEmailVerificationRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.StartEmailVerificationResponse.FromString,
+                _registered_method=True)
+        self.VerifyEmail = channel.unary_unary(
+                '/authsvc.v1.AuthService/VerifyEmail',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.VerifyEmailRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.VerifyEmailResponse.FromString,
+                _registered_method=True)
+        self.DisableUser = channel.unary_unary(
+                '/authsvc.v1.AuthService/DisableUser',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.DisableUserRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.DisableUserResponse.FromString,
+                _registered_method=True)
+        self.EnableUser = channel.unary_unary(
+                '/authsvc.v1.AuthService/EnableUser',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.EnableUserRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.EnableUserResponse.FromString,
+                _registered_method=True)
+        self.RevokeSession = channel.unary_unary(
+                '/authsvc.v1.AuthService/RevokeSession',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.RevokeSessionRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.RevokeSessionResponse.FromString,
+                _registered_method=True)
+        self.RevokeUserSessions = channel.unary_unary(
+                '/authsvc.v1.AuthService/RevokeUserSessions',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.RevokeUserSessionsRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.RevokeUserSessionsResponse.FromString,
+                _registered_method=True)
+        self.SetPassword = channel.unary_unary(
+                '/authsvc.v1.AuthService/SetPassword',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.SetPasswordRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.SetPasswordResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -203,6 +248,87 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartPasswordReset(self, request, context):
+        """--- Account lifecycle (issue 9) ---
+
+        Starts a password reset ("forgot password"): returns a single-use reset
+        token for the account of `email`, for the calling service to deliver (by
+        email, say); authsvc never sends mail. An unknown or disabled account
+        answers OK alike, with an empty `reset_token`, after the same work, so the
+        caller shows one uniform page. Ends any earlier unused reset token of the
+        account. Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompletePasswordReset(self, request, context):
+        """Completes a password reset: sets the new password (same rules as at
+        sign-up), ends every session of the user, marks the email verified. The
+        token works once (UNAUTHENTICATED, TOKEN_INVALID after; TOKEN_EXPIRED past
+        its expiry); wrong tokens are throttled per end-user IP.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartEmailVerification(self, request, context):
+        """Returns a single-use token that proves the user's email address when it
+        comes back through VerifyEmail; the calling service delivers it. Ends any
+        earlier unused verification token of the user. PERMISSION_DENIED, reason
+        USER_DISABLED, for a disabled user.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyEmail(self, request, context):
+        """Marks the email verified with a token from StartEmailVerification (single
+        use; TOKEN_INVALID or TOKEN_EXPIRED otherwise; throttled like a secret).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableUser(self, request, context):
+        """Disables a user: every session of the user ends at once (on every
+        replica) and sign-in with the right password fails with
+        PERMISSION_DENIED, reason USER_DISABLED. Privileged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableUser(self, request, context):
+        """Enables a disabled user again (no session comes back). Privileged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSession(self, request, context):
+        """Ends one session by the id ListSessions returns (NOT_FOUND, reason
+        SESSION_NOT_FOUND, if there is no such session).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeUserSessions(self, request, context):
+        """Ends every session of a user ("sign out everywhere").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPassword(self, request, context):
+        """Sets a user's password as an administrator (same rules as at sign-up);
+        every session of the user ends. Privileged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -265,6 +391,51 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'StartPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartPasswordReset,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.StartPasswordResetRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.StartPasswordResetResponse.SerializeToString,
+            ),
+            'CompletePasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompletePasswordReset,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.CompletePasswordResetRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.CompletePasswordResetResponse.SerializeToString,
+            ),
+            'StartEmailVerification': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartEmailVerification,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.StartEmailVerificationRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.StartEmailVerificationResponse.SerializeToString,
+            ),
+            'VerifyEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyEmail,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.VerifyEmailRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.VerifyEmailResponse.SerializeToString,
+            ),
+            'DisableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableUser,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.DisableUserRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.DisableUserResponse.SerializeToString,
+            ),
+            'EnableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableUser,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.EnableUserRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.EnableUserResponse.SerializeToString,
+            ),
+            'RevokeSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSession,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.RevokeSessionRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.RevokeSessionResponse.SerializeToString,
+            ),
+            'RevokeUserSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeUserSessions,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.RevokeUserSessionsRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.RevokeUserSessionsResponse.SerializeToString,
+            ),
+            'SetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPassword,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.SetPasswordRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.SetPasswordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -595,6 +766,249 @@ class AuthService:
             '/authsvc.v1.AuthService/ListAuditEvents',
             authsvc_dot_v1_dot_auth__service__pb2.ListAuditEventsRequest.SerializeToString,
             authsvc_dot_v1_dot_auth__service__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/StartPasswordReset',
+            authsvc_dot_v1_dot_auth__service__pb2.StartPasswordResetRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.StartPasswordResetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompletePasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/CompletePasswordReset',
+            authsvc_dot_v1_dot_auth__service__pb2.CompletePasswordResetRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.CompletePasswordResetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartEmailVerification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/StartEmailVerification',
+            authsvc_dot_v1_dot_auth__service__pb2.StartEmailVerificationRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.StartEmailVerificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/VerifyEmail',
+            authsvc_dot_v1_dot_auth__service__pb2.VerifyEmailRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.VerifyEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/DisableUser',
+            authsvc_dot_v1_dot_auth__service__pb2.DisableUserRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.DisableUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/EnableUser',
+            authsvc_dot_v1_dot_auth__service__pb2.EnableUserRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.EnableUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/RevokeSession',
+            authsvc_dot_v1_dot_auth__service__pb2.RevokeSessionRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.RevokeSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeUserSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/RevokeUserSessions',
+            authsvc_dot_v1_dot_auth__service__pb2.RevokeUserSessionsRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.RevokeUserSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/SetPassword',
+            authsvc_dot_v1_dot_auth__service__pb2.SetPasswordRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.SetPasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,

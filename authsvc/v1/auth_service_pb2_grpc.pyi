@@ -79,6 +79,49 @@ class AuthServiceStub:
     to that caller with the caller policy. Events older than the retention
     period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
     """
+    StartPasswordReset: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasswordResetRequest, _auth_service_pb2.StartPasswordResetResponse]
+    """--- Account lifecycle (issue 9) ---
+
+    Starts a password reset ("forgot password"): returns a single-use reset
+    token for the account of `email`, for the calling service to deliver (by
+    email, say); authsvc never sends mail. An unknown or disabled account
+    answers OK alike, with an empty `reset_token`, after the same work, so the
+    caller shows one uniform page. Ends any earlier unused reset token of the
+    account. Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
+    """
+    CompletePasswordReset: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.CompletePasswordResetRequest, _auth_service_pb2.CompletePasswordResetResponse]
+    """Completes a password reset: sets the new password (same rules as at
+    sign-up), ends every session of the user, marks the email verified. The
+    token works once (UNAUTHENTICATED, TOKEN_INVALID after; TOKEN_EXPIRED past
+    its expiry); wrong tokens are throttled per end-user IP.
+    """
+    StartEmailVerification: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.StartEmailVerificationRequest, _auth_service_pb2.StartEmailVerificationResponse]
+    """Returns a single-use token that proves the user's email address when it
+    comes back through VerifyEmail; the calling service delivers it. Ends any
+    earlier unused verification token of the user. PERMISSION_DENIED, reason
+    USER_DISABLED, for a disabled user.
+    """
+    VerifyEmail: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyEmailRequest, _auth_service_pb2.VerifyEmailResponse]
+    """Marks the email verified with a token from StartEmailVerification (single
+    use; TOKEN_INVALID or TOKEN_EXPIRED otherwise; throttled like a secret).
+    """
+    DisableUser: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.DisableUserRequest, _auth_service_pb2.DisableUserResponse]
+    """Disables a user: every session of the user ends at once (on every
+    replica) and sign-in with the right password fails with
+    PERMISSION_DENIED, reason USER_DISABLED. Privileged.
+    """
+    EnableUser: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.EnableUserRequest, _auth_service_pb2.EnableUserResponse]
+    """Enables a disabled user again (no session comes back). Privileged."""
+    RevokeSession: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeSessionRequest, _auth_service_pb2.RevokeSessionResponse]
+    """Ends one session by the id ListSessions returns (NOT_FOUND, reason
+    SESSION_NOT_FOUND, if there is no such session).
+    """
+    RevokeUserSessions: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeUserSessionsRequest, _auth_service_pb2.RevokeUserSessionsResponse]
+    """Ends every session of a user ("sign out everywhere")."""
+    SetPassword: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.SetPasswordRequest, _auth_service_pb2.SetPasswordResponse]
+    """Sets a user's password as an administrator (same rules as at sign-up);
+    every session of the user ends. Privileged.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -130,6 +173,49 @@ class AuthServiceAsyncStub(AuthServiceStub):
     first, one page at a time (AIP-158). For the admin tool only: restrict it
     to that caller with the caller policy. Events older than the retention
     period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
+    """
+    StartPasswordReset: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasswordResetRequest, _auth_service_pb2.StartPasswordResetResponse]  # type: ignore[assignment]
+    """--- Account lifecycle (issue 9) ---
+
+    Starts a password reset ("forgot password"): returns a single-use reset
+    token for the account of `email`, for the calling service to deliver (by
+    email, say); authsvc never sends mail. An unknown or disabled account
+    answers OK alike, with an empty `reset_token`, after the same work, so the
+    caller shows one uniform page. Ends any earlier unused reset token of the
+    account. Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
+    """
+    CompletePasswordReset: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.CompletePasswordResetRequest, _auth_service_pb2.CompletePasswordResetResponse]  # type: ignore[assignment]
+    """Completes a password reset: sets the new password (same rules as at
+    sign-up), ends every session of the user, marks the email verified. The
+    token works once (UNAUTHENTICATED, TOKEN_INVALID after; TOKEN_EXPIRED past
+    its expiry); wrong tokens are throttled per end-user IP.
+    """
+    StartEmailVerification: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.StartEmailVerificationRequest, _auth_service_pb2.StartEmailVerificationResponse]  # type: ignore[assignment]
+    """Returns a single-use token that proves the user's email address when it
+    comes back through VerifyEmail; the calling service delivers it. Ends any
+    earlier unused verification token of the user. PERMISSION_DENIED, reason
+    USER_DISABLED, for a disabled user.
+    """
+    VerifyEmail: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyEmailRequest, _auth_service_pb2.VerifyEmailResponse]  # type: ignore[assignment]
+    """Marks the email verified with a token from StartEmailVerification (single
+    use; TOKEN_INVALID or TOKEN_EXPIRED otherwise; throttled like a secret).
+    """
+    DisableUser: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.DisableUserRequest, _auth_service_pb2.DisableUserResponse]  # type: ignore[assignment]
+    """Disables a user: every session of the user ends at once (on every
+    replica) and sign-in with the right password fails with
+    PERMISSION_DENIED, reason USER_DISABLED. Privileged.
+    """
+    EnableUser: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.EnableUserRequest, _auth_service_pb2.EnableUserResponse]  # type: ignore[assignment]
+    """Enables a disabled user again (no session comes back). Privileged."""
+    RevokeSession: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeSessionRequest, _auth_service_pb2.RevokeSessionResponse]  # type: ignore[assignment]
+    """Ends one session by the id ListSessions returns (NOT_FOUND, reason
+    SESSION_NOT_FOUND, if there is no such session).
+    """
+    RevokeUserSessions: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeUserSessionsRequest, _auth_service_pb2.RevokeUserSessionsResponse]  # type: ignore[assignment]
+    """Ends every session of a user ("sign out everywhere")."""
+    SetPassword: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.SetPasswordRequest, _auth_service_pb2.SetPasswordResponse]  # type: ignore[assignment]
+    """Sets a user's password as an administrator (same rules as at sign-up);
+    every session of the user ends. Privileged.
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -251,6 +337,103 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         first, one page at a time (AIP-158). For the admin tool only: restrict it
         to that caller with the caller policy. Events older than the retention
         period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
+        """
+
+    @_abc_1.abstractmethod
+    def StartPasswordReset(
+        self,
+        request: _auth_service_pb2.StartPasswordResetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.StartPasswordResetResponse, _abc.Awaitable[_auth_service_pb2.StartPasswordResetResponse]]:
+        """--- Account lifecycle (issue 9) ---
+
+        Starts a password reset ("forgot password"): returns a single-use reset
+        token for the account of `email`, for the calling service to deliver (by
+        email, say); authsvc never sends mail. An unknown or disabled account
+        answers OK alike, with an empty `reset_token`, after the same work, so the
+        caller shows one uniform page. Ends any earlier unused reset token of the
+        account. Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
+        """
+
+    @_abc_1.abstractmethod
+    def CompletePasswordReset(
+        self,
+        request: _auth_service_pb2.CompletePasswordResetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.CompletePasswordResetResponse, _abc.Awaitable[_auth_service_pb2.CompletePasswordResetResponse]]:
+        """Completes a password reset: sets the new password (same rules as at
+        sign-up), ends every session of the user, marks the email verified. The
+        token works once (UNAUTHENTICATED, TOKEN_INVALID after; TOKEN_EXPIRED past
+        its expiry); wrong tokens are throttled per end-user IP.
+        """
+
+    @_abc_1.abstractmethod
+    def StartEmailVerification(
+        self,
+        request: _auth_service_pb2.StartEmailVerificationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.StartEmailVerificationResponse, _abc.Awaitable[_auth_service_pb2.StartEmailVerificationResponse]]:
+        """Returns a single-use token that proves the user's email address when it
+        comes back through VerifyEmail; the calling service delivers it. Ends any
+        earlier unused verification token of the user. PERMISSION_DENIED, reason
+        USER_DISABLED, for a disabled user.
+        """
+
+    @_abc_1.abstractmethod
+    def VerifyEmail(
+        self,
+        request: _auth_service_pb2.VerifyEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.VerifyEmailResponse, _abc.Awaitable[_auth_service_pb2.VerifyEmailResponse]]:
+        """Marks the email verified with a token from StartEmailVerification (single
+        use; TOKEN_INVALID or TOKEN_EXPIRED otherwise; throttled like a secret).
+        """
+
+    @_abc_1.abstractmethod
+    def DisableUser(
+        self,
+        request: _auth_service_pb2.DisableUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.DisableUserResponse, _abc.Awaitable[_auth_service_pb2.DisableUserResponse]]:
+        """Disables a user: every session of the user ends at once (on every
+        replica) and sign-in with the right password fails with
+        PERMISSION_DENIED, reason USER_DISABLED. Privileged.
+        """
+
+    @_abc_1.abstractmethod
+    def EnableUser(
+        self,
+        request: _auth_service_pb2.EnableUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.EnableUserResponse, _abc.Awaitable[_auth_service_pb2.EnableUserResponse]]:
+        """Enables a disabled user again (no session comes back). Privileged."""
+
+    @_abc_1.abstractmethod
+    def RevokeSession(
+        self,
+        request: _auth_service_pb2.RevokeSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RevokeSessionResponse, _abc.Awaitable[_auth_service_pb2.RevokeSessionResponse]]:
+        """Ends one session by the id ListSessions returns (NOT_FOUND, reason
+        SESSION_NOT_FOUND, if there is no such session).
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeUserSessions(
+        self,
+        request: _auth_service_pb2.RevokeUserSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RevokeUserSessionsResponse, _abc.Awaitable[_auth_service_pb2.RevokeUserSessionsResponse]]:
+        """Ends every session of a user ("sign out everywhere")."""
+
+    @_abc_1.abstractmethod
+    def SetPassword(
+        self,
+        request: _auth_service_pb2.SetPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.SetPasswordResponse, _abc.Awaitable[_auth_service_pb2.SetPasswordResponse]]:
+        """Sets a user's password as an administrator (same rules as at sign-up);
+        every session of the user ends. Privileged.
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

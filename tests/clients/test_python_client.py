@@ -58,6 +58,29 @@ def test_client_covers_the_whole_lifecycle(client: AuthClient):
     assert (gone.value.code, gone.value.reason) == (grpc.StatusCode.NOT_FOUND, "USER_NOT_FOUND")
 
 
+def test_client_covers_the_account_lifecycle(client: AuthClient):
+    user = client.create_user("ada@example.com", PASSWORD, "Ada", "Lovelace")
+    started = client.start_password_reset("ada@example.com", ip_address="203.0.113.1")
+    assert client.start_password_reset("nobody@example.com").reset_token == ""
+    reset = client.complete_password_reset(started.reset_token, "a reset passphrase 1")
+    assert reset.email_verified
+    client.update_user(user.id, email="ada@new.example.com")
+    token = client.start_email_verification(user.id).verification_token
+    assert client.verify_email(token).email_verified
+
+    s = client.create_session("ada@new.example.com", "a reset passphrase 1")
+    client.revoke_session(s.session.id)
+    client.create_session("ada@new.example.com", "a reset passphrase 1")
+    assert client.revoke_user_sessions(user.id) == 1
+    client.set_password(user.id, "an admin passphrase 2")
+    assert client.disable_user(user.id).state == pb.USER_STATE_DISABLED
+    with pytest.raises(AuthClientError) as refused:
+        client.create_session("ada@new.example.com", "an admin passphrase 2")
+    assert refused.value.reason == "USER_DISABLED"
+    assert client.enable_user(user.id).state == pb.USER_STATE_ACTIVE
+    assert client.create_session("ada@new.example.com", "an admin passphrase 2").session_token
+
+
 def test_client_error_exposes_code_reason_and_fields(client: AuthClient):
     client.create_user("ada@example.com", PASSWORD, "Ada", "Lovelace")
     with pytest.raises(AuthClientError) as taken:

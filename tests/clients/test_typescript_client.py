@@ -50,7 +50,7 @@ def run_node_tests(test_file: Path, env: dict[str, str], passed: int) -> None:
 
 
 def test_node_e2e_suite_passes_against_live_server(built_client: Path, server_address: str):
-    run_node_tests(built_client / "e2e.test.js", {"AUTHSVC_TEST_ADDRESS": server_address}, 4)
+    run_node_tests(built_client / "e2e.test.js", {"AUTHSVC_TEST_ADDRESS": server_address}, 5)
 
 
 def test_api_key_is_sent_as_x_api_key_metadata(built_client: Path):

@@ -169,3 +169,40 @@ def test_lost_prepared_statement_is_prepared_again(db_url):
         assert lookup.find(b"\0" * 32) is None
     finally:
         lookup.close()
+
+
+def test_disabling_a_user_on_one_replica_is_refused_on_another(start_server):
+    (_, a), (server_b, b) = replicas(start_server)
+    user = sign_up(a)
+    s1, s2 = sign_in(a), sign_in(a)
+    warm(server_b, b, s1.session_token)
+    warm(server_b, b, s2.session_token)
+    a.DisableUser(pb.DisableUserRequest(id=user.id), timeout=10)
+    assert_refused_on(server_b, b, s1.session_token)
+    assert_refused_on(server_b, b, s2.session_token)
+    refused_sign_in = fails(
+        b.CreateSession, pb.CreateSessionRequest(email=user.email, password=PASSWORD)
+    )
+    assert refused_sign_in.reason == "USER_DISABLED"
+
+
+def test_every_lifecycle_revocation_reaches_the_other_replica(start_server):
+    (_, a), (server_b, b) = replicas(start_server)
+    user = sign_up(a)
+    revoked, everywhere = sign_in(a), sign_in(a)
+    warm(server_b, b, revoked.session_token)
+    a.RevokeSession(pb.RevokeSessionRequest(session_id=revoked.session.id), timeout=10)
+    assert_refused_on(server_b, b, revoked.session_token)
+    warm(server_b, b, everywhere.session_token)
+    a.RevokeUserSessions(pb.RevokeUserSessionsRequest(user_id=user.id), timeout=10)
+    assert_refused_on(server_b, b, everywhere.session_token)
+    reset = sign_in(a)
+    warm(server_b, b, reset.session_token)
+    token = a.StartPasswordReset(pb.StartPasswordResetRequest(email=user.email)).reset_token
+    request = pb.CompletePasswordResetRequest(reset_token=token, new_password="reset passphrase 7")
+    a.CompletePasswordReset(request, timeout=10)
+    assert_refused_on(server_b, b, reset.session_token)
+    admin = sign_in(a, password="reset passphrase 7")
+    warm(server_b, b, admin.session_token)
+    a.SetPassword(pb.SetPasswordRequest(user_id=user.id, new_password=PASSWORD), timeout=10)
+    assert_refused_on(server_b, b, admin.session_token)

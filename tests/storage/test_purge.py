@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from authsvc.runtime import cli
-from authsvc.storage.models import RotatedToken, Session
+from authsvc.storage.models import RotatedToken, Session, UserToken
 from authsvc.v1 import auth_service_pb2 as pb
 from tests.helpers import sign_in, sign_up
 
@@ -117,3 +117,16 @@ def test_table_stays_bounded_under_churn(start_server, clock, database):
     assert max(s for s, _ in sizes) <= bound < created
     assert max(r for _, r in sizes) <= bound  # rotated tokens go with their sessions
     assert sizes[-1][0] == sizes[-10][0]  # a plateau, not a slow climb
+
+
+def test_purge_deletes_expired_reset_and_verification_tokens(start_server, clock, database):
+    server, stub = start_server(purge_batch_size=1)
+    user = sign_up(stub)
+    stub.StartPasswordReset(pb.StartPasswordResetRequest(email=user.email), timeout=10)
+    stub.StartEmailVerification(pb.StartEmailVerificationRequest(user_id=user.id), timeout=10)
+    clock.advance(timedelta(hours=1))  # the reset token (1 h) expires, not the other (24 h)
+    assert server.flows.housekeeping.purge().user_tokens == 1
+    assert count(database, UserToken) == 1
+    clock.advance(timedelta(days=1))
+    assert server.flows.housekeeping.purge().user_tokens == 1
+    assert count(database, UserToken) == 0

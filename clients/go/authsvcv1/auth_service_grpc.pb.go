@@ -53,6 +53,40 @@ type AuthServiceClient interface {
 	// to that caller with the caller policy. Events older than the retention
 	// period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// Starts a password reset ("forgot password"): returns a single-use reset
+	// token for the account of `email`, for the calling service to deliver (by
+	// email, say); authsvc never sends mail. An unknown or disabled account
+	// answers OK alike, with an empty `reset_token`, after the same work, so the
+	// caller shows one uniform page. Ends any earlier unused reset token of the
+	// account. Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
+	StartPasswordReset(ctx context.Context, in *StartPasswordResetRequest, opts ...grpc.CallOption) (*StartPasswordResetResponse, error)
+	// Completes a password reset: sets the new password (same rules as at
+	// sign-up), ends every session of the user, marks the email verified. The
+	// token works once (UNAUTHENTICATED, TOKEN_INVALID after; TOKEN_EXPIRED past
+	// its expiry); wrong tokens are throttled per end-user IP.
+	CompletePasswordReset(ctx context.Context, in *CompletePasswordResetRequest, opts ...grpc.CallOption) (*CompletePasswordResetResponse, error)
+	// Returns a single-use token that proves the user's email address when it
+	// comes back through VerifyEmail; the calling service delivers it. Ends any
+	// earlier unused verification token of the user. PERMISSION_DENIED, reason
+	// USER_DISABLED, for a disabled user.
+	StartEmailVerification(ctx context.Context, in *StartEmailVerificationRequest, opts ...grpc.CallOption) (*StartEmailVerificationResponse, error)
+	// Marks the email verified with a token from StartEmailVerification (single
+	// use; TOKEN_INVALID or TOKEN_EXPIRED otherwise; throttled like a secret).
+	VerifyEmail(ctx context.Context, in *VerifyEmailRequest, opts ...grpc.CallOption) (*VerifyEmailResponse, error)
+	// Disables a user: every session of the user ends at once (on every
+	// replica) and sign-in with the right password fails with
+	// PERMISSION_DENIED, reason USER_DISABLED. Privileged.
+	DisableUser(ctx context.Context, in *DisableUserRequest, opts ...grpc.CallOption) (*DisableUserResponse, error)
+	// Enables a disabled user again (no session comes back). Privileged.
+	EnableUser(ctx context.Context, in *EnableUserRequest, opts ...grpc.CallOption) (*EnableUserResponse, error)
+	// Ends one session by the id ListSessions returns (NOT_FOUND, reason
+	// SESSION_NOT_FOUND, if there is no such session).
+	RevokeSession(ctx context.Context, in *RevokeSessionRequest, opts ...grpc.CallOption) (*RevokeSessionResponse, error)
+	// Ends every session of a user ("sign out everywhere").
+	RevokeUserSessions(ctx context.Context, in *RevokeUserSessionsRequest, opts ...grpc.CallOption) (*RevokeUserSessionsResponse, error)
+	// Sets a user's password as an administrator (same rules as at sign-up);
+	// every session of the user ends. Privileged.
+	SetPassword(ctx context.Context, in *SetPasswordRequest, opts ...grpc.CallOption) (*SetPasswordResponse, error)
 }
 
 type authServiceClient struct {
@@ -171,6 +205,87 @@ func (c *authServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEv
 	return out, nil
 }
 
+func (c *authServiceClient) StartPasswordReset(ctx context.Context, in *StartPasswordResetRequest, opts ...grpc.CallOption) (*StartPasswordResetResponse, error) {
+	out := new(StartPasswordResetResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/StartPasswordReset", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) CompletePasswordReset(ctx context.Context, in *CompletePasswordResetRequest, opts ...grpc.CallOption) (*CompletePasswordResetResponse, error) {
+	out := new(CompletePasswordResetResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/CompletePasswordReset", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) StartEmailVerification(ctx context.Context, in *StartEmailVerificationRequest, opts ...grpc.CallOption) (*StartEmailVerificationResponse, error) {
+	out := new(StartEmailVerificationResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/StartEmailVerification", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) VerifyEmail(ctx context.Context, in *VerifyEmailRequest, opts ...grpc.CallOption) (*VerifyEmailResponse, error) {
+	out := new(VerifyEmailResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/VerifyEmail", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) DisableUser(ctx context.Context, in *DisableUserRequest, opts ...grpc.CallOption) (*DisableUserResponse, error) {
+	out := new(DisableUserResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/DisableUser", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) EnableUser(ctx context.Context, in *EnableUserRequest, opts ...grpc.CallOption) (*EnableUserResponse, error) {
+	out := new(EnableUserResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/EnableUser", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) RevokeSession(ctx context.Context, in *RevokeSessionRequest, opts ...grpc.CallOption) (*RevokeSessionResponse, error) {
+	out := new(RevokeSessionResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/RevokeSession", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) RevokeUserSessions(ctx context.Context, in *RevokeUserSessionsRequest, opts ...grpc.CallOption) (*RevokeUserSessionsResponse, error) {
+	out := new(RevokeUserSessionsResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/RevokeUserSessions", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) SetPassword(ctx context.Context, in *SetPasswordRequest, opts ...grpc.CallOption) (*SetPasswordResponse, error) {
+	out := new(SetPasswordResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/SetPassword", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility
@@ -211,6 +326,40 @@ type AuthServiceServer interface {
 	// to that caller with the caller policy. Events older than the retention
 	// period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// Starts a password reset ("forgot password"): returns a single-use reset
+	// token for the account of `email`, for the calling service to deliver (by
+	// email, say); authsvc never sends mail. An unknown or disabled account
+	// answers OK alike, with an empty `reset_token`, after the same work, so the
+	// caller shows one uniform page. Ends any earlier unused reset token of the
+	// account. Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
+	StartPasswordReset(context.Context, *StartPasswordResetRequest) (*StartPasswordResetResponse, error)
+	// Completes a password reset: sets the new password (same rules as at
+	// sign-up), ends every session of the user, marks the email verified. The
+	// token works once (UNAUTHENTICATED, TOKEN_INVALID after; TOKEN_EXPIRED past
+	// its expiry); wrong tokens are throttled per end-user IP.
+	CompletePasswordReset(context.Context, *CompletePasswordResetRequest) (*CompletePasswordResetResponse, error)
+	// Returns a single-use token that proves the user's email address when it
+	// comes back through VerifyEmail; the calling service delivers it. Ends any
+	// earlier unused verification token of the user. PERMISSION_DENIED, reason
+	// USER_DISABLED, for a disabled user.
+	StartEmailVerification(context.Context, *StartEmailVerificationRequest) (*StartEmailVerificationResponse, error)
+	// Marks the email verified with a token from StartEmailVerification (single
+	// use; TOKEN_INVALID or TOKEN_EXPIRED otherwise; throttled like a secret).
+	VerifyEmail(context.Context, *VerifyEmailRequest) (*VerifyEmailResponse, error)
+	// Disables a user: every session of the user ends at once (on every
+	// replica) and sign-in with the right password fails with
+	// PERMISSION_DENIED, reason USER_DISABLED. Privileged.
+	DisableUser(context.Context, *DisableUserRequest) (*DisableUserResponse, error)
+	// Enables a disabled user again (no session comes back). Privileged.
+	EnableUser(context.Context, *EnableUserRequest) (*EnableUserResponse, error)
+	// Ends one session by the id ListSessions returns (NOT_FOUND, reason
+	// SESSION_NOT_FOUND, if there is no such session).
+	RevokeSession(context.Context, *RevokeSessionRequest) (*RevokeSessionResponse, error)
+	// Ends every session of a user ("sign out everywhere").
+	RevokeUserSessions(context.Context, *RevokeUserSessionsRequest) (*RevokeUserSessionsResponse, error)
+	// Sets a user's password as an administrator (same rules as at sign-up);
+	// every session of the user ends. Privileged.
+	SetPassword(context.Context, *SetPasswordRequest) (*SetPasswordResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -253,6 +402,33 @@ func (UnimplementedAuthServiceServer) ListSessions(context.Context, *ListSession
 }
 func (UnimplementedAuthServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListAuditEvents not implemented")
+}
+func (UnimplementedAuthServiceServer) StartPasswordReset(context.Context, *StartPasswordResetRequest) (*StartPasswordResetResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StartPasswordReset not implemented")
+}
+func (UnimplementedAuthServiceServer) CompletePasswordReset(context.Context, *CompletePasswordResetRequest) (*CompletePasswordResetResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CompletePasswordReset not implemented")
+}
+func (UnimplementedAuthServiceServer) StartEmailVerification(context.Context, *StartEmailVerificationRequest) (*StartEmailVerificationResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StartEmailVerification not implemented")
+}
+func (UnimplementedAuthServiceServer) VerifyEmail(context.Context, *VerifyEmailRequest) (*VerifyEmailResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method VerifyEmail not implemented")
+}
+func (UnimplementedAuthServiceServer) DisableUser(context.Context, *DisableUserRequest) (*DisableUserResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DisableUser not implemented")
+}
+func (UnimplementedAuthServiceServer) EnableUser(context.Context, *EnableUserRequest) (*EnableUserResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method EnableUser not implemented")
+}
+func (UnimplementedAuthServiceServer) RevokeSession(context.Context, *RevokeSessionRequest) (*RevokeSessionResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RevokeSession not implemented")
+}
+func (UnimplementedAuthServiceServer) RevokeUserSessions(context.Context, *RevokeUserSessionsRequest) (*RevokeUserSessionsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RevokeUserSessions not implemented")
+}
+func (UnimplementedAuthServiceServer) SetPassword(context.Context, *SetPasswordRequest) (*SetPasswordResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetPassword not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 
@@ -483,6 +659,168 @@ func _AuthService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_StartPasswordReset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartPasswordResetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).StartPasswordReset(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/StartPasswordReset",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).StartPasswordReset(ctx, req.(*StartPasswordResetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_CompletePasswordReset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompletePasswordResetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).CompletePasswordReset(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/CompletePasswordReset",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).CompletePasswordReset(ctx, req.(*CompletePasswordResetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_StartEmailVerification_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartEmailVerificationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).StartEmailVerification(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/StartEmailVerification",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).StartEmailVerification(ctx, req.(*StartEmailVerificationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_VerifyEmail_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyEmailRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).VerifyEmail(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/VerifyEmail",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).VerifyEmail(ctx, req.(*VerifyEmailRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_DisableUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DisableUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).DisableUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/DisableUser",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).DisableUser(ctx, req.(*DisableUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_EnableUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnableUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).EnableUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/EnableUser",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).EnableUser(ctx, req.(*EnableUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_RevokeSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).RevokeSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/RevokeSession",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).RevokeSession(ctx, req.(*RevokeSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_RevokeUserSessions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeUserSessionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).RevokeUserSessions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/RevokeUserSessions",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).RevokeUserSessions(ctx, req.(*RevokeUserSessionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_SetPassword_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPasswordRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).SetPassword(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/SetPassword",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).SetPassword(ctx, req.(*SetPasswordRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _AuthService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "authsvc.v1.AuthService",
 	HandlerType: (*AuthServiceServer)(nil),
@@ -534,6 +872,42 @@ var _AuthService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAuditEvents",
 			Handler:    _AuthService_ListAuditEvents_Handler,
+		},
+		{
+			MethodName: "StartPasswordReset",
+			Handler:    _AuthService_StartPasswordReset_Handler,
+		},
+		{
+			MethodName: "CompletePasswordReset",
+			Handler:    _AuthService_CompletePasswordReset_Handler,
+		},
+		{
+			MethodName: "StartEmailVerification",
+			Handler:    _AuthService_StartEmailVerification_Handler,
+		},
+		{
+			MethodName: "VerifyEmail",
+			Handler:    _AuthService_VerifyEmail_Handler,
+		},
+		{
+			MethodName: "DisableUser",
+			Handler:    _AuthService_DisableUser_Handler,
+		},
+		{
+			MethodName: "EnableUser",
+			Handler:    _AuthService_EnableUser_Handler,
+		},
+		{
+			MethodName: "RevokeSession",
+			Handler:    _AuthService_RevokeSession_Handler,
+		},
+		{
+			MethodName: "RevokeUserSessions",
+			Handler:    _AuthService_RevokeUserSessions_Handler,
+		},
+		{
+			MethodName: "SetPassword",
+			Handler:    _AuthService_SetPassword_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

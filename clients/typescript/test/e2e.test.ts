@@ -117,3 +117,35 @@ test("five wrong passwords throttle the account: TOO_MANY_ATTEMPTS with RetryInf
   assert.equal(typeof throttled.retryAfterMs, "number");
   assert.ok(throttled.retryAfterMs! > 0, `retryAfterMs ${throttled.retryAfterMs}`);
 });
+
+test("password reset ends every session; a disabled user is refused", async () => {
+  const auth = client();
+  const email = uniqueEmail();
+  const { user } = await auth.createUser({
+    email,
+    password: PASSWORD,
+    firstName: "Ada",
+    lastName: "Lovelace",
+  });
+  assert.ok(user);
+  const before = await auth.createSession({ email, password: PASSWORD });
+
+  const unknown = await auth.startPasswordReset({ email: uniqueEmail() });
+  assert.equal(unknown.resetToken, "", "an unknown email gets an empty token");
+  const started = await auth.startPasswordReset({ email });
+  assert.ok(started.resetToken.startsWith("asv_rt_"));
+  const newPassword = "a reset passphrase for e2e";
+  const reset = await auth.completePasswordReset({ resetToken: started.resetToken, newPassword });
+  assert.equal(reset.user?.emailVerified, true);
+  const ended = await failure(auth.validateToken({ sessionToken: before.sessionToken }));
+  assert.equal(ended.reason, "TOKEN_INVALID");
+  const used = await failure(
+    auth.completePasswordReset({ resetToken: started.resetToken, newPassword }),
+  );
+  assert.equal(used.reason, "TOKEN_INVALID");
+
+  await auth.disableUser({ id: user.id });
+  const refused = await failure(auth.createSession({ email, password: newPassword }));
+  assert.equal(refused.code, Code.PermissionDenied);
+  assert.equal(refused.reason, "USER_DISABLED");
+});

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file authsvc/v1/auth_service.proto.
  */
 export const file_authsvc_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1hdXRoc3ZjL3YxL2F1dGhfc2VydmljZS5wcm90bxIKYXV0aHN2Yy52MSKqAQoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpmaXJzdF9uYW1lGAMgASgJEhEKCWxhc3RfbmFtZRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIukBCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3ChNyZWZyZXNoX2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GAYgASgJEhIKCmlwX2FkZHJlc3MYByABKAkiWwoRQ3JlYXRlVXNlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKZmlyc3RfbmFtZRgDIAEoCRIRCglsYXN0X25hbWUYBCABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHAoOR2V0VXNlclJlcXVlc3QSCgoCaWQYASABKAkiMQoPR2V0VXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiZAoRVXBkYXRlVXNlclJlcXVlc3QSHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlchIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siNAoSVXBkYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHwoRRGVsZXRlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlIjkKEExpc3RVc2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiTQoRTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC5hdXRoc3ZjLnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEhgKEGN1cnJlbnRfcGFzc3dvcmQYAiABKAkSFAoMbmV3X3Bhc3N3b3JkGAMgASgJIhgKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiXwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKdXNlcl9hZ2VudBgDIAEoCRISCgppcF9hZGRyZXNzGAQgASgJIooBChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCRIeCgR1c2VyGAQgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIi0KFFZhbGlkYXRlVG9rZW5SZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkiXQoVVmFsaWRhdGVUb2tlblJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXISJAoHc2Vzc2lvbhgCIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbiItChVSZWZyZXNoU2Vzc2lvblJlcXVlc3QSFAoMdXBkYXRlX3Rva2VuGAEgASgJImsKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCSItChREZWxldGVTZXNzaW9uUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJNChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVgoUTGlzdFNlc3Npb25zUmVzcG9uc2USJQoIc2Vzc2lvbnMYASADKAsyEy5hdXRoc3ZjLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIs8BCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBHR5cGUYAyABKA4yGi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnRUeXBlEg8KB3VzZXJfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRISCgppcF9hZGRyZXNzGAYgASgJEhIKCnVzZXJfYWdlbnQYByABKAkSDgoGZGV0YWlsGAggASgJIlAKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHdXNlcl9pZBgDIAEoCSJgChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIsCgxhdWRpdF9ldmVudHMYASADKAsyFi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKvwECg5BdWRpdEV2ZW50VHlwZRIgChxBVURJVF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASJgoiQVVESVRfRVZFTlRfVFlQRV9TSUdOX0lOX1NVQ0NFRURFRBABEiMKH0FVRElUX0VWRU5UX1RZUEVfU0lHTl9JTl9GQUlMRUQQAhImCiJBVURJVF9FVkVOVF9UWVBFX1NJR05fSU5fVEhST1RUTEVEEAMSJgoiQVVESVRfRVZFTlRfVFlQRV9TRVNTSU9OX1JFRlJFU0hFRBAEEikKJUFVRElUX0VWRU5UX1RZUEVfUkVGUkVTSF9UT0tFTl9SRVVTRUQQBRIfChtBVURJVF9FVkVOVF9UWVBFX1NJR05FRF9PVVQQBhIlCiFBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRUQQBxIrCidBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRV9GQUlMRUQQCBIuCipBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRV9USFJPVFRMRUQQCRIhCh1BVURJVF9FVkVOVF9UWVBFX1VTRVJfQ1JFQVRFRBAKEiEKHUFVRElUX0VWRU5UX1RZUEVfVVNFUl9ERUxFVEVEEAsSIgoeQVVESVRfRVZFTlRfVFlQRV9DQUxMRVJfREVOSUVEEAwSJAogQVVESVRfRVZFTlRfVFlQRV9BUElfS0VZX0NSRUFURUQQHhIkCiBBVURJVF9FVkVOVF9UWVBFX0FQSV9LRVlfUkVWT0tFRBAfEiUKIUFVRElUX0VWRU5UX1RZUEVfQVBJX0tFWV9SRUpFQ1RFRBAgKogECgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIhCh1FUlJPUl9SRUFTT05fSU5WQUxJRF9BUkdVTUVOVBABEhwKGEVSUk9SX1JFQVNPTl9FTUFJTF9UQUtFThACEiQKIEVSUk9SX1JFQVNPTl9JTlZBTElEX0NSRURFTlRJQUxTEAMSHgoaRVJST1JfUkVBU09OX1RPS0VOX0lOVkFMSUQQBBIeChpFUlJPUl9SRUFTT05fVE9LRU5fRVhQSVJFRBAFEiUKIUVSUk9SX1JFQVNPTl9SRUZSRVNIX1RPS0VOX1JFVVNFRBAGEiIKHkVSUk9SX1JFQVNPTl9UT09fTUFOWV9BVFRFTVBUUxAHEh8KG0VSUk9SX1JFQVNPTl9VU0VSX05PVF9GT1VORBAIEhsKF0VSUk9SX1JFQVNPTl9PVkVSTE9BREVEEAkSIgoeRVJST1JfUkVBU09OX0RFQURMSU5FX0VYQ0VFREVEEAoSIwofRVJST1JfUkVBU09OX0NBTExFUl9OT1RfQUxMT1dFRBALEiUKIUVSUk9SX1JFQVNPTl9EQVRBQkFTRV9VTkFWQUlMQUJMRRAMEhkKFUVSUk9SX1JFQVNPTl9JTlRFUk5BTBANEiAKHEVSUk9SX1JFQVNPTl9BUElfS0VZX0lOVkFMSUQQFDLlBwoLQXV0aFNlcnZpY2USSwoKQ3JlYXRlVXNlchIdLmF1dGhzdmMudjEuQ3JlYXRlVXNlclJlcXVlc3QaHi5hdXRoc3ZjLnYxLkNyZWF0ZVVzZXJSZXNwb25zZRJCCgdHZXRVc2VyEhouYXV0aHN2Yy52MS5HZXRVc2VyUmVxdWVzdBobLmF1dGhzdmMudjEuR2V0VXNlclJlc3BvbnNlEksKClVwZGF0ZVVzZXISHS5hdXRoc3ZjLnYxLlVwZGF0ZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5VcGRhdGVVc2VyUmVzcG9uc2USSwoKRGVsZXRlVXNlchIdLmF1dGhzdmMudjEuRGVsZXRlVXNlclJlcXVlc3QaHi5hdXRoc3ZjLnYxLkRlbGV0ZVVzZXJSZXNwb25zZRJICglMaXN0VXNlcnMSHC5hdXRoc3ZjLnYxLkxpc3RVc2Vyc1JlcXVlc3QaHS5hdXRoc3ZjLnYxLkxpc3RVc2Vyc1Jlc3BvbnNlElcKDkNoYW5nZVBhc3N3b3JkEiEuYXV0aHN2Yy52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3QaIi5hdXRoc3ZjLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USVAoNQ3JlYXRlU2Vzc2lvbhIgLmF1dGhzdmMudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaIS5hdXRoc3ZjLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJUCg1WYWxpZGF0ZVRva2VuEiAuYXV0aHN2Yy52MS5WYWxpZGF0ZVRva2VuUmVxdWVzdBohLmF1dGhzdmMudjEuVmFsaWRhdGVUb2tlblJlc3BvbnNlElcKDlJlZnJlc2hTZXNzaW9uEiEuYXV0aHN2Yy52MS5SZWZyZXNoU2Vzc2lvblJlcXVlc3QaIi5hdXRoc3ZjLnYxLlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USVAoNRGVsZXRlU2Vzc2lvbhIgLmF1dGhzdmMudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaIS5hdXRoc3ZjLnYxLkRlbGV0ZVNlc3Npb25SZXNwb25zZRJRCgxMaXN0U2Vzc2lvbnMSHy5hdXRoc3ZjLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaIC5hdXRoc3ZjLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEloKD0xpc3RBdWRpdEV2ZW50cxIiLmF1dGhzdmMudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBojLmF1dGhzdmMudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("Ch1hdXRoc3ZjL3YxL2F1dGhfc2VydmljZS5wcm90bxIKYXV0aHN2Yy52MSKfAgoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpmaXJzdF9uYW1lGAMgASgJEhEKCWxhc3RfbmFtZRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmVtYWlsX3ZlcmlmaWVkGAcgASgIEjUKEWVtYWlsX3ZlcmlmeV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgVzdGF0ZRgJIAEoDjIVLmF1dGhzdmMudjEuVXNlclN0YXRlIukBCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3ChNyZWZyZXNoX2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GAYgASgJEhIKCmlwX2FkZHJlc3MYByABKAkiWwoRQ3JlYXRlVXNlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKZmlyc3RfbmFtZRgDIAEoCRIRCglsYXN0X25hbWUYBCABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHAoOR2V0VXNlclJlcXVlc3QSCgoCaWQYASABKAkiMQoPR2V0VXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiZAoRVXBkYXRlVXNlclJlcXVlc3QSHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlchIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siNAoSVXBkYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHwoRRGVsZXRlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlIjkKEExpc3RVc2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiTQoRTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC5hdXRoc3ZjLnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEhgKEGN1cnJlbnRfcGFzc3dvcmQYAiABKAkSFAoMbmV3X3Bhc3N3b3JkGAMgASgJIhgKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiXwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKdXNlcl9hZ2VudBgDIAEoCRISCgppcF9hZGRyZXNzGAQgASgJIooBChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCRIeCgR1c2VyGAQgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIi0KFFZhbGlkYXRlVG9rZW5SZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkiXQoVVmFsaWRhdGVUb2tlblJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXISJAoHc2Vzc2lvbhgCIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbiItChVSZWZyZXNoU2Vzc2lvblJlcXVlc3QSFAoMdXBkYXRlX3Rva2VuGAEgASgJImsKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCSItChREZWxldGVTZXNzaW9uUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJNChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVgoUTGlzdFNlc3Npb25zUmVzcG9uc2USJQoIc2Vzc2lvbnMYASADKAsyEy5hdXRoc3ZjLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIs8BCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBHR5cGUYAyABKA4yGi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnRUeXBlEg8KB3VzZXJfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRISCgppcF9hZGRyZXNzGAYgASgJEhIKCnVzZXJfYWdlbnQYByABKAkSDgoGZGV0YWlsGAggASgJIlAKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHdXNlcl9pZBgDIAEoCSJgChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIsCgxhdWRpdF9ldmVudHMYASADKAsyFi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlIKGVN0YXJ0UGFzc3dvcmRSZXNldFJlcXVlc3QSDQoFZW1haWwYASABKAkSEgoKaXBfYWRkcmVzcxgCIAEoCRISCgp1c2VyX2FnZW50GAMgASgJImIKGlN0YXJ0UGFzc3dvcmRSZXNldFJlc3BvbnNlEhMKC3Jlc2V0X3Rva2VuGAEgASgJEi8KC2V4cGlyZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJxChxDb21wbGV0ZVBhc3N3b3JkUmVzZXRSZXF1ZXN0EhMKC3Jlc2V0X3Rva2VuGAEgASgJEhQKDG5ld19wYXNzd29yZBgCIAEoCRISCgppcF9hZGRyZXNzGAMgASgJEhIKCnVzZXJfYWdlbnQYBCABKAkiPwodQ29tcGxldGVQYXNzd29yZFJlc2V0UmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlciIwCh1TdGFydEVtYWlsVmVyaWZpY2F0aW9uUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIm0KHlN0YXJ0RW1haWxWZXJpZmljYXRpb25SZXNwb25zZRIaChJ2ZXJpZmljYXRpb25fdG9rZW4YASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlgKElZlcmlmeUVtYWlsUmVxdWVzdBIaChJ2ZXJpZmljYXRpb25fdG9rZW4YASABKAkSEgoKaXBfYWRkcmVzcxgCIAEoCRISCgp1c2VyX2FnZW50GAMgASgJIjUKE1ZlcmlmeUVtYWlsUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlciIgChJEaXNhYmxlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiNQoTRGlzYWJsZVVzZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIh8KEUVuYWJsZVVzZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjQKEkVuYWJsZVVzZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIioKFFJldm9rZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiFwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlIiwKGVJldm9rZVVzZXJTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIzChpSZXZva2VVc2VyU2Vzc2lvbnNSZXNwb25zZRIVCg1yZXZva2VkX2NvdW50GAEgASgFIjsKElNldFBhc3N3b3JkUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhQKDG5ld19wYXNzd29yZBgCIAEoCSIVChNTZXRQYXNzd29yZFJlc3BvbnNlKlcKCVVzZXJTdGF0ZRIaChZVU0VSX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRVVNFUl9TVEFURV9BQ1RJVkUQARIXChNVU0VSX1NUQVRFX0RJU0FCTEVEEAIqqAkKDkF1ZGl0RXZlbnRUeXBlEiAKHEFVRElUX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABImCiJBVURJVF9FVkVOVF9UWVBFX1NJR05fSU5fU1VDQ0VFREVEEAESIwofQVVESVRfRVZFTlRfVFlQRV9TSUdOX0lOX0ZBSUxFRBACEiYKIkFVRElUX0VWRU5UX1RZUEVfU0lHTl9JTl9USFJPVFRMRUQQAxImCiJBVURJVF9FVkVOVF9UWVBFX1NFU1NJT05fUkVGUkVTSEVEEAQSKQolQVVESVRfRVZFTlRfVFlQRV9SRUZSRVNIX1RPS0VOX1JFVVNFRBAFEh8KG0FVRElUX0VWRU5UX1RZUEVfU0lHTkVEX09VVBAGEiUKIUFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfQ0hBTkdFRBAHEisKJ0FVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfQ0hBTkdFX0ZBSUxFRBAIEi4KKkFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfQ0hBTkdFX1RIUk9UVExFRBAJEiEKHUFVRElUX0VWRU5UX1RZUEVfVVNFUl9DUkVBVEVEEAoSIQodQVVESVRfRVZFTlRfVFlQRV9VU0VSX0RFTEVURUQQCxIiCh5BVURJVF9FVkVOVF9UWVBFX0NBTExFUl9ERU5JRUQQDBIrCidBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX1JFU0VUX1NUQVJURUQQDRItCilBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX1JFU0VUX0NPTVBMRVRFRBAOEioKJkFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfUkVTRVRfRkFJTEVEEA8SLQopQVVESVRfRVZFTlRfVFlQRV9QQVNTV09SRF9SRVNFVF9USFJPVFRMRUQQEBIvCitBVURJVF9FVkVOVF9UWVBFX0VNQUlMX1ZFUklGSUNBVElPTl9TVEFSVEVEEBESIwofQVVESVRfRVZFTlRfVFlQRV9FTUFJTF9WRVJJRklFRBASEi4KKkFVRElUX0VWRU5UX1RZUEVfRU1BSUxfVkVSSUZJQ0FUSU9OX0ZBSUxFRBATEiIKHkFVRElUX0VWRU5UX1RZUEVfVVNFUl9ESVNBQkxFRBAUEiEKHUFVRElUX0VWRU5UX1RZUEVfVVNFUl9FTkFCTEVEEBUSJAogQVVESVRfRVZFTlRfVFlQRV9TRVNTSU9OX1JFVk9LRUQQFhIqCiZBVURJVF9FVkVOVF9UWVBFX1VTRVJfU0VTU0lPTlNfUkVWT0tFRBAXEiEKHUFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfU0VUEBgSMQotQVVESVRfRVZFTlRfVFlQRV9FTUFJTF9WRVJJRklDQVRJT05fVEhST1RUTEVEEBkSJAogQVVESVRfRVZFTlRfVFlQRV9BUElfS0VZX0NSRUFURUQQHhIkCiBBVURJVF9FVkVOVF9UWVBFX0FQSV9LRVlfUkVWT0tFRBAfEiUKIUFVRElUX0VWRU5UX1RZUEVfQVBJX0tFWV9SRUpFQ1RFRBAgKvEECgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIhCh1FUlJPUl9SRUFTT05fSU5WQUxJRF9BUkdVTUVOVBABEhwKGEVSUk9SX1JFQVNPTl9FTUFJTF9UQUtFThACEiQKIEVSUk9SX1JFQVNPTl9JTlZBTElEX0NSRURFTlRJQUxTEAMSHgoaRVJST1JfUkVBU09OX1RPS0VOX0lOVkFMSUQQBBIeChpFUlJPUl9SRUFTT05fVE9LRU5fRVhQSVJFRBAFEiUKIUVSUk9SX1JFQVNPTl9SRUZSRVNIX1RPS0VOX1JFVVNFRBAGEiIKHkVSUk9SX1JFQVNPTl9UT09fTUFOWV9BVFRFTVBUUxAHEh8KG0VSUk9SX1JFQVNPTl9VU0VSX05PVF9GT1VORBAIEhsKF0VSUk9SX1JFQVNPTl9PVkVSTE9BREVEEAkSIgoeRVJST1JfUkVBU09OX0RFQURMSU5FX0VYQ0VFREVEEAoSIwofRVJST1JfUkVBU09OX0NBTExFUl9OT1RfQUxMT1dFRBALEiUKIUVSUk9SX1JFQVNPTl9EQVRBQkFTRV9VTkFWQUlMQUJMRRAMEhkKFUVSUk9SX1JFQVNPTl9JTlRFUk5BTBANEiMKH0VSUk9SX1JFQVNPTl9FTUFJTF9OT1RfVkVSSUZJRUQQDhIeChpFUlJPUl9SRUFTT05fVVNFUl9ESVNBQkxFRBAPEiIKHkVSUk9SX1JFQVNPTl9TRVNTSU9OX05PVF9GT1VORBAQEiAKHEVSUk9SX1JFQVNPTl9BUElfS0VZX0lOVkFMSUQQFDKhDgoLQXV0aFNlcnZpY2USSwoKQ3JlYXRlVXNlchIdLmF1dGhzdmMudjEuQ3JlYXRlVXNlclJlcXVlc3QaHi5hdXRoc3ZjLnYxLkNyZWF0ZVVzZXJSZXNwb25zZRJCCgdHZXRVc2VyEhouYXV0aHN2Yy52MS5HZXRVc2VyUmVxdWVzdBobLmF1dGhzdmMudjEuR2V0VXNlclJlc3BvbnNlEksKClVwZGF0ZVVzZXISHS5hdXRoc3ZjLnYxLlVwZGF0ZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5VcGRhdGVVc2VyUmVzcG9uc2USSwoKRGVsZXRlVXNlchIdLmF1dGhzdmMudjEuRGVsZXRlVXNlclJlcXVlc3QaHi5hdXRoc3ZjLnYxLkRlbGV0ZVVzZXJSZXNwb25zZRJICglMaXN0VXNlcnMSHC5hdXRoc3ZjLnYxLkxpc3RVc2Vyc1JlcXVlc3QaHS5hdXRoc3ZjLnYxLkxpc3RVc2Vyc1Jlc3BvbnNlElcKDkNoYW5nZVBhc3N3b3JkEiEuYXV0aHN2Yy52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3QaIi5hdXRoc3ZjLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USVAoNQ3JlYXRlU2Vzc2lvbhIgLmF1dGhzdmMudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaIS5hdXRoc3ZjLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJUCg1WYWxpZGF0ZVRva2VuEiAuYXV0aHN2Yy52MS5WYWxpZGF0ZVRva2VuUmVxdWVzdBohLmF1dGhzdmMudjEuVmFsaWRhdGVUb2tlblJlc3BvbnNlElcKDlJlZnJlc2hTZXNzaW9uEiEuYXV0aHN2Yy52MS5SZWZyZXNoU2Vzc2lvblJlcXVlc3QaIi5hdXRoc3ZjLnYxLlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USVAoNRGVsZXRlU2Vzc2lvbhIgLmF1dGhzdmMudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaIS5hdXRoc3ZjLnYxLkRlbGV0ZVNlc3Npb25SZXNwb25zZRJRCgxMaXN0U2Vzc2lvbnMSHy5hdXRoc3ZjLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaIC5hdXRoc3ZjLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEloKD0xpc3RBdWRpdEV2ZW50cxIiLmF1dGhzdmMudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBojLmF1dGhzdmMudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USYwoSU3RhcnRQYXNzd29yZFJlc2V0EiUuYXV0aHN2Yy52MS5TdGFydFBhc3N3b3JkUmVzZXRSZXF1ZXN0GiYuYXV0aHN2Yy52MS5TdGFydFBhc3N3b3JkUmVzZXRSZXNwb25zZRJsChVDb21wbGV0ZVBhc3N3b3JkUmVzZXQSKC5hdXRoc3ZjLnYxLkNvbXBsZXRlUGFzc3dvcmRSZXNldFJlcXVlc3QaKS5hdXRoc3ZjLnYxLkNvbXBsZXRlUGFzc3dvcmRSZXNldFJlc3BvbnNlEm8KFlN0YXJ0RW1haWxWZXJpZmljYXRpb24SKS5hdXRoc3ZjLnYxLlN0YXJ0RW1haWxWZXJpZmljYXRpb25SZXF1ZXN0GiouYXV0aHN2Yy52MS5TdGFydEVtYWlsVmVyaWZpY2F0aW9uUmVzcG9uc2USTgoLVmVyaWZ5RW1haWwSHi5hdXRoc3ZjLnYxLlZlcmlmeUVtYWlsUmVxdWVzdBofLmF1dGhzdmMudjEuVmVyaWZ5RW1haWxSZXNwb25zZRJOCgtEaXNhYmxlVXNlchIeLmF1dGhzdmMudjEuRGlzYWJsZVVzZXJSZXF1ZXN0Gh8uYXV0aHN2Yy52MS5EaXNhYmxlVXNlclJlc3BvbnNlEksKCkVuYWJsZVVzZXISHS5hdXRoc3ZjLnYxLkVuYWJsZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5FbmFibGVVc2VyUmVzcG9uc2USVAoNUmV2b2tlU2Vzc2lvbhIgLmF1dGhzdmMudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaIS5hdXRoc3ZjLnYxLlJldm9rZVNlc3Npb25SZXNwb25zZRJjChJSZXZva2VVc2VyU2Vzc2lvbnMSJS5hdXRoc3ZjLnYxLlJldm9rZVVzZXJTZXNzaW9uc1JlcXVlc3QaJi5hdXRoc3ZjLnYxLlJldm9rZVVzZXJTZXNzaW9uc1Jlc3BvbnNlEk4KC1NldFBhc3N3b3JkEh4uYXV0aHN2Yy52MS5TZXRQYXNzd29yZFJlcXVlc3QaHy5hdXRoc3ZjLnYxLlNldFBhc3N3b3JkUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A person who can sign in. Carries nothing about the password.
@@ -61,6 +61,28 @@ export type User = Message<"authsvc.v1.User"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 6;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Output only. True once the user proved the email address (VerifyEmail or
+   * CompletePasswordReset); changing the email clears it.
+   *
+   * @generated from field: bool email_verified = 7;
+   */
+  emailVerified: boolean;
+
+  /**
+   * Output only. When the email was verified; unset while it is not.
+   *
+   * @generated from field: google.protobuf.Timestamp email_verify_time = 8;
+   */
+  emailVerifyTime?: Timestamp | undefined;
+
+  /**
+   * Output only. Whether the user may sign in (DisableUser, EnableUser).
+   *
+   * @generated from field: authsvc.v1.UserState state = 9;
+   */
+  state: UserState;
 };
 
 /**
@@ -863,6 +885,479 @@ export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> 
   messageDesc(file_authsvc_v1_auth_service, 26);
 
 /**
+ * Request of AuthService.StartPasswordReset.
+ *
+ * @generated from message authsvc.v1.StartPasswordResetRequest
+ */
+export type StartPasswordResetRequest = Message<"authsvc.v1.StartPasswordResetRequest"> & {
+  /**
+   * Required. The email of the account (any case).
+   *
+   * @generated from field: string email = 1;
+   */
+  email: string;
+
+  /**
+   * Optional. The end user's IP address (IPv4 or IPv6), for throttling.
+   *
+   * @generated from field: string ip_address = 2;
+   */
+  ipAddress: string;
+
+  /**
+   * Optional. The end user's user agent; at most 512 characters.
+   *
+   * @generated from field: string user_agent = 3;
+   */
+  userAgent: string;
+};
+
+/**
+ * Describes the message authsvc.v1.StartPasswordResetRequest.
+ * Use `create(StartPasswordResetRequestSchema)` to create a new message.
+ */
+export const StartPasswordResetRequestSchema: GenMessage<StartPasswordResetRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 27);
+
+/**
+ * Response of AuthService.StartPasswordReset.
+ *
+ * @generated from message authsvc.v1.StartPasswordResetResponse
+ */
+export type StartPasswordResetResponse = Message<"authsvc.v1.StartPasswordResetResponse"> & {
+  /**
+   * The reset token to deliver to the account's email, or empty when no
+   * active account has this email. Single use; keep it secret.
+   *
+   * @generated from field: string reset_token = 1;
+   */
+  resetToken: string;
+
+  /**
+   * When the token expires (AUTHSVC_RESET_TTL from now); set even when the
+   * token is empty.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 2;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.StartPasswordResetResponse.
+ * Use `create(StartPasswordResetResponseSchema)` to create a new message.
+ */
+export const StartPasswordResetResponseSchema: GenMessage<StartPasswordResetResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 28);
+
+/**
+ * Request of AuthService.CompletePasswordReset.
+ *
+ * @generated from message authsvc.v1.CompletePasswordResetRequest
+ */
+export type CompletePasswordResetRequest = Message<"authsvc.v1.CompletePasswordResetRequest"> & {
+  /**
+   * Required. The token StartPasswordReset returned.
+   *
+   * @generated from field: string reset_token = 1;
+   */
+  resetToken: string;
+
+  /**
+   * Required. The new password, under the same rules as at sign-up.
+   *
+   * @generated from field: string new_password = 2;
+   */
+  newPassword: string;
+
+  /**
+   * Optional. The end user's IP address (IPv4 or IPv6), for throttling.
+   *
+   * @generated from field: string ip_address = 3;
+   */
+  ipAddress: string;
+
+  /**
+   * Optional. The end user's user agent; at most 512 characters.
+   *
+   * @generated from field: string user_agent = 4;
+   */
+  userAgent: string;
+};
+
+/**
+ * Describes the message authsvc.v1.CompletePasswordResetRequest.
+ * Use `create(CompletePasswordResetRequestSchema)` to create a new message.
+ */
+export const CompletePasswordResetRequestSchema: GenMessage<CompletePasswordResetRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 29);
+
+/**
+ * Response of AuthService.CompletePasswordReset.
+ *
+ * @generated from message authsvc.v1.CompletePasswordResetResponse
+ */
+export type CompletePasswordResetResponse = Message<"authsvc.v1.CompletePasswordResetResponse"> & {
+  /**
+   * The user whose password was reset.
+   *
+   * @generated from field: authsvc.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.CompletePasswordResetResponse.
+ * Use `create(CompletePasswordResetResponseSchema)` to create a new message.
+ */
+export const CompletePasswordResetResponseSchema: GenMessage<CompletePasswordResetResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 30);
+
+/**
+ * Request of AuthService.StartEmailVerification.
+ *
+ * @generated from message authsvc.v1.StartEmailVerificationRequest
+ */
+export type StartEmailVerificationRequest = Message<"authsvc.v1.StartEmailVerificationRequest"> & {
+  /**
+   * Required. The id of the user whose email to verify.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message authsvc.v1.StartEmailVerificationRequest.
+ * Use `create(StartEmailVerificationRequestSchema)` to create a new message.
+ */
+export const StartEmailVerificationRequestSchema: GenMessage<StartEmailVerificationRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 31);
+
+/**
+ * Response of AuthService.StartEmailVerification.
+ *
+ * @generated from message authsvc.v1.StartEmailVerificationResponse
+ */
+export type StartEmailVerificationResponse = Message<"authsvc.v1.StartEmailVerificationResponse"> & {
+  /**
+   * The verification token to deliver to the user's email. Single use; keep
+   * it secret.
+   *
+   * @generated from field: string verification_token = 1;
+   */
+  verificationToken: string;
+
+  /**
+   * When the token expires (AUTHSVC_VERIFICATION_TTL from now).
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 2;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.StartEmailVerificationResponse.
+ * Use `create(StartEmailVerificationResponseSchema)` to create a new message.
+ */
+export const StartEmailVerificationResponseSchema: GenMessage<StartEmailVerificationResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 32);
+
+/**
+ * Request of AuthService.VerifyEmail.
+ *
+ * @generated from message authsvc.v1.VerifyEmailRequest
+ */
+export type VerifyEmailRequest = Message<"authsvc.v1.VerifyEmailRequest"> & {
+  /**
+   * Required. The token StartEmailVerification returned.
+   *
+   * @generated from field: string verification_token = 1;
+   */
+  verificationToken: string;
+
+  /**
+   * Optional. The end user's IP address (IPv4 or IPv6), for throttling.
+   *
+   * @generated from field: string ip_address = 2;
+   */
+  ipAddress: string;
+
+  /**
+   * Optional. The end user's user agent; at most 512 characters.
+   *
+   * @generated from field: string user_agent = 3;
+   */
+  userAgent: string;
+};
+
+/**
+ * Describes the message authsvc.v1.VerifyEmailRequest.
+ * Use `create(VerifyEmailRequestSchema)` to create a new message.
+ */
+export const VerifyEmailRequestSchema: GenMessage<VerifyEmailRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 33);
+
+/**
+ * Response of AuthService.VerifyEmail.
+ *
+ * @generated from message authsvc.v1.VerifyEmailResponse
+ */
+export type VerifyEmailResponse = Message<"authsvc.v1.VerifyEmailResponse"> & {
+  /**
+   * The user, with `email_verified` set.
+   *
+   * @generated from field: authsvc.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.VerifyEmailResponse.
+ * Use `create(VerifyEmailResponseSchema)` to create a new message.
+ */
+export const VerifyEmailResponseSchema: GenMessage<VerifyEmailResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 34);
+
+/**
+ * Request of AuthService.DisableUser.
+ *
+ * @generated from message authsvc.v1.DisableUserRequest
+ */
+export type DisableUserRequest = Message<"authsvc.v1.DisableUserRequest"> & {
+  /**
+   * Required. The id of the user to disable.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message authsvc.v1.DisableUserRequest.
+ * Use `create(DisableUserRequestSchema)` to create a new message.
+ */
+export const DisableUserRequestSchema: GenMessage<DisableUserRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 35);
+
+/**
+ * Response of AuthService.DisableUser.
+ *
+ * @generated from message authsvc.v1.DisableUserResponse
+ */
+export type DisableUserResponse = Message<"authsvc.v1.DisableUserResponse"> & {
+  /**
+   * The user as disabled.
+   *
+   * @generated from field: authsvc.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.DisableUserResponse.
+ * Use `create(DisableUserResponseSchema)` to create a new message.
+ */
+export const DisableUserResponseSchema: GenMessage<DisableUserResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 36);
+
+/**
+ * Request of AuthService.EnableUser.
+ *
+ * @generated from message authsvc.v1.EnableUserRequest
+ */
+export type EnableUserRequest = Message<"authsvc.v1.EnableUserRequest"> & {
+  /**
+   * Required. The id of the user to enable.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message authsvc.v1.EnableUserRequest.
+ * Use `create(EnableUserRequestSchema)` to create a new message.
+ */
+export const EnableUserRequestSchema: GenMessage<EnableUserRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 37);
+
+/**
+ * Response of AuthService.EnableUser.
+ *
+ * @generated from message authsvc.v1.EnableUserResponse
+ */
+export type EnableUserResponse = Message<"authsvc.v1.EnableUserResponse"> & {
+  /**
+   * The user as enabled.
+   *
+   * @generated from field: authsvc.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.EnableUserResponse.
+ * Use `create(EnableUserResponseSchema)` to create a new message.
+ */
+export const EnableUserResponseSchema: GenMessage<EnableUserResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 38);
+
+/**
+ * Request of AuthService.RevokeSession.
+ *
+ * @generated from message authsvc.v1.RevokeSessionRequest
+ */
+export type RevokeSessionRequest = Message<"authsvc.v1.RevokeSessionRequest"> & {
+  /**
+   * Required. The id of the session to end, as ListSessions returns it.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message authsvc.v1.RevokeSessionRequest.
+ * Use `create(RevokeSessionRequestSchema)` to create a new message.
+ */
+export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 39);
+
+/**
+ * Response of AuthService.RevokeSession.
+ *
+ * @generated from message authsvc.v1.RevokeSessionResponse
+ */
+export type RevokeSessionResponse = Message<"authsvc.v1.RevokeSessionResponse"> & {
+};
+
+/**
+ * Describes the message authsvc.v1.RevokeSessionResponse.
+ * Use `create(RevokeSessionResponseSchema)` to create a new message.
+ */
+export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 40);
+
+/**
+ * Request of AuthService.RevokeUserSessions.
+ *
+ * @generated from message authsvc.v1.RevokeUserSessionsRequest
+ */
+export type RevokeUserSessionsRequest = Message<"authsvc.v1.RevokeUserSessionsRequest"> & {
+  /**
+   * Required. The id of the user whose sessions to end.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message authsvc.v1.RevokeUserSessionsRequest.
+ * Use `create(RevokeUserSessionsRequestSchema)` to create a new message.
+ */
+export const RevokeUserSessionsRequestSchema: GenMessage<RevokeUserSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 41);
+
+/**
+ * Response of AuthService.RevokeUserSessions.
+ *
+ * @generated from message authsvc.v1.RevokeUserSessionsResponse
+ */
+export type RevokeUserSessionsResponse = Message<"authsvc.v1.RevokeUserSessionsResponse"> & {
+  /**
+   * How many sessions ended.
+   *
+   * @generated from field: int32 revoked_count = 1;
+   */
+  revokedCount: number;
+};
+
+/**
+ * Describes the message authsvc.v1.RevokeUserSessionsResponse.
+ * Use `create(RevokeUserSessionsResponseSchema)` to create a new message.
+ */
+export const RevokeUserSessionsResponseSchema: GenMessage<RevokeUserSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 42);
+
+/**
+ * Request of AuthService.SetPassword.
+ *
+ * @generated from message authsvc.v1.SetPasswordRequest
+ */
+export type SetPasswordRequest = Message<"authsvc.v1.SetPasswordRequest"> & {
+  /**
+   * Required. The id of the user whose password to set.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Required. The new password, under the same rules as at sign-up.
+   *
+   * @generated from field: string new_password = 2;
+   */
+  newPassword: string;
+};
+
+/**
+ * Describes the message authsvc.v1.SetPasswordRequest.
+ * Use `create(SetPasswordRequestSchema)` to create a new message.
+ */
+export const SetPasswordRequestSchema: GenMessage<SetPasswordRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 43);
+
+/**
+ * Response of AuthService.SetPassword.
+ *
+ * @generated from message authsvc.v1.SetPasswordResponse
+ */
+export type SetPasswordResponse = Message<"authsvc.v1.SetPasswordResponse"> & {
+};
+
+/**
+ * Describes the message authsvc.v1.SetPasswordResponse.
+ * Use `create(SetPasswordResponseSchema)` to create a new message.
+ */
+export const SetPasswordResponseSchema: GenMessage<SetPasswordResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 44);
+
+/**
+ * Whether a user may sign in.
+ *
+ * @generated from enum authsvc.v1.UserState
+ */
+export enum UserState {
+  /**
+   * Never used.
+   *
+   * @generated from enum value: USER_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The user may sign in.
+   *
+   * @generated from enum value: USER_STATE_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * The user was disabled (DisableUser): no session, no sign-in, no reset.
+   *
+   * @generated from enum value: USER_STATE_DISABLED = 2;
+   */
+  DISABLED = 2,
+}
+
+/**
+ * Describes the enum authsvc.v1.UserState.
+ */
+export const UserStateSchema: GenEnum<UserState> = /*@__PURE__*/
+  enumDesc(file_authsvc_v1_auth_service, 0);
+
+/**
  * The kind of a security event.
  *
  * @generated from enum authsvc.v1.AuditEventType
@@ -962,6 +1457,98 @@ export enum AuditEventType {
   CALLER_DENIED = 12,
 
   /**
+   * A password reset was started (for an unknown or disabled account: no
+   * user_id, and no token was issued).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_PASSWORD_RESET_STARTED = 13;
+   */
+  PASSWORD_RESET_STARTED = 13,
+
+  /**
+   * A password reset was completed: new password, every session ended.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_PASSWORD_RESET_COMPLETED = 14;
+   */
+  PASSWORD_RESET_COMPLETED = 14,
+
+  /**
+   * A reset token was wrong, used or expired.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_PASSWORD_RESET_FAILED = 15;
+   */
+  PASSWORD_RESET_FAILED = 15,
+
+  /**
+   * Starting or completing a reset was refused by throttling.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_PASSWORD_RESET_THROTTLED = 16;
+   */
+  PASSWORD_RESET_THROTTLED = 16,
+
+  /**
+   * An email verification token was issued.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_EMAIL_VERIFICATION_STARTED = 17;
+   */
+  EMAIL_VERIFICATION_STARTED = 17,
+
+  /**
+   * A user's email was verified.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_EMAIL_VERIFIED = 18;
+   */
+  EMAIL_VERIFIED = 18,
+
+  /**
+   * A verification token was wrong, used or expired.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_EMAIL_VERIFICATION_FAILED = 19;
+   */
+  EMAIL_VERIFICATION_FAILED = 19,
+
+  /**
+   * A user was disabled; every session of the user ended.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_USER_DISABLED = 20;
+   */
+  USER_DISABLED = 20,
+
+  /**
+   * A user was enabled again.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_USER_ENABLED = 21;
+   */
+  USER_ENABLED = 21,
+
+  /**
+   * One session was revoked by id (RevokeSession).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_SESSION_REVOKED = 22;
+   */
+  SESSION_REVOKED = 22,
+
+  /**
+   * Every session of a user was revoked (RevokeUserSessions).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_USER_SESSIONS_REVOKED = 23;
+   */
+  USER_SESSIONS_REVOKED = 23,
+
+  /**
+   * An administrator set a user's password (SetPassword).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_PASSWORD_SET = 24;
+   */
+  PASSWORD_SET = 24,
+
+  /**
+   * Verifying an email was refused by throttling.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_EMAIL_VERIFICATION_THROTTLED = 25;
+   */
+  EMAIL_VERIFICATION_THROTTLED = 25,
+
+  /**
    * An API key was created (`authsvc api-key create`); the detail names it
    * and its id, never the key.
    *
@@ -990,7 +1577,7 @@ export enum AuditEventType {
  * Describes the enum authsvc.v1.AuditEventType.
  */
 export const AuditEventTypeSchema: GenEnum<AuditEventType> = /*@__PURE__*/
-  enumDesc(file_authsvc_v1_auth_service, 0);
+  enumDesc(file_authsvc_v1_auth_service, 1);
 
 /**
  * Why a call failed: the `reason` of the google.rpc.ErrorInfo (domain
@@ -1109,6 +1696,30 @@ export enum ErrorReason {
   INTERNAL = 13,
 
   /**
+   * FAILED_PRECONDITION: the password was right, but the user has not
+   * verified their email and the server requires it
+   * (AUTHSVC_REQUIRE_VERIFIED_EMAIL).
+   *
+   * @generated from enum value: ERROR_REASON_EMAIL_NOT_VERIFIED = 14;
+   */
+  EMAIL_NOT_VERIFIED = 14,
+
+  /**
+   * PERMISSION_DENIED: the user is disabled (sign-in with the right password,
+   * email verification).
+   *
+   * @generated from enum value: ERROR_REASON_USER_DISABLED = 15;
+   */
+  USER_DISABLED = 15,
+
+  /**
+   * NOT_FOUND: no live session has this id.
+   *
+   * @generated from enum value: ERROR_REASON_SESSION_NOT_FOUND = 16;
+   */
+  SESSION_NOT_FOUND = 16,
+
+  /**
    * UNAUTHENTICATED: the call's `x-api-key` metadata is not a live API key
    * (unknown, revoked or malformed). Check the key the calling service was
    * given (`authsvc api-key list` shows which keys are live).
@@ -1122,7 +1733,7 @@ export enum ErrorReason {
  * Describes the enum authsvc.v1.ErrorReason.
  */
 export const ErrorReasonSchema: GenEnum<ErrorReason> = /*@__PURE__*/
-  enumDesc(file_authsvc_v1_auth_service, 1);
+  enumDesc(file_authsvc_v1_auth_service, 2);
 
 /**
  * AuthService signs people up, signs them in and validates their session
@@ -1264,6 +1875,112 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * Starts a password reset ("forgot password"): returns a single-use reset
+   * token for the account of `email`, for the calling service to deliver (by
+   * email, say); authsvc never sends mail. An unknown or disabled account
+   * answers OK alike, with an empty `reset_token`, after the same work, so the
+   * caller shows one uniform page. Ends any earlier unused reset token of the
+   * account. Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
+   *
+   * @generated from rpc authsvc.v1.AuthService.StartPasswordReset
+   */
+  startPasswordReset: {
+    methodKind: "unary";
+    input: typeof StartPasswordResetRequestSchema;
+    output: typeof StartPasswordResetResponseSchema;
+  },
+  /**
+   * Completes a password reset: sets the new password (same rules as at
+   * sign-up), ends every session of the user, marks the email verified. The
+   * token works once (UNAUTHENTICATED, TOKEN_INVALID after; TOKEN_EXPIRED past
+   * its expiry); wrong tokens are throttled per end-user IP.
+   *
+   * @generated from rpc authsvc.v1.AuthService.CompletePasswordReset
+   */
+  completePasswordReset: {
+    methodKind: "unary";
+    input: typeof CompletePasswordResetRequestSchema;
+    output: typeof CompletePasswordResetResponseSchema;
+  },
+  /**
+   * Returns a single-use token that proves the user's email address when it
+   * comes back through VerifyEmail; the calling service delivers it. Ends any
+   * earlier unused verification token of the user. PERMISSION_DENIED, reason
+   * USER_DISABLED, for a disabled user.
+   *
+   * @generated from rpc authsvc.v1.AuthService.StartEmailVerification
+   */
+  startEmailVerification: {
+    methodKind: "unary";
+    input: typeof StartEmailVerificationRequestSchema;
+    output: typeof StartEmailVerificationResponseSchema;
+  },
+  /**
+   * Marks the email verified with a token from StartEmailVerification (single
+   * use; TOKEN_INVALID or TOKEN_EXPIRED otherwise; throttled like a secret).
+   *
+   * @generated from rpc authsvc.v1.AuthService.VerifyEmail
+   */
+  verifyEmail: {
+    methodKind: "unary";
+    input: typeof VerifyEmailRequestSchema;
+    output: typeof VerifyEmailResponseSchema;
+  },
+  /**
+   * Disables a user: every session of the user ends at once (on every
+   * replica) and sign-in with the right password fails with
+   * PERMISSION_DENIED, reason USER_DISABLED. Privileged.
+   *
+   * @generated from rpc authsvc.v1.AuthService.DisableUser
+   */
+  disableUser: {
+    methodKind: "unary";
+    input: typeof DisableUserRequestSchema;
+    output: typeof DisableUserResponseSchema;
+  },
+  /**
+   * Enables a disabled user again (no session comes back). Privileged.
+   *
+   * @generated from rpc authsvc.v1.AuthService.EnableUser
+   */
+  enableUser: {
+    methodKind: "unary";
+    input: typeof EnableUserRequestSchema;
+    output: typeof EnableUserResponseSchema;
+  },
+  /**
+   * Ends one session by the id ListSessions returns (NOT_FOUND, reason
+   * SESSION_NOT_FOUND, if there is no such session).
+   *
+   * @generated from rpc authsvc.v1.AuthService.RevokeSession
+   */
+  revokeSession: {
+    methodKind: "unary";
+    input: typeof RevokeSessionRequestSchema;
+    output: typeof RevokeSessionResponseSchema;
+  },
+  /**
+   * Ends every session of a user ("sign out everywhere").
+   *
+   * @generated from rpc authsvc.v1.AuthService.RevokeUserSessions
+   */
+  revokeUserSessions: {
+    methodKind: "unary";
+    input: typeof RevokeUserSessionsRequestSchema;
+    output: typeof RevokeUserSessionsResponseSchema;
+  },
+  /**
+   * Sets a user's password as an administrator (same rules as at sign-up);
+   * every session of the user ends. Privileged.
+   *
+   * @generated from rpc authsvc.v1.AuthService.SetPassword
+   */
+  setPassword: {
+    methodKind: "unary";
+    input: typeof SetPasswordRequestSchema;
+    output: typeof SetPasswordResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_authsvc_v1_auth_service, 0);

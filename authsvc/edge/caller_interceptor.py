@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeAlias, cast
+from typing import TypeAlias, cast
 
 import grpc
 
 from authsvc.edge.caller_policy import CallerPolicy
-from authsvc.edge.wrapping import guard_handler
+from authsvc.edge.wrapping import Handler, PerMethodInterceptor, guard_handler
 from authsvc.errors import CallerNotAllowed
 
 # auth_context() keys of the identities a client certificate proves.
@@ -32,20 +32,16 @@ def peer_identities(context: grpc.ServicerContext) -> tuple[str, ...]:
     )
 
 
-class CallerInterceptor(grpc.ServerInterceptor):
+class CallerInterceptor(PerMethodInterceptor):
     """Lets a call through only when the caller policy allows its certificate the method."""
 
     def __init__(self, policy: CallerPolicy, on_denied: DeniedHook) -> None:
+        super().__init__()
         self._policy = policy
         self._on_denied = on_denied
 
-    def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: Any
-    ) -> Any:
-        handler = continuation(details)
-        if handler is None:
-            return handler
-        method: str = details.method
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """``handler`` admitting only the callers the policy allows ``method``."""
         return guard_handler(handler, lambda context: self._admit(context, method))
 
     @contextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 import weakref
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -62,11 +62,18 @@ class SessionFields(Protocol):
     def ip_address(self) -> str: ...
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def timestamp(value: datetime) -> Timestamp:
-    """A protobuf Timestamp of an aware datetime."""
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+    """A protobuf Timestamp of an aware datetime.
+
+    Integer arithmetic on the difference from the epoch: exact, and several times
+    cheaper than ``Timestamp.FromDatetime`` (a time tuple and ``calendar.timegm``), which
+    matters on ValidateToken's uncached path (five timestamps per call).
+    """
+    since = value - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def user(u: UserFields) -> pb.User:

@@ -75,9 +75,7 @@ def test_full_access_log_writes_one_json_line_per_rpc(start_server, json_logs: J
     assert rpcs[1]["reason"] == "INVALID_ARGUMENT"
 
 
-def test_by_default_failures_get_a_line_and_successes_a_summary(
-    start_server, json_logs: JsonLines
-):
+def test_by_default_failures_get_a_line_and_successes_a_summary(start_server, json_logs: JsonLines):
     server, stub = start_server()
     sign_up(stub)
     signed_in = sign_in(stub)

@@ -37,6 +37,10 @@ class _Unwatched:
         pass
 
 
+_UNWATCHED = _Unwatched()
+_WATCHED = "/authsvc."  # the services whose calls may touch the database
+
+
 class ErrorInterceptor(PerMethodInterceptor):
     """Wraps every handler so its exceptions become rich statuses.
 
@@ -49,23 +53,24 @@ class ErrorInterceptor(PerMethodInterceptor):
     this one therefore see requests as raw bytes.
 
     ``watch`` hears of every call that finds the database unavailable, and of every
-    successful unary call, so health can follow the database between its polls.
+    successful unary call of authsvc's own services (not health checks or reflection,
+    which never touch the database), so health can follow the database between polls.
     """
 
     def __init__(self, watch: DatabaseWatch | None = None) -> None:
         super().__init__()
-        self._watch = watch or _Unwatched()
+        self._watch = watch or _UNWATCHED
 
     def wrap(self, handler: Handler, method: str) -> Handler:
         """``handler`` parsing its own request, its errors mapped to statuses."""
+        watch = self._watch if method.startswith(_WATCHED) else _UNWATCHED
         if handler.unary_unary is not None:
             # The hot path (every AuthService call): a plain try, no context manager.
             return grpc.unary_unary_rpc_method_handler(
-                _unary(handler.unary_unary, handler.request_deserializer, method, self._watch),
+                _unary(handler.unary_unary, handler.request_deserializer, method, watch),
                 request_deserializer=None,  # grpc passes the bytes through as they came
                 response_serializer=handler.response_serializer,
             )
-        watch = self._watch
         return guard_handler(_parsing(handler), lambda context: _guarded(context, method, watch))
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from authsvc.edge.access_log import AccessLogMode
 from authsvc.runtime.settings import (
     ConfigError,
     Settings,
     load_settings,
+    markdown_table,
     normalize_database_url,
     parse_duration,
 )
@@ -102,3 +105,16 @@ def test_hash_concurrency_is_shared_by_the_workers_of_a_replica():
     assert Settings(password_hash=cheap, hash_concurrency=3).hash_slots == 3  # SQLite: 1 worker
     with pytest.raises(ConfigError, match="AUTHSVC_HASH_CONCURRENCY"):
         Settings(password_hash=cheap, hash_concurrency=-1)
+
+
+def test_the_readme_settings_table_is_generated_from_the_declarations():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert markdown_table() in readme, "run: python -m authsvc.runtime.settings"
+
+
+def test_access_log_modes_parse_in_any_case():
+    settings = load_settings({"AUTHSVC_ACCESS_LOG": "Full"})
+    assert settings.access_log is AccessLogMode.FULL
+    assert Settings().access_log is AccessLogMode.SUMMARY
+    with pytest.raises(ConfigError, match="AUTHSVC_ACCESS_LOG: 'loud' is not one of summary"):
+        load_settings({"AUTHSVC_ACCESS_LOG": "loud"})

@@ -81,16 +81,9 @@ class ObservabilityInterceptor(PerMethodInterceptor):
             self._metrics.observe(method, code, "", seconds)
 
 
-def final_status(context: grpc.ServicerContext, *, raised: bool) -> tuple[grpc.StatusCode, str]:
-    """The code and ``ErrorInfo.reason`` the call ends with, once its handler is done.
-
-    A handler that raised without setting a code ends UNKNOWN (gRPC's own rule).
-    """
-    code = _code(context, raised=raised)
-    return code, "" if code is grpc.StatusCode.OK else _reason(context)
-
-
 def _code(context: grpc.ServicerContext, *, raised: bool) -> grpc.StatusCode:
+    """The code the call ends with; a handler that raised without setting one ends UNKNOWN
+    (gRPC's own rule)."""
     # code() exists on the server context since grpcio 1.38, but types-grpcio lacks it.
     ctx: Any = context
     code: grpc.StatusCode | None = ctx.code()
@@ -100,6 +93,7 @@ def _code(context: grpc.ServicerContext, *, raised: bool) -> grpc.StatusCode:
 
 
 def _reason(context: grpc.ServicerContext) -> str:
+    """The ``ErrorInfo.reason`` in the call's status details ("" when there is none)."""
     ctx: Any = context
     for key, value in ctx.trailing_metadata() or ():
         if key == _STATUS_DETAILS_KEY:

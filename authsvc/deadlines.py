@@ -1,7 +1,8 @@
 """The deadline of the RPC being served, and waits that end at it (a leaf: every layer uses it).
 
-The error interceptor records each call's deadline in a ContextVar (a handler runs on
-one worker thread from start to end, so the variable is per call). Code that waits for a
+The error interceptor records each call's time-remaining function in a ContextVar (a
+handler runs on one worker thread from start to end, so the variable is per call); the
+deadline is only read when something actually has to wait, not on every call. Code that waits for a
 shared resource (a password-hash slot, a pooled database connection) waits no longer
 than the caller is still listening: it raises DeadlineExceeded and frees the worker
 instead of holding it for a caller that has gone.
@@ -11,31 +12,46 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from authsvc.errors import DeadlineExceeded
 
-# time.monotonic() at which the current call's deadline passes; None outside calls.
-_DEADLINE: ContextVar[float | None] = ContextVar("authsvc_call_deadline", default=None)
+#: Seconds left before a deadline (None or infinite: none), e.g. a call's time_remaining.
+TimeRemaining = Callable[[], float | None]
+
+# The current call's time-remaining function; None outside calls.
+_DEADLINE: ContextVar[TimeRemaining | None] = ContextVar("authsvc_call_deadline", default=None)
+
+
+def enter_call(time_remaining: TimeRemaining) -> Token[TimeRemaining | None]:
+    """Makes ``time_remaining`` the current call's deadline; hand the token to ``leave_call``."""
+    return _DEADLINE.set(time_remaining)
+
+
+def leave_call(token: Token[TimeRemaining | None]) -> None:
+    """Restores the deadline that was current before ``enter_call``."""
+    _DEADLINE.reset(token)
 
 
 @contextmanager
 def call_deadline(seconds: float | None) -> Iterator[None]:
     """Runs the block with a deadline ``seconds`` from now (None or infinite: none)."""
     finite = seconds is not None and math.isfinite(seconds)
-    token = _DEADLINE.set(time.monotonic() + seconds if finite and seconds is not None else None)
+    end = time.monotonic() + seconds if finite and seconds is not None else None
+    token = enter_call(lambda: None if end is None else end - time.monotonic())
     try:
         yield
     finally:
-        _DEADLINE.reset(token)
+        leave_call(token)
 
 
 def remaining() -> float | None:
     """Seconds left before the current call's deadline (never below 0); None without one."""
-    deadline = _DEADLINE.get()
-    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+    time_remaining = _DEADLINE.get()
+    left = None if time_remaining is None else time_remaining()
+    return None if left is None or not math.isfinite(left) else max(left, 0.0)
 
 
 def wait_limit(timeout: float | None) -> tuple[float | None, bool]:

@@ -1,7 +1,8 @@
 """The baseline: authsvc's own server, with a ValidateToken that does no I/O.
 
-The server is built by ``authsvc.runtime.assembly.create_server`` itself, so the thread pool,
-interceptors, options, health and reflection are exactly those of ``authsvc serve``
+The server is built by ``authsvc.runtime.assembly.create_server`` itself, with logging
+configured from the settings, so the thread pool, interceptors, logging, options, health
+and reflection are exactly those of ``authsvc serve``
 in this build; only the AuthService servicer is swapped for one whose ValidateToken
 reads the request and builds a response of the real shape (user and session with
 timestamps), without touching a database. The database behind the rest of the server
@@ -23,6 +24,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authsvc.runtime import assembly as authsvc_server
+from authsvc.runtime.logs import configure_logging
 from authsvc.runtime.settings import load_settings
 from authsvc.storage import migrate
 from authsvc.storage.engine import make_engine
@@ -79,6 +81,7 @@ def serve(port: int) -> None:
         engine.dispose()
         overrides = {"address": f"127.0.0.1:{port}", "database_url": url}
         settings = load_settings(overrides=overrides)
+        configure_logging(settings.log_level, settings.log_format)  # as `authsvc serve` does
         # Swap the servicer create_server registers; checked below, so a build that
         # registers it another way fails loudly instead of benchmarking the real one.
         server, _ = authsvc_server.create_server(settings, servicer=EmptyAuthServicer)

@@ -112,6 +112,8 @@ def _targets(by: dict[str, Outcome], base: float, hash_rate: HashRate | None) ->
     check("1. ValidateToken, no cache: CPU/call ≤ 3x baseline", _le(r1, 3), _x(r1))
     r2 = ratio("validate-cache")
     check("2. ValidateToken, cache: CPU/call ≤ 1.3x baseline", _le(r2, 1.3), _x(r2))
+    check("2b. Issue 11: ValidateToken, cache: CPU/call ≤ 1.25x baseline", _le(r2, 1.25), _x(r2))
+    check("1b. Issue 11: ValidateToken, no cache: CPU/call ≤ 2x baseline", _le(r1, 2), _x(r1))
     r3 = None
     if "validate" in by and "validate-large" in by:
         r3 = by["validate-large"].cpu_per_call / by["validate"].cpu_per_call

@@ -14,12 +14,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeAlias, cast
+from typing import Protocol, TypeAlias, cast
 
 import grpc
 
 from authsvc.edge.caller_policy import Admission
-from authsvc.edge.wrapping import guard_handler
+from authsvc.edge.wrapping import Handler, PerMethodInterceptor, guard_handler
 from authsvc.errors import ApiKeyInvalid, CallerNotAllowed
 
 #: The call metadata that carries an API key (every authsvc client sends it there).
@@ -80,21 +80,17 @@ def presented_keys(context: grpc.ServicerContext) -> list[str]:
     ]
 
 
-class CallerInterceptor(grpc.ServerInterceptor):
+class CallerInterceptor(PerMethodInterceptor):
     """Lets a call through only when ``admission`` allows its caller the method."""
 
     def __init__(self, admission: Admission, keys: CallerKeys, on_denied: DeniedHook) -> None:
+        super().__init__()
         self._admission = admission
         self._keys = keys
         self._on_denied = on_denied
 
-    def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: Any
-    ) -> Any:
-        handler = continuation(details)
-        if handler is None:
-            return handler
-        method: str = details.method
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """``handler`` admitting only the callers the policy allows ``method``."""
         return guard_handler(handler, lambda context: self._admit(context, method))
 
     @contextmanager

@@ -8,18 +8,40 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn, Protocol
 
 import grpc
 from google.protobuf.message import DecodeError
 
-from authsvc.deadlines import call_deadline
+from authsvc.deadlines import enter_call, leave_call
 from authsvc.edge.status import as_auth_error, to_status
-from authsvc.edge.wrapping import Handler, guard_handler
-from authsvc.errors import InvalidArgument
+from authsvc.edge.wrapping import Handler, PerMethodInterceptor, guard_handler
+from authsvc.errors import DatabaseUnavailable, InvalidArgument
 
 
-class ErrorInterceptor(grpc.ServerInterceptor):
+class DatabaseWatch(Protocol):
+    """Hears what calls find out about the database (the runtime's health)."""
+
+    def database_failed(self) -> None:
+        """A call failed because the database could not be reached."""
+
+    def call_succeeded(self) -> None:
+        """A call succeeded (cheap: called on every successful unary call)."""
+
+
+class _Unwatched:
+    def database_failed(self) -> None:
+        pass
+
+    def call_succeeded(self) -> None:
+        pass
+
+
+_UNWATCHED = _Unwatched()
+_WATCHED = "/authsvc."  # the services whose calls may touch the database
+
+
+class ErrorInterceptor(PerMethodInterceptor):
     """Wraps every handler so its exceptions become rich statuses.
 
     It also records the call's deadline for the waits in ``authsvc.deadlines``.
@@ -29,16 +51,58 @@ class ErrorInterceptor(grpc.ServerInterceptor):
     It parses requests too: left to grpc, parsing happens before any handler runs and
     a malformed request gets a bare INTERNAL without ErrorInfo. Interceptors outside
     this one therefore see requests as raw bytes.
+
+    ``watch`` hears of every call that finds the database unavailable, and of every
+    successful unary call of authsvc's own services (not health checks or reflection,
+    which never touch the database), so health can follow the database between polls.
     """
 
-    def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: Any
-    ) -> Any:
-        handler = continuation(details)
-        if handler is None:
-            return handler
-        method = details.method
-        return guard_handler(_parsing(handler), lambda context: _guarded(context, method))
+    def __init__(self, watch: DatabaseWatch | None = None) -> None:
+        super().__init__()
+        self._watch = watch or _UNWATCHED
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """``handler`` parsing its own request, its errors mapped to statuses."""
+        watch = self._watch if method.startswith(_WATCHED) else _UNWATCHED
+        if handler.unary_unary is not None:
+            # The hot path (every AuthService call): a plain try, no context manager.
+            return grpc.unary_unary_rpc_method_handler(
+                _unary(handler.unary_unary, handler.request_deserializer, method, watch),
+                request_deserializer=None,  # grpc passes the bytes through as they came
+                response_serializer=handler.response_serializer,
+            )
+        return guard_handler(_parsing(handler), lambda context: _guarded(context, method, watch))
+
+
+def _unary(
+    inner: Callable[[Any, grpc.ServicerContext], Any],
+    parse: Callable[[bytes], Any] | None,
+    method: str,
+    watch: DatabaseWatch,
+) -> Callable[[Any, grpc.ServicerContext], Any]:
+    succeeded = watch.call_succeeded
+
+    def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+        token = enter_call(context.time_remaining)
+        try:
+            response = inner(request if parse is None else _parse(parse, request), context)
+        except Exception as exc:  # the single mapping point
+            _abort(context, exc, method, watch)
+        finally:
+            leave_call(token)
+        succeeded()
+        return response
+
+    return behavior
+
+
+def _abort(
+    context: grpc.ServicerContext, exc: Exception, method: str, watch: DatabaseWatch
+) -> NoReturn:
+    error = as_auth_error(exc, method)
+    if isinstance(error, DatabaseUnavailable):
+        watch.database_failed()
+    context.abort_with_status(to_status(error))
 
 
 def _parsing(handler: Handler) -> Handler:
@@ -54,7 +118,6 @@ def _parsing(handler: Handler) -> Handler:
         return (_parse(parse, r) for r in requests)
 
     kinds: tuple[tuple[Any, Callable[..., Handler], Callable[[Any], Any]], ...] = (
-        (handler.unary_unary, grpc.unary_unary_rpc_method_handler, one),
         (handler.unary_stream, grpc.unary_stream_rpc_method_handler, one),
         (handler.stream_unary, grpc.stream_unary_rpc_method_handler, many),
         (handler.stream_stream, grpc.stream_stream_rpc_method_handler, many),
@@ -63,7 +126,7 @@ def _parsing(handler: Handler) -> Handler:
         if behavior is not None:
             return make(
                 _on_parsed(behavior, convert),
-                request_deserializer=None,  # grpc passes the bytes through as they came
+                request_deserializer=None,
                 response_serializer=handler.response_serializer,
             )
     return handler
@@ -90,9 +153,11 @@ def _parse(parse: Callable[[bytes], Any], request: bytes) -> Any:
 
 
 @contextmanager
-def _guarded(context: grpc.ServicerContext, method: str) -> Iterator[None]:
+def _guarded(context: grpc.ServicerContext, method: str, watch: DatabaseWatch) -> Iterator[None]:
+    token = enter_call(context.time_remaining)
     try:
-        with call_deadline(context.time_remaining()):
-            yield
+        yield
     except Exception as exc:  # the single mapping point
-        context.abort_with_status(to_status(as_auth_error(exc, method)))
+        _abort(context, exc, method, watch)
+    finally:
+        leave_call(token)

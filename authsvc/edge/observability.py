@@ -1,26 +1,23 @@
-"""One log line and the Prometheus metrics of every RPC, from the final status.
+"""The access log and the Prometheus metrics of every RPC, from the final status.
 
 ``ObservabilityInterceptor`` sits outside ``ErrorInterceptor``, so it sees the status
-code (and ``ErrorInfo.reason``) that the caller receives, mapped errors included.
+code (and ``ErrorInfo.reason``) that the caller receives, mapped errors included. A
+successful call costs two clock reads, a look at the context's code and an append
+(``edge.access_log``); only failures pay for decoding the reason and formatting a line.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
-from authsvc.edge.wrapping import UnaryBehavior, wrap_unary
-
-rpc_log = logging.getLogger("authsvc.rpc")
+from authsvc.edge.access_log import AccessLog
+from authsvc.edge.wrapping import Handler, PerMethodInterceptor, UnaryBehavior, wrap_unary
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
-# Probes call health checks every few seconds: a line each would drown the real calls.
-_QUIET_PREFIX = "/grpc.health.v1.Health/"
 
 
 class RpcObserver(Protocol):
@@ -29,65 +26,76 @@ class RpcObserver(Protocol):
     def observe(self, method: str, code: grpc.StatusCode, reason: str, seconds: float) -> None: ...
 
 
-class ObservabilityInterceptor(grpc.ServerInterceptor):
-    """Times each unary call, then logs it and records it in ``metrics`` (when given).
+class ObservabilityInterceptor(PerMethodInterceptor):
+    """Times each unary call, then hands it to ``access_log`` and ``metrics`` (when given).
 
     Streaming calls (health Watch, reflection) pass through untouched: they are long-lived
     and would distort the latency histograms.
     """
 
-    def __init__(self, metrics: RpcObserver | None) -> None:
+    def __init__(self, access_log: AccessLog, metrics: RpcObserver | None) -> None:
+        super().__init__()
+        self._access = access_log
         self._metrics = metrics
 
-    def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: Any
-    ) -> Any:
-        method: str = details.method
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """``handler`` timed and recorded (unary calls only)."""
+        wrapped: Handler = wrap_unary(handler, lambda inner: self._observing(inner, method))
+        return wrapped
 
-        def observing(inner: UnaryBehavior) -> UnaryBehavior:
-            def observed(request: Any, context: grpc.ServicerContext) -> Any:
-                start = time.perf_counter()
-                try:
-                    response = inner(request, context)
-                except BaseException:
-                    self._record(method, context, time.perf_counter() - start, raised=True)
-                    raise
-                self._record(method, context, time.perf_counter() - start, raised=False)
-                return response
+    def _observing(self, inner: UnaryBehavior, method: str) -> UnaryBehavior:
+        clock = time.perf_counter
+        finished = self._quiet_finished if self._access.quiet(method) else self._finished
 
-            return observed
+        def observed(request: Any, context: grpc.ServicerContext) -> Any:
+            start = clock()
+            try:
+                response = inner(request, context)
+            except BaseException:
+                finished(method, context, clock() - start, True)
+                raise
+            finished(method, context, clock() - start, False)
+            return response
 
-        return wrap_unary(continuation(details), observing)
+        return observed
 
-    def _record(
-        self, method: str, context: grpc.ServicerContext, seconds: float, *, raised: bool
+    def _finished(
+        self, method: str, context: grpc.ServicerContext, seconds: float, raised: bool
     ) -> None:
-        code, reason = final_status(context, raised=raised)
+        code = _code(context, raised=raised)
+        if code is grpc.StatusCode.OK:
+            self._access.succeeded(method, seconds, context.peer)
+            reason = ""
+        else:
+            reason = _reason(context)
+            self._access.failed(method, code, reason, seconds, context.peer())
         if self._metrics is not None:
             self._metrics.observe(method, code, reason, seconds)
-        duration_ms = round(seconds * 1000, 3)
-        fields: dict[str, Any] = {"event": "rpc", "method": method, "code": code.name}
-        fields.update(duration_ms=duration_ms, peer=context.peer(), reason=reason or None)
-        level = logging.DEBUG if method.startswith(_QUIET_PREFIX) else logging.INFO
-        rpc_log.log(level, "%s %s %.1fms", method, code.name, duration_ms, extra=fields)
+
+    def _quiet_finished(
+        self, method: str, context: grpc.ServicerContext, seconds: float, raised: bool
+    ) -> None:
+        code = _code(context, raised=raised)
+        self._access.quiet_call(method, code, seconds, context.peer)
+        if self._metrics is not None:
+            self._metrics.observe(method, code, "", seconds)
 
 
-def final_status(context: grpc.ServicerContext, *, raised: bool) -> tuple[grpc.StatusCode, str]:
-    """The code and ``ErrorInfo.reason`` the call ends with, once its handler is done.
-
-    A handler that raised without setting a code ends UNKNOWN (gRPC's own rule).
-    """
-    # code() and trailing_metadata() exist on the server context since grpcio 1.38, but
-    # types-grpcio lacks code().
+def _code(context: grpc.ServicerContext, *, raised: bool) -> grpc.StatusCode:
+    """The code the call ends with; a handler that raised without setting one ends UNKNOWN
+    (gRPC's own rule)."""
+    # code() exists on the server context since grpcio 1.38, but types-grpcio lacks it.
     ctx: Any = context
     code: grpc.StatusCode | None = ctx.code()
     if code is None:
-        code = grpc.StatusCode.UNKNOWN if raised else grpc.StatusCode.OK
-    return code, _reason(ctx.trailing_metadata())
+        return grpc.StatusCode.UNKNOWN if raised else grpc.StatusCode.OK
+    return code
 
 
-def _reason(trailing: Any) -> str:
-    for key, value in trailing or ():
+def _reason(context: grpc.ServicerContext) -> str:
+    """The ``ErrorInfo.reason`` in the call's status details ("" when there is none)."""
+    ctx: Any = context
+    for key, value in ctx.trailing_metadata() or ():
         if key == _STATUS_DETAILS_KEY:
             status = status_pb2.Status.FromString(value)
             for detail in status.details:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 import weakref
-from datetime import datetime
+from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -26,12 +26,18 @@ from authsvc.storage.paging import Page
 from authsvc.storage.read_model import SessionView, UserView, Validated
 from authsvc.v1 import auth_service_pb2 as pb
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def timestamp(value: datetime) -> Timestamp:
-    """A protobuf Timestamp of an aware datetime."""
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+    """A protobuf Timestamp of an aware datetime.
+
+    Integer arithmetic on the difference from the epoch: exact, and several times
+    cheaper than ``Timestamp.FromDatetime`` (a time tuple and ``calendar.timegm``), which
+    matters on ValidateToken's uncached path (five timestamps per call).
+    """
+    since = value - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def user(u: UserRow | UserView) -> pb.User:

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from authsvc.edge.wrapping import UnaryBehavior, wrap_unary
+from authsvc.edge.wrapping import Handler, PerMethodInterceptor, UnaryBehavior, wrap_unary
 
 #: Trailing metadata naming the worker process that served a call.
 WORKER_METADATA = "authsvc-worker"
 
 
-class WorkerTag(grpc.ServerInterceptor):
+class WorkerTag(PerMethodInterceptor):
     """Adds ``authsvc-worker: <pid>`` to the trailing metadata of successful calls."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._tag = ((WORKER_METADATA, str(os.getpid())),)
 
-    def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: Any
-    ) -> Any:
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """``handler`` tagging each unary call's trailing metadata."""
         tag = self._tag
 
         def tagging(inner: UnaryBehavior) -> UnaryBehavior:
@@ -32,4 +31,5 @@ class WorkerTag(grpc.ServerInterceptor):
 
             return tagged
 
-        return wrap_unary(continuation(details), tagging)
+        wrapped: Handler = wrap_unary(handler, tagging)
+        return wrapped

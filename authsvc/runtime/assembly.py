@@ -19,6 +19,7 @@ import grpc
 from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from authsvc.edge.access_log import AccessLog, AccessLogMode
 from authsvc.edge.caller_interceptor import CallerInterceptor
 from authsvc.edge.caller_policy import SERVICES, Admission
 from authsvc.edge.error_interceptor import ErrorInterceptor
@@ -48,6 +49,7 @@ from authsvc.rules.validation import TokenValidator
 from authsvc.runtime import tls
 from authsvc.runtime.health import SERVICE_NAME, DatabaseHealth
 from authsvc.runtime.housekeeping import PurgeTimer
+from authsvc.runtime.logs import AccessSummaries
 from authsvc.runtime.metrics import Metrics, MetricsServer, start_metrics_server
 from authsvc.runtime.settings import Settings
 from authsvc.storage.engine import Database, make_engine
@@ -247,6 +249,7 @@ class AuthServer:
     port: int
     metrics: MetricsServer | None = None  # None unless AUTHSVC_METRICS_ADDRESS is set
     purge_timer: PurgeTimer | None = None
+    summaries: AccessSummaries | None = None  # with AUTHSVC_ACCESS_LOG=summary
 
     def stop(self, grace: float | None) -> None:
         """Refuses new calls, lets calls in flight finish within ``grace``, then closes."""
@@ -254,6 +257,8 @@ class AuthServer:
         if self.purge_timer:
             self.purge_timer.stop()
         self.grpc_server.stop(grace).wait()
+        if self.summaries:
+            self.summaries.stop()  # after the drain: the last calls are summed up too
         if self.metrics is not None:
             self.metrics.stop()
         self.infra.close()
@@ -281,13 +286,15 @@ def create_server(
     db = database or Database(make_engine(settings.database_url, pool_size=settings.rpc_threads))
     infra = Infrastructure.build(settings, db, clock)
     flows = build_flows(settings, infra, clock)
-    metrics = Metrics() if settings.metrics_address else None
-    server = _grpc_server(settings, _interceptors(settings, metrics, flows, worker), worker)
-    pb_grpc.add_AuthServiceServicer_to_server(servicer(flows), server)
     health = DatabaseHealth(db, settings.health_interval.total_seconds())
+    metrics = Metrics() if settings.metrics_address else None
+    access_log = AccessLog(settings.access_log)
+    interceptors = _interceptors(settings, (access_log, metrics, health), flows, worker)
+    server = _grpc_server(settings, interceptors, worker)
+    pb_grpc.add_AuthServiceServicer_to_server(servicer(flows), server)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     reflection.enable_server_reflection([s.full_name for s in SERVICES], server)
-    port = tls.add_port(server, settings)
+    port = tls.add_port(server, settings)  # before anything connects to the database
     if port == 0:
         raise RuntimeError(f"cannot bind {settings.address}")
     metrics_server = _start_metrics(settings.metrics_address, metrics)
@@ -295,9 +302,11 @@ def create_server(
     health.start()
     server.start()
     timer = _start_purge_timer(settings, flows)
+    summaries = _start_summaries(settings, access_log)
     log.info("serving %s on port %d", SERVICE_NAME, port)
     _log_caller_mode(settings)
-    return AuthServer(server, flows, infra, health, port, metrics_server, timer), port
+    started = AuthServer(server, flows, infra, health, port, metrics_server, timer, summaries)
+    return started, port
 
 
 def _grpc_server(
@@ -339,6 +348,14 @@ def _start_purge_timer(settings: Settings, flows: Flows) -> PurgeTimer | None:
     return timer
 
 
+def _start_summaries(settings: Settings, access_log: AccessLog) -> AccessSummaries | None:
+    if settings.access_log is not AccessLogMode.SUMMARY:
+        return None
+    summaries = AccessSummaries(access_log, settings.access_log_interval.total_seconds())
+    summaries.start()
+    return summaries
+
+
 def _start_metrics(address: str, metrics: Metrics | None) -> MetricsServer | None:
     if metrics is None:
         return None
@@ -351,13 +368,18 @@ def _start_metrics(address: str, metrics: Metrics | None) -> MetricsServer | Non
 
 
 def _interceptors(
-    settings: Settings, metrics: Metrics | None, flows: Flows, worker: bool
+    settings: Settings,
+    observers: tuple[AccessLog, Metrics | None, DatabaseHealth],
+    flows: Flows,
+    worker: bool,
 ) -> list[grpc.ServerInterceptor]:
     # Outermost first: observability must see the status ErrorInterceptor maps to, and
-    # ErrorInterceptor maps the caller policy's denials.
+    # ErrorInterceptor maps the caller policy's denials. Health hears from the error
+    # mapping the moment a call finds the database gone (or back).
+    access_log, metrics, health = observers
     interceptors: list[grpc.ServerInterceptor] = [
-        ObservabilityInterceptor(metrics),
-        ErrorInterceptor(),
+        ObservabilityInterceptor(access_log, metrics),
+        ErrorInterceptor(health),
     ]
     if worker:
         interceptors.insert(0, WorkerTag())

@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from importlib import metadata
 from types import FrameType
 
 import grpc
@@ -18,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.changes import Changes
 from authsvc.rules.values import Rejected
-from authsvc.runtime import tls, workers
+from authsvc.runtime import health_probe, tls, workers
 from authsvc.runtime.assembly import create_server, retention
 from authsvc.runtime.logs import configure_logging
 from authsvc.runtime.settings import ConfigError, Settings, flags, load_settings
@@ -42,6 +43,7 @@ _COMMANDS = {
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="authsvc", description="gRPC authentication service")
+    parser.add_argument("--version", action="version", version=f"authsvc {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command, summary in _COMMANDS.items():
         cmd = sub.add_parser(command, help=summary)
@@ -69,6 +71,14 @@ def _api_key_parser(parser: argparse.ArgumentParser) -> None:
     target = revoke.add_mutually_exclusive_group(required=True)
     target.add_argument("name", nargs="?", help="revoke every live key with this name")
     target.add_argument("--id", dest="key_id", help="revoke only the key with this id")
+
+
+def package_version() -> str:
+    """The installed authsvc distribution's version ("unknown" when not installed)."""
+    try:
+        return metadata.version("authsvc")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -194,26 +204,32 @@ def _when(time: datetime | None) -> str:
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     """Migrates once, then serves (in ``worker_count`` processes) until SIGTERM/SIGINT.
 
-    Draining lets calls in flight finish; the exit status is then 0.
+    Draining lets calls in flight finish; the exit status is then 0. A port someone else
+    holds is a one-line error and status 2, found before the database is touched.
     """
+    try:
+        workers.check_port_free(settings.address)
+    except RuntimeError as exc:
+        print(f"authsvc: {exc}", file=sys.stderr)
+        return 2
     if (status := run_migrate(settings, args)) != 0:
         return status
     if settings.worker_count == 1:
         return serve_process(settings)
     try:
         return workers.serve_workers(settings, lambda s: serve_process(s, worker=True))
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # the port was taken since the check above
         print(f"authsvc: {exc}", file=sys.stderr)
-        return 1
+        return 2
 
 
 def serve_process(settings: Settings, *, worker: bool = False) -> int:
     """Serves in this process until SIGTERM/SIGINT, then drains calls in flight."""
     try:
         server, port = create_server(settings, worker=worker)
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # an address that cannot be bound (gRPC's or the metrics')
         print(f"authsvc: {exc}", file=sys.stderr)
-        return 1
+        return 2
     stopping = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -233,14 +249,16 @@ def serve_process(settings: Settings, *, worker: bool = False) -> int:
 def check_health(settings: Settings, args: argparse.Namespace) -> int:
     """Exits 0 when the server at ``--address`` answers SERVING, 1 otherwise.
 
-    Speaks TLS when a CA or certificate is set (see ``authsvc.tls.open_channel``).
+    Speaks TLS when a CA or certificate is set (see ``authsvc.tls.open_channel``). A
+    failure says why on stderr (refused, timeout, TLS expected or not, client certificate).
     """
     try:
         with tls.open_channel(settings, settings.address) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=args.timeout)
     except grpc.RpcError as exc:
-        print(f"authsvc: health check failed: {exc.code().name}", file=sys.stderr)
+        why = health_probe.explain(settings, exc, args.timeout)
+        print(f"authsvc: health check failed: {why}", file=sys.stderr)
         return 1
     serving = reply.status == health_pb2.HealthCheckResponse.SERVING
     print(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))

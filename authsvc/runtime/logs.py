@@ -9,8 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from typing import IO, Any
+
+from authsvc.edge.access_log import AccessLog
 
 # The attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -55,16 +59,54 @@ class TextFormatter(logging.Formatter):
 def configure_logging(level: str, log_format: str, stream: IO[str] | None = None) -> None:
     """Sends every log record to ``stream`` (stderr) as ``text`` or ``json`` lines.
 
-    SQLAlchemy's engine logger never goes below INFO: at DEBUG it logs every result
-    row, password and token hashes included (the engine hides statement parameters,
-    see ``db.make_engine``).
+    SQLAlchemy logs each statement at INFO on ``sqlalchemy.engine``, so with the root at
+    INFO (the default) every query of every call was written out. Its level is therefore
+    set apart: WARNING unless ``level`` is DEBUG, and then INFO, never DEBUG, because at
+    DEBUG it logs every result row, password and token hashes included (the engine hides
+    statement parameters, see ``storage.engine.make_engine``).
     """
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("sqlalchemy.engine").setLevel(max(root.level, logging.INFO))
+    statements = logging.INFO if root.level <= logging.DEBUG else logging.WARNING
+    logging.getLogger("sqlalchemy.engine").setLevel(max(root.level, statements))
     # SQLAlchemy names a pool's logger after its class, so our DeadlineQueuePool logs
     # under "authsvc." and its routine INFO lines (dispose, recreate) would reach ours.
     logging.getLogger("authsvc.storage.pool").setLevel(max(root.level, logging.WARNING))
+
+
+class AccessSummaries:
+    """Writes the access log's per-method summaries every ``interval`` seconds.
+
+    A daemon thread; ``stop()`` writes the last, partial window, so a server that
+    stops loses no counted call.
+    """
+
+    def __init__(self, access_log: AccessLog, interval: float) -> None:
+        self._access_log = access_log
+        self._interval = interval
+        self._stop = threading.Event()
+        self._since = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="authsvc-access", daemon=True)
+
+    def start(self) -> None:
+        """Starts the timer; the first summaries come one interval from now."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stops the timer and writes the summaries of the calls counted since the last."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._flush()
+
+    def _flush(self) -> None:
+        now = time.monotonic()
+        self._access_log.flush(now - self._since)
+        self._since = now

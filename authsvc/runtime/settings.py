@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from authsvc.edge.access_log import AccessLogMode
 from authsvc.edge.caller_policy import CallerPolicy, load_policy
 from authsvc.rules.passwords import dummy_hash
 
@@ -103,6 +104,15 @@ def normalize_database_url(url: str) -> str:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg2":
         raise ValueError("PostgreSQL URLs must use the psycopg2 driver")
     return parsed.render_as_string(hide_password=False)
+
+
+def parse_access_log(text: str) -> AccessLogMode:
+    """``summary``, ``full`` or ``failures`` (any case); raises ValueError."""
+    try:
+        return AccessLogMode(text.strip().lower())
+    except ValueError:
+        names = ", ".join(mode.value for mode in AccessLogMode)
+        raise ValueError(f"{text!r} is not one of {names}") from None
 
 
 # Checks of one parsed value: None when fine, else what is wrong.
@@ -570,6 +580,26 @@ class Settings:
         _SEC,
         check=_not_negative_duration,
         shown_default="5s",
+    )
+
+    # Observability: fast default logging (issue 11, part 4)
+    access_log: AccessLogMode = setting(
+        AccessLogMode.SUMMARY,
+        "AUTHSVC_ACCESS_LOG",
+        parse_access_log,
+        "`summary`: a line per failed call, successes summed up per method every "
+        "interval; `full`: a line per call; `failures`: failed calls only",
+        _O,
+        shown_default="`summary`",
+    )
+    access_log_interval: timedelta = setting(
+        timedelta(minutes=1),
+        "AUTHSVC_ACCESS_LOG_INTERVAL",
+        parse_duration,
+        "how often `summary` writes its lines",
+        _O,
+        check=_positive,
+        shown_default="1m",
     )
 
     def __post_init__(self) -> None:

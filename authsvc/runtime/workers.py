@@ -44,13 +44,18 @@ def serve_workers(settings: Settings, run_worker: Callable[[Settings], int]) -> 
         return _Supervisor(worker_settings, run_worker, (settings.address, bound)).run()
 
 
-@contextmanager
-def reserve_port(host: str, port: int) -> Iterator[int]:
-    """Binds ``host:port`` (0: any free port) with SO_REUSEPORT; yields the port.
+def check_port_free(address: str) -> None:
+    """Raises RuntimeError ("cannot bind HOST:PORT: Address already in use") when
+    ``address`` cannot be bound now; port 0 always can."""
+    host, _, port = address.rpartition(":")
+    if int(port) != 0:
+        with _bound(host, int(port)):
+            pass
 
-    A plain bind comes first, so a port already held by anyone, even by sockets
-    that allow reuse, is refused (RuntimeError) rather than silently shared.
-    """
+
+@contextmanager
+def _bound(host: str, port: int) -> Iterator[int]:
+    """A plain bind of ``host:port``, refused (RuntimeError) if anyone holds the port."""
     bare = host.strip("[]") or "0.0.0.0"  # noqa: S104 (an empty host means all interfaces)
     family = socket.AF_INET6 if ":" in bare else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -59,7 +64,20 @@ def reserve_port(host: str, port: int) -> Iterator[int]:
             probe.bind((bare, port))
         except OSError as exc:
             raise RuntimeError(f"cannot bind {host}:{port}: {exc.strerror}") from None
-        port = probe.getsockname()[1]
+        yield probe.getsockname()[1]
+
+
+@contextmanager
+def reserve_port(host: str, port: int) -> Iterator[int]:
+    """Binds ``host:port`` (0: any free port) with SO_REUSEPORT; yields the port.
+
+    A plain bind comes first, so a port already held by anyone, even by sockets
+    that allow reuse, is refused (RuntimeError) rather than silently shared.
+    """
+    with _bound(host, port) as port:
+        pass
+    bare = host.strip("[]") or "0.0.0.0"  # noqa: S104 (an empty host means all interfaces)
+    family = socket.AF_INET6 if ":" in bare else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -1,17 +1,20 @@
-"""Structured logs: one JSON line per RPC and per security event, and no secrets in them."""
+"""Structured logs: the access log (summaries, failures, full), security events, no secrets."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import select
 
+from authsvc.edge.access_log import AccessLogMode
 from authsvc.runtime.assembly import create_server
 from authsvc.runtime.logs import JsonFormatter, TextFormatter, configure_logging
 from authsvc.storage.models import User
@@ -53,7 +56,8 @@ def json_logs() -> Iterator[JsonLines]:
     logger.setLevel(level)
 
 
-def test_one_json_line_per_rpc(stub, json_logs: JsonLines):
+def test_full_access_log_writes_one_json_line_per_rpc(start_server, json_logs: JsonLines):
+    _server, stub = start_server(access_log=AccessLogMode.FULL)
     sign_up(stub)
     fails(stub.GetUser, pb.GetUserRequest(id="not-a-uuid"))
     rpcs = json_logs.events("rpc")
@@ -69,6 +73,52 @@ def test_one_json_line_per_rpc(stub, json_logs: JsonLines):
         assert entry["peer"].startswith(("ipv4:127.0.0.1:", "ipv6:"))
     assert rpcs[0]["reason"] is None
     assert rpcs[1]["reason"] == "INVALID_ARGUMENT"
+
+
+def test_by_default_failures_get_a_line_and_successes_a_summary(start_server, json_logs: JsonLines):
+    server, stub = start_server()
+    sign_up(stub)
+    signed_in = sign_in(stub)
+    for _ in range(3):
+        stub.ValidateToken(pb.ValidateTokenRequest(session_token=signed_in.session_token))
+    fails(stub.ValidateToken, pb.ValidateTokenRequest(session_token="asv_st_" + "x" * 43))
+    failed = [(e["method"], e["code"], e["reason"]) for e in json_logs.events("rpc")]
+    assert failed == [("/authsvc.v1.AuthService/ValidateToken", "UNAUTHENTICATED", "TOKEN_INVALID")]
+    assert json_logs.events("rpc_summary") == []  # the interval (1m) has not passed
+
+    server.stop(0)  # writes the last window
+
+    summaries = {e["method"]: e for e in json_logs.events("rpc_summary")}
+    validate = summaries["/authsvc.v1.AuthService/ValidateToken"]
+    assert validate["calls"] == 4
+    assert validate["codes"] == {"OK": 3, "UNAUTHENTICATED": 1}
+    assert 0 <= validate["p50_ms"] <= validate["p99_ms"] <= validate["max_ms"]
+    assert summaries["/authsvc.v1.AuthService/CreateSession"]["codes"] == {"OK": 1}
+    assert summaries["/authsvc.v1.AuthService/CreateUser"]["calls"] == 1
+
+
+def test_summaries_come_every_interval(start_server, json_logs: JsonLines):
+    _server, stub = start_server(access_log_interval=timedelta(milliseconds=50))
+    sign_up(stub)
+    wait_until(lambda: json_logs.events("rpc_summary"))
+    (summary,) = json_logs.events("rpc_summary")
+    assert (summary["method"], summary["calls"]) == ("/authsvc.v1.AuthService/CreateUser", 1)
+
+
+def test_failures_mode_writes_failed_calls_only(start_server, json_logs: JsonLines):
+    server, stub = start_server(access_log=AccessLogMode.FAILURES)
+    sign_up(stub)
+    fails(stub.GetUser, pb.GetUserRequest(id="not-a-uuid"))
+    server.stop(0)
+    assert [e["code"] for e in json_logs.events("rpc")] == ["INVALID_ARGUMENT"]
+    assert json_logs.events("rpc_summary") == []
+
+
+def wait_until(predicate, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "condition never held"
+        time.sleep(0.02)
 
 
 def test_security_events_name_the_user_and_never_a_secret(stub, json_logs, database):
@@ -146,7 +196,7 @@ def test_configure_logging_selects_the_format():
 
 
 def test_health_checks_are_logged_at_debug_only(make_settings, clock, json_logs: JsonLines):
-    server, port = create_server(make_settings(), clock=clock)
+    server, port = create_server(make_settings(access_log=AccessLogMode.FULL), clock=clock)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             pb_grpc.AuthServiceStub(channel).ListUsers(pb.ListUsersRequest(), timeout=10)
@@ -161,3 +211,19 @@ def test_health_checks_are_logged_at_debug_only(make_settings, clock, json_logs:
         ("/authsvc.v1.AuthService/ListUsers", "INFO"),
         ("/grpc.health.v1.Health/Check", "DEBUG"),
     ]
+    assert json_logs.events("rpc_summary") == []  # health checks are never summed up
+
+
+def test_sql_statements_are_logged_at_debug_only():
+    root, sql = logging.getLogger(), logging.getLogger("sqlalchemy.engine")
+    saved = (root.level, list(root.handlers), sql.level)
+    try:
+        configure_logging("INFO", "text", io.StringIO())
+        assert root.isEnabledFor(logging.INFO)
+        assert not sql.isEnabledFor(logging.INFO)  # INFO is where SQLAlchemy logs statements
+        configure_logging("DEBUG", "text", io.StringIO())
+        assert sql.isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        sql.setLevel(saved[2])

@@ -5,17 +5,21 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from authsvc.runtime import cli
 from authsvc.v1 import auth_service_pb2 as pb
 from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
@@ -88,14 +92,49 @@ def test_serve_migrates_serves_and_drains_on_sigterm(db_url, tmp_path):
     assert "asv_st_" not in log
 
 
-def test_health_command_fails_when_nothing_listens():
-    result = subprocess.run(
-        [sys.executable, "-m", "authsvc", "health", "--address", "127.0.0.1:1", "--timeout", "1"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 1
+def test_health_command_says_the_connection_was_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert cli.main(["health", "--address", f"127.0.0.1:{port}", "--timeout", "10"]) == 1
+    assert "connection refused: nothing listens at 127.0.0.1:" in capsys.readouterr().err
+
+
+def test_health_command_says_it_timed_out(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel does), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        status = cli.main(["health", "--address", f"127.0.0.1:{port}", "--timeout", "0.5"])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "no answer from 127.0.0.1:" in err
+    assert "within 0.5s (timeout)" in err
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"authsvc {metadata.version('authsvc')}"
+
+
+def test_a_taken_port_exits_2_before_touching_the_database(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    unreachable = "postgresql://postgres@127.0.0.1:1/nowhere"  # migrating would fail (1)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        status = cli.main(
+            ["serve", "--address", f"127.0.0.1:{port}", "--database-url", unreachable]
+        )
+    assert status == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"authsvc: cannot bind 127.0.0.1:{port}: Address already in use"
 
 
 def test_migrate_command(tmp_path):

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from authsvc.edge.access_log import AccessLogMode
 from authsvc.runtime import cli
 from authsvc.runtime.codegen import ROOT, with_settings_table
 from authsvc.runtime.settings import (
@@ -139,3 +140,11 @@ def test_every_flag_comes_from_a_declared_setting():
 def test_the_old_thread_setting_name_still_works():
     assert load_settings({"AUTHSVC_MAX_WORKERS": "3"}).rpc_threads == 3
     assert load_settings({"AUTHSVC_RPC_THREADS": "4", "AUTHSVC_MAX_WORKERS": "3"}).rpc_threads == 4
+
+
+def test_access_log_modes_parse_in_any_case():
+    settings = load_settings({"AUTHSVC_ACCESS_LOG": "Full"})
+    assert settings.access_log is AccessLogMode.FULL
+    assert Settings().access_log is AccessLogMode.SUMMARY
+    with pytest.raises(ConfigError, match="AUTHSVC_ACCESS_LOG: 'loud' is not one of summary"):
+        load_settings({"AUTHSVC_ACCESS_LOG": "loud"})

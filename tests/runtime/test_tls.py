@@ -137,8 +137,45 @@ def test_health_command_checks_a_mutual_tls_server(
     assert health_command(port, *tls_flags, *client_flags) == 0
     assert capsys.readouterr().out.strip() == "SERVING"
     assert health_command(port, *tls_flags) == 1  # no client certificate
+    assert "requires a client certificate" in capsys.readouterr().err
     assert health_command(port) == 1  # plaintext
-    assert "health check failed: UNAVAILABLE" in capsys.readouterr().err
+    assert "expects TLS, but this check spoke plaintext" in capsys.readouterr().err
+
+
+def test_health_command_says_a_server_expects_tls(
+    serve: Callable[..., int], pki: Pki, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = serve(**pki.tls_settings(mutual=False))
+    assert health_command(port) == 1
+    assert "expects TLS" in capsys.readouterr().err
+
+
+def test_health_command_says_a_server_speaks_plaintext(
+    serve: Callable[..., int], pki: Pki, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = serve()
+    assert health_command(port, "--tls-ca", str(pki.ca.cert)) == 1
+    assert "speaks plaintext, but TLS was asked for" in capsys.readouterr().err
+
+
+def test_health_command_says_a_client_certificate_was_refused(
+    serve: Callable[..., int], pki: Pki, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = serve(**pki.tls_settings())
+    intruder = pki.other_ca.client("healthcheck")
+    flags = ["--tls-ca", str(pki.ca.cert), "--tls-server-name", SERVER_NAME]
+    flags += ["--tls-cert", str(intruder.cert), "--tls-key", str(intruder.key)]
+    assert health_command(port, *flags) == 1
+    assert "refused the client certificate" in capsys.readouterr().err
+
+
+def test_health_command_says_the_server_certificate_is_not_trusted(
+    serve: Callable[..., int], pki: Pki, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = serve(**pki.tls_settings(mutual=False))
+    flags = ["--tls-ca", str(pki.other_ca.cert), "--tls-server-name", SERVER_NAME]
+    assert health_command(port, *flags) == 1
+    assert "not signed by the CA in AUTHSVC_TLS_CA" in capsys.readouterr().err
 
 
 def test_serve_under_mutual_tls_and_a_policy_passes_its_own_health_check(

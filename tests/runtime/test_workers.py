@@ -126,7 +126,7 @@ def test_a_taken_port_is_refused(db_url):
         holder.listen()
         port = holder.getsockname()[1]
         with serving(db_url, "--workers", "2", "--address", f"127.0.0.1:{port}") as serve:
-            assert serve.proc.wait(timeout=30) == 1
+            assert serve.proc.wait(timeout=30) == 2
 
 
 def gone_within(pids: set[int], seconds: float) -> bool:

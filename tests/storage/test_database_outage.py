@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import grpc
@@ -17,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from authsvc.edge.status import as_auth_error
-from authsvc.runtime.assembly import AuthServer, create_server
+from authsvc.runtime.assembly import create_server
 from authsvc.runtime.health import SERVICE_NAME
 from authsvc.runtime.settings import Settings
 from authsvc.storage import migrate
@@ -42,8 +43,8 @@ def cluster() -> Iterator[PgCluster]:
     pg.destroy()
 
 
-@pytest.fixture
-def served(cluster: PgCluster) -> Iterator[tuple[AuthServer, grpc.Channel]]:
+@contextmanager
+def serving(cluster: PgCluster, health_interval: timedelta) -> Iterator[grpc.Channel]:
     engine = make_engine(cluster.url)
     migrate.upgrade(engine)
     engine.dispose()
@@ -51,14 +52,22 @@ def served(cluster: PgCluster) -> Iterator[tuple[AuthServer, grpc.Channel]]:
         address="127.0.0.1:0",
         database_url=cluster.url,
         password_hash=CHEAP_HASH,
-        health_interval=timedelta(milliseconds=100),
+        health_interval=health_interval,
         rpc_threads=8,
     )
     server, port = create_server(settings)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    yield server, channel
-    channel.close()
-    server.stop(0)
+    try:
+        yield channel
+    finally:
+        channel.close()
+        server.stop(0)
+
+
+@pytest.fixture
+def served(cluster: PgCluster) -> Iterator[tuple[None, grpc.Channel]]:
+    with serving(cluster, timedelta(milliseconds=100)) as channel:
+        yield None, channel
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -118,6 +127,33 @@ def test_outage_fails_fast_turns_health_off_and_recovers_without_restart(cluster
     assert reply.user.id == user.id
     assert sign_in(stub, "outage@example.com").user.id == user.id
     assert sign_up(stub, "after@example.com").email == "after@example.com"
+
+
+def test_health_follows_what_calls_see_without_waiting_for_its_poll(cluster):
+    # Health polls once an hour here: only the calls can tell it in time.
+    with serving(cluster, timedelta(hours=1)) as channel:
+        stub = pb_grpc.AuthServiceStub(channel)
+        user = sign_up(stub, "follow@example.com")
+        assert health_of(channel) == SERVING
+
+        cluster.stop("immediate")
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.GetUser(pb.GetUserRequest(id=user.id), timeout=DEADLINE)
+        assert failure(caught.value).reason == "DATABASE_UNAVAILABLE"
+        wait_until(lambda: health_of(channel) == NOT_SERVING)
+
+        cluster.start()
+        wait_until(lambda: answers(stub, user.id))
+        wait_until(lambda: health_of(channel) == SERVING)
+        assert health_of(channel, SERVICE_NAME) == SERVING
+
+
+def answers(stub: pb_grpc.AuthServiceStub, user_id: str) -> bool:
+    try:
+        stub.GetUser(pb.GetUserRequest(id=user_id), timeout=DEADLINE)
+    except grpc.RpcError:
+        return False
+    return True
 
 
 def test_no_pooled_connection_in_time_is_database_unavailable():

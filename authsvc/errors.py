@@ -35,6 +35,8 @@ class Reason(enum.StrEnum):
     CALLER_NOT_ALLOWED = "CALLER_NOT_ALLOWED"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
+    # Importing users (25-29).
+    UNSUPPORTED_HASH_FORMAT = "UNSUPPORTED_HASH_FORMAT"
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,12 @@ class DatabaseUnavailable(AuthError):
     code = code_pb2.UNAVAILABLE
     reason = Reason.DATABASE_UNAVAILABLE
     message = "the database is unavailable; retry later"
+
+
+class UnsupportedHashFormat(InvalidArgument):
+    """An imported user's password hash is in no accepted format (a per-user result)."""
+
+    reason = Reason.UNSUPPORTED_HASH_FORMAT
 
 
 class Internal(AuthError):

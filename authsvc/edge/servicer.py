@@ -85,3 +85,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     ) -> pb.ListAuditEventsResponse:
         user_id, page = requests.list_audit_events(request)
         return responses.audit_events(user_id, self._flows.audit_trail.list_events(user_id, page))
+
+    def ImportUsers(self, request: pb.ImportUsersRequest, context: Ctx) -> pb.ImportUsersResponse:
+        batch = requests.import_users(request)
+        return responses.imported(self._flows.importing.import_users(batch))

@@ -8,6 +8,7 @@ from authsvc.flows.accounts import Accounts
 from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.credentials import Credentials
 from authsvc.flows.housekeeping import Housekeeping
+from authsvc.flows.importing import Importing
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn
 
@@ -22,3 +23,4 @@ class Flows:
     credentials: Credentials
     audit_trail: AuditTrail
     housekeeping: Housekeeping
+    importing: Importing

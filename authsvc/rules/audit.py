@@ -36,6 +36,7 @@ class AuditEvent(enum.Enum):
     USER_CREATED = enum.auto()
     USER_DELETED = enum.auto()
     CALLER_DENIED = enum.auto()
+    USERS_IMPORTED = enum.auto()  # one per imported batch; the detail counts them
 
     @property
     def log_name(self) -> str:

@@ -30,6 +30,7 @@ from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.changes import Changes
 from authsvc.flows.credentials import Credentials
 from authsvc.flows.housekeeping import Housekeeping
+from authsvc.flows.importing import Importing
 from authsvc.flows.secret_check import CheckEvents, SecretCheck
 from authsvc.flows.service import Flows
 from authsvc.flows.sessions import Sessions
@@ -150,6 +151,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         ),
         audit_trail=AuditTrail(changes),
         housekeeping=Housekeeping(changes, retention(settings)),
+        importing=Importing(changes),
     )
 
 

@@ -1,4 +1,4 @@
-"""``authsvc serve | migrate | health | purge``: the command line."""
+"""``authsvc serve | migrate | health | purge | import``: the command line."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from authsvc.runtime import tls, workers
+from authsvc.runtime import tls, user_import, workers
 from authsvc.runtime.assembly import create_server, retention
 from authsvc.runtime.logs import configure_logging
 from authsvc.runtime.settings import ConfigError, Settings, flags, load_settings
@@ -30,6 +31,8 @@ _COMMANDS = {
     "health": "exit 0 when a server reports SERVING",
     "purge": "delete expired sessions in batches, audit events past AUTHSVC_AUDIT_RETENTION "
     "and stale throttling state, and exit",
+    "import": "migrate the schema, then import users (with their old password hashes) from a "
+    "JSON-lines file, in batches; safe to run again",
 }
 
 
@@ -42,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument(flag, dest=name, help=f"{spec.doc} ({spec.env})")
     health = sub.choices["health"]
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait")
+    sub.choices["import"].add_argument(
+        "file",
+        type=Path,
+        help="JSON lines: email, first_name, last_name, password_hash, "
+        "and optionally email_verified and create_time",
+    )
     return parser
 
 
@@ -55,7 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    commands = {"serve": serve, "migrate": run_migrate, "health": check_health, "purge": run_purge}
+    commands = {
+        "serve": serve,
+        "migrate": run_migrate,
+        "health": check_health,
+        "purge": run_purge,
+        "import": run_import,
+    }
     return commands[args.command](settings, args)
 
 
@@ -86,6 +101,28 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"purged {done.sessions} expired sessions")
     print(f"purged {done.audit_events} audit events and {done.throttle_rows} throttling rows")
     return 0
+
+
+def run_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrates, then imports the users of ``args.file``; prints the counts and every
+    refused line. Exits 0 when each user was imported or existed already, 1 otherwise."""
+    if (status := run_migrate(settings, args)) != 0:
+        return status
+    db = Database(make_engine(settings.database_url))
+    try:
+        tally = user_import.import_file(db, args.file, settings.import_batch_size)
+    except OSError as exc:
+        print(f"authsvc: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # report, don't dump a traceback at the operator
+        print(f"authsvc: import failed: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(tally.summary())
+    for number, why in tally.refused:
+        print(f"line {number}: {why}")
+    return 1 if tally.refused else 0
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:

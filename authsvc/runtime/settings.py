@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 
 from authsvc.edge.caller_policy import CallerPolicy, load_policy
 from authsvc.rules.passwords import dummy_hash
+from authsvc.rules.users import IMPORT_BATCH_MAX
 
 DEFAULT_CACHE_SIZE = 10_000
 LOG_FORMATS = ("text", "json")
@@ -212,7 +213,7 @@ class Settings:
         "`postgresql://user:pass@host/db` or `sqlite:///path`",
         _D,
         flag="--database-url",
-        commands=("serve", "migrate", "purge"),
+        commands=("serve", "migrate", "purge", "import"),
     )
     purge_interval: timedelta = setting(
         timedelta(minutes=15),
@@ -499,6 +500,17 @@ class Settings:
         _O,
         check=_host_port,
         shown_default="empty: off",
+    )
+    # Importing users (feat/import)
+    import_batch_size: int = setting(
+        IMPORT_BATCH_MAX,
+        "AUTHSVC_IMPORT_BATCH_SIZE",
+        int,
+        f"users per transaction of `authsvc import` (1 to {IMPORT_BATCH_MAX})",
+        _D,
+        flag="--batch-size",
+        commands=("import",),
+        check=lambda v: None if 1 <= v <= IMPORT_BATCH_MAX else f"must be 1 to {IMPORT_BATCH_MAX}",
     )
 
     def __post_init__(self) -> None:

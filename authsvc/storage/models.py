@@ -80,6 +80,10 @@ class User(Base):
     first_name: Mapped[str] = mapped_column(String(128))
     last_name: Mapped[str] = mapped_column(String(128))
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Also added by feat/lifecycle (its migration 0004): the lead keeps one. ImportUsers
+    # sets it for users whose old system had verified their email.
+    #: When the user proved the email address; None while unverified.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     sessions: Mapped[list[Session]] = relationship(
         back_populates="user", passive_deletes=True, cascade="all, delete-orphan"

@@ -79,6 +79,18 @@ class AuthServiceStub:
     to that caller with the caller policy. Events older than the retention
     period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
     """
+    ImportUsers: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ImportUsersRequest, _auth_service_pb2.ImportUsersResponse]
+    """Imports users from another system with their existing password hashes
+    (Werkzeug scrypt or pbkdf2, bcrypt, argon2, Django pbkdf2_sha256), so they
+    sign in with their old passwords; each hash is replaced by one of the
+    current method at the user's first sign-in. Answers one result per user,
+    in order: a user that cannot be imported (a bad field, an unsupported
+    hash, an email already registered) is reported in its own result and
+    never fails the others. The call fails (INVALID_ARGUMENT) only for an
+    empty batch or one of more than 1000 users. Running the same import again
+    is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
+    For the admin tool only (`authsvc import` uses the same path).
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -130,6 +142,18 @@ class AuthServiceAsyncStub(AuthServiceStub):
     first, one page at a time (AIP-158). For the admin tool only: restrict it
     to that caller with the caller policy. Events older than the retention
     period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
+    """
+    ImportUsers: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ImportUsersRequest, _auth_service_pb2.ImportUsersResponse]  # type: ignore[assignment]
+    """Imports users from another system with their existing password hashes
+    (Werkzeug scrypt or pbkdf2, bcrypt, argon2, Django pbkdf2_sha256), so they
+    sign in with their old passwords; each hash is replaced by one of the
+    current method at the user's first sign-in. Answers one result per user,
+    in order: a user that cannot be imported (a bad field, an unsupported
+    hash, an email already registered) is reported in its own result and
+    never fails the others. The call fails (INVALID_ARGUMENT) only for an
+    empty batch or one of more than 1000 users. Running the same import again
+    is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
+    For the admin tool only (`authsvc import` uses the same path).
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -251,6 +275,24 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         first, one page at a time (AIP-158). For the admin tool only: restrict it
         to that caller with the caller policy. Events older than the retention
         period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
+        """
+
+    @_abc_1.abstractmethod
+    def ImportUsers(
+        self,
+        request: _auth_service_pb2.ImportUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ImportUsersResponse, _abc.Awaitable[_auth_service_pb2.ImportUsersResponse]]:
+        """Imports users from another system with their existing password hashes
+        (Werkzeug scrypt or pbkdf2, bcrypt, argon2, Django pbkdf2_sha256), so they
+        sign in with their old passwords; each hash is replaced by one of the
+        current method at the user's first sign-in. Answers one result per user,
+        in order: a user that cannot be imported (a bad field, an unsupported
+        hash, an email already registered) is reported in its own result and
+        never fails the others. The call fails (INVALID_ARGUMENT) only for an
+        empty batch or one of more than 1000 users. Running the same import again
+        is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
+        For the admin tool only (`authsvc import` uses the same path).
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

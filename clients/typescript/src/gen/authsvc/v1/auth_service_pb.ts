@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file authsvc/v1/auth_service.proto.
  */
 export const file_authsvc_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1hdXRoc3ZjL3YxL2F1dGhfc2VydmljZS5wcm90bxIKYXV0aHN2Yy52MSKqAQoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpmaXJzdF9uYW1lGAMgASgJEhEKCWxhc3RfbmFtZRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIukBCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3ChNyZWZyZXNoX2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GAYgASgJEhIKCmlwX2FkZHJlc3MYByABKAkiWwoRQ3JlYXRlVXNlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKZmlyc3RfbmFtZRgDIAEoCRIRCglsYXN0X25hbWUYBCABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHAoOR2V0VXNlclJlcXVlc3QSCgoCaWQYASABKAkiMQoPR2V0VXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiZAoRVXBkYXRlVXNlclJlcXVlc3QSHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlchIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siNAoSVXBkYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHwoRRGVsZXRlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlIjkKEExpc3RVc2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiTQoRTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC5hdXRoc3ZjLnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEhgKEGN1cnJlbnRfcGFzc3dvcmQYAiABKAkSFAoMbmV3X3Bhc3N3b3JkGAMgASgJIhgKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiXwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKdXNlcl9hZ2VudBgDIAEoCRISCgppcF9hZGRyZXNzGAQgASgJIooBChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCRIeCgR1c2VyGAQgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIi0KFFZhbGlkYXRlVG9rZW5SZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkiXQoVVmFsaWRhdGVUb2tlblJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXISJAoHc2Vzc2lvbhgCIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbiItChVSZWZyZXNoU2Vzc2lvblJlcXVlc3QSFAoMdXBkYXRlX3Rva2VuGAEgASgJImsKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCSItChREZWxldGVTZXNzaW9uUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJNChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVgoUTGlzdFNlc3Npb25zUmVzcG9uc2USJQoIc2Vzc2lvbnMYASADKAsyEy5hdXRoc3ZjLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIs8BCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBHR5cGUYAyABKA4yGi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnRUeXBlEg8KB3VzZXJfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRISCgppcF9hZGRyZXNzGAYgASgJEhIKCnVzZXJfYWdlbnQYByABKAkSDgoGZGV0YWlsGAggASgJIlAKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHdXNlcl9pZBgDIAEoCSJgChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIsCgxhdWRpdF9ldmVudHMYASADKAsyFi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKokECg5BdWRpdEV2ZW50VHlwZRIgChxBVURJVF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASJgoiQVVESVRfRVZFTlRfVFlQRV9TSUdOX0lOX1NVQ0NFRURFRBABEiMKH0FVRElUX0VWRU5UX1RZUEVfU0lHTl9JTl9GQUlMRUQQAhImCiJBVURJVF9FVkVOVF9UWVBFX1NJR05fSU5fVEhST1RUTEVEEAMSJgoiQVVESVRfRVZFTlRfVFlQRV9TRVNTSU9OX1JFRlJFU0hFRBAEEikKJUFVRElUX0VWRU5UX1RZUEVfUkVGUkVTSF9UT0tFTl9SRVVTRUQQBRIfChtBVURJVF9FVkVOVF9UWVBFX1NJR05FRF9PVVQQBhIlCiFBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRUQQBxIrCidBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRV9GQUlMRUQQCBIuCipBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRV9USFJPVFRMRUQQCRIhCh1BVURJVF9FVkVOVF9UWVBFX1VTRVJfQ1JFQVRFRBAKEiEKHUFVRElUX0VWRU5UX1RZUEVfVVNFUl9ERUxFVEVEEAsSIgoeQVVESVRfRVZFTlRfVFlQRV9DQUxMRVJfREVOSUVEEAwq5gMKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiEKHUVSUk9SX1JFQVNPTl9JTlZBTElEX0FSR1VNRU5UEAESHAoYRVJST1JfUkVBU09OX0VNQUlMX1RBS0VOEAISJAogRVJST1JfUkVBU09OX0lOVkFMSURfQ1JFREVOVElBTFMQAxIeChpFUlJPUl9SRUFTT05fVE9LRU5fSU5WQUxJRBAEEh4KGkVSUk9SX1JFQVNPTl9UT0tFTl9FWFBJUkVEEAUSJQohRVJST1JfUkVBU09OX1JFRlJFU0hfVE9LRU5fUkVVU0VEEAYSIgoeRVJST1JfUkVBU09OX1RPT19NQU5ZX0FUVEVNUFRTEAcSHwobRVJST1JfUkVBU09OX1VTRVJfTk9UX0ZPVU5EEAgSGwoXRVJST1JfUkVBU09OX09WRVJMT0FERUQQCRIiCh5FUlJPUl9SRUFTT05fREVBRExJTkVfRVhDRUVERUQQChIjCh9FUlJPUl9SRUFTT05fQ0FMTEVSX05PVF9BTExPV0VEEAsSJQohRVJST1JfUkVBU09OX0RBVEFCQVNFX1VOQVZBSUxBQkxFEAwSGQoVRVJST1JfUkVBU09OX0lOVEVSTkFMEA0y5QcKC0F1dGhTZXJ2aWNlEksKCkNyZWF0ZVVzZXISHS5hdXRoc3ZjLnYxLkNyZWF0ZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5DcmVhdGVVc2VyUmVzcG9uc2USQgoHR2V0VXNlchIaLmF1dGhzdmMudjEuR2V0VXNlclJlcXVlc3QaGy5hdXRoc3ZjLnYxLkdldFVzZXJSZXNwb25zZRJLCgpVcGRhdGVVc2VyEh0uYXV0aHN2Yy52MS5VcGRhdGVVc2VyUmVxdWVzdBoeLmF1dGhzdmMudjEuVXBkYXRlVXNlclJlc3BvbnNlEksKCkRlbGV0ZVVzZXISHS5hdXRoc3ZjLnYxLkRlbGV0ZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5EZWxldGVVc2VyUmVzcG9uc2USSAoJTGlzdFVzZXJzEhwuYXV0aHN2Yy52MS5MaXN0VXNlcnNSZXF1ZXN0Gh0uYXV0aHN2Yy52MS5MaXN0VXNlcnNSZXNwb25zZRJXCg5DaGFuZ2VQYXNzd29yZBIhLmF1dGhzdmMudjEuQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0GiIuYXV0aHN2Yy52MS5DaGFuZ2VQYXNzd29yZFJlc3BvbnNlElQKDUNyZWF0ZVNlc3Npb24SIC5hdXRoc3ZjLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0GiEuYXV0aHN2Yy52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USVAoNVmFsaWRhdGVUb2tlbhIgLmF1dGhzdmMudjEuVmFsaWRhdGVUb2tlblJlcXVlc3QaIS5hdXRoc3ZjLnYxLlZhbGlkYXRlVG9rZW5SZXNwb25zZRJXCg5SZWZyZXNoU2Vzc2lvbhIhLmF1dGhzdmMudjEuUmVmcmVzaFNlc3Npb25SZXF1ZXN0GiIuYXV0aHN2Yy52MS5SZWZyZXNoU2Vzc2lvblJlc3BvbnNlElQKDURlbGV0ZVNlc3Npb24SIC5hdXRoc3ZjLnYxLkRlbGV0ZVNlc3Npb25SZXF1ZXN0GiEuYXV0aHN2Yy52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2USUQoMTGlzdFNlc3Npb25zEh8uYXV0aHN2Yy52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiAuYXV0aHN2Yy52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJaCg9MaXN0QXVkaXRFdmVudHMSIi5hdXRoc3ZjLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaIy5hdXRoc3ZjLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("Ch1hdXRoc3ZjL3YxL2F1dGhfc2VydmljZS5wcm90bxIKYXV0aHN2Yy52MSKqAQoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpmaXJzdF9uYW1lGAMgASgJEhEKCWxhc3RfbmFtZRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIukBCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3ChNyZWZyZXNoX2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GAYgASgJEhIKCmlwX2FkZHJlc3MYByABKAkiWwoRQ3JlYXRlVXNlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKZmlyc3RfbmFtZRgDIAEoCRIRCglsYXN0X25hbWUYBCABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHAoOR2V0VXNlclJlcXVlc3QSCgoCaWQYASABKAkiMQoPR2V0VXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiZAoRVXBkYXRlVXNlclJlcXVlc3QSHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlchIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siNAoSVXBkYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHwoRRGVsZXRlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlIjkKEExpc3RVc2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiTQoRTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC5hdXRoc3ZjLnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEhgKEGN1cnJlbnRfcGFzc3dvcmQYAiABKAkSFAoMbmV3X3Bhc3N3b3JkGAMgASgJIhgKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiXwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKdXNlcl9hZ2VudBgDIAEoCRISCgppcF9hZGRyZXNzGAQgASgJIooBChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCRIeCgR1c2VyGAQgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIi0KFFZhbGlkYXRlVG9rZW5SZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkiXQoVVmFsaWRhdGVUb2tlblJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXISJAoHc2Vzc2lvbhgCIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbiItChVSZWZyZXNoU2Vzc2lvblJlcXVlc3QSFAoMdXBkYXRlX3Rva2VuGAEgASgJImsKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCSItChREZWxldGVTZXNzaW9uUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJNChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVgoUTGlzdFNlc3Npb25zUmVzcG9uc2USJQoIc2Vzc2lvbnMYASADKAsyEy5hdXRoc3ZjLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIs8BCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBHR5cGUYAyABKA4yGi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnRUeXBlEg8KB3VzZXJfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRISCgppcF9hZGRyZXNzGAYgASgJEhIKCnVzZXJfYWdlbnQYByABKAkSDgoGZGV0YWlsGAggASgJIlAKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHdXNlcl9pZBgDIAEoCSJgChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIsCgxhdWRpdF9ldmVudHMYASADKAsyFi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqQBCgxJbXBvcnRlZFVzZXISDQoFZW1haWwYASABKAkSEgoKZmlyc3RfbmFtZRgCIAEoCRIRCglsYXN0X25hbWUYAyABKAkSFQoNcGFzc3dvcmRfaGFzaBgEIAEoCRIWCg5lbWFpbF92ZXJpZmllZBgFIAEoCBIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPQoSSW1wb3J0VXNlcnNSZXF1ZXN0EicKBXVzZXJzGAEgAygLMhguYXV0aHN2Yy52MS5JbXBvcnRlZFVzZXIiRAoTSW1wb3J0VXNlcnNSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwuYXV0aHN2Yy52MS5JbXBvcnRVc2VyUmVzdWx0Ik8KEEltcG9ydFVzZXJSZXN1bHQSDwoHdXNlcl9pZBgBIAEoCRIqCgVlcnJvchgCIAEoCzIbLmF1dGhzdmMudjEuSW1wb3J0VXNlckVycm9yIocBCg9JbXBvcnRVc2VyRXJyb3ISJwoGcmVhc29uGAEgASgOMhcuYXV0aHN2Yy52MS5FcnJvclJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEjoKEGZpZWxkX3Zpb2xhdGlvbnMYAyADKAsyIC5hdXRoc3ZjLnYxLkltcG9ydEZpZWxkVmlvbGF0aW9uIjoKFEltcG9ydEZpZWxkVmlvbGF0aW9uEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJKq4ECg5BdWRpdEV2ZW50VHlwZRIgChxBVURJVF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASJgoiQVVESVRfRVZFTlRfVFlQRV9TSUdOX0lOX1NVQ0NFRURFRBABEiMKH0FVRElUX0VWRU5UX1RZUEVfU0lHTl9JTl9GQUlMRUQQAhImCiJBVURJVF9FVkVOVF9UWVBFX1NJR05fSU5fVEhST1RUTEVEEAMSJgoiQVVESVRfRVZFTlRfVFlQRV9TRVNTSU9OX1JFRlJFU0hFRBAEEikKJUFVRElUX0VWRU5UX1RZUEVfUkVGUkVTSF9UT0tFTl9SRVVTRUQQBRIfChtBVURJVF9FVkVOVF9UWVBFX1NJR05FRF9PVVQQBhIlCiFBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRUQQBxIrCidBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRV9GQUlMRUQQCBIuCipBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRV9USFJPVFRMRUQQCRIhCh1BVURJVF9FVkVOVF9UWVBFX1VTRVJfQ1JFQVRFRBAKEiEKHUFVRElUX0VWRU5UX1RZUEVfVVNFUl9ERUxFVEVEEAsSIgoeQVVESVRfRVZFTlRfVFlQRV9DQUxMRVJfREVOSUVEEAwSIwofQVVESVRfRVZFTlRfVFlQRV9VU0VSU19JTVBPUlRFRBAjKpAECgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIhCh1FUlJPUl9SRUFTT05fSU5WQUxJRF9BUkdVTUVOVBABEhwKGEVSUk9SX1JFQVNPTl9FTUFJTF9UQUtFThACEiQKIEVSUk9SX1JFQVNPTl9JTlZBTElEX0NSRURFTlRJQUxTEAMSHgoaRVJST1JfUkVBU09OX1RPS0VOX0lOVkFMSUQQBBIeChpFUlJPUl9SRUFTT05fVE9LRU5fRVhQSVJFRBAFEiUKIUVSUk9SX1JFQVNPTl9SRUZSRVNIX1RPS0VOX1JFVVNFRBAGEiIKHkVSUk9SX1JFQVNPTl9UT09fTUFOWV9BVFRFTVBUUxAHEh8KG0VSUk9SX1JFQVNPTl9VU0VSX05PVF9GT1VORBAIEhsKF0VSUk9SX1JFQVNPTl9PVkVSTE9BREVEEAkSIgoeRVJST1JfUkVBU09OX0RFQURMSU5FX0VYQ0VFREVEEAoSIwofRVJST1JfUkVBU09OX0NBTExFUl9OT1RfQUxMT1dFRBALEiUKIUVSUk9SX1JFQVNPTl9EQVRBQkFTRV9VTkFWQUlMQUJMRRAMEhkKFUVSUk9SX1JFQVNPTl9JTlRFUk5BTBANEigKJEVSUk9SX1JFQVNPTl9VTlNVUFBPUlRFRF9IQVNIX0ZPUk1BVBAZMrUICgtBdXRoU2VydmljZRJLCgpDcmVhdGVVc2VyEh0uYXV0aHN2Yy52MS5DcmVhdGVVc2VyUmVxdWVzdBoeLmF1dGhzdmMudjEuQ3JlYXRlVXNlclJlc3BvbnNlEkIKB0dldFVzZXISGi5hdXRoc3ZjLnYxLkdldFVzZXJSZXF1ZXN0GhsuYXV0aHN2Yy52MS5HZXRVc2VyUmVzcG9uc2USSwoKVXBkYXRlVXNlchIdLmF1dGhzdmMudjEuVXBkYXRlVXNlclJlcXVlc3QaHi5hdXRoc3ZjLnYxLlVwZGF0ZVVzZXJSZXNwb25zZRJLCgpEZWxldGVVc2VyEh0uYXV0aHN2Yy52MS5EZWxldGVVc2VyUmVxdWVzdBoeLmF1dGhzdmMudjEuRGVsZXRlVXNlclJlc3BvbnNlEkgKCUxpc3RVc2VycxIcLmF1dGhzdmMudjEuTGlzdFVzZXJzUmVxdWVzdBodLmF1dGhzdmMudjEuTGlzdFVzZXJzUmVzcG9uc2USVwoOQ2hhbmdlUGFzc3dvcmQSIS5hdXRoc3ZjLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdBoiLmF1dGhzdmMudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZRJUCg1DcmVhdGVTZXNzaW9uEiAuYXV0aHN2Yy52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBohLmF1dGhzdmMudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlElQKDVZhbGlkYXRlVG9rZW4SIC5hdXRoc3ZjLnYxLlZhbGlkYXRlVG9rZW5SZXF1ZXN0GiEuYXV0aHN2Yy52MS5WYWxpZGF0ZVRva2VuUmVzcG9uc2USVwoOUmVmcmVzaFNlc3Npb24SIS5hdXRoc3ZjLnYxLlJlZnJlc2hTZXNzaW9uUmVxdWVzdBoiLmF1dGhzdmMudjEuUmVmcmVzaFNlc3Npb25SZXNwb25zZRJUCg1EZWxldGVTZXNzaW9uEiAuYXV0aHN2Yy52MS5EZWxldGVTZXNzaW9uUmVxdWVzdBohLmF1dGhzdmMudjEuRGVsZXRlU2Vzc2lvblJlc3BvbnNlElEKDExpc3RTZXNzaW9ucxIfLmF1dGhzdmMudjEuTGlzdFNlc3Npb25zUmVxdWVzdBogLmF1dGhzdmMudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USWgoPTGlzdEF1ZGl0RXZlbnRzEiIuYXV0aHN2Yy52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiMuYXV0aHN2Yy52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZRJOCgtJbXBvcnRVc2VycxIeLmF1dGhzdmMudjEuSW1wb3J0VXNlcnNSZXF1ZXN0Gh8uYXV0aHN2Yy52MS5JbXBvcnRVc2Vyc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A person who can sign in. Carries nothing about the password.
@@ -863,6 +863,202 @@ export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> 
   messageDesc(file_authsvc_v1_auth_service, 26);
 
 /**
+ * One user to import, as the old system kept it.
+ *
+ * @generated from message authsvc.v1.ImportedUser
+ */
+export type ImportedUser = Message<"authsvc.v1.ImportedUser"> & {
+  /**
+   * Required. The email address to sign in with; trimmed and lower-cased as
+   * at sign-up, at most 254 characters.
+   *
+   * @generated from field: string email = 1;
+   */
+  email: string;
+
+  /**
+   * Required. The given name, 1 to 128 characters after trimming.
+   *
+   * @generated from field: string first_name = 2;
+   */
+  firstName: string;
+
+  /**
+   * Required. The family name, 1 to 128 characters after trimming.
+   *
+   * @generated from field: string last_name = 3;
+   */
+  lastName: string;
+
+  /**
+   * Required. The old system's password hash, kept until the user's first
+   * sign-in: Werkzeug `scrypt:N:r:p$salt$hex` or
+   * `pbkdf2:sha256[:iterations]$salt$hex`, bcrypt `$2b$`/`$2a$`/`$2y$`,
+   * argon2 `$argon2id$`/`$argon2i$`, or Django `pbkdf2_sha256$...`. Never
+   * returned or logged.
+   *
+   * @generated from field: string password_hash = 4;
+   */
+  passwordHash: string;
+
+  /**
+   * Optional. True when the old system had verified the email address.
+   *
+   * @generated from field: bool email_verified = 5;
+   */
+  emailVerified: boolean;
+
+  /**
+   * Optional. When the user was created in the old system; unset means now.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 6;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.ImportedUser.
+ * Use `create(ImportedUserSchema)` to create a new message.
+ */
+export const ImportedUserSchema: GenMessage<ImportedUser> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 27);
+
+/**
+ * Request of AuthService.ImportUsers.
+ *
+ * @generated from message authsvc.v1.ImportUsersRequest
+ */
+export type ImportUsersRequest = Message<"authsvc.v1.ImportUsersRequest"> & {
+  /**
+   * Required. The users to import: 1 to 1000 (and the request within the
+   * server's 64 KiB message limit, about 250 users).
+   *
+   * @generated from field: repeated authsvc.v1.ImportedUser users = 1;
+   */
+  users: ImportedUser[];
+};
+
+/**
+ * Describes the message authsvc.v1.ImportUsersRequest.
+ * Use `create(ImportUsersRequestSchema)` to create a new message.
+ */
+export const ImportUsersRequestSchema: GenMessage<ImportUsersRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 28);
+
+/**
+ * Response of AuthService.ImportUsers.
+ *
+ * @generated from message authsvc.v1.ImportUsersResponse
+ */
+export type ImportUsersResponse = Message<"authsvc.v1.ImportUsersResponse"> & {
+  /**
+   * One result per user of the request, in the same order.
+   *
+   * @generated from field: repeated authsvc.v1.ImportUserResult results = 1;
+   */
+  results: ImportUserResult[];
+};
+
+/**
+ * Describes the message authsvc.v1.ImportUsersResponse.
+ * Use `create(ImportUsersResponseSchema)` to create a new message.
+ */
+export const ImportUsersResponseSchema: GenMessage<ImportUsersResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 29);
+
+/**
+ * What became of one user of an ImportUsers request.
+ *
+ * @generated from message authsvc.v1.ImportUserResult
+ */
+export type ImportUserResult = Message<"authsvc.v1.ImportUserResult"> & {
+  /**
+   * The id of the new user; empty when the user was not imported.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Why the user was not imported; unset when it was.
+   *
+   * @generated from field: authsvc.v1.ImportUserError error = 2;
+   */
+  error?: ImportUserError | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.ImportUserResult.
+ * Use `create(ImportUserResultSchema)` to create a new message.
+ */
+export const ImportUserResultSchema: GenMessage<ImportUserResult> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 30);
+
+/**
+ * Why one user was not imported.
+ *
+ * @generated from message authsvc.v1.ImportUserError
+ */
+export type ImportUserError = Message<"authsvc.v1.ImportUserError"> & {
+  /**
+   * EMAIL_TAKEN: the email is registered already (by an earlier run of the
+   * same import, say); UNSUPPORTED_HASH_FORMAT; or INVALID_ARGUMENT.
+   *
+   * @generated from field: authsvc.v1.ErrorReason reason = 1;
+   */
+  reason: ErrorReason;
+
+  /**
+   * What is wrong, for people. Never holds the password hash.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * The bad fields, each by its path in the request (`users[3].email`).
+   *
+   * @generated from field: repeated authsvc.v1.ImportFieldViolation field_violations = 3;
+   */
+  fieldViolations: ImportFieldViolation[];
+};
+
+/**
+ * Describes the message authsvc.v1.ImportUserError.
+ * Use `create(ImportUserErrorSchema)` to create a new message.
+ */
+export const ImportUserErrorSchema: GenMessage<ImportUserError> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 31);
+
+/**
+ * One bad field of a user to import.
+ *
+ * @generated from message authsvc.v1.ImportFieldViolation
+ */
+export type ImportFieldViolation = Message<"authsvc.v1.ImportFieldViolation"> & {
+  /**
+   * The field's path in the request, e.g. `users[3].password_hash`.
+   *
+   * @generated from field: string field = 1;
+   */
+  field: string;
+
+  /**
+   * What is wrong with it.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+};
+
+/**
+ * Describes the message authsvc.v1.ImportFieldViolation.
+ * Use `create(ImportFieldViolationSchema)` to create a new message.
+ */
+export const ImportFieldViolationSchema: GenMessage<ImportFieldViolation> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 32);
+
+/**
  * The kind of a security event.
  *
  * @generated from enum authsvc.v1.AuditEventType
@@ -960,6 +1156,14 @@ export enum AuditEventType {
    * @generated from enum value: AUDIT_EVENT_TYPE_CALLER_DENIED = 12;
    */
   CALLER_DENIED = 12,
+
+  /**
+   * A batch of users was imported (ImportUsers or `authsvc import`); the
+   * detail says how many were imported and how many were not.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_USERS_IMPORTED = 35;
+   */
+  USERS_IMPORTED = 35,
 }
 
 /**
@@ -1082,6 +1286,15 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_INTERNAL = 13;
    */
   INTERNAL = 13,
+
+  /**
+   * INVALID_ARGUMENT (in an ImportUsers result): the password hash is in no
+   * accepted format, is malformed, or its cost parameters are beyond what
+   * authsvc will compute at sign-in.
+   *
+   * @generated from enum value: ERROR_REASON_UNSUPPORTED_HASH_FORMAT = 25;
+   */
+  UNSUPPORTED_HASH_FORMAT = 25,
 }
 
 /**
@@ -1230,6 +1443,25 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * Imports users from another system with their existing password hashes
+   * (Werkzeug scrypt or pbkdf2, bcrypt, argon2, Django pbkdf2_sha256), so they
+   * sign in with their old passwords; each hash is replaced by one of the
+   * current method at the user's first sign-in. Answers one result per user,
+   * in order: a user that cannot be imported (a bad field, an unsupported
+   * hash, an email already registered) is reported in its own result and
+   * never fails the others. The call fails (INVALID_ARGUMENT) only for an
+   * empty batch or one of more than 1000 users. Running the same import again
+   * is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
+   * For the admin tool only (`authsvc import` uses the same path).
+   *
+   * @generated from rpc authsvc.v1.AuthService.ImportUsers
+   */
+  importUsers: {
+    methodKind: "unary";
+    input: typeof ImportUsersRequestSchema;
+    output: typeof ImportUsersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_authsvc_v1_auth_service, 0);

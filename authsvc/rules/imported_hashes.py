@@ -175,10 +175,14 @@ def is_werkzeug(password_hash: str) -> bool:
 def check(password_hash: str, password: str) -> bool:
     """True when ``password`` matches ``password_hash`` of any accepted format.
 
-    Never raises: an unreadable hash is a wrong password. Runs one slow hash (two for a
-    Werkzeug hash and a password that NFKC normalization changes, when the first fails).
+    Never raises: an unreadable hash is a wrong password. A foreign hash is parsed again
+    (within the caps) before it is computed; a Werkzeug hash may be authsvc's own, of
+    whatever method the settings name, so it is not capped. Runs one slow hash (two for
+    a Werkzeug hash and a password that NFKC normalization changes, when the first fails).
     """
     try:
+        if not is_werkzeug(password_hash):
+            format_of(password_hash)
         if password_hash.startswith("$2"):
             return _check_bcrypt(password_hash, password)
         if password_hash.startswith("$argon2"):
@@ -186,7 +190,7 @@ def check(password_hash: str, password: str) -> bool:
         if password_hash.startswith("pbkdf2_sha256$"):
             return _check_django(password_hash, password)
         return _check_werkzeug(password_hash, password)
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error):  # Rejected is a ValueError
         return False
 
 

@@ -108,6 +108,8 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
     refused line. Exits 0 when each user was imported or existed already, 1 otherwise."""
     if (status := run_migrate(settings, args)) != 0:
         return status
+    # One statement line per batch would bury the progress line (they are INFO).
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     db = Database(make_engine(settings.database_url))
     try:
         tally = user_import.import_file(db, args.file, settings.import_batch_size)

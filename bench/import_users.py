@@ -130,14 +130,16 @@ def count_users(dsn: str) -> int:
 
 def report(users: int, batch_size: int, first: Run, again: Run, held: int) -> str:
     """The docs section."""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return f"""{SECTION}
 
-`python -m bench.import_users` ({time.strftime("%Y-%m-%d")}, {os.cpu_count()} cores shared
-with other work): `authsvc import` of a {users:,}-user JSON-lines file into a fresh
-PostgreSQL database, batches of {batch_size}, measured around the whole command (start-up
-and the schema check included). The hashes are real ones of every accepted format at
-their libraries' defaults ({DISTINCT_PER_FORMAT} distinct per format, repeated): an
-import parses each hash strictly but never computes one.
+`python -m bench.import_users` ({time.strftime("%Y-%m-%d")}, {os.cpu_count()} cores
+shared with other work; load average {load} at the end): `authsvc import` of a
+{users:,}-user JSON-lines file into a fresh PostgreSQL database, batches of
+{batch_size}, measured around the whole command (start-up and the schema check
+included) and by the command itself (the import loop). The hashes are real ones of
+every accepted format at their libraries' defaults ({DISTINCT_PER_FORMAT} distinct per
+format, repeated): an import parses each hash strictly but never computes one.
 
 {_table(first, again)}
 

@@ -36,19 +36,14 @@ class Importing:
         database raises (the whole batch is then rolled back).
         """
         valid = [(i, user) for i, user in enumerate(batch) if isinstance(user, ImportedUser)]
-        # Until the insert says otherwise, a checked user's email counts as taken.
-        outcomes: list[Outcome] = [
-            EmailTaken() if isinstance(u, ImportedUser) else u for u in batch
-        ]
         if not valid:
-            return outcomes
+            return [u for u in batch if isinstance(u, AuthError)]
         with self._changes.open() as change:
             ids = users.insert_imported(change.db, [user for _, user in valid], change.now)
             imported = sum(1 for new_id in ids if new_id is not None)
             if imported:
                 detail = f"imported {imported} of {len(batch)} users"
                 change.audit(AuditEvent.USERS_IMPORTED, detail=detail, count=str(imported))
-        for (i, _), new_id in zip(valid, ids, strict=True):
-            if new_id is not None:
-                outcomes[i] = new_id
-        return outcomes
+        new_ids = {i: new_id for (i, _), new_id in zip(valid, ids, strict=True)}
+        taken = EmailTaken()  # the insert skipped it: the email was registered
+        return [u if isinstance(u, AuthError) else new_ids[i] or taken for i, u in enumerate(batch)]

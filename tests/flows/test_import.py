@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 import uuid
 from datetime import UTC, datetime
 
@@ -244,3 +245,27 @@ def test_the_import_command_refuses_a_batch_size_over_the_rpc_maximum(db_url, tm
     status = cli.main(["import", str(path), "--database-url", db_url, "--batch-size", "1001"])
     assert status == 2
     assert "AUTHSVC_IMPORT_BATCH_SIZE" in capsys.readouterr().err
+
+
+def test_two_imports_of_the_same_users_at_once_bring_each_user_exactly_once(stub, database):
+    hash_ = old_hashes()["django"]
+    users = [imported(f"u{i}@example.com", hash_) for i in range(200)]
+    start = threading.Barrier(2)
+    replies: list[pb.ImportUsersResponse] = []
+
+    def run() -> None:
+        start.wait()
+        replies.append(stub.ImportUsers(pb.ImportUsersRequest(users=users), timeout=30))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(200):
+        first, second = (reply.results[i] for reply in replies)
+        assert bool(first.user_id) != bool(second.user_id), i  # exactly one brought it
+        loser = second if first.user_id else first
+        assert loser.error.reason == pb.ERROR_REASON_EMAIL_TAKEN
+    with database.transaction() as db:
+        assert len(db.scalars(select(User.id)).all()) == 200

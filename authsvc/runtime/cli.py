@@ -116,8 +116,13 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"authsvc: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 1
-    except Exception as exc:  # report, don't dump a traceback at the operator
-        print(f"authsvc: import failed: {type(exc).__name__}", file=sys.stderr)
+    except user_import.Interrupted as exc:  # report, don't dump a traceback at the operator
+        print(exc.tally.summary())
+        print(
+            f"authsvc: import {exc}; the lines before it are imported: run the same "
+            "command again to resume",
+            file=sys.stderr,
+        )
         return 1
     finally:
         db.dispose()

@@ -34,6 +34,15 @@ FIELDS = (*TEXT_FIELDS, "email_verified", "create_time")
 EMAIL_TAKEN = pb.ERROR_REASON_EMAIL_TAKEN
 
 
+class Interrupted(Exception):
+    """A batch failed (the database, say): the batches before it stay imported."""
+
+    def __init__(self, tally: Tally, line: int, cause: Exception) -> None:
+        super().__init__(f"stopped at line {line}: {type(cause).__name__}")
+        self.tally = tally
+        self.line = line
+
+
 class BadLine(ValueError):
     """A line that is no importable JSON object; the message says why (never a hash)."""
 
@@ -106,11 +115,19 @@ class Importer:
         self._batch_size = batch_size
 
     def run(self, source: BinaryIO, size: int, progress: TextIO) -> Tally:
-        """Imports every line of ``source`` (``size`` bytes long), reporting progress."""
+        """Imports every line of ``source`` (``size`` bytes long), reporting progress.
+
+        Raises Interrupted when a batch fails: that batch was rolled back, the ones
+        before it are committed, so running the same import again resumes.
+        """
         tally = Tally()
         shown = Progress(progress, size)
         for batch in _batches(source, self._batch_size):
-            self._import(batch, tally)
+            try:
+                self._import(batch, tally)
+            except Exception as exc:
+                shown.done(tally)
+                raise Interrupted(tally, batch[0][0], exc) from exc
             shown.update(tally, source.tell())
         shown.done(tally)
         return tally

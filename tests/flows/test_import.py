@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
+from authsvc.flows.importing import Importing
 from authsvc.runtime import cli
 from authsvc.storage.models import User
 from authsvc.v1 import auth_service_pb2 as pb
@@ -269,3 +270,28 @@ def test_two_imports_of_the_same_users_at_once_bring_each_user_exactly_once(stub
         assert loser.error.reason == pb.ERROR_REASON_EMAIL_TAKEN
     with database.transaction() as db:
         assert len(db.scalars(select(User.id)).all()) == 200
+
+
+def test_an_import_stopped_by_a_failing_batch_resumes_where_it_stopped(
+    db_url, tmp_path, capsys, monkeypatch
+):
+    path = tmp_path / "users.jsonl"
+    write_users(path, 600)
+    real = Importing.import_users
+    calls = []
+
+    def fail_the_second_batch(self, batch):
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise ConnectionError("the database went away")
+        return real(self, batch)
+
+    monkeypatch.setattr(Importing, "import_users", fail_the_second_batch)
+    status = cli.main(["import", str(path), "--database-url", db_url, "--batch-size", "200"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.out.startswith("imported 200, existing 0, refused 0 ")
+    assert "stopped at line 201: ConnectionError" in captured.err
+    monkeypatch.setattr(Importing, "import_users", real)
+    status, out = run_import(path, db_url, capsys, batch_size=200)
+    assert status == 0 and out[0].startswith("imported 400, existing 200, refused 0 ")

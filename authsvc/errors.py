@@ -39,6 +39,8 @@ class Reason(enum.StrEnum):
     USER_DISABLED = "USER_DISABLED"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     API_KEY_INVALID = "API_KEY_INVALID"
+    # Importing users (25-29).
+    UNSUPPORTED_HASH_FORMAT = "UNSUPPORTED_HASH_FORMAT"
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,12 @@ class DatabaseUnavailable(AuthError):
     code = code_pb2.UNAVAILABLE
     reason = Reason.DATABASE_UNAVAILABLE
     message = "the database is unavailable; retry later"
+
+
+class UnsupportedHashFormat(InvalidArgument):
+    """An imported user's password hash is in no accepted format (a per-user result)."""
+
+    reason = Reason.UNSUPPORTED_HASH_FORMAT
 
 
 class Internal(AuthError):

@@ -26,7 +26,13 @@ TOKEN_FIELDS = ("session_token", "update_token", "reset_token", "verification_to
 API_KEY_HEADER = "x-api-key"
 _TOKEN = re.compile(r"asv_(?:[surv]t|ak)_[A-Za-z0-9_-]{43}")
 _HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
-_PASSWORD_HASH = re.compile(r"(?:scrypt|pbkdf2):[\w:]+\$[^\s$]+\$[0-9a-f]{16,}")
+# Werkzeug's (authsvc's own), and the formats ImportUsers takes: bcrypt, argon2, Django.
+_PASSWORD_HASH = re.compile(
+    r"(?:scrypt|pbkdf2):[\w:]+\$[^\s$]+\$[0-9a-f]{16,}"
+    r"|\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}"
+    r"|\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+"
+    r"|pbkdf2_sha256\$\d+\$[^\s$]+\$[A-Za-z0-9+/]{43}="
+)
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 

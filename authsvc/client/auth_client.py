@@ -8,6 +8,7 @@ present an already exchanged update token, which revokes the session.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
@@ -28,6 +29,10 @@ IDEMPOTENT_METHODS = ("GetUser", "ListUsers", "ValidateToken", "ListSessions", "
 DEFAULT_TIMEOUT = 5.0
 #: The call metadata that carries ``api_key``.
 API_KEY_HEADER = "x-api-key"
+#: What one ImportUsers call may carry: the server's user limit, and its 64 KiB message
+#: limit less room for framing.
+IMPORT_BATCH_USERS = 1000
+IMPORT_BATCH_BYTES = 60 * 1024
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
@@ -385,6 +390,29 @@ class AuthClient:
         request = pb.SetPasswordRequest(user_id=user_id, new_password=new_password)
         self._call(self._stub.SetPassword, request, timeout)
 
+    def import_users(
+        self, users: Sequence[pb.ImportedUser], *, timeout: float | None = None
+    ) -> list[pb.ImportUserResult]:
+        """Imports users with their old password hashes (admin only): one result per user,
+        in order, each with the new ``user_id`` or an ``error`` (reason EMAIL_TAKEN for an
+        email registered already, UNSUPPORTED_HASH_FORMAT, INVALID_ARGUMENT; field paths
+        such as ``users[3].email`` index ``users``).
+
+        Sends as many ImportUsers calls as the server's limits need; ``timeout`` applies to
+        each. Safe to repeat after a failure: imported users come back as EMAIL_TAKEN.
+        Raises AuthClientError when a call fails (the users of earlier calls stay imported).
+        """
+        results: list[pb.ImportUserResult] = []
+        for batch in _import_batches(users):
+            request = pb.ImportUsersRequest(users=batch)
+            reply = self._call(self._stub.ImportUsers, request, timeout)
+            offset = len(results)
+            for result in reply.results:
+                for violation in result.error.field_violations:
+                    violation.field = _shift_index(violation.field, offset)
+                results.append(result)
+        return results
+
     def _call(
         self, rpc: grpc.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req, timeout: float | None
     ) -> _Resp:
@@ -393,3 +421,26 @@ class AuthClient:
             return rpc(request, timeout=deadline, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise AuthClientError.from_rpc_error(exc) from None
+
+
+def _import_batches(users: Sequence[pb.ImportedUser]) -> Iterator[list[pb.ImportedUser]]:
+    """``users`` in runs that fit one ImportUsers call."""
+    batch: list[pb.ImportedUser] = []
+    size = 0
+    for user in users:
+        user_size = user.ByteSize() + 4  # the field's tag and length
+        if batch and (len(batch) == IMPORT_BATCH_USERS or size + user_size > IMPORT_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(user)
+        size += user_size
+    if batch:
+        yield batch
+
+
+def _shift_index(path: str, offset: int) -> str:
+    """``users[3].email`` of a batch that starts at ``offset`` → its index in the whole list."""
+    head, _, rest = path.partition("]")
+    if not head.startswith("users[") or not head[6:].isdigit():
+        return path
+    return f"users[{int(head[6:]) + offset}]{rest}"

@@ -81,11 +81,7 @@ ORDINARY_METHODS = (
     "VerifyEmail",
 )
 #: Named above but added by branches not merged yet. TODO(merge): empty this once they are.
-PENDING_METHODS = frozenset(
-    {
-        "ImportUsers",
-    }
-)
+PENDING_METHODS: frozenset[str] = frozenset()
 #: The full names (``/authsvc.v1.AuthService/Name``) of the ordinary RPCs served.
 _ORDINARY = frozenset(
     f"/{_AUTH_SERVICE.full_name}/{name}"

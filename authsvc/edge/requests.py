@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from authsvc.edge import paging
-from authsvc.errors import FieldViolation, InvalidArgument
+from authsvc.errors import FieldViolation, InvalidArgument, UnsupportedHashFormat
 from authsvc.flows.accounts import NewUser
 from authsvc.flows.credentials import PasswordChange
 from authsvc.flows.mailed_tokens import Presented
 from authsvc.flows.password_reset import NewPassword, ResetRequest
 from authsvc.flows.sign_in import Credentials, Origin
-from authsvc.rules import passwords, values
-from authsvc.rules.users import Profile, ProfileChanges
+from authsvc.rules import imported_hashes, passwords, values
+from authsvc.rules.users import IMPORT_BATCH_MAX, ImportedUser, Profile, ProfileChanges
 from authsvc.rules.values import Rejected
 from authsvc.storage.paging import PageRequest
 from authsvc.v1 import auth_service_pb2 as pb
@@ -43,6 +46,11 @@ class _Fields:
         except Rejected as exc:
             self._violations.append(FieldViolation(path, str(exc)))
             return cast(T, None)
+
+    @property
+    def violations(self) -> list[FieldViolation]:
+        """The violations collected so far."""
+        return list(self._violations)
 
     def done(self) -> None:
         """Raises one InvalidArgument naming every violation, if any."""
@@ -176,6 +184,50 @@ def list_audit_events(r: pb.ListAuditEventsRequest) -> tuple[uuid.UUID | None, P
     request = _page(f, r.page_size, r.page_token, paging.audit_scope(user_id))
     f.done()
     return user_id, request
+
+
+def import_users(r: pb.ImportUsersRequest) -> list[ImportedUser | InvalidArgument]:
+    """Each user checked on its own: a bad user becomes its error, in place.
+
+    Only the batch itself can fail the call: empty, or over IMPORT_BATCH_MAX users.
+    """
+    if not r.users:
+        raise InvalidArgument.of("users", "is required")
+    if len(r.users) > IMPORT_BATCH_MAX:
+        raise InvalidArgument.of("users", f"must hold at most {IMPORT_BATCH_MAX} users")
+    return [_imported_user(f"users[{i}]", u) for i, u in enumerate(r.users)]
+
+
+def _imported_user(at: str, u: pb.ImportedUser) -> ImportedUser | InvalidArgument:
+    f, hashes = _Fields(), _Fields()
+    email = f.take(f"{at}.email", values.email, u.email)
+    first_name = f.take(f"{at}.first_name", values.name, u.first_name)
+    last_name = f.take(f"{at}.last_name", values.name, u.last_name)
+    # An empty hash is a missing field; a present one in no accepted format is its own
+    # reason, since no edit of the data fixes it (the user needs a password reset).
+    (hashes if u.password_hash else f).take(
+        f"{at}.password_hash", imported_hashes.format_of, u.password_hash
+    )
+    created = u.create_time if u.HasField("create_time") else None
+    create_time = f.take(f"{at}.create_time", _past_time, created)
+    if hashes.violations:
+        return UnsupportedHashFormat(hashes.violations + f.violations)
+    if f.violations:
+        return InvalidArgument(f.violations)
+    profile = Profile(email, first_name, last_name)
+    return ImportedUser(profile, u.password_hash, u.email_verified, create_time)
+
+
+def _past_time(value: Timestamp | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise Rejected("is not a valid time") from None
+    if when.year < 1970:
+        raise Rejected("must be in 1970 or later")
+    return when
 
 
 def _page(f: _Fields, size: int, token: str, scope: str) -> PageRequest:

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authsvc.edge import paging
+from authsvc.errors import AuthError, EmailTaken, InvalidArgument
 from authsvc.flows.email_verification import StartedVerification
+from authsvc.flows.importing import Outcome
 from authsvc.flows.password_reset import StartedReset
 from authsvc.flows.sign_in import SignedIn
 from authsvc.rules.sessions import IssuedSession
@@ -143,4 +145,33 @@ def audit_event(e: AuditRecord) -> pb.AuditEvent:
         ip_address=e.ip_address,
         user_agent=e.user_agent,
         detail=e.detail,
+    )
+
+
+def imported(outcomes: list[Outcome]) -> pb.ImportUsersResponse:
+    """ImportUsers' response: one result per user, in the request's order."""
+    return pb.ImportUsersResponse(
+        results=[
+            pb.ImportUserResult(user_id=str(o))
+            if isinstance(o, uuid.UUID)
+            else pb.ImportUserResult(error=import_error(f"users[{i}]", o))
+            for i, o in enumerate(outcomes)
+        ]
+    )
+
+
+def import_error(at: str, error: AuthError) -> pb.ImportUserError:
+    """Why the user at ``at`` was not imported, with its bad fields' paths."""
+    violations = []
+    if isinstance(error, InvalidArgument):
+        violations = [(v.field, v.description) for v in error.violations]
+    elif isinstance(error, EmailTaken):
+        violations = [(f"{at}.email", "is already registered")]
+    return pb.ImportUserError(
+        reason=f"ERROR_REASON_{error.reason}",
+        message=error.message,
+        field_violations=[
+            pb.ImportFieldViolation(field=field, description=description)
+            for field, description in violations
+        ],
     )

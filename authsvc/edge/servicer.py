@@ -135,3 +135,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def SetPassword(self, request: pb.SetPasswordRequest, context: Ctx) -> pb.SetPasswordResponse:
         self._flows.credentials.set_password(*requests.set_password(request))
         return pb.SetPasswordResponse()
+
+    def ImportUsers(self, request: pb.ImportUsersRequest, context: Ctx) -> pb.ImportUsersResponse:
+        batch = requests.import_users(request)
+        return responses.imported(self._flows.importing.import_users(batch))

@@ -10,6 +10,7 @@ from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.credentials import Credentials
 from authsvc.flows.email_verification import EmailVerification
 from authsvc.flows.housekeeping import Housekeeping
+from authsvc.flows.importing import Importing
 from authsvc.flows.password_reset import PasswordReset
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn
@@ -28,3 +29,4 @@ class Flows:
     password_reset: PasswordReset
     email_verification: EmailVerification
     api_keys: ApiKeys
+    importing: Importing

@@ -54,6 +54,8 @@ class AuditEvent(enum.Enum):
     API_KEY_CREATED = 30
     API_KEY_REVOKED = 31
     API_KEY_REJECTED = 32  # a call presented an unknown, revoked or malformed key
+    # Importing users (issue 9): proto value 35.
+    USERS_IMPORTED = 35  # one per imported batch; the detail counts them
 
     @property
     def log_name(self) -> str:

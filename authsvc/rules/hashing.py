@@ -3,6 +3,12 @@
 Hashing releases the GIL, so several run in parallel on threads; the bound keeps
 memory in check (scrypt at N=32768, r=8 takes 32 MiB per hash) and leaves CPU to the
 hot path. A wait for capacity ends at the call's deadline.
+
+Imported users keep their old system's hash (bcrypt, argon2, Django; see
+``rules.imported_hashes``) until their first sign-in: it is checked on the same slots,
+and a check that was cheaper than one of the current method is padded (by sleeping,
+after the slot is given back) to the current method's time, so neither an unknown email
+(the dummy hash) nor a not yet re-hashed account stands out by answering faster.
 """
 
 from __future__ import annotations
@@ -10,12 +16,14 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import generate_password_hash
 
 from authsvc import deadlines
 from authsvc.errors import DeadlineExceeded, Overloaded
+from authsvc.rules import imported_hashes
 from authsvc.rules.passwords import MAX_LENGTH, dummy_hash, method_of, normalize
 
 # How much nicer than the gRPC handler threads the hashing threads run. A sign-in storm
@@ -45,6 +53,7 @@ class Hasher:
         # Hashing once tells the full method string Werkzeug records (defaults filled in).
         self._dummy = dummy_hash(method)
         self.method = method_of(self._dummy)
+        self._check_time = _time_of_check(self._dummy)
 
     def hash(self, password: str) -> str:
         """The stored form of ``password``.
@@ -65,11 +74,23 @@ class Hasher:
             return False
         with self._slot():
             stored = password_hash or self._dummy
-            ok = self._pool.submit(check_password_hash, stored, normalize(password)).result()
+            ok, shortfall = self._pool.submit(self._check, stored, password).result()
+        time.sleep(shortfall)  # slot given back: padding takes no capacity
         return ok and password_hash is not None
 
+    def _check(self, stored: str, password: str) -> tuple[bool, float]:
+        """Checks any accepted format; for a foreign one, also how long to pad."""
+        if imported_hashes.is_werkzeug(stored):
+            return imported_hashes.check(stored, password), 0.0
+        started = time.perf_counter()
+        ok = imported_hashes.check(stored, password)
+        return ok, max(0.0, self._check_time - (time.perf_counter() - started))
+
     def needs_rehash(self, password_hash: str) -> bool:
-        """True when the hash was made with another method than the current one."""
+        """True when the hash was made with another method than the current one
+        (always for an imported bcrypt, argon2 or Django hash)."""
+        if not imported_hashes.is_werkzeug(password_hash):
+            return True
         return method_of(password_hash) != self.method
 
     def close(self) -> None:
@@ -78,6 +99,13 @@ class Hasher:
 
     def _slot(self) -> _Slot:
         return _Slot(self._slots, self._queue_timeout)
+
+
+def _time_of_check(dummy: str) -> float:
+    """Seconds one check of the current method takes here (measured once, at start)."""
+    started = time.perf_counter()
+    imported_hashes.check(dummy, "authsvc-timing-probe")
+    return time.perf_counter() - started
 
 
 class _Slot:

@@ -8,10 +8,12 @@ transaction. Their inputs are already checked values (``rules.values``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
@@ -56,6 +58,58 @@ def create_user(db: DbSession, profile: Profile, password_hash: str) -> User:
     db.add(user)
     _flush_unique_email(db)
     return user
+
+
+#: The most users one ImportUsers call (or one batch of ``authsvc import``) takes.
+IMPORT_BATCH_MAX = 1000
+
+
+@dataclass(frozen=True)
+class ImportedUser:
+    """A checked user from another system, with its old password hash (kept as is)."""
+
+    profile: Profile
+    password_hash: str
+    email_verified: bool = False
+    create_time: datetime | None = None
+
+
+def insert_imported(
+    db: DbSession, imported: Sequence[ImportedUser], now: datetime
+) -> list[uuid.UUID | None]:
+    """Inserts the users whose email is not registered yet, in one statement.
+
+    Returns, in order, each new user's id, or None where the email was registered
+    already (before, by a concurrent sign-up, or earlier in ``imported``): the unique
+    index decides, so a re-run or a race never duplicates a user nor fails the batch.
+    """
+    if not imported:
+        return []
+    ids = [uuid.uuid4() for _ in imported]
+    rows = [_imported_row(new_id, user, now) for new_id, user in zip(ids, imported, strict=True)]
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    # The table, not the entity: one executemany, whatever keys hold None.
+    table = User.metadata.tables[User.__tablename__]
+    statement = (
+        dialect.insert(table).on_conflict_do_nothing(index_elements=["email"]).returning(table.c.id)
+    )
+    inserted = set(db.execute(statement, rows).scalars())
+    return [new_id if new_id in inserted else None for new_id in ids]
+
+
+def _imported_row(new_id: uuid.UUID, user: ImportedUser, now: datetime) -> dict[str, object]:
+    created = user.create_time or now
+    return {
+        "id": new_id,
+        "email": user.profile.email,
+        "first_name": user.profile.first_name,
+        "last_name": user.profile.last_name,
+        "password_hash": user.password_hash,
+        # The old system's verification time is unknown: its creation time stands in.
+        "email_verified_at": created if user.email_verified else None,
+        "created_at": created,
+        "updated_at": now,
+    }
 
 
 def _flush_unique_email(db: DbSession) -> None:

@@ -34,6 +34,7 @@ from authsvc.flows.changes import Changes
 from authsvc.flows.credentials import Credentials
 from authsvc.flows.email_verification import EmailVerification
 from authsvc.flows.housekeeping import Housekeeping
+from authsvc.flows.importing import Importing
 from authsvc.flows.mailed_tokens import TokenCheck
 from authsvc.flows.password_reset import PasswordReset
 from authsvc.flows.secret_check import CheckEvents, SecretCheck
@@ -213,6 +214,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
             settings.verification_ttl,
         ),
         api_keys=ApiKeys(changes, settings.api_key_cache_ttl),
+        importing=Importing(changes),
     )
 
 

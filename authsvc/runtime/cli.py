@@ -1,4 +1,4 @@
-"""``authsvc serve | migrate | health | purge | api-key``: the command line."""
+"""``authsvc serve | migrate | health | purge | api-key | import``: the command line."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from importlib import metadata
+from pathlib import Path
 from types import FrameType
 
 import grpc
@@ -19,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.changes import Changes
 from authsvc.rules.values import Rejected
-from authsvc.runtime import health_probe, tls, workers
+from authsvc.runtime import health_probe, tls, user_import, workers
 from authsvc.runtime.assembly import create_server, retention
 from authsvc.runtime.logs import configure_logging
 from authsvc.runtime.settings import ConfigError, Settings, flags, load_settings
@@ -38,6 +39,8 @@ _COMMANDS = {
     "purge": "delete expired sessions in batches, audit events past AUTHSVC_AUDIT_RETENTION "
     "and stale throttling state, and exit",
     "api-key": "create, list or revoke the API keys calling services send as x-api-key",
+    "import": "migrate the schema, then import users (with their old password hashes) from a "
+    "JSON-lines file, in batches; safe to run again",
 }
 
 
@@ -52,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     health = sub.choices["health"]
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait")
     _api_key_parser(sub.choices["api-key"])
+    sub.choices["import"].add_argument(
+        "file",
+        type=Path,
+        help="JSON lines: email, first_name, last_name, password_hash, "
+        "and optionally email_verified and create_time",
+    )
     return parser
 
 
@@ -97,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "health": check_health,
         "purge": run_purge,
         "api-key": run_api_key,
+        "import": run_import,
     }
     return commands[args.command](settings, args)
 
@@ -199,6 +209,35 @@ def _revoke_keys(keys: ApiKeys, args: argparse.Namespace) -> int:
 
 def _when(time: datetime | None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ") if time is not None else "-"
+
+
+def run_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrates, then imports the users of ``args.file``; prints the counts and every
+    refused line. Exits 0 when each user was imported or existed already, 1 otherwise."""
+    if (status := run_migrate(settings, args)) != 0:
+        return status
+    # One statement line per batch would bury the progress line (they are INFO).
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    db = Database(make_engine(settings.database_url))
+    try:
+        tally = user_import.import_file(db, args.file, settings.import_batch_size)
+    except OSError as exc:
+        print(f"authsvc: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except user_import.Interrupted as exc:  # report, don't dump a traceback at the operator
+        print(exc.tally.summary())
+        print(
+            f"authsvc: import {exc}; the lines before it are imported: run the same "
+            "command again to resume",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        db.dispose()
+    print(tally.summary())
+    for number, why in tally.refused:
+        print(f"line {number}: {why}")
+    return 1 if tally.refused else 0
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:

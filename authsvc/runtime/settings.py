@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError
 from authsvc.edge.access_log import AccessLogMode
 from authsvc.edge.caller_policy import CallerPolicy, load_policy
 from authsvc.rules.passwords import dummy_hash
+from authsvc.rules.users import IMPORT_BATCH_MAX
 
 DEFAULT_CACHE_SIZE = 10_000
 LOG_FORMATS = ("text", "json")
@@ -236,7 +237,7 @@ class Settings:
         "`postgresql://user:pass@host/db` or `sqlite:///path`",
         _D,
         flag="--database-url",
-        commands=("serve", "migrate", "purge", "api-key"),
+        commands=("serve", "migrate", "purge", "api-key", "import"),
     )
     purge_interval: timedelta = setting(
         timedelta(minutes=15),
@@ -600,6 +601,17 @@ class Settings:
         _O,
         check=_positive,
         shown_default="1m",
+    )
+    # Importing users (issue 9)
+    import_batch_size: int = setting(
+        IMPORT_BATCH_MAX,
+        "AUTHSVC_IMPORT_BATCH_SIZE",
+        int,
+        f"users per transaction of `authsvc import` (1 to {IMPORT_BATCH_MAX})",
+        _D,
+        flag="--batch-size",
+        commands=("import",),
+        check=lambda v: None if 1 <= v <= IMPORT_BATCH_MAX else f"must be 1 to {IMPORT_BATCH_MAX}",
     )
 
     def __post_init__(self) -> None:

@@ -48,6 +48,7 @@ class AuditEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_EVENT_TYPE_API_KEY_CREATED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_API_KEY_REVOKED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_API_KEY_REJECTED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_USERS_IMPORTED: _ClassVar[AuditEventType]
 
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -69,6 +70,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_USER_DISABLED: _ClassVar[ErrorReason]
     ERROR_REASON_SESSION_NOT_FOUND: _ClassVar[ErrorReason]
     ERROR_REASON_API_KEY_INVALID: _ClassVar[ErrorReason]
+    ERROR_REASON_UNSUPPORTED_HASH_FORMAT: _ClassVar[ErrorReason]
 USER_STATE_UNSPECIFIED: UserState
 USER_STATE_ACTIVE: UserState
 USER_STATE_DISABLED: UserState
@@ -101,6 +103,7 @@ AUDIT_EVENT_TYPE_EMAIL_VERIFICATION_THROTTLED: AuditEventType
 AUDIT_EVENT_TYPE_API_KEY_CREATED: AuditEventType
 AUDIT_EVENT_TYPE_API_KEY_REVOKED: AuditEventType
 AUDIT_EVENT_TYPE_API_KEY_REJECTED: AuditEventType
+AUDIT_EVENT_TYPE_USERS_IMPORTED: AuditEventType
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_EMAIL_TAKEN: ErrorReason
@@ -119,6 +122,7 @@ ERROR_REASON_EMAIL_NOT_VERIFIED: ErrorReason
 ERROR_REASON_USER_DISABLED: ErrorReason
 ERROR_REASON_SESSION_NOT_FOUND: ErrorReason
 ERROR_REASON_API_KEY_INVALID: ErrorReason
+ERROR_REASON_UNSUPPORTED_HASH_FORMAT: ErrorReason
 
 class User(_message.Message):
     __slots__ = ("id", "email", "first_name", "last_name", "create_time", "update_time", "email_verified", "email_verify_time", "state")
@@ -363,6 +367,60 @@ class ListAuditEventsResponse(_message.Message):
     audit_events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
     next_page_token: str
     def __init__(self, audit_events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ImportedUser(_message.Message):
+    __slots__ = ("email", "first_name", "last_name", "password_hash", "email_verified", "create_time")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    FIRST_NAME_FIELD_NUMBER: _ClassVar[int]
+    LAST_NAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_HASH_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    first_name: str
+    last_name: str
+    password_hash: str
+    email_verified: bool
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, email: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., password_hash: _Optional[str] = ..., email_verified: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ImportUsersRequest(_message.Message):
+    __slots__ = ("users",)
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[ImportedUser]
+    def __init__(self, users: _Optional[_Iterable[_Union[ImportedUser, _Mapping]]] = ...) -> None: ...
+
+class ImportUsersResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ImportUserResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ImportUserResult, _Mapping]]] = ...) -> None: ...
+
+class ImportUserResult(_message.Message):
+    __slots__ = ("user_id", "error")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    error: ImportUserError
+    def __init__(self, user_id: _Optional[str] = ..., error: _Optional[_Union[ImportUserError, _Mapping]] = ...) -> None: ...
+
+class ImportUserError(_message.Message):
+    __slots__ = ("reason", "message", "field_violations")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    reason: ErrorReason
+    message: str
+    field_violations: _containers.RepeatedCompositeFieldContainer[ImportFieldViolation]
+    def __init__(self, reason: _Optional[_Union[ErrorReason, str]] = ..., message: _Optional[str] = ..., field_violations: _Optional[_Iterable[_Union[ImportFieldViolation, _Mapping]]] = ...) -> None: ...
+
+class ImportFieldViolation(_message.Message):
+    __slots__ = ("field", "description")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    description: str
+    def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class StartPasswordResetRequest(_message.Message):
     __slots__ = ("email", "ip_address", "user_agent")

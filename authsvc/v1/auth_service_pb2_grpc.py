@@ -143,6 +143,11 @@ class AuthServiceStub:
                 request_serializer=authsvc_dot_v1_dot_auth__service__pb2.SetPasswordRequest.SerializeToString,
                 response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.SetPasswordResponse.FromString,
                 _registered_method=True)
+        self.ImportUsers = channel.unary_unary(
+                '/authsvc.v1.AuthService/ImportUsers',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.ImportUsersRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ImportUsersResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -329,6 +334,22 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportUsers(self, request, context):
+        """Imports users from another system with their existing password hashes
+        (Werkzeug scrypt or pbkdf2, bcrypt, argon2, Django pbkdf2_sha256), so they
+        sign in with their old passwords; each hash is replaced by one of the
+        current method at the user's first sign-in. Answers one result per user,
+        in order: a user that cannot be imported (a bad field, an unsupported
+        hash, an email already registered) is reported in its own result and
+        never fails the others. The call fails (INVALID_ARGUMENT) only for an
+        empty batch or one of more than 1000 users. Running the same import again
+        is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
+        For the admin tool only (`authsvc import` uses the same path).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -436,6 +457,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.SetPassword,
                     request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.SetPasswordRequest.FromString,
                     response_serializer=authsvc_dot_v1_dot_auth__service__pb2.SetPasswordResponse.SerializeToString,
+            ),
+            'ImportUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportUsers,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ImportUsersRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.ImportUsersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1009,6 +1035,33 @@ class AuthService:
             '/authsvc.v1.AuthService/SetPassword',
             authsvc_dot_v1_dot_auth__service__pb2.SetPasswordRequest.SerializeToString,
             authsvc_dot_v1_dot_auth__service__pb2.SetPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/ImportUsers',
+            authsvc_dot_v1_dot_auth__service__pb2.ImportUsersRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.ImportUsersResponse.FromString,
             options,
             channel_credentials,
             insecure,

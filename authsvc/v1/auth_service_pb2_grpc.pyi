@@ -122,6 +122,18 @@ class AuthServiceStub:
     """Sets a user's password as an administrator (same rules as at sign-up);
     every session of the user ends. Privileged.
     """
+    ImportUsers: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ImportUsersRequest, _auth_service_pb2.ImportUsersResponse]
+    """Imports users from another system with their existing password hashes
+    (Werkzeug scrypt or pbkdf2, bcrypt, argon2, Django pbkdf2_sha256), so they
+    sign in with their old passwords; each hash is replaced by one of the
+    current method at the user's first sign-in. Answers one result per user,
+    in order: a user that cannot be imported (a bad field, an unsupported
+    hash, an email already registered) is reported in its own result and
+    never fails the others. The call fails (INVALID_ARGUMENT) only for an
+    empty batch or one of more than 1000 users. Running the same import again
+    is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
+    For the admin tool only (`authsvc import` uses the same path).
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -216,6 +228,18 @@ class AuthServiceAsyncStub(AuthServiceStub):
     SetPassword: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.SetPasswordRequest, _auth_service_pb2.SetPasswordResponse]  # type: ignore[assignment]
     """Sets a user's password as an administrator (same rules as at sign-up);
     every session of the user ends. Privileged.
+    """
+    ImportUsers: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ImportUsersRequest, _auth_service_pb2.ImportUsersResponse]  # type: ignore[assignment]
+    """Imports users from another system with their existing password hashes
+    (Werkzeug scrypt or pbkdf2, bcrypt, argon2, Django pbkdf2_sha256), so they
+    sign in with their old passwords; each hash is replaced by one of the
+    current method at the user's first sign-in. Answers one result per user,
+    in order: a user that cannot be imported (a bad field, an unsupported
+    hash, an email already registered) is reported in its own result and
+    never fails the others. The call fails (INVALID_ARGUMENT) only for an
+    empty batch or one of more than 1000 users. Running the same import again
+    is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
+    For the admin tool only (`authsvc import` uses the same path).
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -434,6 +458,24 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_auth_service_pb2.SetPasswordResponse, _abc.Awaitable[_auth_service_pb2.SetPasswordResponse]]:
         """Sets a user's password as an administrator (same rules as at sign-up);
         every session of the user ends. Privileged.
+        """
+
+    @_abc_1.abstractmethod
+    def ImportUsers(
+        self,
+        request: _auth_service_pb2.ImportUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ImportUsersResponse, _abc.Awaitable[_auth_service_pb2.ImportUsersResponse]]:
+        """Imports users from another system with their existing password hashes
+        (Werkzeug scrypt or pbkdf2, bcrypt, argon2, Django pbkdf2_sha256), so they
+        sign in with their old passwords; each hash is replaced by one of the
+        current method at the user's first sign-in. Answers one result per user,
+        in order: a user that cannot be imported (a bad field, an unsupported
+        hash, an email already registered) is reported in its own result and
+        never fails the others. The call fails (INVALID_ARGUMENT) only for an
+        empty batch or one of more than 1000 users. Running the same import again
+        is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
+        For the admin tool only (`authsvc import` uses the same path).
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -232,3 +232,25 @@ def test_retry_policy_rejects_what_grpc_would_ignore():
         RetryPolicy(max_attempts=6)
     with pytest.raises(ValueError, match="timeout"):
         AuthClient("127.0.0.1:1", timeout=0)
+
+
+def test_client_imports_users_over_several_calls_with_paths_of_the_whole_list(client):
+    from tests.flows.test_import import OLD_PASSWORD, django_hash
+
+    old = django_hash(OLD_PASSWORD)
+    users = [
+        pb.ImportedUser(
+            email=f"user{i}@example.com", first_name="Old", last_name="User", password_hash=old
+        )
+        for i in range(600)  # more than one 64 KiB message
+    ]
+    users[450].email = "not an email"
+    results = client.import_users(users)
+    assert len(results) == 600
+    assert sum(1 for r in results if r.user_id) == 599
+    assert [v.field for v in results[450].error.field_violations] == ["users[450].email"]
+    again = client.import_users(users[:3])
+    assert [pb.ErrorReason.Name(r.error.reason) for r in again] == ["ERROR_REASON_EMAIL_TAKEN"] * 3
+    assert client.create_session("user7@example.com", OLD_PASSWORD).user.email == (
+        "user7@example.com"
+    )

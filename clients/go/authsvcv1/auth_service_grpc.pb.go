@@ -87,6 +87,17 @@ type AuthServiceClient interface {
 	// Sets a user's password as an administrator (same rules as at sign-up);
 	// every session of the user ends. Privileged.
 	SetPassword(ctx context.Context, in *SetPasswordRequest, opts ...grpc.CallOption) (*SetPasswordResponse, error)
+	// Imports users from another system with their existing password hashes
+	// (Werkzeug scrypt or pbkdf2, bcrypt, argon2, Django pbkdf2_sha256), so they
+	// sign in with their old passwords; each hash is replaced by one of the
+	// current method at the user's first sign-in. Answers one result per user,
+	// in order: a user that cannot be imported (a bad field, an unsupported
+	// hash, an email already registered) is reported in its own result and
+	// never fails the others. The call fails (INVALID_ARGUMENT) only for an
+	// empty batch or one of more than 1000 users. Running the same import again
+	// is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
+	// For the admin tool only (`authsvc import` uses the same path).
+	ImportUsers(ctx context.Context, in *ImportUsersRequest, opts ...grpc.CallOption) (*ImportUsersResponse, error)
 }
 
 type authServiceClient struct {
@@ -286,6 +297,15 @@ func (c *authServiceClient) SetPassword(ctx context.Context, in *SetPasswordRequ
 	return out, nil
 }
 
+func (c *authServiceClient) ImportUsers(ctx context.Context, in *ImportUsersRequest, opts ...grpc.CallOption) (*ImportUsersResponse, error) {
+	out := new(ImportUsersResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/ImportUsers", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility
@@ -360,6 +380,17 @@ type AuthServiceServer interface {
 	// Sets a user's password as an administrator (same rules as at sign-up);
 	// every session of the user ends. Privileged.
 	SetPassword(context.Context, *SetPasswordRequest) (*SetPasswordResponse, error)
+	// Imports users from another system with their existing password hashes
+	// (Werkzeug scrypt or pbkdf2, bcrypt, argon2, Django pbkdf2_sha256), so they
+	// sign in with their old passwords; each hash is replaced by one of the
+	// current method at the user's first sign-in. Answers one result per user,
+	// in order: a user that cannot be imported (a bad field, an unsupported
+	// hash, an email already registered) is reported in its own result and
+	// never fails the others. The call fails (INVALID_ARGUMENT) only for an
+	// empty batch or one of more than 1000 users. Running the same import again
+	// is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
+	// For the admin tool only (`authsvc import` uses the same path).
+	ImportUsers(context.Context, *ImportUsersRequest) (*ImportUsersResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -429,6 +460,9 @@ func (UnimplementedAuthServiceServer) RevokeUserSessions(context.Context, *Revok
 }
 func (UnimplementedAuthServiceServer) SetPassword(context.Context, *SetPasswordRequest) (*SetPasswordResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SetPassword not implemented")
+}
+func (UnimplementedAuthServiceServer) ImportUsers(context.Context, *ImportUsersRequest) (*ImportUsersResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ImportUsers not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 
@@ -821,6 +855,24 @@ func _AuthService_SetPassword_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_ImportUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportUsersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ImportUsers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/ImportUsers",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ImportUsers(ctx, req.(*ImportUsersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _AuthService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "authsvc.v1.AuthService",
 	HandlerType: (*AuthServiceServer)(nil),
@@ -908,6 +960,10 @@ var _AuthService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetPassword",
 			Handler:    _AuthService_SetPassword_Handler,
+		},
+		{
+			MethodName: "ImportUsers",
+			Handler:    _AuthService_ImportUsers_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file authsvc/v1/auth_service.proto.
  */
 export const file_authsvc_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1hdXRoc3ZjL3YxL2F1dGhfc2VydmljZS5wcm90bxIKYXV0aHN2Yy52MSKfAgoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpmaXJzdF9uYW1lGAMgASgJEhEKCWxhc3RfbmFtZRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmVtYWlsX3ZlcmlmaWVkGAcgASgIEjUKEWVtYWlsX3ZlcmlmeV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgVzdGF0ZRgJIAEoDjIVLmF1dGhzdmMudjEuVXNlclN0YXRlIukBCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3ChNyZWZyZXNoX2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GAYgASgJEhIKCmlwX2FkZHJlc3MYByABKAkiWwoRQ3JlYXRlVXNlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKZmlyc3RfbmFtZRgDIAEoCRIRCglsYXN0X25hbWUYBCABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHAoOR2V0VXNlclJlcXVlc3QSCgoCaWQYASABKAkiMQoPR2V0VXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiZAoRVXBkYXRlVXNlclJlcXVlc3QSHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlchIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siNAoSVXBkYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHwoRRGVsZXRlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlIjkKEExpc3RVc2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiTQoRTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC5hdXRoc3ZjLnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEhgKEGN1cnJlbnRfcGFzc3dvcmQYAiABKAkSFAoMbmV3X3Bhc3N3b3JkGAMgASgJIhgKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiXwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKdXNlcl9hZ2VudBgDIAEoCRISCgppcF9hZGRyZXNzGAQgASgJIooBChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCRIeCgR1c2VyGAQgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIi0KFFZhbGlkYXRlVG9rZW5SZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkiXQoVVmFsaWRhdGVUb2tlblJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXISJAoHc2Vzc2lvbhgCIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbiItChVSZWZyZXNoU2Vzc2lvblJlcXVlc3QSFAoMdXBkYXRlX3Rva2VuGAEgASgJImsKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCSItChREZWxldGVTZXNzaW9uUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJNChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVgoUTGlzdFNlc3Npb25zUmVzcG9uc2USJQoIc2Vzc2lvbnMYASADKAsyEy5hdXRoc3ZjLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIs8BCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBHR5cGUYAyABKA4yGi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnRUeXBlEg8KB3VzZXJfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRISCgppcF9hZGRyZXNzGAYgASgJEhIKCnVzZXJfYWdlbnQYByABKAkSDgoGZGV0YWlsGAggASgJIlAKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHdXNlcl9pZBgDIAEoCSJgChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIsCgxhdWRpdF9ldmVudHMYASADKAsyFi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlIKGVN0YXJ0UGFzc3dvcmRSZXNldFJlcXVlc3QSDQoFZW1haWwYASABKAkSEgoKaXBfYWRkcmVzcxgCIAEoCRISCgp1c2VyX2FnZW50GAMgASgJImIKGlN0YXJ0UGFzc3dvcmRSZXNldFJlc3BvbnNlEhMKC3Jlc2V0X3Rva2VuGAEgASgJEi8KC2V4cGlyZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJxChxDb21wbGV0ZVBhc3N3b3JkUmVzZXRSZXF1ZXN0EhMKC3Jlc2V0X3Rva2VuGAEgASgJEhQKDG5ld19wYXNzd29yZBgCIAEoCRISCgppcF9hZGRyZXNzGAMgASgJEhIKCnVzZXJfYWdlbnQYBCABKAkiPwodQ29tcGxldGVQYXNzd29yZFJlc2V0UmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlciIwCh1TdGFydEVtYWlsVmVyaWZpY2F0aW9uUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIm0KHlN0YXJ0RW1haWxWZXJpZmljYXRpb25SZXNwb25zZRIaChJ2ZXJpZmljYXRpb25fdG9rZW4YASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlgKElZlcmlmeUVtYWlsUmVxdWVzdBIaChJ2ZXJpZmljYXRpb25fdG9rZW4YASABKAkSEgoKaXBfYWRkcmVzcxgCIAEoCRISCgp1c2VyX2FnZW50GAMgASgJIjUKE1ZlcmlmeUVtYWlsUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlciIgChJEaXNhYmxlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiNQoTRGlzYWJsZVVzZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIh8KEUVuYWJsZVVzZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjQKEkVuYWJsZVVzZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIioKFFJldm9rZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiFwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlIiwKGVJldm9rZVVzZXJTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIzChpSZXZva2VVc2VyU2Vzc2lvbnNSZXNwb25zZRIVCg1yZXZva2VkX2NvdW50GAEgASgFIjsKElNldFBhc3N3b3JkUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhQKDG5ld19wYXNzd29yZBgCIAEoCSIVChNTZXRQYXNzd29yZFJlc3BvbnNlKlcKCVVzZXJTdGF0ZRIaChZVU0VSX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRVVNFUl9TVEFURV9BQ1RJVkUQARIXChNVU0VSX1NUQVRFX0RJU0FCTEVEEAIqqAkKDkF1ZGl0RXZlbnRUeXBlEiAKHEFVRElUX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABImCiJBVURJVF9FVkVOVF9UWVBFX1NJR05fSU5fU1VDQ0VFREVEEAESIwofQVVESVRfRVZFTlRfVFlQRV9TSUdOX0lOX0ZBSUxFRBACEiYKIkFVRElUX0VWRU5UX1RZUEVfU0lHTl9JTl9USFJPVFRMRUQQAxImCiJBVURJVF9FVkVOVF9UWVBFX1NFU1NJT05fUkVGUkVTSEVEEAQSKQolQVVESVRfRVZFTlRfVFlQRV9SRUZSRVNIX1RPS0VOX1JFVVNFRBAFEh8KG0FVRElUX0VWRU5UX1RZUEVfU0lHTkVEX09VVBAGEiUKIUFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfQ0hBTkdFRBAHEisKJ0FVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfQ0hBTkdFX0ZBSUxFRBAIEi4KKkFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfQ0hBTkdFX1RIUk9UVExFRBAJEiEKHUFVRElUX0VWRU5UX1RZUEVfVVNFUl9DUkVBVEVEEAoSIQodQVVESVRfRVZFTlRfVFlQRV9VU0VSX0RFTEVURUQQCxIiCh5BVURJVF9FVkVOVF9UWVBFX0NBTExFUl9ERU5JRUQQDBIrCidBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX1JFU0VUX1NUQVJURUQQDRItCilBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX1JFU0VUX0NPTVBMRVRFRBAOEioKJkFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfUkVTRVRfRkFJTEVEEA8SLQopQVVESVRfRVZFTlRfVFlQRV9QQVNTV09SRF9SRVNFVF9USFJPVFRMRUQQEBIvCitBVURJVF9FVkVOVF9UWVBFX0VNQUlMX1ZFUklGSUNBVElPTl9TVEFSVEVEEBESIwofQVVESVRfRVZFTlRfVFlQRV9FTUFJTF9WRVJJRklFRBASEi4KKkFVRElUX0VWRU5UX1RZUEVfRU1BSUxfVkVSSUZJQ0FUSU9OX0ZBSUxFRBATEiIKHkFVRElUX0VWRU5UX1RZUEVfVVNFUl9ESVNBQkxFRBAUEiEKHUFVRElUX0VWRU5UX1RZUEVfVVNFUl9FTkFCTEVEEBUSJAogQVVESVRfRVZFTlRfVFlQRV9TRVNTSU9OX1JFVk9LRUQQFhIqCiZBVURJVF9FVkVOVF9UWVBFX1VTRVJfU0VTU0lPTlNfUkVWT0tFRBAXEiEKHUFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfU0VUEBgSMQotQVVESVRfRVZFTlRfVFlQRV9FTUFJTF9WRVJJRklDQVRJT05fVEhST1RUTEVEEBkSJAogQVVESVRfRVZFTlRfVFlQRV9BUElfS0VZX0NSRUFURUQQHhIkCiBBVURJVF9FVkVOVF9UWVBFX0FQSV9LRVlfUkVWT0tFRBAfEiUKIUFVRElUX0VWRU5UX1RZUEVfQVBJX0tFWV9SRUpFQ1RFRBAgKvEECgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIhCh1FUlJPUl9SRUFTT05fSU5WQUxJRF9BUkdVTUVOVBABEhwKGEVSUk9SX1JFQVNPTl9FTUFJTF9UQUtFThACEiQKIEVSUk9SX1JFQVNPTl9JTlZBTElEX0NSRURFTlRJQUxTEAMSHgoaRVJST1JfUkVBU09OX1RPS0VOX0lOVkFMSUQQBBIeChpFUlJPUl9SRUFTT05fVE9LRU5fRVhQSVJFRBAFEiUKIUVSUk9SX1JFQVNPTl9SRUZSRVNIX1RPS0VOX1JFVVNFRBAGEiIKHkVSUk9SX1JFQVNPTl9UT09fTUFOWV9BVFRFTVBUUxAHEh8KG0VSUk9SX1JFQVNPTl9VU0VSX05PVF9GT1VORBAIEhsKF0VSUk9SX1JFQVNPTl9PVkVSTE9BREVEEAkSIgoeRVJST1JfUkVBU09OX0RFQURMSU5FX0VYQ0VFREVEEAoSIwofRVJST1JfUkVBU09OX0NBTExFUl9OT1RfQUxMT1dFRBALEiUKIUVSUk9SX1JFQVNPTl9EQVRBQkFTRV9VTkFWQUlMQUJMRRAMEhkKFUVSUk9SX1JFQVNPTl9JTlRFUk5BTBANEiMKH0VSUk9SX1JFQVNPTl9FTUFJTF9OT1RfVkVSSUZJRUQQDhIeChpFUlJPUl9SRUFTT05fVVNFUl9ESVNBQkxFRBAPEiIKHkVSUk9SX1JFQVNPTl9TRVNTSU9OX05PVF9GT1VORBAQEiAKHEVSUk9SX1JFQVNPTl9BUElfS0VZX0lOVkFMSUQQFDKhDgoLQXV0aFNlcnZpY2USSwoKQ3JlYXRlVXNlchIdLmF1dGhzdmMudjEuQ3JlYXRlVXNlclJlcXVlc3QaHi5hdXRoc3ZjLnYxLkNyZWF0ZVVzZXJSZXNwb25zZRJCCgdHZXRVc2VyEhouYXV0aHN2Yy52MS5HZXRVc2VyUmVxdWVzdBobLmF1dGhzdmMudjEuR2V0VXNlclJlc3BvbnNlEksKClVwZGF0ZVVzZXISHS5hdXRoc3ZjLnYxLlVwZGF0ZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5VcGRhdGVVc2VyUmVzcG9uc2USSwoKRGVsZXRlVXNlchIdLmF1dGhzdmMudjEuRGVsZXRlVXNlclJlcXVlc3QaHi5hdXRoc3ZjLnYxLkRlbGV0ZVVzZXJSZXNwb25zZRJICglMaXN0VXNlcnMSHC5hdXRoc3ZjLnYxLkxpc3RVc2Vyc1JlcXVlc3QaHS5hdXRoc3ZjLnYxLkxpc3RVc2Vyc1Jlc3BvbnNlElcKDkNoYW5nZVBhc3N3b3JkEiEuYXV0aHN2Yy52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3QaIi5hdXRoc3ZjLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USVAoNQ3JlYXRlU2Vzc2lvbhIgLmF1dGhzdmMudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaIS5hdXRoc3ZjLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJUCg1WYWxpZGF0ZVRva2VuEiAuYXV0aHN2Yy52MS5WYWxpZGF0ZVRva2VuUmVxdWVzdBohLmF1dGhzdmMudjEuVmFsaWRhdGVUb2tlblJlc3BvbnNlElcKDlJlZnJlc2hTZXNzaW9uEiEuYXV0aHN2Yy52MS5SZWZyZXNoU2Vzc2lvblJlcXVlc3QaIi5hdXRoc3ZjLnYxLlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USVAoNRGVsZXRlU2Vzc2lvbhIgLmF1dGhzdmMudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaIS5hdXRoc3ZjLnYxLkRlbGV0ZVNlc3Npb25SZXNwb25zZRJRCgxMaXN0U2Vzc2lvbnMSHy5hdXRoc3ZjLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaIC5hdXRoc3ZjLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEloKD0xpc3RBdWRpdEV2ZW50cxIiLmF1dGhzdmMudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBojLmF1dGhzdmMudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USYwoSU3RhcnRQYXNzd29yZFJlc2V0EiUuYXV0aHN2Yy52MS5TdGFydFBhc3N3b3JkUmVzZXRSZXF1ZXN0GiYuYXV0aHN2Yy52MS5TdGFydFBhc3N3b3JkUmVzZXRSZXNwb25zZRJsChVDb21wbGV0ZVBhc3N3b3JkUmVzZXQSKC5hdXRoc3ZjLnYxLkNvbXBsZXRlUGFzc3dvcmRSZXNldFJlcXVlc3QaKS5hdXRoc3ZjLnYxLkNvbXBsZXRlUGFzc3dvcmRSZXNldFJlc3BvbnNlEm8KFlN0YXJ0RW1haWxWZXJpZmljYXRpb24SKS5hdXRoc3ZjLnYxLlN0YXJ0RW1haWxWZXJpZmljYXRpb25SZXF1ZXN0GiouYXV0aHN2Yy52MS5TdGFydEVtYWlsVmVyaWZpY2F0aW9uUmVzcG9uc2USTgoLVmVyaWZ5RW1haWwSHi5hdXRoc3ZjLnYxLlZlcmlmeUVtYWlsUmVxdWVzdBofLmF1dGhzdmMudjEuVmVyaWZ5RW1haWxSZXNwb25zZRJOCgtEaXNhYmxlVXNlchIeLmF1dGhzdmMudjEuRGlzYWJsZVVzZXJSZXF1ZXN0Gh8uYXV0aHN2Yy52MS5EaXNhYmxlVXNlclJlc3BvbnNlEksKCkVuYWJsZVVzZXISHS5hdXRoc3ZjLnYxLkVuYWJsZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5FbmFibGVVc2VyUmVzcG9uc2USVAoNUmV2b2tlU2Vzc2lvbhIgLmF1dGhzdmMudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaIS5hdXRoc3ZjLnYxLlJldm9rZVNlc3Npb25SZXNwb25zZRJjChJSZXZva2VVc2VyU2Vzc2lvbnMSJS5hdXRoc3ZjLnYxLlJldm9rZVVzZXJTZXNzaW9uc1JlcXVlc3QaJi5hdXRoc3ZjLnYxLlJldm9rZVVzZXJTZXNzaW9uc1Jlc3BvbnNlEk4KC1NldFBhc3N3b3JkEh4uYXV0aHN2Yy52MS5TZXRQYXNzd29yZFJlcXVlc3QaHy5hdXRoc3ZjLnYxLlNldFBhc3N3b3JkUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("Ch1hdXRoc3ZjL3YxL2F1dGhfc2VydmljZS5wcm90bxIKYXV0aHN2Yy52MSKfAgoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpmaXJzdF9uYW1lGAMgASgJEhEKCWxhc3RfbmFtZRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmVtYWlsX3ZlcmlmaWVkGAcgASgIEjUKEWVtYWlsX3ZlcmlmeV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgVzdGF0ZRgJIAEoDjIVLmF1dGhzdmMudjEuVXNlclN0YXRlIukBCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3ChNyZWZyZXNoX2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GAYgASgJEhIKCmlwX2FkZHJlc3MYByABKAkiWwoRQ3JlYXRlVXNlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKZmlyc3RfbmFtZRgDIAEoCRIRCglsYXN0X25hbWUYBCABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHAoOR2V0VXNlclJlcXVlc3QSCgoCaWQYASABKAkiMQoPR2V0VXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiZAoRVXBkYXRlVXNlclJlcXVlc3QSHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlchIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siNAoSVXBkYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHwoRRGVsZXRlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlIjkKEExpc3RVc2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiTQoRTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC5hdXRoc3ZjLnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEhgKEGN1cnJlbnRfcGFzc3dvcmQYAiABKAkSFAoMbmV3X3Bhc3N3b3JkGAMgASgJIhgKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiXwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKdXNlcl9hZ2VudBgDIAEoCRISCgppcF9hZGRyZXNzGAQgASgJIooBChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCRIeCgR1c2VyGAQgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIi0KFFZhbGlkYXRlVG9rZW5SZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkiXQoVVmFsaWRhdGVUb2tlblJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXISJAoHc2Vzc2lvbhgCIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbiItChVSZWZyZXNoU2Vzc2lvblJlcXVlc3QSFAoMdXBkYXRlX3Rva2VuGAEgASgJImsKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCSItChREZWxldGVTZXNzaW9uUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJNChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVgoUTGlzdFNlc3Npb25zUmVzcG9uc2USJQoIc2Vzc2lvbnMYASADKAsyEy5hdXRoc3ZjLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIs8BCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBHR5cGUYAyABKA4yGi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnRUeXBlEg8KB3VzZXJfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRISCgppcF9hZGRyZXNzGAYgASgJEhIKCnVzZXJfYWdlbnQYByABKAkSDgoGZGV0YWlsGAggASgJIlAKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHdXNlcl9pZBgDIAEoCSJgChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIsCgxhdWRpdF9ldmVudHMYASADKAsyFi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqQBCgxJbXBvcnRlZFVzZXISDQoFZW1haWwYASABKAkSEgoKZmlyc3RfbmFtZRgCIAEoCRIRCglsYXN0X25hbWUYAyABKAkSFQoNcGFzc3dvcmRfaGFzaBgEIAEoCRIWCg5lbWFpbF92ZXJpZmllZBgFIAEoCBIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPQoSSW1wb3J0VXNlcnNSZXF1ZXN0EicKBXVzZXJzGAEgAygLMhguYXV0aHN2Yy52MS5JbXBvcnRlZFVzZXIiRAoTSW1wb3J0VXNlcnNSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwuYXV0aHN2Yy52MS5JbXBvcnRVc2VyUmVzdWx0Ik8KEEltcG9ydFVzZXJSZXN1bHQSDwoHdXNlcl9pZBgBIAEoCRIqCgVlcnJvchgCIAEoCzIbLmF1dGhzdmMudjEuSW1wb3J0VXNlckVycm9yIocBCg9JbXBvcnRVc2VyRXJyb3ISJwoGcmVhc29uGAEgASgOMhcuYXV0aHN2Yy52MS5FcnJvclJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEjoKEGZpZWxkX3Zpb2xhdGlvbnMYAyADKAsyIC5hdXRoc3ZjLnYxLkltcG9ydEZpZWxkVmlvbGF0aW9uIjoKFEltcG9ydEZpZWxkVmlvbGF0aW9uEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIlIKGVN0YXJ0UGFzc3dvcmRSZXNldFJlcXVlc3QSDQoFZW1haWwYASABKAkSEgoKaXBfYWRkcmVzcxgCIAEoCRISCgp1c2VyX2FnZW50GAMgASgJImIKGlN0YXJ0UGFzc3dvcmRSZXNldFJlc3BvbnNlEhMKC3Jlc2V0X3Rva2VuGAEgASgJEi8KC2V4cGlyZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJxChxDb21wbGV0ZVBhc3N3b3JkUmVzZXRSZXF1ZXN0EhMKC3Jlc2V0X3Rva2VuGAEgASgJEhQKDG5ld19wYXNzd29yZBgCIAEoCRISCgppcF9hZGRyZXNzGAMgASgJEhIKCnVzZXJfYWdlbnQYBCABKAkiPwodQ29tcGxldGVQYXNzd29yZFJlc2V0UmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlciIwCh1TdGFydEVtYWlsVmVyaWZpY2F0aW9uUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIm0KHlN0YXJ0RW1haWxWZXJpZmljYXRpb25SZXNwb25zZRIaChJ2ZXJpZmljYXRpb25fdG9rZW4YASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlgKElZlcmlmeUVtYWlsUmVxdWVzdBIaChJ2ZXJpZmljYXRpb25fdG9rZW4YASABKAkSEgoKaXBfYWRkcmVzcxgCIAEoCRISCgp1c2VyX2FnZW50GAMgASgJIjUKE1ZlcmlmeUVtYWlsUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlciIgChJEaXNhYmxlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiNQoTRGlzYWJsZVVzZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIh8KEUVuYWJsZVVzZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjQKEkVuYWJsZVVzZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIioKFFJldm9rZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiFwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlIiwKGVJldm9rZVVzZXJTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIzChpSZXZva2VVc2VyU2Vzc2lvbnNSZXNwb25zZRIVCg1yZXZva2VkX2NvdW50GAEgASgFIjsKElNldFBhc3N3b3JkUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhQKDG5ld19wYXNzd29yZBgCIAEoCSIVChNTZXRQYXNzd29yZFJlc3BvbnNlKlcKCVVzZXJTdGF0ZRIaChZVU0VSX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRVVNFUl9TVEFURV9BQ1RJVkUQARIXChNVU0VSX1NUQVRFX0RJU0FCTEVEEAIqzQkKDkF1ZGl0RXZlbnRUeXBlEiAKHEFVRElUX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABImCiJBVURJVF9FVkVOVF9UWVBFX1NJR05fSU5fU1VDQ0VFREVEEAESIwofQVVESVRfRVZFTlRfVFlQRV9TSUdOX0lOX0ZBSUxFRBACEiYKIkFVRElUX0VWRU5UX1RZUEVfU0lHTl9JTl9USFJPVFRMRUQQAxImCiJBVURJVF9FVkVOVF9UWVBFX1NFU1NJT05fUkVGUkVTSEVEEAQSKQolQVVESVRfRVZFTlRfVFlQRV9SRUZSRVNIX1RPS0VOX1JFVVNFRBAFEh8KG0FVRElUX0VWRU5UX1RZUEVfU0lHTkVEX09VVBAGEiUKIUFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfQ0hBTkdFRBAHEisKJ0FVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfQ0hBTkdFX0ZBSUxFRBAIEi4KKkFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfQ0hBTkdFX1RIUk9UVExFRBAJEiEKHUFVRElUX0VWRU5UX1RZUEVfVVNFUl9DUkVBVEVEEAoSIQodQVVESVRfRVZFTlRfVFlQRV9VU0VSX0RFTEVURUQQCxIiCh5BVURJVF9FVkVOVF9UWVBFX0NBTExFUl9ERU5JRUQQDBIrCidBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX1JFU0VUX1NUQVJURUQQDRItCilBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX1JFU0VUX0NPTVBMRVRFRBAOEioKJkFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfUkVTRVRfRkFJTEVEEA8SLQopQVVESVRfRVZFTlRfVFlQRV9QQVNTV09SRF9SRVNFVF9USFJPVFRMRUQQEBIvCitBVURJVF9FVkVOVF9UWVBFX0VNQUlMX1ZFUklGSUNBVElPTl9TVEFSVEVEEBESIwofQVVESVRfRVZFTlRfVFlQRV9FTUFJTF9WRVJJRklFRBASEi4KKkFVRElUX0VWRU5UX1RZUEVfRU1BSUxfVkVSSUZJQ0FUSU9OX0ZBSUxFRBATEiIKHkFVRElUX0VWRU5UX1RZUEVfVVNFUl9ESVNBQkxFRBAUEiEKHUFVRElUX0VWRU5UX1RZUEVfVVNFUl9FTkFCTEVEEBUSJAogQVVESVRfRVZFTlRfVFlQRV9TRVNTSU9OX1JFVk9LRUQQFhIqCiZBVURJVF9FVkVOVF9UWVBFX1VTRVJfU0VTU0lPTlNfUkVWT0tFRBAXEiEKHUFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfU0VUEBgSMQotQVVESVRfRVZFTlRfVFlQRV9FTUFJTF9WRVJJRklDQVRJT05fVEhST1RUTEVEEBkSJAogQVVESVRfRVZFTlRfVFlQRV9BUElfS0VZX0NSRUFURUQQHhIkCiBBVURJVF9FVkVOVF9UWVBFX0FQSV9LRVlfUkVWT0tFRBAfEiUKIUFVRElUX0VWRU5UX1RZUEVfQVBJX0tFWV9SRUpFQ1RFRBAgEiMKH0FVRElUX0VWRU5UX1RZUEVfVVNFUlNfSU1QT1JURUQQIyqbBQoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASIQodRVJST1JfUkVBU09OX0lOVkFMSURfQVJHVU1FTlQQARIcChhFUlJPUl9SRUFTT05fRU1BSUxfVEFLRU4QAhIkCiBFUlJPUl9SRUFTT05fSU5WQUxJRF9DUkVERU5USUFMUxADEh4KGkVSUk9SX1JFQVNPTl9UT0tFTl9JTlZBTElEEAQSHgoaRVJST1JfUkVBU09OX1RPS0VOX0VYUElSRUQQBRIlCiFFUlJPUl9SRUFTT05fUkVGUkVTSF9UT0tFTl9SRVVTRUQQBhIiCh5FUlJPUl9SRUFTT05fVE9PX01BTllfQVRURU1QVFMQBxIfChtFUlJPUl9SRUFTT05fVVNFUl9OT1RfRk9VTkQQCBIbChdFUlJPUl9SRUFTT05fT1ZFUkxPQURFRBAJEiIKHkVSUk9SX1JFQVNPTl9ERUFETElORV9FWENFRURFRBAKEiMKH0VSUk9SX1JFQVNPTl9DQUxMRVJfTk9UX0FMTE9XRUQQCxIlCiFFUlJPUl9SRUFTT05fREFUQUJBU0VfVU5BVkFJTEFCTEUQDBIZChVFUlJPUl9SRUFTT05fSU5URVJOQUwQDRIjCh9FUlJPUl9SRUFTT05fRU1BSUxfTk9UX1ZFUklGSUVEEA4SHgoaRVJST1JfUkVBU09OX1VTRVJfRElTQUJMRUQQDxIiCh5FUlJPUl9SRUFTT05fU0VTU0lPTl9OT1RfRk9VTkQQEBIgChxFUlJPUl9SRUFTT05fQVBJX0tFWV9JTlZBTElEEBQSKAokRVJST1JfUkVBU09OX1VOU1VQUE9SVEVEX0hBU0hfRk9STUFUEBky8Q4KC0F1dGhTZXJ2aWNlEksKCkNyZWF0ZVVzZXISHS5hdXRoc3ZjLnYxLkNyZWF0ZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5DcmVhdGVVc2VyUmVzcG9uc2USQgoHR2V0VXNlchIaLmF1dGhzdmMudjEuR2V0VXNlclJlcXVlc3QaGy5hdXRoc3ZjLnYxLkdldFVzZXJSZXNwb25zZRJLCgpVcGRhdGVVc2VyEh0uYXV0aHN2Yy52MS5VcGRhdGVVc2VyUmVxdWVzdBoeLmF1dGhzdmMudjEuVXBkYXRlVXNlclJlc3BvbnNlEksKCkRlbGV0ZVVzZXISHS5hdXRoc3ZjLnYxLkRlbGV0ZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5EZWxldGVVc2VyUmVzcG9uc2USSAoJTGlzdFVzZXJzEhwuYXV0aHN2Yy52MS5MaXN0VXNlcnNSZXF1ZXN0Gh0uYXV0aHN2Yy52MS5MaXN0VXNlcnNSZXNwb25zZRJXCg5DaGFuZ2VQYXNzd29yZBIhLmF1dGhzdmMudjEuQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0GiIuYXV0aHN2Yy52MS5DaGFuZ2VQYXNzd29yZFJlc3BvbnNlElQKDUNyZWF0ZVNlc3Npb24SIC5hdXRoc3ZjLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0GiEuYXV0aHN2Yy52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USVAoNVmFsaWRhdGVUb2tlbhIgLmF1dGhzdmMudjEuVmFsaWRhdGVUb2tlblJlcXVlc3QaIS5hdXRoc3ZjLnYxLlZhbGlkYXRlVG9rZW5SZXNwb25zZRJXCg5SZWZyZXNoU2Vzc2lvbhIhLmF1dGhzdmMudjEuUmVmcmVzaFNlc3Npb25SZXF1ZXN0GiIuYXV0aHN2Yy52MS5SZWZyZXNoU2Vzc2lvblJlc3BvbnNlElQKDURlbGV0ZVNlc3Npb24SIC5hdXRoc3ZjLnYxLkRlbGV0ZVNlc3Npb25SZXF1ZXN0GiEuYXV0aHN2Yy52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2USUQoMTGlzdFNlc3Npb25zEh8uYXV0aHN2Yy52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiAuYXV0aHN2Yy52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJaCg9MaXN0QXVkaXRFdmVudHMSIi5hdXRoc3ZjLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaIy5hdXRoc3ZjLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEmMKElN0YXJ0UGFzc3dvcmRSZXNldBIlLmF1dGhzdmMudjEuU3RhcnRQYXNzd29yZFJlc2V0UmVxdWVzdBomLmF1dGhzdmMudjEuU3RhcnRQYXNzd29yZFJlc2V0UmVzcG9uc2USbAoVQ29tcGxldGVQYXNzd29yZFJlc2V0EiguYXV0aHN2Yy52MS5Db21wbGV0ZVBhc3N3b3JkUmVzZXRSZXF1ZXN0GikuYXV0aHN2Yy52MS5Db21wbGV0ZVBhc3N3b3JkUmVzZXRSZXNwb25zZRJvChZTdGFydEVtYWlsVmVyaWZpY2F0aW9uEikuYXV0aHN2Yy52MS5TdGFydEVtYWlsVmVyaWZpY2F0aW9uUmVxdWVzdBoqLmF1dGhzdmMudjEuU3RhcnRFbWFpbFZlcmlmaWNhdGlvblJlc3BvbnNlEk4KC1ZlcmlmeUVtYWlsEh4uYXV0aHN2Yy52MS5WZXJpZnlFbWFpbFJlcXVlc3QaHy5hdXRoc3ZjLnYxLlZlcmlmeUVtYWlsUmVzcG9uc2USTgoLRGlzYWJsZVVzZXISHi5hdXRoc3ZjLnYxLkRpc2FibGVVc2VyUmVxdWVzdBofLmF1dGhzdmMudjEuRGlzYWJsZVVzZXJSZXNwb25zZRJLCgpFbmFibGVVc2VyEh0uYXV0aHN2Yy52MS5FbmFibGVVc2VyUmVxdWVzdBoeLmF1dGhzdmMudjEuRW5hYmxlVXNlclJlc3BvbnNlElQKDVJldm9rZVNlc3Npb24SIC5hdXRoc3ZjLnYxLlJldm9rZVNlc3Npb25SZXF1ZXN0GiEuYXV0aHN2Yy52MS5SZXZva2VTZXNzaW9uUmVzcG9uc2USYwoSUmV2b2tlVXNlclNlc3Npb25zEiUuYXV0aHN2Yy52MS5SZXZva2VVc2VyU2Vzc2lvbnNSZXF1ZXN0GiYuYXV0aHN2Yy52MS5SZXZva2VVc2VyU2Vzc2lvbnNSZXNwb25zZRJOCgtTZXRQYXNzd29yZBIeLmF1dGhzdmMudjEuU2V0UGFzc3dvcmRSZXF1ZXN0Gh8uYXV0aHN2Yy52MS5TZXRQYXNzd29yZFJlc3BvbnNlEk4KC0ltcG9ydFVzZXJzEh4uYXV0aHN2Yy52MS5JbXBvcnRVc2Vyc1JlcXVlc3QaHy5hdXRoc3ZjLnYxLkltcG9ydFVzZXJzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A person who can sign in. Carries nothing about the password.
@@ -885,6 +885,202 @@ export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> 
   messageDesc(file_authsvc_v1_auth_service, 26);
 
 /**
+ * One user to import, as the old system kept it.
+ *
+ * @generated from message authsvc.v1.ImportedUser
+ */
+export type ImportedUser = Message<"authsvc.v1.ImportedUser"> & {
+  /**
+   * Required. The email address to sign in with; trimmed and lower-cased as
+   * at sign-up, at most 254 characters.
+   *
+   * @generated from field: string email = 1;
+   */
+  email: string;
+
+  /**
+   * Required. The given name, 1 to 128 characters after trimming.
+   *
+   * @generated from field: string first_name = 2;
+   */
+  firstName: string;
+
+  /**
+   * Required. The family name, 1 to 128 characters after trimming.
+   *
+   * @generated from field: string last_name = 3;
+   */
+  lastName: string;
+
+  /**
+   * Required. The old system's password hash, kept until the user's first
+   * sign-in: Werkzeug `scrypt:N:r:p$salt$hex` or
+   * `pbkdf2:sha256[:iterations]$salt$hex`, bcrypt `$2b$`/`$2a$`/`$2y$`,
+   * argon2 `$argon2id$`/`$argon2i$`, or Django `pbkdf2_sha256$...`. Never
+   * returned or logged.
+   *
+   * @generated from field: string password_hash = 4;
+   */
+  passwordHash: string;
+
+  /**
+   * Optional. True when the old system had verified the email address.
+   *
+   * @generated from field: bool email_verified = 5;
+   */
+  emailVerified: boolean;
+
+  /**
+   * Optional. When the user was created in the old system; unset means now.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 6;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.ImportedUser.
+ * Use `create(ImportedUserSchema)` to create a new message.
+ */
+export const ImportedUserSchema: GenMessage<ImportedUser> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 27);
+
+/**
+ * Request of AuthService.ImportUsers.
+ *
+ * @generated from message authsvc.v1.ImportUsersRequest
+ */
+export type ImportUsersRequest = Message<"authsvc.v1.ImportUsersRequest"> & {
+  /**
+   * Required. The users to import: 1 to 1000 (and the request within the
+   * server's 64 KiB message limit, about 250 users).
+   *
+   * @generated from field: repeated authsvc.v1.ImportedUser users = 1;
+   */
+  users: ImportedUser[];
+};
+
+/**
+ * Describes the message authsvc.v1.ImportUsersRequest.
+ * Use `create(ImportUsersRequestSchema)` to create a new message.
+ */
+export const ImportUsersRequestSchema: GenMessage<ImportUsersRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 28);
+
+/**
+ * Response of AuthService.ImportUsers.
+ *
+ * @generated from message authsvc.v1.ImportUsersResponse
+ */
+export type ImportUsersResponse = Message<"authsvc.v1.ImportUsersResponse"> & {
+  /**
+   * One result per user of the request, in the same order.
+   *
+   * @generated from field: repeated authsvc.v1.ImportUserResult results = 1;
+   */
+  results: ImportUserResult[];
+};
+
+/**
+ * Describes the message authsvc.v1.ImportUsersResponse.
+ * Use `create(ImportUsersResponseSchema)` to create a new message.
+ */
+export const ImportUsersResponseSchema: GenMessage<ImportUsersResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 29);
+
+/**
+ * What became of one user of an ImportUsers request.
+ *
+ * @generated from message authsvc.v1.ImportUserResult
+ */
+export type ImportUserResult = Message<"authsvc.v1.ImportUserResult"> & {
+  /**
+   * The id of the new user; empty when the user was not imported.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Why the user was not imported; unset when it was.
+   *
+   * @generated from field: authsvc.v1.ImportUserError error = 2;
+   */
+  error?: ImportUserError | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.ImportUserResult.
+ * Use `create(ImportUserResultSchema)` to create a new message.
+ */
+export const ImportUserResultSchema: GenMessage<ImportUserResult> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 30);
+
+/**
+ * Why one user was not imported.
+ *
+ * @generated from message authsvc.v1.ImportUserError
+ */
+export type ImportUserError = Message<"authsvc.v1.ImportUserError"> & {
+  /**
+   * EMAIL_TAKEN: the email is registered already (by an earlier run of the
+   * same import, say); UNSUPPORTED_HASH_FORMAT; or INVALID_ARGUMENT.
+   *
+   * @generated from field: authsvc.v1.ErrorReason reason = 1;
+   */
+  reason: ErrorReason;
+
+  /**
+   * What is wrong, for people. Never holds the password hash.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * The bad fields, each by its path in the request (`users[3].email`).
+   *
+   * @generated from field: repeated authsvc.v1.ImportFieldViolation field_violations = 3;
+   */
+  fieldViolations: ImportFieldViolation[];
+};
+
+/**
+ * Describes the message authsvc.v1.ImportUserError.
+ * Use `create(ImportUserErrorSchema)` to create a new message.
+ */
+export const ImportUserErrorSchema: GenMessage<ImportUserError> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 31);
+
+/**
+ * One bad field of a user to import.
+ *
+ * @generated from message authsvc.v1.ImportFieldViolation
+ */
+export type ImportFieldViolation = Message<"authsvc.v1.ImportFieldViolation"> & {
+  /**
+   * The field's path in the request, e.g. `users[3].password_hash`.
+   *
+   * @generated from field: string field = 1;
+   */
+  field: string;
+
+  /**
+   * What is wrong with it.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+};
+
+/**
+ * Describes the message authsvc.v1.ImportFieldViolation.
+ * Use `create(ImportFieldViolationSchema)` to create a new message.
+ */
+export const ImportFieldViolationSchema: GenMessage<ImportFieldViolation> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 32);
+
+/**
  * Request of AuthService.StartPasswordReset.
  *
  * @generated from message authsvc.v1.StartPasswordResetRequest
@@ -917,7 +1113,7 @@ export type StartPasswordResetRequest = Message<"authsvc.v1.StartPasswordResetRe
  * Use `create(StartPasswordResetRequestSchema)` to create a new message.
  */
 export const StartPasswordResetRequestSchema: GenMessage<StartPasswordResetRequest> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 27);
+  messageDesc(file_authsvc_v1_auth_service, 33);
 
 /**
  * Response of AuthService.StartPasswordReset.
@@ -947,7 +1143,7 @@ export type StartPasswordResetResponse = Message<"authsvc.v1.StartPasswordResetR
  * Use `create(StartPasswordResetResponseSchema)` to create a new message.
  */
 export const StartPasswordResetResponseSchema: GenMessage<StartPasswordResetResponse> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 28);
+  messageDesc(file_authsvc_v1_auth_service, 34);
 
 /**
  * Request of AuthService.CompletePasswordReset.
@@ -989,7 +1185,7 @@ export type CompletePasswordResetRequest = Message<"authsvc.v1.CompletePasswordR
  * Use `create(CompletePasswordResetRequestSchema)` to create a new message.
  */
 export const CompletePasswordResetRequestSchema: GenMessage<CompletePasswordResetRequest> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 29);
+  messageDesc(file_authsvc_v1_auth_service, 35);
 
 /**
  * Response of AuthService.CompletePasswordReset.
@@ -1010,7 +1206,7 @@ export type CompletePasswordResetResponse = Message<"authsvc.v1.CompletePassword
  * Use `create(CompletePasswordResetResponseSchema)` to create a new message.
  */
 export const CompletePasswordResetResponseSchema: GenMessage<CompletePasswordResetResponse> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 30);
+  messageDesc(file_authsvc_v1_auth_service, 36);
 
 /**
  * Request of AuthService.StartEmailVerification.
@@ -1031,7 +1227,7 @@ export type StartEmailVerificationRequest = Message<"authsvc.v1.StartEmailVerifi
  * Use `create(StartEmailVerificationRequestSchema)` to create a new message.
  */
 export const StartEmailVerificationRequestSchema: GenMessage<StartEmailVerificationRequest> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 31);
+  messageDesc(file_authsvc_v1_auth_service, 37);
 
 /**
  * Response of AuthService.StartEmailVerification.
@@ -1060,7 +1256,7 @@ export type StartEmailVerificationResponse = Message<"authsvc.v1.StartEmailVerif
  * Use `create(StartEmailVerificationResponseSchema)` to create a new message.
  */
 export const StartEmailVerificationResponseSchema: GenMessage<StartEmailVerificationResponse> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 32);
+  messageDesc(file_authsvc_v1_auth_service, 38);
 
 /**
  * Request of AuthService.VerifyEmail.
@@ -1095,7 +1291,7 @@ export type VerifyEmailRequest = Message<"authsvc.v1.VerifyEmailRequest"> & {
  * Use `create(VerifyEmailRequestSchema)` to create a new message.
  */
 export const VerifyEmailRequestSchema: GenMessage<VerifyEmailRequest> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 33);
+  messageDesc(file_authsvc_v1_auth_service, 39);
 
 /**
  * Response of AuthService.VerifyEmail.
@@ -1116,7 +1312,7 @@ export type VerifyEmailResponse = Message<"authsvc.v1.VerifyEmailResponse"> & {
  * Use `create(VerifyEmailResponseSchema)` to create a new message.
  */
 export const VerifyEmailResponseSchema: GenMessage<VerifyEmailResponse> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 34);
+  messageDesc(file_authsvc_v1_auth_service, 40);
 
 /**
  * Request of AuthService.DisableUser.
@@ -1137,7 +1333,7 @@ export type DisableUserRequest = Message<"authsvc.v1.DisableUserRequest"> & {
  * Use `create(DisableUserRequestSchema)` to create a new message.
  */
 export const DisableUserRequestSchema: GenMessage<DisableUserRequest> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 35);
+  messageDesc(file_authsvc_v1_auth_service, 41);
 
 /**
  * Response of AuthService.DisableUser.
@@ -1158,7 +1354,7 @@ export type DisableUserResponse = Message<"authsvc.v1.DisableUserResponse"> & {
  * Use `create(DisableUserResponseSchema)` to create a new message.
  */
 export const DisableUserResponseSchema: GenMessage<DisableUserResponse> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 36);
+  messageDesc(file_authsvc_v1_auth_service, 42);
 
 /**
  * Request of AuthService.EnableUser.
@@ -1179,7 +1375,7 @@ export type EnableUserRequest = Message<"authsvc.v1.EnableUserRequest"> & {
  * Use `create(EnableUserRequestSchema)` to create a new message.
  */
 export const EnableUserRequestSchema: GenMessage<EnableUserRequest> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 37);
+  messageDesc(file_authsvc_v1_auth_service, 43);
 
 /**
  * Response of AuthService.EnableUser.
@@ -1200,7 +1396,7 @@ export type EnableUserResponse = Message<"authsvc.v1.EnableUserResponse"> & {
  * Use `create(EnableUserResponseSchema)` to create a new message.
  */
 export const EnableUserResponseSchema: GenMessage<EnableUserResponse> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 38);
+  messageDesc(file_authsvc_v1_auth_service, 44);
 
 /**
  * Request of AuthService.RevokeSession.
@@ -1221,7 +1417,7 @@ export type RevokeSessionRequest = Message<"authsvc.v1.RevokeSessionRequest"> & 
  * Use `create(RevokeSessionRequestSchema)` to create a new message.
  */
 export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 39);
+  messageDesc(file_authsvc_v1_auth_service, 45);
 
 /**
  * Response of AuthService.RevokeSession.
@@ -1236,7 +1432,7 @@ export type RevokeSessionResponse = Message<"authsvc.v1.RevokeSessionResponse"> 
  * Use `create(RevokeSessionResponseSchema)` to create a new message.
  */
 export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 40);
+  messageDesc(file_authsvc_v1_auth_service, 46);
 
 /**
  * Request of AuthService.RevokeUserSessions.
@@ -1257,7 +1453,7 @@ export type RevokeUserSessionsRequest = Message<"authsvc.v1.RevokeUserSessionsRe
  * Use `create(RevokeUserSessionsRequestSchema)` to create a new message.
  */
 export const RevokeUserSessionsRequestSchema: GenMessage<RevokeUserSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 41);
+  messageDesc(file_authsvc_v1_auth_service, 47);
 
 /**
  * Response of AuthService.RevokeUserSessions.
@@ -1278,7 +1474,7 @@ export type RevokeUserSessionsResponse = Message<"authsvc.v1.RevokeUserSessionsR
  * Use `create(RevokeUserSessionsResponseSchema)` to create a new message.
  */
 export const RevokeUserSessionsResponseSchema: GenMessage<RevokeUserSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 42);
+  messageDesc(file_authsvc_v1_auth_service, 48);
 
 /**
  * Request of AuthService.SetPassword.
@@ -1306,7 +1502,7 @@ export type SetPasswordRequest = Message<"authsvc.v1.SetPasswordRequest"> & {
  * Use `create(SetPasswordRequestSchema)` to create a new message.
  */
 export const SetPasswordRequestSchema: GenMessage<SetPasswordRequest> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 43);
+  messageDesc(file_authsvc_v1_auth_service, 49);
 
 /**
  * Response of AuthService.SetPassword.
@@ -1321,7 +1517,7 @@ export type SetPasswordResponse = Message<"authsvc.v1.SetPasswordResponse"> & {
  * Use `create(SetPasswordResponseSchema)` to create a new message.
  */
 export const SetPasswordResponseSchema: GenMessage<SetPasswordResponse> = /*@__PURE__*/
-  messageDesc(file_authsvc_v1_auth_service, 44);
+  messageDesc(file_authsvc_v1_auth_service, 50);
 
 /**
  * Whether a user may sign in.
@@ -1571,6 +1767,14 @@ export enum AuditEventType {
    * @generated from enum value: AUDIT_EVENT_TYPE_API_KEY_REJECTED = 32;
    */
   API_KEY_REJECTED = 32,
+
+  /**
+   * A batch of users was imported (ImportUsers or `authsvc import`); the
+   * detail says how many were imported and how many were not.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_USERS_IMPORTED = 35;
+   */
+  USERS_IMPORTED = 35,
 }
 
 /**
@@ -1727,6 +1931,15 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_API_KEY_INVALID = 20;
    */
   API_KEY_INVALID = 20,
+
+  /**
+   * INVALID_ARGUMENT (in an ImportUsers result): the password hash is in no
+   * accepted format, is malformed, or its cost parameters are beyond what
+   * authsvc will compute at sign-in.
+   *
+   * @generated from enum value: ERROR_REASON_UNSUPPORTED_HASH_FORMAT = 25;
+   */
+  UNSUPPORTED_HASH_FORMAT = 25,
 }
 
 /**
@@ -1981,6 +2194,25 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof SetPasswordRequestSchema;
     output: typeof SetPasswordResponseSchema;
+  },
+  /**
+   * Imports users from another system with their existing password hashes
+   * (Werkzeug scrypt or pbkdf2, bcrypt, argon2, Django pbkdf2_sha256), so they
+   * sign in with their old passwords; each hash is replaced by one of the
+   * current method at the user's first sign-in. Answers one result per user,
+   * in order: a user that cannot be imported (a bad field, an unsupported
+   * hash, an email already registered) is reported in its own result and
+   * never fails the others. The call fails (INVALID_ARGUMENT) only for an
+   * empty batch or one of more than 1000 users. Running the same import again
+   * is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
+   * For the admin tool only (`authsvc import` uses the same path).
+   *
+   * @generated from rpc authsvc.v1.AuthService.ImportUsers
+   */
+  importUsers: {
+    methodKind: "unary";
+    input: typeof ImportUsersRequestSchema;
+    output: typeof ImportUsersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_authsvc_v1_auth_service, 0);

@@ -18,7 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from authsvc.edge import paging
 from authsvc.flows.sign_in import SignedIn
 from authsvc.rules.sessions import IssuedSession
-from authsvc.storage.models import AuditRecord
+from authsvc.storage.models import AuditRecord, Authentication, assurance_level
 from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User as UserRow
 from authsvc.storage.paging import Page
@@ -60,6 +60,8 @@ class SessionFields(Protocol):
     def user_agent(self) -> str: ...
     @property
     def ip_address(self) -> str: ...
+    @property
+    def authentication_methods(self) -> tuple[Authentication, ...]: ...
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -91,6 +93,16 @@ def session(s: SessionFields) -> pb.Session:
         refresh_expire_time=timestamp(s.refresh_expires_at),
         user_agent=s.user_agent,
         ip_address=s.ip_address,
+        authentication_methods=[
+            pb.AuthenticationMethod(
+                method=pb.AuthenticationMethodType.Value(
+                    f"AUTHENTICATION_METHOD_TYPE_{a.method.value}"
+                ),
+                time=timestamp(a.time),
+            )
+            for a in s.authentication_methods
+        ],
+        assurance_level=assurance_level(s.authentication_methods),
     )
 
 

@@ -36,6 +36,23 @@ class AuditEvent(enum.Enum):
     USER_CREATED = enum.auto()
     USER_DELETED = enum.auto()
     CALLER_DENIED = enum.auto()
+    # Multi-factor sign-in (issue 10)
+    TOTP_ENROLLED = enum.auto()
+    TOTP_REMOVED = enum.auto()
+    TOTP_FAILED = enum.auto()
+    TOTP_REPLAYED = enum.auto()
+    TOTP_THROTTLED = enum.auto()
+    RECOVERY_CODE_USED = enum.auto()
+    SECOND_FACTOR_CHALLENGED = enum.auto()
+    SIGN_IN_COMPLETED = enum.auto()
+    SESSION_REAUTHENTICATED = enum.auto()
+    REAUTHENTICATION_FAILED = enum.auto()
+    REAUTHENTICATION_THROTTLED = enum.auto()
+    PASSKEY_REGISTERED = enum.auto()
+    PASSKEY_REMOVED = enum.auto()
+    PASSKEY_SIGN_IN_SUCCEEDED = enum.auto()
+    PASSKEY_SIGN_IN_FAILED = enum.auto()
+    PASSKEY_COUNTER_REGRESSED = enum.auto()
 
     @property
     def log_name(self) -> str:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 
 from authsvc.edge.caller_policy import CallerPolicy, load_policy
 from authsvc.rules.passwords import dummy_hash
+from authsvc.rules.secrets_at_rest import SecretKeys
 
 DEFAULT_CACHE_SIZE = 10_000
 LOG_FORMATS = ("text", "json")
@@ -45,6 +46,7 @@ class Group(enum.Enum):
     SECURITY = "Who may call"
     PERFORMANCE = "Performance"
     OBSERVABILITY = "Observability"
+    MFA = "Multi-factor"
 
 
 # Parsers: text → value, raising ValueError with a message that names no setting.
@@ -70,6 +72,21 @@ def parse_duration(text: str) -> timedelta:
 def parse_duration_or_zero(text: str) -> timedelta:
     """Like ``parse_duration``, but a bare ``0`` (meaning "off") is accepted too."""
     return timedelta(0) if text.strip() == "0" else parse_duration(text)
+
+
+def parse_bool(text: str) -> bool:
+    """Parses ``true``/``false`` (also ``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
+def parse_list(text: str) -> tuple[str, ...]:
+    """A comma-separated list, each item trimmed, empty items dropped."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def normalize_database_url(url: str) -> str:
@@ -157,7 +174,7 @@ def setting(
     return field(default=default, metadata={"spec": Spec(env, parse, doc, group, **more)})
 
 
-_S, _D, _SE, _P, _T, _SEC, _PERF, _O = (
+_S, _D, _SE, _P, _T, _SEC, _PERF, _O, _MFA = (
     Group.SERVER,
     Group.DATABASE,
     Group.SESSIONS,
@@ -166,6 +183,7 @@ _S, _D, _SE, _P, _T, _SEC, _PERF, _O = (
     Group.SECURITY,
     Group.PERFORMANCE,
     Group.OBSERVABILITY,
+    Group.MFA,
 )
 _SERVE = ("serve",)
 _TLS_FILE = ("serve", "health")
@@ -499,6 +517,63 @@ class Settings:
         _O,
         check=_host_port,
         shown_default="empty: off",
+    )
+    # Multi-factor sign-in (issue 10)
+    secret_key: SecretKeys = setting(
+        SecretKeys(()),
+        "AUTHSVC_SECRET_KEY",
+        SecretKeys.parse,
+        "Fernet keys (comma-separated; the first encrypts, all decrypt) for TOTP secrets",
+        _MFA,
+        shown_default="empty: TOTP enrolment refused (`MFA_NOT_CONFIGURED`)",
+    )
+    reauth_max_age: timedelta = setting(
+        timedelta(minutes=15),
+        "AUTHSVC_REAUTH_MAX_AGE",
+        parse_duration,
+        "how recent a session's last authentication must be for sensitive calls",
+        _MFA,
+        check=_positive,
+        shown_default="15m",
+    )
+    require_mfa: bool = setting(
+        False,
+        "AUTHSVC_REQUIRE_MFA",
+        parse_bool,
+        "flag sign-ins of users without a second factor (`second_factor_enrollment_required`)",
+        _MFA,
+    )
+    challenge_ttl: timedelta = setting(
+        timedelta(minutes=5),
+        "AUTHSVC_CHALLENGE_TTL",
+        parse_duration,
+        "lifetime of sign-in challenges, passkey ceremonies and TOTP enrolments",
+        _MFA,
+        check=_positive,
+        shown_default="5m",
+    )
+    webauthn_rp_id: str = setting(
+        "",
+        "AUTHSVC_WEBAUTHN_RP_ID",
+        str.strip,
+        "passkeys' relying party id (your site's domain)",
+        _MFA,
+        shown_default="empty: passkeys refused (`MFA_NOT_CONFIGURED`)",
+    )
+    webauthn_rp_name: str = setting(
+        "authsvc",
+        "AUTHSVC_WEBAUTHN_RP_NAME",
+        str.strip,
+        "the service name shown by passkey prompts and authenticator apps",
+        _MFA,
+    )
+    webauthn_origins: tuple[str, ...] = setting(
+        (),
+        "AUTHSVC_WEBAUTHN_ORIGINS",
+        parse_list,
+        "origins passkey responses may come from (comma-separated)",
+        _MFA,
+        shown_default="empty: `https://` + the relying party id",
     )
 
     def __post_init__(self) -> None:

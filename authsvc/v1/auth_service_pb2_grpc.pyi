@@ -79,6 +79,49 @@ class AuthServiceStub:
     to that caller with the caller policy. Events older than the retention
     period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
     """
+    StartTotpEnrollment: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.StartTotpEnrollmentRequest, _auth_service_pb2.StartTotpEnrollmentResponse]
+    """--- Multi-factor sign-in (issue 10) ---
+    Starts enrolling a TOTP authenticator app for the user of
+    `session_token`: returns a new secret to scan. Not active until
+    ConfirmTotpEnrollment. Needs a recent authentication (reason
+    REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+    """
+    ConfirmTotpEnrollment: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ConfirmTotpEnrollmentRequest, _auth_service_pb2.ConfirmTotpEnrollmentResponse]
+    """Confirms a TOTP enrolment with a current code and returns 10 single-use
+    recovery codes, shown this once.
+    """
+    RemoveTotp: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RemoveTotpRequest, _auth_service_pb2.RemoveTotpResponse]
+    """Removes the user's TOTP and recovery codes; needs a current TOTP code or
+    a recovery code, and a recent authentication.
+    """
+    CompleteSignIn: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.CompleteSignInRequest, _auth_service_pb2.CompleteSignInResponse]
+    """Completes a sign-in that CreateSession answered with a `challenge`: the
+    second factor for the password already checked. Returns the tokens.
+    """
+    ReauthenticateSession: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ReauthenticateSessionRequest, _auth_service_pb2.ReauthenticateSessionResponse]
+    """Records a fresh authentication on an existing session (step-up), with
+    the password, a TOTP code or a passkey. Issues no new tokens.
+    """
+    StartPasskeyRegistration: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasskeyRegistrationRequest, _auth_service_pb2.StartPasskeyRegistrationResponse]
+    """Starts registering a passkey (WebAuthn) for the user of `session_token`.
+    Needs a recent authentication.
+    """
+    FinishPasskeyRegistration: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.FinishPasskeyRegistrationRequest, _auth_service_pb2.FinishPasskeyRegistrationResponse]
+    """Finishes a passkey registration with the authenticator's response."""
+    ListPasskeys: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ListPasskeysRequest, _auth_service_pb2.ListPasskeysResponse]
+    """Lists the passkeys of the user of `session_token`."""
+    RemovePasskey: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RemovePasskeyRequest, _auth_service_pb2.RemovePasskeyResponse]
+    """Removes one passkey of the user of `session_token`; needs a recent
+    authentication.
+    """
+    StartPasskeySignIn: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasskeySignInRequest, _auth_service_pb2.StartPasskeySignInResponse]
+    """Starts a passkey sign-in (with an email: that user's passkeys; without:
+    any discoverable passkey).
+    """
+    FinishPasskeySignIn: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.FinishPasskeySignInRequest, _auth_service_pb2.FinishPasskeySignInResponse]
+    """Finishes a passkey sign-in: a user-verified passkey is a full sign-in
+    (AAL2) on its own. Returns the tokens.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -130,6 +173,49 @@ class AuthServiceAsyncStub(AuthServiceStub):
     first, one page at a time (AIP-158). For the admin tool only: restrict it
     to that caller with the caller policy. Events older than the retention
     period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
+    """
+    StartTotpEnrollment: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.StartTotpEnrollmentRequest, _auth_service_pb2.StartTotpEnrollmentResponse]  # type: ignore[assignment]
+    """--- Multi-factor sign-in (issue 10) ---
+    Starts enrolling a TOTP authenticator app for the user of
+    `session_token`: returns a new secret to scan. Not active until
+    ConfirmTotpEnrollment. Needs a recent authentication (reason
+    REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+    """
+    ConfirmTotpEnrollment: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ConfirmTotpEnrollmentRequest, _auth_service_pb2.ConfirmTotpEnrollmentResponse]  # type: ignore[assignment]
+    """Confirms a TOTP enrolment with a current code and returns 10 single-use
+    recovery codes, shown this once.
+    """
+    RemoveTotp: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RemoveTotpRequest, _auth_service_pb2.RemoveTotpResponse]  # type: ignore[assignment]
+    """Removes the user's TOTP and recovery codes; needs a current TOTP code or
+    a recovery code, and a recent authentication.
+    """
+    CompleteSignIn: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.CompleteSignInRequest, _auth_service_pb2.CompleteSignInResponse]  # type: ignore[assignment]
+    """Completes a sign-in that CreateSession answered with a `challenge`: the
+    second factor for the password already checked. Returns the tokens.
+    """
+    ReauthenticateSession: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ReauthenticateSessionRequest, _auth_service_pb2.ReauthenticateSessionResponse]  # type: ignore[assignment]
+    """Records a fresh authentication on an existing session (step-up), with
+    the password, a TOTP code or a passkey. Issues no new tokens.
+    """
+    StartPasskeyRegistration: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasskeyRegistrationRequest, _auth_service_pb2.StartPasskeyRegistrationResponse]  # type: ignore[assignment]
+    """Starts registering a passkey (WebAuthn) for the user of `session_token`.
+    Needs a recent authentication.
+    """
+    FinishPasskeyRegistration: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.FinishPasskeyRegistrationRequest, _auth_service_pb2.FinishPasskeyRegistrationResponse]  # type: ignore[assignment]
+    """Finishes a passkey registration with the authenticator's response."""
+    ListPasskeys: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ListPasskeysRequest, _auth_service_pb2.ListPasskeysResponse]  # type: ignore[assignment]
+    """Lists the passkeys of the user of `session_token`."""
+    RemovePasskey: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RemovePasskeyRequest, _auth_service_pb2.RemovePasskeyResponse]  # type: ignore[assignment]
+    """Removes one passkey of the user of `session_token`; needs a recent
+    authentication.
+    """
+    StartPasskeySignIn: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasskeySignInRequest, _auth_service_pb2.StartPasskeySignInResponse]  # type: ignore[assignment]
+    """Starts a passkey sign-in (with an email: that user's passkeys; without:
+    any discoverable passkey).
+    """
+    FinishPasskeySignIn: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.FinishPasskeySignInRequest, _auth_service_pb2.FinishPasskeySignInResponse]  # type: ignore[assignment]
+    """Finishes a passkey sign-in: a user-verified passkey is a full sign-in
+    (AAL2) on its own. Returns the tokens.
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -251,6 +337,115 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         first, one page at a time (AIP-158). For the admin tool only: restrict it
         to that caller with the caller policy. Events older than the retention
         period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
+        """
+
+    @_abc_1.abstractmethod
+    def StartTotpEnrollment(
+        self,
+        request: _auth_service_pb2.StartTotpEnrollmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.StartTotpEnrollmentResponse, _abc.Awaitable[_auth_service_pb2.StartTotpEnrollmentResponse]]:
+        """--- Multi-factor sign-in (issue 10) ---
+        Starts enrolling a TOTP authenticator app for the user of
+        `session_token`: returns a new secret to scan. Not active until
+        ConfirmTotpEnrollment. Needs a recent authentication (reason
+        REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+        """
+
+    @_abc_1.abstractmethod
+    def ConfirmTotpEnrollment(
+        self,
+        request: _auth_service_pb2.ConfirmTotpEnrollmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ConfirmTotpEnrollmentResponse, _abc.Awaitable[_auth_service_pb2.ConfirmTotpEnrollmentResponse]]:
+        """Confirms a TOTP enrolment with a current code and returns 10 single-use
+        recovery codes, shown this once.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveTotp(
+        self,
+        request: _auth_service_pb2.RemoveTotpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RemoveTotpResponse, _abc.Awaitable[_auth_service_pb2.RemoveTotpResponse]]:
+        """Removes the user's TOTP and recovery codes; needs a current TOTP code or
+        a recovery code, and a recent authentication.
+        """
+
+    @_abc_1.abstractmethod
+    def CompleteSignIn(
+        self,
+        request: _auth_service_pb2.CompleteSignInRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.CompleteSignInResponse, _abc.Awaitable[_auth_service_pb2.CompleteSignInResponse]]:
+        """Completes a sign-in that CreateSession answered with a `challenge`: the
+        second factor for the password already checked. Returns the tokens.
+        """
+
+    @_abc_1.abstractmethod
+    def ReauthenticateSession(
+        self,
+        request: _auth_service_pb2.ReauthenticateSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ReauthenticateSessionResponse, _abc.Awaitable[_auth_service_pb2.ReauthenticateSessionResponse]]:
+        """Records a fresh authentication on an existing session (step-up), with
+        the password, a TOTP code or a passkey. Issues no new tokens.
+        """
+
+    @_abc_1.abstractmethod
+    def StartPasskeyRegistration(
+        self,
+        request: _auth_service_pb2.StartPasskeyRegistrationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.StartPasskeyRegistrationResponse, _abc.Awaitable[_auth_service_pb2.StartPasskeyRegistrationResponse]]:
+        """Starts registering a passkey (WebAuthn) for the user of `session_token`.
+        Needs a recent authentication.
+        """
+
+    @_abc_1.abstractmethod
+    def FinishPasskeyRegistration(
+        self,
+        request: _auth_service_pb2.FinishPasskeyRegistrationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.FinishPasskeyRegistrationResponse, _abc.Awaitable[_auth_service_pb2.FinishPasskeyRegistrationResponse]]:
+        """Finishes a passkey registration with the authenticator's response."""
+
+    @_abc_1.abstractmethod
+    def ListPasskeys(
+        self,
+        request: _auth_service_pb2.ListPasskeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ListPasskeysResponse, _abc.Awaitable[_auth_service_pb2.ListPasskeysResponse]]:
+        """Lists the passkeys of the user of `session_token`."""
+
+    @_abc_1.abstractmethod
+    def RemovePasskey(
+        self,
+        request: _auth_service_pb2.RemovePasskeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RemovePasskeyResponse, _abc.Awaitable[_auth_service_pb2.RemovePasskeyResponse]]:
+        """Removes one passkey of the user of `session_token`; needs a recent
+        authentication.
+        """
+
+    @_abc_1.abstractmethod
+    def StartPasskeySignIn(
+        self,
+        request: _auth_service_pb2.StartPasskeySignInRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.StartPasskeySignInResponse, _abc.Awaitable[_auth_service_pb2.StartPasskeySignInResponse]]:
+        """Starts a passkey sign-in (with an email: that user's passkeys; without:
+        any discoverable passkey).
+        """
+
+    @_abc_1.abstractmethod
+    def FinishPasskeySignIn(
+        self,
+        request: _auth_service_pb2.FinishPasskeySignInRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.FinishPasskeySignInResponse, _abc.Awaitable[_auth_service_pb2.FinishPasskeySignInResponse]]:
+        """Finishes a passkey sign-in: a user-verified passkey is a full sign-in
+        (AAL2) on its own. Returns the tokens.
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

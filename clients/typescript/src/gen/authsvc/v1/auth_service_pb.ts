@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file authsvc/v1/auth_service.proto.
  */
 export const file_authsvc_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1hdXRoc3ZjL3YxL2F1dGhfc2VydmljZS5wcm90bxIKYXV0aHN2Yy52MSKqAQoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpmaXJzdF9uYW1lGAMgASgJEhEKCWxhc3RfbmFtZRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIukBCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3ChNyZWZyZXNoX2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GAYgASgJEhIKCmlwX2FkZHJlc3MYByABKAkiWwoRQ3JlYXRlVXNlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKZmlyc3RfbmFtZRgDIAEoCRIRCglsYXN0X25hbWUYBCABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHAoOR2V0VXNlclJlcXVlc3QSCgoCaWQYASABKAkiMQoPR2V0VXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiZAoRVXBkYXRlVXNlclJlcXVlc3QSHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlchIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siNAoSVXBkYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiHwoRRGVsZXRlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlIjkKEExpc3RVc2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiTQoRTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC5hdXRoc3ZjLnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEhgKEGN1cnJlbnRfcGFzc3dvcmQYAiABKAkSFAoMbmV3X3Bhc3N3b3JkGAMgASgJIhgKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiXwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEgoKdXNlcl9hZ2VudBgDIAEoCRISCgppcF9hZGRyZXNzGAQgASgJIooBChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCRIeCgR1c2VyGAQgASgLMhAuYXV0aHN2Yy52MS5Vc2VyIi0KFFZhbGlkYXRlVG9rZW5SZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkiXQoVVmFsaWRhdGVUb2tlblJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXISJAoHc2Vzc2lvbhgCIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbiItChVSZWZyZXNoU2Vzc2lvblJlcXVlc3QSFAoMdXBkYXRlX3Rva2VuGAEgASgJImsKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCSItChREZWxldGVTZXNzaW9uUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJNChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVgoUTGlzdFNlc3Npb25zUmVzcG9uc2USJQoIc2Vzc2lvbnMYASADKAsyEy5hdXRoc3ZjLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIs8BCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBHR5cGUYAyABKA4yGi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnRUeXBlEg8KB3VzZXJfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRISCgppcF9hZGRyZXNzGAYgASgJEhIKCnVzZXJfYWdlbnQYByABKAkSDgoGZGV0YWlsGAggASgJIlAKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHdXNlcl9pZBgDIAEoCSJgChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIsCgxhdWRpdF9ldmVudHMYASADKAsyFi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKokECg5BdWRpdEV2ZW50VHlwZRIgChxBVURJVF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASJgoiQVVESVRfRVZFTlRfVFlQRV9TSUdOX0lOX1NVQ0NFRURFRBABEiMKH0FVRElUX0VWRU5UX1RZUEVfU0lHTl9JTl9GQUlMRUQQAhImCiJBVURJVF9FVkVOVF9UWVBFX1NJR05fSU5fVEhST1RUTEVEEAMSJgoiQVVESVRfRVZFTlRfVFlQRV9TRVNTSU9OX1JFRlJFU0hFRBAEEikKJUFVRElUX0VWRU5UX1RZUEVfUkVGUkVTSF9UT0tFTl9SRVVTRUQQBRIfChtBVURJVF9FVkVOVF9UWVBFX1NJR05FRF9PVVQQBhIlCiFBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRUQQBxIrCidBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRV9GQUlMRUQQCBIuCipBVURJVF9FVkVOVF9UWVBFX1BBU1NXT1JEX0NIQU5HRV9USFJPVFRMRUQQCRIhCh1BVURJVF9FVkVOVF9UWVBFX1VTRVJfQ1JFQVRFRBAKEiEKHUFVRElUX0VWRU5UX1RZUEVfVVNFUl9ERUxFVEVEEAsSIgoeQVVESVRfRVZFTlRfVFlQRV9DQUxMRVJfREVOSUVEEAwq5gMKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiEKHUVSUk9SX1JFQVNPTl9JTlZBTElEX0FSR1VNRU5UEAESHAoYRVJST1JfUkVBU09OX0VNQUlMX1RBS0VOEAISJAogRVJST1JfUkVBU09OX0lOVkFMSURfQ1JFREVOVElBTFMQAxIeChpFUlJPUl9SRUFTT05fVE9LRU5fSU5WQUxJRBAEEh4KGkVSUk9SX1JFQVNPTl9UT0tFTl9FWFBJUkVEEAUSJQohRVJST1JfUkVBU09OX1JFRlJFU0hfVE9LRU5fUkVVU0VEEAYSIgoeRVJST1JfUkVBU09OX1RPT19NQU5ZX0FUVEVNUFRTEAcSHwobRVJST1JfUkVBU09OX1VTRVJfTk9UX0ZPVU5EEAgSGwoXRVJST1JfUkVBU09OX09WRVJMT0FERUQQCRIiCh5FUlJPUl9SRUFTT05fREVBRExJTkVfRVhDRUVERUQQChIjCh9FUlJPUl9SRUFTT05fQ0FMTEVSX05PVF9BTExPV0VEEAsSJQohRVJST1JfUkVBU09OX0RBVEFCQVNFX1VOQVZBSUxBQkxFEAwSGQoVRVJST1JfUkVBU09OX0lOVEVSTkFMEA0y5QcKC0F1dGhTZXJ2aWNlEksKCkNyZWF0ZVVzZXISHS5hdXRoc3ZjLnYxLkNyZWF0ZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5DcmVhdGVVc2VyUmVzcG9uc2USQgoHR2V0VXNlchIaLmF1dGhzdmMudjEuR2V0VXNlclJlcXVlc3QaGy5hdXRoc3ZjLnYxLkdldFVzZXJSZXNwb25zZRJLCgpVcGRhdGVVc2VyEh0uYXV0aHN2Yy52MS5VcGRhdGVVc2VyUmVxdWVzdBoeLmF1dGhzdmMudjEuVXBkYXRlVXNlclJlc3BvbnNlEksKCkRlbGV0ZVVzZXISHS5hdXRoc3ZjLnYxLkRlbGV0ZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5EZWxldGVVc2VyUmVzcG9uc2USSAoJTGlzdFVzZXJzEhwuYXV0aHN2Yy52MS5MaXN0VXNlcnNSZXF1ZXN0Gh0uYXV0aHN2Yy52MS5MaXN0VXNlcnNSZXNwb25zZRJXCg5DaGFuZ2VQYXNzd29yZBIhLmF1dGhzdmMudjEuQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0GiIuYXV0aHN2Yy52MS5DaGFuZ2VQYXNzd29yZFJlc3BvbnNlElQKDUNyZWF0ZVNlc3Npb24SIC5hdXRoc3ZjLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0GiEuYXV0aHN2Yy52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USVAoNVmFsaWRhdGVUb2tlbhIgLmF1dGhzdmMudjEuVmFsaWRhdGVUb2tlblJlcXVlc3QaIS5hdXRoc3ZjLnYxLlZhbGlkYXRlVG9rZW5SZXNwb25zZRJXCg5SZWZyZXNoU2Vzc2lvbhIhLmF1dGhzdmMudjEuUmVmcmVzaFNlc3Npb25SZXF1ZXN0GiIuYXV0aHN2Yy52MS5SZWZyZXNoU2Vzc2lvblJlc3BvbnNlElQKDURlbGV0ZVNlc3Npb24SIC5hdXRoc3ZjLnYxLkRlbGV0ZVNlc3Npb25SZXF1ZXN0GiEuYXV0aHN2Yy52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2USUQoMTGlzdFNlc3Npb25zEh8uYXV0aHN2Yy52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiAuYXV0aHN2Yy52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJaCg9MaXN0QXVkaXRFdmVudHMSIi5hdXRoc3ZjLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaIy5hdXRoc3ZjLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("Ch1hdXRoc3ZjL3YxL2F1dGhfc2VydmljZS5wcm90bxIKYXV0aHN2Yy52MSKqAQoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpmaXJzdF9uYW1lGAMgASgJEhEKCWxhc3RfbmFtZRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuACCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3ChNyZWZyZXNoX2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GAYgASgJEhIKCmlwX2FkZHJlc3MYByABKAkSQAoWYXV0aGVudGljYXRpb25fbWV0aG9kcxgIIAMoCzIgLmF1dGhzdmMudjEuQXV0aGVudGljYXRpb25NZXRob2QSMwoPYXNzdXJhbmNlX2xldmVsGAkgASgOMhouYXV0aHN2Yy52MS5Bc3N1cmFuY2VMZXZlbCJbChFDcmVhdGVVc2VyUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRISCgpmaXJzdF9uYW1lGAMgASgJEhEKCWxhc3RfbmFtZRgEIAEoCSI0ChJDcmVhdGVVc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlciIcCg5HZXRVc2VyUmVxdWVzdBIKCgJpZBgBIAEoCSIxCg9HZXRVc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlciJkChFVcGRhdGVVc2VyUmVxdWVzdBIeCgR1c2VyGAEgASgLMhAuYXV0aHN2Yy52MS5Vc2VyEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI0ChJVcGRhdGVVc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLmF1dGhzdmMudjEuVXNlciIfChFEZWxldGVVc2VyUmVxdWVzdBIKCgJpZBgBIAEoCSIUChJEZWxldGVVc2VyUmVzcG9uc2UiOQoQTGlzdFVzZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJNChFMaXN0VXNlcnNSZXNwb25zZRIfCgV1c2VycxgBIAMoCzIQLmF1dGhzdmMudjEuVXNlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiXgoVQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkSGAoQY3VycmVudF9wYXNzd29yZBgCIAEoCRIUCgxuZXdfcGFzc3dvcmQYAyABKAkiGAoWQ2hhbmdlUGFzc3dvcmRSZXNwb25zZSJfChRDcmVhdGVTZXNzaW9uUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRISCgp1c2VyX2FnZW50GAMgASgJEhIKCmlwX2FkZHJlc3MYBCABKAki5QEKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIkCgdzZXNzaW9uGAEgASgLMhMuYXV0aHN2Yy52MS5TZXNzaW9uEhUKDXNlc3Npb25fdG9rZW4YAiABKAkSFAoMdXBkYXRlX3Rva2VuGAMgASgJEh4KBHVzZXIYBCABKAsyEC5hdXRoc3ZjLnYxLlVzZXISLgoJY2hhbGxlbmdlGAUgASgLMhsuYXV0aHN2Yy52MS5TaWduSW5DaGFsbGVuZ2USKQohc2Vjb25kX2ZhY3Rvcl9lbnJvbGxtZW50X3JlcXVpcmVkGAYgASgIIi0KFFZhbGlkYXRlVG9rZW5SZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkiXQoVVmFsaWRhdGVUb2tlblJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5hdXRoc3ZjLnYxLlVzZXISJAoHc2Vzc2lvbhgCIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbiItChVSZWZyZXNoU2Vzc2lvblJlcXVlc3QSFAoMdXBkYXRlX3Rva2VuGAEgASgJImsKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAIgASgJEhQKDHVwZGF0ZV90b2tlbhgDIAEoCSItChREZWxldGVTZXNzaW9uUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJNChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVgoUTGlzdFNlc3Npb25zUmVzcG9uc2USJQoIc2Vzc2lvbnMYASADKAsyEy5hdXRoc3ZjLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIs8BCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBHR5cGUYAyABKA4yGi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnRUeXBlEg8KB3VzZXJfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRISCgppcF9hZGRyZXNzGAYgASgJEhIKCnVzZXJfYWdlbnQYByABKAkSDgoGZGV0YWlsGAggASgJIlAKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHdXNlcl9pZBgDIAEoCSJgChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIsCgxhdWRpdF9ldmVudHMYASADKAsyFi5hdXRoc3ZjLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJInYKFEF1dGhlbnRpY2F0aW9uTWV0aG9kEjQKBm1ldGhvZBgBIAEoDjIkLmF1dGhzdmMudjEuQXV0aGVudGljYXRpb25NZXRob2RUeXBlEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoYBCg9TaWduSW5DaGFsbGVuZ2USFwoPY2hhbGxlbmdlX3Rva2VuGAEgASgJEikKB2ZhY3RvcnMYAiADKA4yGC5hdXRoc3ZjLnYxLlNlY29uZEZhY3RvchIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMwoaU3RhcnRUb3RwRW5yb2xsbWVudFJlcXVlc3QSFQoNc2Vzc2lvbl90b2tlbhgBIAEoCSJzChtTdGFydFRvdHBFbnJvbGxtZW50UmVzcG9uc2USDgoGc2VjcmV0GAEgASgJEhMKC290cGF1dGhfdXJpGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJDChxDb25maXJtVG90cEVucm9sbG1lbnRSZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkSDAoEY29kZRgCIAEoCSI3Ch1Db25maXJtVG90cEVucm9sbG1lbnRSZXNwb25zZRIWCg5yZWNvdmVyeV9jb2RlcxgBIAMoCSI4ChFSZW1vdmVUb3RwUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEgwKBGNvZGUYAiABKAkiFAoSUmVtb3ZlVG90cFJlc3BvbnNlImgKFUNvbXBsZXRlU2lnbkluUmVxdWVzdBIXCg9jaGFsbGVuZ2VfdG9rZW4YASABKAkSEwoJdG90cF9jb2RlGAIgASgJSAASFwoNcmVjb3ZlcnlfY29kZRgDIAEoCUgAQggKBmZhY3RvciKLAQoWQ29tcGxldGVTaWduSW5SZXNwb25zZRIkCgdzZXNzaW9uGAEgASgLMhMuYXV0aHN2Yy52MS5TZXNzaW9uEhUKDXNlc3Npb25fdG9rZW4YAiABKAkSFAoMdXBkYXRlX3Rva2VuGAMgASgJEh4KBHVzZXIYBCABKAsyEC5hdXRoc3ZjLnYxLlVzZXIiogEKHFJlYXV0aGVudGljYXRlU2Vzc2lvblJlcXVlc3QSFQoNc2Vzc2lvbl90b2tlbhgBIAEoCRISCghwYXNzd29yZBgCIAEoCUgAEhMKCXRvdHBfY29kZRgDIAEoCUgAEjkKEXBhc3NrZXlfYXNzZXJ0aW9uGAQgASgLMhwuYXV0aHN2Yy52MS5QYXNza2V5QXNzZXJ0aW9uSABCBwoFcHJvb2YiQwoQUGFzc2tleUFzc2VydGlvbhIXCg9jaGFsbGVuZ2VfdG9rZW4YASABKAkSFgoOYXNzZXJ0aW9uX2pzb24YAiABKAkiRQodUmVhdXRoZW50aWNhdGVTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLmF1dGhzdmMudjEuU2Vzc2lvbiKHAQoHUGFzc2tleRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEi8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1sYXN0X3VzZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI4Ch9TdGFydFBhc3NrZXlSZWdpc3RyYXRpb25SZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkiUQogU3RhcnRQYXNza2V5UmVnaXN0cmF0aW9uUmVzcG9uc2USFwoPY2hhbGxlbmdlX3Rva2VuGAEgASgJEhQKDG9wdGlvbnNfanNvbhgCIAEoCSJiCiBGaW5pc2hQYXNza2V5UmVnaXN0cmF0aW9uUmVxdWVzdBIXCg9jaGFsbGVuZ2VfdG9rZW4YASABKAkSFwoPY3JlZGVudGlhbF9qc29uGAIgASgJEgwKBG5hbWUYAyABKAkiSQohRmluaXNoUGFzc2tleVJlZ2lzdHJhdGlvblJlc3BvbnNlEiQKB3Bhc3NrZXkYASABKAsyEy5hdXRoc3ZjLnYxLlBhc3NrZXkiLAoTTGlzdFBhc3NrZXlzUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJIj0KFExpc3RQYXNza2V5c1Jlc3BvbnNlEiUKCHBhc3NrZXlzGAEgAygLMhMuYXV0aHN2Yy52MS5QYXNza2V5IkEKFFJlbW92ZVBhc3NrZXlSZXF1ZXN0EhUKDXNlc3Npb25fdG9rZW4YASABKAkSEgoKcGFzc2tleV9pZBgCIAEoCSIXChVSZW1vdmVQYXNza2V5UmVzcG9uc2UiKgoZU3RhcnRQYXNza2V5U2lnbkluUmVxdWVzdBINCgVlbWFpbBgBIAEoCSJLChpTdGFydFBhc3NrZXlTaWduSW5SZXNwb25zZRIXCg9jaGFsbGVuZ2VfdG9rZW4YASABKAkSFAoMb3B0aW9uc19qc29uGAIgASgJInUKGkZpbmlzaFBhc3NrZXlTaWduSW5SZXF1ZXN0EhcKD2NoYWxsZW5nZV90b2tlbhgBIAEoCRIWCg5hc3NlcnRpb25fanNvbhgCIAEoCRISCgp1c2VyX2FnZW50GAMgASgJEhIKCmlwX2FkZHJlc3MYBCABKAkikAEKG0ZpbmlzaFBhc3NrZXlTaWduSW5SZXNwb25zZRIkCgdzZXNzaW9uGAEgASgLMhMuYXV0aHN2Yy52MS5TZXNzaW9uEhUKDXNlc3Npb25fdG9rZW4YAiABKAkSFAoMdXBkYXRlX3Rva2VuGAMgASgJEh4KBHVzZXIYBCABKAsyEC5hdXRoc3ZjLnYxLlVzZXIqpAkKDkF1ZGl0RXZlbnRUeXBlEiAKHEFVRElUX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABImCiJBVURJVF9FVkVOVF9UWVBFX1NJR05fSU5fU1VDQ0VFREVEEAESIwofQVVESVRfRVZFTlRfVFlQRV9TSUdOX0lOX0ZBSUxFRBACEiYKIkFVRElUX0VWRU5UX1RZUEVfU0lHTl9JTl9USFJPVFRMRUQQAxImCiJBVURJVF9FVkVOVF9UWVBFX1NFU1NJT05fUkVGUkVTSEVEEAQSKQolQVVESVRfRVZFTlRfVFlQRV9SRUZSRVNIX1RPS0VOX1JFVVNFRBAFEh8KG0FVRElUX0VWRU5UX1RZUEVfU0lHTkVEX09VVBAGEiUKIUFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfQ0hBTkdFRBAHEisKJ0FVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfQ0hBTkdFX0ZBSUxFRBAIEi4KKkFVRElUX0VWRU5UX1RZUEVfUEFTU1dPUkRfQ0hBTkdFX1RIUk9UVExFRBAJEiEKHUFVRElUX0VWRU5UX1RZUEVfVVNFUl9DUkVBVEVEEAoSIQodQVVESVRfRVZFTlRfVFlQRV9VU0VSX0RFTEVURUQQCxIiCh5BVURJVF9FVkVOVF9UWVBFX0NBTExFUl9ERU5JRUQQDBIiCh5BVURJVF9FVkVOVF9UWVBFX1RPVFBfRU5ST0xMRUQQKBIhCh1BVURJVF9FVkVOVF9UWVBFX1RPVFBfUkVNT1ZFRBApEiAKHEFVRElUX0VWRU5UX1RZUEVfVE9UUF9GQUlMRUQQKhIiCh5BVURJVF9FVkVOVF9UWVBFX1RPVFBfUkVQTEFZRUQQKxIjCh9BVURJVF9FVkVOVF9UWVBFX1RPVFBfVEhST1RUTEVEECwSJwojQVVESVRfRVZFTlRfVFlQRV9SRUNPVkVSWV9DT0RFX1VTRUQQLRItCilBVURJVF9FVkVOVF9UWVBFX1NFQ09ORF9GQUNUT1JfQ0hBTExFTkdFRBAuEiYKIkFVRElUX0VWRU5UX1RZUEVfU0lHTl9JTl9DT01QTEVURUQQLxIsCihBVURJVF9FVkVOVF9UWVBFX1NFU1NJT05fUkVBVVRIRU5USUNBVEVEEDASLAooQVVESVRfRVZFTlRfVFlQRV9SRUFVVEhFTlRJQ0FUSU9OX0ZBSUxFRBAxEi8KK0FVRElUX0VWRU5UX1RZUEVfUkVBVVRIRU5USUNBVElPTl9USFJPVFRMRUQQMhInCiNBVURJVF9FVkVOVF9UWVBFX1BBU1NLRVlfUkVHSVNURVJFRBAzEiQKIEFVRElUX0VWRU5UX1RZUEVfUEFTU0tFWV9SRU1PVkVEEDQSLgoqQVVESVRfRVZFTlRfVFlQRV9QQVNTS0VZX1NJR05fSU5fU1VDQ0VFREVEEDUSKwonQVVESVRfRVZFTlRfVFlQRV9QQVNTS0VZX1NJR05fSU5fRkFJTEVEEDYSLgoqQVVESVRfRVZFTlRfVFlQRV9QQVNTS0VZX0NPVU5URVJfUkVHUkVTU0VEEDcqswYKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiEKHUVSUk9SX1JFQVNPTl9JTlZBTElEX0FSR1VNRU5UEAESHAoYRVJST1JfUkVBU09OX0VNQUlMX1RBS0VOEAISJAogRVJST1JfUkVBU09OX0lOVkFMSURfQ1JFREVOVElBTFMQAxIeChpFUlJPUl9SRUFTT05fVE9LRU5fSU5WQUxJRBAEEh4KGkVSUk9SX1JFQVNPTl9UT0tFTl9FWFBJUkVEEAUSJQohRVJST1JfUkVBU09OX1JFRlJFU0hfVE9LRU5fUkVVU0VEEAYSIgoeRVJST1JfUkVBU09OX1RPT19NQU5ZX0FUVEVNUFRTEAcSHwobRVJST1JfUkVBU09OX1VTRVJfTk9UX0ZPVU5EEAgSGwoXRVJST1JfUkVBU09OX09WRVJMT0FERUQQCRIiCh5FUlJPUl9SRUFTT05fREVBRExJTkVfRVhDRUVERUQQChIjCh9FUlJPUl9SRUFTT05fQ0FMTEVSX05PVF9BTExPV0VEEAsSJQohRVJST1JfUkVBU09OX0RBVEFCQVNFX1VOQVZBSUxBQkxFEAwSGQoVRVJST1JfUkVBU09OX0lOVEVSTkFMEA0SKgomRVJST1JfUkVBU09OX1JFQVVUSEVOVElDQVRJT05fUkVRVUlSRUQQHhIjCh9FUlJPUl9SRUFTT05fTUZBX05PVF9DT05GSUdVUkVEEB8SIgoeRVJST1JfUkVBU09OX0NIQUxMRU5HRV9JTlZBTElEECASHQoZRVJST1JfUkVBU09OX0NPREVfSU5WQUxJRBAhEiYKIkVSUk9SX1JFQVNPTl9UT1RQX0FMUkVBRFlfRU5ST0xMRUQQIhIiCh5FUlJPUl9SRUFTT05fVE9UUF9OT1RfRU5ST0xMRUQQIxIgChxFUlJPUl9SRUFTT05fUEFTU0tFWV9JTlZBTElEECQSJQohRVJST1JfUkVBU09OX0NMT05FRF9BVVRIRU5USUNBVE9SECUSIgoeRVJST1JfUkVBU09OX1BBU1NLRVlfTk9UX0ZPVU5EECYqkAIKGEF1dGhlbnRpY2F0aW9uTWV0aG9kVHlwZRIqCiZBVVRIRU5USUNBVElPTl9NRVRIT0RfVFlQRV9VTlNQRUNJRklFRBAAEicKI0FVVEhFTlRJQ0FUSU9OX01FVEhPRF9UWVBFX1BBU1NXT1JEEAESIwofQVVUSEVOVElDQVRJT05fTUVUSE9EX1RZUEVfVE9UUBACEiwKKEFVVEhFTlRJQ0FUSU9OX01FVEhPRF9UWVBFX1JFQ09WRVJZX0NPREUQAxImCiJBVVRIRU5USUNBVElPTl9NRVRIT0RfVFlQRV9QQVNTS0VZEAQSJAogQVVUSEVOVElDQVRJT05fTUVUSE9EX1RZUEVfUkVTRVQQBSplCg5Bc3N1cmFuY2VMZXZlbBIfChtBU1NVUkFOQ0VfTEVWRUxfVU5TUEVDSUZJRUQQABIYChRBU1NVUkFOQ0VfTEVWRUxfQUFMMRABEhgKFEFTU1VSQU5DRV9MRVZFTF9BQUwyEAIqZgoMU2Vjb25kRmFjdG9yEh0KGVNFQ09ORF9GQUNUT1JfVU5TUEVDSUZJRUQQABIWChJTRUNPTkRfRkFDVE9SX1RPVFAQARIfChtTRUNPTkRfRkFDVE9SX1JFQ09WRVJZX0NPREUQAjK2EAoLQXV0aFNlcnZpY2USSwoKQ3JlYXRlVXNlchIdLmF1dGhzdmMudjEuQ3JlYXRlVXNlclJlcXVlc3QaHi5hdXRoc3ZjLnYxLkNyZWF0ZVVzZXJSZXNwb25zZRJCCgdHZXRVc2VyEhouYXV0aHN2Yy52MS5HZXRVc2VyUmVxdWVzdBobLmF1dGhzdmMudjEuR2V0VXNlclJlc3BvbnNlEksKClVwZGF0ZVVzZXISHS5hdXRoc3ZjLnYxLlVwZGF0ZVVzZXJSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5VcGRhdGVVc2VyUmVzcG9uc2USSwoKRGVsZXRlVXNlchIdLmF1dGhzdmMudjEuRGVsZXRlVXNlclJlcXVlc3QaHi5hdXRoc3ZjLnYxLkRlbGV0ZVVzZXJSZXNwb25zZRJICglMaXN0VXNlcnMSHC5hdXRoc3ZjLnYxLkxpc3RVc2Vyc1JlcXVlc3QaHS5hdXRoc3ZjLnYxLkxpc3RVc2Vyc1Jlc3BvbnNlElcKDkNoYW5nZVBhc3N3b3JkEiEuYXV0aHN2Yy52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3QaIi5hdXRoc3ZjLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USVAoNQ3JlYXRlU2Vzc2lvbhIgLmF1dGhzdmMudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaIS5hdXRoc3ZjLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJUCg1WYWxpZGF0ZVRva2VuEiAuYXV0aHN2Yy52MS5WYWxpZGF0ZVRva2VuUmVxdWVzdBohLmF1dGhzdmMudjEuVmFsaWRhdGVUb2tlblJlc3BvbnNlElcKDlJlZnJlc2hTZXNzaW9uEiEuYXV0aHN2Yy52MS5SZWZyZXNoU2Vzc2lvblJlcXVlc3QaIi5hdXRoc3ZjLnYxLlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USVAoNRGVsZXRlU2Vzc2lvbhIgLmF1dGhzdmMudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaIS5hdXRoc3ZjLnYxLkRlbGV0ZVNlc3Npb25SZXNwb25zZRJRCgxMaXN0U2Vzc2lvbnMSHy5hdXRoc3ZjLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaIC5hdXRoc3ZjLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEloKD0xpc3RBdWRpdEV2ZW50cxIiLmF1dGhzdmMudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBojLmF1dGhzdmMudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USZgoTU3RhcnRUb3RwRW5yb2xsbWVudBImLmF1dGhzdmMudjEuU3RhcnRUb3RwRW5yb2xsbWVudFJlcXVlc3QaJy5hdXRoc3ZjLnYxLlN0YXJ0VG90cEVucm9sbG1lbnRSZXNwb25zZRJsChVDb25maXJtVG90cEVucm9sbG1lbnQSKC5hdXRoc3ZjLnYxLkNvbmZpcm1Ub3RwRW5yb2xsbWVudFJlcXVlc3QaKS5hdXRoc3ZjLnYxLkNvbmZpcm1Ub3RwRW5yb2xsbWVudFJlc3BvbnNlEksKClJlbW92ZVRvdHASHS5hdXRoc3ZjLnYxLlJlbW92ZVRvdHBSZXF1ZXN0Gh4uYXV0aHN2Yy52MS5SZW1vdmVUb3RwUmVzcG9uc2USVwoOQ29tcGxldGVTaWduSW4SIS5hdXRoc3ZjLnYxLkNvbXBsZXRlU2lnbkluUmVxdWVzdBoiLmF1dGhzdmMudjEuQ29tcGxldGVTaWduSW5SZXNwb25zZRJsChVSZWF1dGhlbnRpY2F0ZVNlc3Npb24SKC5hdXRoc3ZjLnYxLlJlYXV0aGVudGljYXRlU2Vzc2lvblJlcXVlc3QaKS5hdXRoc3ZjLnYxLlJlYXV0aGVudGljYXRlU2Vzc2lvblJlc3BvbnNlEnUKGFN0YXJ0UGFzc2tleVJlZ2lzdHJhdGlvbhIrLmF1dGhzdmMudjEuU3RhcnRQYXNza2V5UmVnaXN0cmF0aW9uUmVxdWVzdBosLmF1dGhzdmMudjEuU3RhcnRQYXNza2V5UmVnaXN0cmF0aW9uUmVzcG9uc2USeAoZRmluaXNoUGFzc2tleVJlZ2lzdHJhdGlvbhIsLmF1dGhzdmMudjEuRmluaXNoUGFzc2tleVJlZ2lzdHJhdGlvblJlcXVlc3QaLS5hdXRoc3ZjLnYxLkZpbmlzaFBhc3NrZXlSZWdpc3RyYXRpb25SZXNwb25zZRJRCgxMaXN0UGFzc2tleXMSHy5hdXRoc3ZjLnYxLkxpc3RQYXNza2V5c1JlcXVlc3QaIC5hdXRoc3ZjLnYxLkxpc3RQYXNza2V5c1Jlc3BvbnNlElQKDVJlbW92ZVBhc3NrZXkSIC5hdXRoc3ZjLnYxLlJlbW92ZVBhc3NrZXlSZXF1ZXN0GiEuYXV0aHN2Yy52MS5SZW1vdmVQYXNza2V5UmVzcG9uc2USYwoSU3RhcnRQYXNza2V5U2lnbkluEiUuYXV0aHN2Yy52MS5TdGFydFBhc3NrZXlTaWduSW5SZXF1ZXN0GiYuYXV0aHN2Yy52MS5TdGFydFBhc3NrZXlTaWduSW5SZXNwb25zZRJmChNGaW5pc2hQYXNza2V5U2lnbkluEiYuYXV0aHN2Yy52MS5GaW5pc2hQYXNza2V5U2lnbkluUmVxdWVzdBonLmF1dGhzdmMudjEuRmluaXNoUGFzc2tleVNpZ25JblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A person who can sign in. Carries nothing about the password.
@@ -125,6 +125,23 @@ export type Session = Message<"authsvc.v1.Session"> & {
    * @generated from field: string ip_address = 7;
    */
   ipAddress: string;
+
+  /**
+   * Output only. How the user authenticated on this session: each method
+   * with the time it was last proven (sign-in, CompleteSignIn or
+   * ReauthenticateSession), oldest first.
+   *
+   * @generated from field: repeated authsvc.v1.AuthenticationMethod authentication_methods = 8;
+   */
+  authenticationMethods: AuthenticationMethod[];
+
+  /**
+   * Output only. AAL2 when the session proved two factors (or one
+   * user-verified passkey), else AAL1.
+   *
+   * @generated from field: authsvc.v1.AssuranceLevel assurance_level = 9;
+   */
+  assuranceLevel: AssuranceLevel;
 };
 
 /**
@@ -513,6 +530,22 @@ export type CreateSessionResponse = Message<"authsvc.v1.CreateSessionResponse"> 
    * @generated from field: authsvc.v1.User user = 4;
    */
   user?: User | undefined;
+
+  /**
+   * Set instead of the tokens (and `session`) when the user has a second
+   * factor: pass it with CompleteSignIn.
+   *
+   * @generated from field: authsvc.v1.SignInChallenge challenge = 5;
+   */
+  challenge?: SignInChallenge | undefined;
+
+  /**
+   * True when AUTHSVC_REQUIRE_MFA is on and the user has no second factor
+   * yet: the session is AAL1 only; ask the user to enrol one.
+   *
+   * @generated from field: bool second_factor_enrollment_required = 6;
+   */
+  secondFactorEnrollmentRequired: boolean;
 };
 
 /**
@@ -863,6 +896,772 @@ export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> 
   messageDesc(file_authsvc_v1_auth_service, 26);
 
 /**
+ * One method a session was authenticated with.
+ *
+ * @generated from message authsvc.v1.AuthenticationMethod
+ */
+export type AuthenticationMethod = Message<"authsvc.v1.AuthenticationMethod"> & {
+  /**
+   * Output only. The method.
+   *
+   * @generated from field: authsvc.v1.AuthenticationMethodType method = 1;
+   */
+  method: AuthenticationMethodType;
+
+  /**
+   * Output only. When it was last proven on this session.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 2;
+   */
+  time?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.AuthenticationMethod.
+ * Use `create(AuthenticationMethodSchema)` to create a new message.
+ */
+export const AuthenticationMethodSchema: GenMessage<AuthenticationMethod> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 27);
+
+/**
+ * What CreateSession returns instead of tokens when a second factor is due.
+ *
+ * @generated from message authsvc.v1.SignInChallenge
+ */
+export type SignInChallenge = Message<"authsvc.v1.SignInChallenge"> & {
+  /**
+   * Output only. Pass it to CompleteSignIn; single-use. Keep it secret.
+   *
+   * @generated from field: string challenge_token = 1;
+   */
+  challengeToken: string;
+
+  /**
+   * Output only. The second factors the user may complete the sign-in with.
+   *
+   * @generated from field: repeated authsvc.v1.SecondFactor factors = 2;
+   */
+  factors: SecondFactor[];
+
+  /**
+   * Output only. When the challenge expires (AUTHSVC_CHALLENGE_TTL).
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 3;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.SignInChallenge.
+ * Use `create(SignInChallengeSchema)` to create a new message.
+ */
+export const SignInChallengeSchema: GenMessage<SignInChallenge> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 28);
+
+/**
+ * Request of AuthService.StartTotpEnrollment.
+ *
+ * @generated from message authsvc.v1.StartTotpEnrollmentRequest
+ */
+export type StartTotpEnrollmentRequest = Message<"authsvc.v1.StartTotpEnrollmentRequest"> & {
+  /**
+   * Required. A live session token of the user.
+   *
+   * @generated from field: string session_token = 1;
+   */
+  sessionToken: string;
+};
+
+/**
+ * Describes the message authsvc.v1.StartTotpEnrollmentRequest.
+ * Use `create(StartTotpEnrollmentRequestSchema)` to create a new message.
+ */
+export const StartTotpEnrollmentRequestSchema: GenMessage<StartTotpEnrollmentRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 29);
+
+/**
+ * Response of AuthService.StartTotpEnrollment.
+ *
+ * @generated from message authsvc.v1.StartTotpEnrollmentResponse
+ */
+export type StartTotpEnrollmentResponse = Message<"authsvc.v1.StartTotpEnrollmentResponse"> & {
+  /**
+   * The base32 TOTP secret (SHA-1, 6 digits, 30 s), for manual entry. Keep it
+   * secret; it is never shown again.
+   *
+   * @generated from field: string secret = 1;
+   */
+  secret: string;
+
+  /**
+   * The same secret as an otpauth:// URI, to show as a QR code.
+   *
+   * @generated from field: string otpauth_uri = 2;
+   */
+  otpauthUri: string;
+
+  /**
+   * When the unconfirmed enrolment expires.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 3;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.StartTotpEnrollmentResponse.
+ * Use `create(StartTotpEnrollmentResponseSchema)` to create a new message.
+ */
+export const StartTotpEnrollmentResponseSchema: GenMessage<StartTotpEnrollmentResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 30);
+
+/**
+ * Request of AuthService.ConfirmTotpEnrollment.
+ *
+ * @generated from message authsvc.v1.ConfirmTotpEnrollmentRequest
+ */
+export type ConfirmTotpEnrollmentRequest = Message<"authsvc.v1.ConfirmTotpEnrollmentRequest"> & {
+  /**
+   * Required. A live session token of the user.
+   *
+   * @generated from field: string session_token = 1;
+   */
+  sessionToken: string;
+
+  /**
+   * Required. A current 6-digit code of the new secret.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message authsvc.v1.ConfirmTotpEnrollmentRequest.
+ * Use `create(ConfirmTotpEnrollmentRequestSchema)` to create a new message.
+ */
+export const ConfirmTotpEnrollmentRequestSchema: GenMessage<ConfirmTotpEnrollmentRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 31);
+
+/**
+ * Response of AuthService.ConfirmTotpEnrollment.
+ *
+ * @generated from message authsvc.v1.ConfirmTotpEnrollmentResponse
+ */
+export type ConfirmTotpEnrollmentResponse = Message<"authsvc.v1.ConfirmTotpEnrollmentResponse"> & {
+  /**
+   * Ten single-use recovery codes, shown this once (only hashes are kept).
+   *
+   * @generated from field: repeated string recovery_codes = 1;
+   */
+  recoveryCodes: string[];
+};
+
+/**
+ * Describes the message authsvc.v1.ConfirmTotpEnrollmentResponse.
+ * Use `create(ConfirmTotpEnrollmentResponseSchema)` to create a new message.
+ */
+export const ConfirmTotpEnrollmentResponseSchema: GenMessage<ConfirmTotpEnrollmentResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 32);
+
+/**
+ * Request of AuthService.RemoveTotp.
+ *
+ * @generated from message authsvc.v1.RemoveTotpRequest
+ */
+export type RemoveTotpRequest = Message<"authsvc.v1.RemoveTotpRequest"> & {
+  /**
+   * Required. A live session token of the user.
+   *
+   * @generated from field: string session_token = 1;
+   */
+  sessionToken: string;
+
+  /**
+   * Required. A current 6-digit TOTP code, or an unused recovery code.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message authsvc.v1.RemoveTotpRequest.
+ * Use `create(RemoveTotpRequestSchema)` to create a new message.
+ */
+export const RemoveTotpRequestSchema: GenMessage<RemoveTotpRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 33);
+
+/**
+ * Response of AuthService.RemoveTotp.
+ *
+ * @generated from message authsvc.v1.RemoveTotpResponse
+ */
+export type RemoveTotpResponse = Message<"authsvc.v1.RemoveTotpResponse"> & {
+};
+
+/**
+ * Describes the message authsvc.v1.RemoveTotpResponse.
+ * Use `create(RemoveTotpResponseSchema)` to create a new message.
+ */
+export const RemoveTotpResponseSchema: GenMessage<RemoveTotpResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 34);
+
+/**
+ * Request of AuthService.CompleteSignIn.
+ *
+ * @generated from message authsvc.v1.CompleteSignInRequest
+ */
+export type CompleteSignInRequest = Message<"authsvc.v1.CompleteSignInRequest"> & {
+  /**
+   * Required. The `challenge.challenge_token` CreateSession returned.
+   *
+   * @generated from field: string challenge_token = 1;
+   */
+  challengeToken: string;
+
+  /**
+   * Required. The second factor: one of these.
+   *
+   * @generated from oneof authsvc.v1.CompleteSignInRequest.factor
+   */
+  factor: {
+    /**
+     * A current 6-digit TOTP code.
+     *
+     * @generated from field: string totp_code = 2;
+     */
+    value: string;
+    case: "totpCode";
+  } | {
+    /**
+     * An unused recovery code.
+     *
+     * @generated from field: string recovery_code = 3;
+     */
+    value: string;
+    case: "recoveryCode";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message authsvc.v1.CompleteSignInRequest.
+ * Use `create(CompleteSignInRequestSchema)` to create a new message.
+ */
+export const CompleteSignInRequestSchema: GenMessage<CompleteSignInRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 35);
+
+/**
+ * Response of AuthService.CompleteSignIn: as CreateSessionResponse.
+ *
+ * @generated from message authsvc.v1.CompleteSignInResponse
+ */
+export type CompleteSignInResponse = Message<"authsvc.v1.CompleteSignInResponse"> & {
+  /**
+   * The new session (AAL2).
+   *
+   * @generated from field: authsvc.v1.Session session = 1;
+   */
+  session?: Session | undefined;
+
+  /**
+   * The session token. Keep it secret.
+   *
+   * @generated from field: string session_token = 2;
+   */
+  sessionToken: string;
+
+  /**
+   * The update token. Keep it secret.
+   *
+   * @generated from field: string update_token = 3;
+   */
+  updateToken: string;
+
+  /**
+   * The signed-in user.
+   *
+   * @generated from field: authsvc.v1.User user = 4;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.CompleteSignInResponse.
+ * Use `create(CompleteSignInResponseSchema)` to create a new message.
+ */
+export const CompleteSignInResponseSchema: GenMessage<CompleteSignInResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 36);
+
+/**
+ * Request of AuthService.ReauthenticateSession.
+ *
+ * @generated from message authsvc.v1.ReauthenticateSessionRequest
+ */
+export type ReauthenticateSessionRequest = Message<"authsvc.v1.ReauthenticateSessionRequest"> & {
+  /**
+   * Required. A live session token.
+   *
+   * @generated from field: string session_token = 1;
+   */
+  sessionToken: string;
+
+  /**
+   * Required. The proof: one of these.
+   *
+   * @generated from oneof authsvc.v1.ReauthenticateSessionRequest.proof
+   */
+  proof: {
+    /**
+     * The user's password.
+     *
+     * @generated from field: string password = 2;
+     */
+    value: string;
+    case: "password";
+  } | {
+    /**
+     * A current 6-digit TOTP code.
+     *
+     * @generated from field: string totp_code = 3;
+     */
+    value: string;
+    case: "totpCode";
+  } | {
+    /**
+     * A WebAuthn assertion (JSON) answering `challenge_token` from
+     * StartPasskeySignIn.
+     *
+     * @generated from field: authsvc.v1.PasskeyAssertion passkey_assertion = 4;
+     */
+    value: PasskeyAssertion;
+    case: "passkeyAssertion";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message authsvc.v1.ReauthenticateSessionRequest.
+ * Use `create(ReauthenticateSessionRequestSchema)` to create a new message.
+ */
+export const ReauthenticateSessionRequestSchema: GenMessage<ReauthenticateSessionRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 37);
+
+/**
+ * A passkey assertion: the challenge it answers and the authenticator's JSON.
+ *
+ * @generated from message authsvc.v1.PasskeyAssertion
+ */
+export type PasskeyAssertion = Message<"authsvc.v1.PasskeyAssertion"> & {
+  /**
+   * Required. The challenge token from StartPasskeySignIn.
+   *
+   * @generated from field: string challenge_token = 1;
+   */
+  challengeToken: string;
+
+  /**
+   * Required. The PublicKeyCredential (JSON) from navigator.credentials.get().
+   *
+   * @generated from field: string assertion_json = 2;
+   */
+  assertionJson: string;
+};
+
+/**
+ * Describes the message authsvc.v1.PasskeyAssertion.
+ * Use `create(PasskeyAssertionSchema)` to create a new message.
+ */
+export const PasskeyAssertionSchema: GenMessage<PasskeyAssertion> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 38);
+
+/**
+ * Response of AuthService.ReauthenticateSession.
+ *
+ * @generated from message authsvc.v1.ReauthenticateSessionResponse
+ */
+export type ReauthenticateSessionResponse = Message<"authsvc.v1.ReauthenticateSessionResponse"> & {
+  /**
+   * The session with its new authentication methods.
+   *
+   * @generated from field: authsvc.v1.Session session = 1;
+   */
+  session?: Session | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.ReauthenticateSessionResponse.
+ * Use `create(ReauthenticateSessionResponseSchema)` to create a new message.
+ */
+export const ReauthenticateSessionResponseSchema: GenMessage<ReauthenticateSessionResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 39);
+
+/**
+ * A registered passkey. Carries no key material.
+ *
+ * @generated from message authsvc.v1.Passkey
+ */
+export type Passkey = Message<"authsvc.v1.Passkey"> & {
+  /**
+   * Output only. The passkey's id (a UUID).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Output only. The name the user gave it.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Output only. When it was registered.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 3;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * Output only. When it was last used to sign in, if ever.
+   *
+   * @generated from field: google.protobuf.Timestamp last_use_time = 4;
+   */
+  lastUseTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.Passkey.
+ * Use `create(PasskeySchema)` to create a new message.
+ */
+export const PasskeySchema: GenMessage<Passkey> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 40);
+
+/**
+ * Request of AuthService.StartPasskeyRegistration.
+ *
+ * @generated from message authsvc.v1.StartPasskeyRegistrationRequest
+ */
+export type StartPasskeyRegistrationRequest = Message<"authsvc.v1.StartPasskeyRegistrationRequest"> & {
+  /**
+   * Required. A live session token of the user.
+   *
+   * @generated from field: string session_token = 1;
+   */
+  sessionToken: string;
+};
+
+/**
+ * Describes the message authsvc.v1.StartPasskeyRegistrationRequest.
+ * Use `create(StartPasskeyRegistrationRequestSchema)` to create a new message.
+ */
+export const StartPasskeyRegistrationRequestSchema: GenMessage<StartPasskeyRegistrationRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 41);
+
+/**
+ * Response of AuthService.StartPasskeyRegistration.
+ *
+ * @generated from message authsvc.v1.StartPasskeyRegistrationResponse
+ */
+export type StartPasskeyRegistrationResponse = Message<"authsvc.v1.StartPasskeyRegistrationResponse"> & {
+  /**
+   * Pass it to FinishPasskeyRegistration; single-use. Keep it secret.
+   *
+   * @generated from field: string challenge_token = 1;
+   */
+  challengeToken: string;
+
+  /**
+   * PublicKeyCredentialCreationOptions as JSON, for navigator.credentials.create().
+   *
+   * @generated from field: string options_json = 2;
+   */
+  optionsJson: string;
+};
+
+/**
+ * Describes the message authsvc.v1.StartPasskeyRegistrationResponse.
+ * Use `create(StartPasskeyRegistrationResponseSchema)` to create a new message.
+ */
+export const StartPasskeyRegistrationResponseSchema: GenMessage<StartPasskeyRegistrationResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 42);
+
+/**
+ * Request of AuthService.FinishPasskeyRegistration.
+ *
+ * @generated from message authsvc.v1.FinishPasskeyRegistrationRequest
+ */
+export type FinishPasskeyRegistrationRequest = Message<"authsvc.v1.FinishPasskeyRegistrationRequest"> & {
+  /**
+   * Required. The challenge token from StartPasskeyRegistration.
+   *
+   * @generated from field: string challenge_token = 1;
+   */
+  challengeToken: string;
+
+  /**
+   * Required. The PublicKeyCredential (JSON) from navigator.credentials.create().
+   *
+   * @generated from field: string credential_json = 2;
+   */
+  credentialJson: string;
+
+  /**
+   * Optional. A name for the passkey, at most 128 characters.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message authsvc.v1.FinishPasskeyRegistrationRequest.
+ * Use `create(FinishPasskeyRegistrationRequestSchema)` to create a new message.
+ */
+export const FinishPasskeyRegistrationRequestSchema: GenMessage<FinishPasskeyRegistrationRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 43);
+
+/**
+ * Response of AuthService.FinishPasskeyRegistration.
+ *
+ * @generated from message authsvc.v1.FinishPasskeyRegistrationResponse
+ */
+export type FinishPasskeyRegistrationResponse = Message<"authsvc.v1.FinishPasskeyRegistrationResponse"> & {
+  /**
+   * The new passkey.
+   *
+   * @generated from field: authsvc.v1.Passkey passkey = 1;
+   */
+  passkey?: Passkey | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.FinishPasskeyRegistrationResponse.
+ * Use `create(FinishPasskeyRegistrationResponseSchema)` to create a new message.
+ */
+export const FinishPasskeyRegistrationResponseSchema: GenMessage<FinishPasskeyRegistrationResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 44);
+
+/**
+ * Request of AuthService.ListPasskeys.
+ *
+ * @generated from message authsvc.v1.ListPasskeysRequest
+ */
+export type ListPasskeysRequest = Message<"authsvc.v1.ListPasskeysRequest"> & {
+  /**
+   * Required. A live session token of the user.
+   *
+   * @generated from field: string session_token = 1;
+   */
+  sessionToken: string;
+};
+
+/**
+ * Describes the message authsvc.v1.ListPasskeysRequest.
+ * Use `create(ListPasskeysRequestSchema)` to create a new message.
+ */
+export const ListPasskeysRequestSchema: GenMessage<ListPasskeysRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 45);
+
+/**
+ * Response of AuthService.ListPasskeys.
+ *
+ * @generated from message authsvc.v1.ListPasskeysResponse
+ */
+export type ListPasskeysResponse = Message<"authsvc.v1.ListPasskeysResponse"> & {
+  /**
+   * The user's passkeys, oldest first.
+   *
+   * @generated from field: repeated authsvc.v1.Passkey passkeys = 1;
+   */
+  passkeys: Passkey[];
+};
+
+/**
+ * Describes the message authsvc.v1.ListPasskeysResponse.
+ * Use `create(ListPasskeysResponseSchema)` to create a new message.
+ */
+export const ListPasskeysResponseSchema: GenMessage<ListPasskeysResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 46);
+
+/**
+ * Request of AuthService.RemovePasskey.
+ *
+ * @generated from message authsvc.v1.RemovePasskeyRequest
+ */
+export type RemovePasskeyRequest = Message<"authsvc.v1.RemovePasskeyRequest"> & {
+  /**
+   * Required. A live session token of the user.
+   *
+   * @generated from field: string session_token = 1;
+   */
+  sessionToken: string;
+
+  /**
+   * Required. The id of the passkey to remove.
+   *
+   * @generated from field: string passkey_id = 2;
+   */
+  passkeyId: string;
+};
+
+/**
+ * Describes the message authsvc.v1.RemovePasskeyRequest.
+ * Use `create(RemovePasskeyRequestSchema)` to create a new message.
+ */
+export const RemovePasskeyRequestSchema: GenMessage<RemovePasskeyRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 47);
+
+/**
+ * Response of AuthService.RemovePasskey.
+ *
+ * @generated from message authsvc.v1.RemovePasskeyResponse
+ */
+export type RemovePasskeyResponse = Message<"authsvc.v1.RemovePasskeyResponse"> & {
+};
+
+/**
+ * Describes the message authsvc.v1.RemovePasskeyResponse.
+ * Use `create(RemovePasskeyResponseSchema)` to create a new message.
+ */
+export const RemovePasskeyResponseSchema: GenMessage<RemovePasskeyResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 48);
+
+/**
+ * Request of AuthService.StartPasskeySignIn.
+ *
+ * @generated from message authsvc.v1.StartPasskeySignInRequest
+ */
+export type StartPasskeySignInRequest = Message<"authsvc.v1.StartPasskeySignInRequest"> & {
+  /**
+   * Optional. The user's email: only their passkeys are offered. Empty:
+   * any discoverable passkey.
+   *
+   * @generated from field: string email = 1;
+   */
+  email: string;
+};
+
+/**
+ * Describes the message authsvc.v1.StartPasskeySignInRequest.
+ * Use `create(StartPasskeySignInRequestSchema)` to create a new message.
+ */
+export const StartPasskeySignInRequestSchema: GenMessage<StartPasskeySignInRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 49);
+
+/**
+ * Response of AuthService.StartPasskeySignIn.
+ *
+ * @generated from message authsvc.v1.StartPasskeySignInResponse
+ */
+export type StartPasskeySignInResponse = Message<"authsvc.v1.StartPasskeySignInResponse"> & {
+  /**
+   * Pass it to FinishPasskeySignIn; single-use. Keep it secret.
+   *
+   * @generated from field: string challenge_token = 1;
+   */
+  challengeToken: string;
+
+  /**
+   * PublicKeyCredentialRequestOptions as JSON, for navigator.credentials.get().
+   *
+   * @generated from field: string options_json = 2;
+   */
+  optionsJson: string;
+};
+
+/**
+ * Describes the message authsvc.v1.StartPasskeySignInResponse.
+ * Use `create(StartPasskeySignInResponseSchema)` to create a new message.
+ */
+export const StartPasskeySignInResponseSchema: GenMessage<StartPasskeySignInResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 50);
+
+/**
+ * Request of AuthService.FinishPasskeySignIn.
+ *
+ * @generated from message authsvc.v1.FinishPasskeySignInRequest
+ */
+export type FinishPasskeySignInRequest = Message<"authsvc.v1.FinishPasskeySignInRequest"> & {
+  /**
+   * Required. The challenge token from StartPasskeySignIn.
+   *
+   * @generated from field: string challenge_token = 1;
+   */
+  challengeToken: string;
+
+  /**
+   * Required. The PublicKeyCredential (JSON) from navigator.credentials.get().
+   *
+   * @generated from field: string assertion_json = 2;
+   */
+  assertionJson: string;
+
+  /**
+   * Optional. The end user's user agent; at most 512 characters.
+   *
+   * @generated from field: string user_agent = 3;
+   */
+  userAgent: string;
+
+  /**
+   * Optional. The end user's IP address.
+   *
+   * @generated from field: string ip_address = 4;
+   */
+  ipAddress: string;
+};
+
+/**
+ * Describes the message authsvc.v1.FinishPasskeySignInRequest.
+ * Use `create(FinishPasskeySignInRequestSchema)` to create a new message.
+ */
+export const FinishPasskeySignInRequestSchema: GenMessage<FinishPasskeySignInRequest> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 51);
+
+/**
+ * Response of AuthService.FinishPasskeySignIn: as CreateSessionResponse.
+ *
+ * @generated from message authsvc.v1.FinishPasskeySignInResponse
+ */
+export type FinishPasskeySignInResponse = Message<"authsvc.v1.FinishPasskeySignInResponse"> & {
+  /**
+   * The new session (AAL2).
+   *
+   * @generated from field: authsvc.v1.Session session = 1;
+   */
+  session?: Session | undefined;
+
+  /**
+   * The session token. Keep it secret.
+   *
+   * @generated from field: string session_token = 2;
+   */
+  sessionToken: string;
+
+  /**
+   * The update token. Keep it secret.
+   *
+   * @generated from field: string update_token = 3;
+   */
+  updateToken: string;
+
+  /**
+   * The signed-in user.
+   *
+   * @generated from field: authsvc.v1.User user = 4;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message authsvc.v1.FinishPasskeySignInResponse.
+ * Use `create(FinishPasskeySignInResponseSchema)` to create a new message.
+ */
+export const FinishPasskeySignInResponseSchema: GenMessage<FinishPasskeySignInResponse> = /*@__PURE__*/
+  messageDesc(file_authsvc_v1_auth_service, 52);
+
+/**
  * The kind of a security event.
  *
  * @generated from enum authsvc.v1.AuditEventType
@@ -960,6 +1759,118 @@ export enum AuditEventType {
    * @generated from enum value: AUDIT_EVENT_TYPE_CALLER_DENIED = 12;
    */
   CALLER_DENIED = 12,
+
+  /**
+   * A user confirmed a TOTP enrolment.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_TOTP_ENROLLED = 40;
+   */
+  TOTP_ENROLLED = 40,
+
+  /**
+   * A user removed their TOTP (and recovery codes).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_TOTP_REMOVED = 41;
+   */
+  TOTP_REMOVED = 41,
+
+  /**
+   * A wrong TOTP or recovery code was presented.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_TOTP_FAILED = 42;
+   */
+  TOTP_FAILED = 42,
+
+  /**
+   * A TOTP code was presented again for a time step already used.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_TOTP_REPLAYED = 43;
+   */
+  TOTP_REPLAYED = 43,
+
+  /**
+   * A TOTP or recovery code was refused by throttling unchecked.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_TOTP_THROTTLED = 44;
+   */
+  TOTP_THROTTLED = 44,
+
+  /**
+   * A recovery code was used (and is now spent).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_RECOVERY_CODE_USED = 45;
+   */
+  RECOVERY_CODE_USED = 45,
+
+  /**
+   * A password sign-in was answered with a second-factor challenge.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_SECOND_FACTOR_CHALLENGED = 46;
+   */
+  SECOND_FACTOR_CHALLENGED = 46,
+
+  /**
+   * A sign-in was completed with its second factor (CompleteSignIn).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_SIGN_IN_COMPLETED = 47;
+   */
+  SIGN_IN_COMPLETED = 47,
+
+  /**
+   * A session recorded a fresh authentication (ReauthenticateSession).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_SESSION_REAUTHENTICATED = 48;
+   */
+  SESSION_REAUTHENTICATED = 48,
+
+  /**
+   * A step-up authentication failed (wrong password).
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_REAUTHENTICATION_FAILED = 49;
+   */
+  REAUTHENTICATION_FAILED = 49,
+
+  /**
+   * A step-up authentication was refused by throttling unchecked.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_REAUTHENTICATION_THROTTLED = 50;
+   */
+  REAUTHENTICATION_THROTTLED = 50,
+
+  /**
+   * A user registered a passkey.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_PASSKEY_REGISTERED = 51;
+   */
+  PASSKEY_REGISTERED = 51,
+
+  /**
+   * A user removed a passkey.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_PASSKEY_REMOVED = 52;
+   */
+  PASSKEY_REMOVED = 52,
+
+  /**
+   * A user signed in with a passkey.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_PASSKEY_SIGN_IN_SUCCEEDED = 53;
+   */
+  PASSKEY_SIGN_IN_SUCCEEDED = 53,
+
+  /**
+   * A passkey assertion or registration was refused.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_PASSKEY_SIGN_IN_FAILED = 54;
+   */
+  PASSKEY_SIGN_IN_FAILED = 54,
+
+  /**
+   * A passkey's sign counter went backwards (a cloned authenticator): refused.
+   *
+   * @generated from enum value: AUDIT_EVENT_TYPE_PASSKEY_COUNTER_REGRESSED = 55;
+   */
+  PASSKEY_COUNTER_REGRESSED = 55,
 }
 
 /**
@@ -1082,6 +1993,74 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_INTERNAL = 13;
    */
   INTERNAL = 13,
+
+  /**
+   * FAILED_PRECONDITION: this call needs an authentication on the session
+   * within AUTHSVC_REAUTH_MAX_AGE: call ReauthenticateSession first.
+   *
+   * @generated from enum value: ERROR_REASON_REAUTHENTICATION_REQUIRED = 30;
+   */
+  REAUTHENTICATION_REQUIRED = 30,
+
+  /**
+   * FAILED_PRECONDITION: this factor is not configured on the server
+   * (AUTHSVC_SECRET_KEY for TOTP, AUTHSVC_WEBAUTHN_RP_ID for passkeys).
+   *
+   * @generated from enum value: ERROR_REASON_MFA_NOT_CONFIGURED = 31;
+   */
+  MFA_NOT_CONFIGURED = 31,
+
+  /**
+   * UNAUTHENTICATED: the challenge token is unknown, used or expired; start
+   * again (sign in with the password again, or start a new ceremony).
+   *
+   * @generated from enum value: ERROR_REASON_CHALLENGE_INVALID = 32;
+   */
+  CHALLENGE_INVALID = 32,
+
+  /**
+   * UNAUTHENTICATED: the TOTP or recovery code is wrong, or was already used.
+   *
+   * @generated from enum value: ERROR_REASON_CODE_INVALID = 33;
+   */
+  CODE_INVALID = 33,
+
+  /**
+   * FAILED_PRECONDITION: the user already has a confirmed TOTP.
+   *
+   * @generated from enum value: ERROR_REASON_TOTP_ALREADY_ENROLLED = 34;
+   */
+  TOTP_ALREADY_ENROLLED = 34,
+
+  /**
+   * FAILED_PRECONDITION: the user has no (pending or confirmed) TOTP for
+   * this call.
+   *
+   * @generated from enum value: ERROR_REASON_TOTP_NOT_ENROLLED = 35;
+   */
+  TOTP_NOT_ENROLLED = 35,
+
+  /**
+   * UNAUTHENTICATED: the passkey credential or assertion was refused.
+   *
+   * @generated from enum value: ERROR_REASON_PASSKEY_INVALID = 36;
+   */
+  PASSKEY_INVALID = 36,
+
+  /**
+   * UNAUTHENTICATED: the passkey's sign counter went backwards (a cloned
+   * authenticator); the attempt is refused and audited.
+   *
+   * @generated from enum value: ERROR_REASON_CLONED_AUTHENTICATOR = 37;
+   */
+  CLONED_AUTHENTICATOR = 37,
+
+  /**
+   * NOT_FOUND: the user has no passkey with this id.
+   *
+   * @generated from enum value: ERROR_REASON_PASSKEY_NOT_FOUND = 38;
+   */
+  PASSKEY_NOT_FOUND = 38,
 }
 
 /**
@@ -1089,6 +2068,129 @@ export enum ErrorReason {
  */
 export const ErrorReasonSchema: GenEnum<ErrorReason> = /*@__PURE__*/
   enumDesc(file_authsvc_v1_auth_service, 1);
+
+/**
+ * A way a user proved who they are.
+ *
+ * @generated from enum authsvc.v1.AuthenticationMethodType
+ */
+export enum AuthenticationMethodType {
+  /**
+   * Never used.
+   *
+   * @generated from enum value: AUTHENTICATION_METHOD_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The password.
+   *
+   * @generated from enum value: AUTHENTICATION_METHOD_TYPE_PASSWORD = 1;
+   */
+  PASSWORD = 1,
+
+  /**
+   * A TOTP code from an authenticator app.
+   *
+   * @generated from enum value: AUTHENTICATION_METHOD_TYPE_TOTP = 2;
+   */
+  TOTP = 2,
+
+  /**
+   * A single-use recovery code.
+   *
+   * @generated from enum value: AUTHENTICATION_METHOD_TYPE_RECOVERY_CODE = 3;
+   */
+  RECOVERY_CODE = 3,
+
+  /**
+   * A user-verified passkey.
+   *
+   * @generated from enum value: AUTHENTICATION_METHOD_TYPE_PASSKEY = 4;
+   */
+  PASSKEY = 4,
+
+  /**
+   * A password reset link or code.
+   *
+   * @generated from enum value: AUTHENTICATION_METHOD_TYPE_RESET = 5;
+   */
+  RESET = 5,
+}
+
+/**
+ * Describes the enum authsvc.v1.AuthenticationMethodType.
+ */
+export const AuthenticationMethodTypeSchema: GenEnum<AuthenticationMethodType> = /*@__PURE__*/
+  enumDesc(file_authsvc_v1_auth_service, 2);
+
+/**
+ * How strongly a session is authenticated (NIST SP 800-63B).
+ *
+ * @generated from enum authsvc.v1.AssuranceLevel
+ */
+export enum AssuranceLevel {
+  /**
+   * Never used.
+   *
+   * @generated from enum value: ASSURANCE_LEVEL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * One factor (a password).
+   *
+   * @generated from enum value: ASSURANCE_LEVEL_AAL1 = 1;
+   */
+  AAL1 = 1,
+
+  /**
+   * Two factors, or a user-verified passkey.
+   *
+   * @generated from enum value: ASSURANCE_LEVEL_AAL2 = 2;
+   */
+  AAL2 = 2,
+}
+
+/**
+ * Describes the enum authsvc.v1.AssuranceLevel.
+ */
+export const AssuranceLevelSchema: GenEnum<AssuranceLevel> = /*@__PURE__*/
+  enumDesc(file_authsvc_v1_auth_service, 3);
+
+/**
+ * A second factor a sign-in challenge accepts.
+ *
+ * @generated from enum authsvc.v1.SecondFactor
+ */
+export enum SecondFactor {
+  /**
+   * Never used.
+   *
+   * @generated from enum value: SECOND_FACTOR_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A TOTP code (CompleteSignIn `totp_code`).
+   *
+   * @generated from enum value: SECOND_FACTOR_TOTP = 1;
+   */
+  TOTP = 1,
+
+  /**
+   * A recovery code (CompleteSignIn `recovery_code`).
+   *
+   * @generated from enum value: SECOND_FACTOR_RECOVERY_CODE = 2;
+   */
+  RECOVERY_CODE = 2,
+}
+
+/**
+ * Describes the enum authsvc.v1.SecondFactor.
+ */
+export const SecondFactorSchema: GenEnum<SecondFactor> = /*@__PURE__*/
+  enumDesc(file_authsvc_v1_auth_service, 4);
 
 /**
  * AuthService signs people up, signs them in and validates their session
@@ -1230,6 +2332,128 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * --- Multi-factor sign-in (issue 10) ---
+   * Starts enrolling a TOTP authenticator app for the user of
+   * `session_token`: returns a new secret to scan. Not active until
+   * ConfirmTotpEnrollment. Needs a recent authentication (reason
+   * REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+   *
+   * @generated from rpc authsvc.v1.AuthService.StartTotpEnrollment
+   */
+  startTotpEnrollment: {
+    methodKind: "unary";
+    input: typeof StartTotpEnrollmentRequestSchema;
+    output: typeof StartTotpEnrollmentResponseSchema;
+  },
+  /**
+   * Confirms a TOTP enrolment with a current code and returns 10 single-use
+   * recovery codes, shown this once.
+   *
+   * @generated from rpc authsvc.v1.AuthService.ConfirmTotpEnrollment
+   */
+  confirmTotpEnrollment: {
+    methodKind: "unary";
+    input: typeof ConfirmTotpEnrollmentRequestSchema;
+    output: typeof ConfirmTotpEnrollmentResponseSchema;
+  },
+  /**
+   * Removes the user's TOTP and recovery codes; needs a current TOTP code or
+   * a recovery code, and a recent authentication.
+   *
+   * @generated from rpc authsvc.v1.AuthService.RemoveTotp
+   */
+  removeTotp: {
+    methodKind: "unary";
+    input: typeof RemoveTotpRequestSchema;
+    output: typeof RemoveTotpResponseSchema;
+  },
+  /**
+   * Completes a sign-in that CreateSession answered with a `challenge`: the
+   * second factor for the password already checked. Returns the tokens.
+   *
+   * @generated from rpc authsvc.v1.AuthService.CompleteSignIn
+   */
+  completeSignIn: {
+    methodKind: "unary";
+    input: typeof CompleteSignInRequestSchema;
+    output: typeof CompleteSignInResponseSchema;
+  },
+  /**
+   * Records a fresh authentication on an existing session (step-up), with
+   * the password, a TOTP code or a passkey. Issues no new tokens.
+   *
+   * @generated from rpc authsvc.v1.AuthService.ReauthenticateSession
+   */
+  reauthenticateSession: {
+    methodKind: "unary";
+    input: typeof ReauthenticateSessionRequestSchema;
+    output: typeof ReauthenticateSessionResponseSchema;
+  },
+  /**
+   * Starts registering a passkey (WebAuthn) for the user of `session_token`.
+   * Needs a recent authentication.
+   *
+   * @generated from rpc authsvc.v1.AuthService.StartPasskeyRegistration
+   */
+  startPasskeyRegistration: {
+    methodKind: "unary";
+    input: typeof StartPasskeyRegistrationRequestSchema;
+    output: typeof StartPasskeyRegistrationResponseSchema;
+  },
+  /**
+   * Finishes a passkey registration with the authenticator's response.
+   *
+   * @generated from rpc authsvc.v1.AuthService.FinishPasskeyRegistration
+   */
+  finishPasskeyRegistration: {
+    methodKind: "unary";
+    input: typeof FinishPasskeyRegistrationRequestSchema;
+    output: typeof FinishPasskeyRegistrationResponseSchema;
+  },
+  /**
+   * Lists the passkeys of the user of `session_token`.
+   *
+   * @generated from rpc authsvc.v1.AuthService.ListPasskeys
+   */
+  listPasskeys: {
+    methodKind: "unary";
+    input: typeof ListPasskeysRequestSchema;
+    output: typeof ListPasskeysResponseSchema;
+  },
+  /**
+   * Removes one passkey of the user of `session_token`; needs a recent
+   * authentication.
+   *
+   * @generated from rpc authsvc.v1.AuthService.RemovePasskey
+   */
+  removePasskey: {
+    methodKind: "unary";
+    input: typeof RemovePasskeyRequestSchema;
+    output: typeof RemovePasskeyResponseSchema;
+  },
+  /**
+   * Starts a passkey sign-in (with an email: that user's passkeys; without:
+   * any discoverable passkey).
+   *
+   * @generated from rpc authsvc.v1.AuthService.StartPasskeySignIn
+   */
+  startPasskeySignIn: {
+    methodKind: "unary";
+    input: typeof StartPasskeySignInRequestSchema;
+    output: typeof StartPasskeySignInResponseSchema;
+  },
+  /**
+   * Finishes a passkey sign-in: a user-verified passkey is a full sign-in
+   * (AAL2) on its own. Returns the tokens.
+   *
+   * @generated from rpc authsvc.v1.AuthService.FinishPasskeySignIn
+   */
+  finishPasskeySignIn: {
+    methodKind: "unary";
+    input: typeof FinishPasskeySignInRequestSchema;
+    output: typeof FinishPasskeySignInResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_authsvc_v1_auth_service, 0);

@@ -16,10 +16,13 @@ from authsvc.edge import paging
 from authsvc.errors import FieldViolation, InvalidArgument
 from authsvc.flows.accounts import NewUser
 from authsvc.flows.credentials import PasswordChange
-from authsvc.flows.sign_in import Credentials, Origin
+from authsvc.flows.second_factor import Code
+from authsvc.flows.sign_in import Credentials, Origin, SecondStep
+from authsvc.flows.step_up import Reauthentication
 from authsvc.rules import passwords, values
 from authsvc.rules.users import Profile, ProfileChanges
 from authsvc.rules.values import Rejected
+from authsvc.storage.models import AuthMethod
 from authsvc.storage.paging import PageRequest
 from authsvc.v1 import auth_service_pb2 as pb
 
@@ -144,3 +147,77 @@ def _page(f: _Fields, size: int, token: str, scope: str) -> PageRequest:
     checked_size = f.take("page_size", values.page_size, size)
     after = f.take("page_token", paging.decoder(scope), token)
     return PageRequest(checked_size, after)
+
+
+# Multi-factor sign-in (issue 10)
+
+
+def session_token(r: pb.StartTotpEnrollmentRequest) -> str:
+    """The session token of a request that carries nothing else."""
+    return one("session_token", values.required, r.session_token)
+
+
+def confirm_totp(r: pb.ConfirmTotpEnrollmentRequest) -> tuple[str, str]:
+    f = _Fields()
+    token = f.take("session_token", values.required, r.session_token)
+    code = f.take("code", values.totp_code, r.code)
+    f.done()
+    return token, code
+
+
+def remove_totp(r: pb.RemoveTotpRequest) -> tuple[str, Code]:
+    """A 6-digit code is a TOTP code; anything else is read as a recovery code."""
+    f = _Fields()
+    token = f.take("session_token", values.required, r.session_token)
+    code = f.take("code", _second_factor_code, r.code)
+    f.done()
+    return token, code
+
+
+def complete_sign_in(r: pb.CompleteSignInRequest) -> SecondStep:
+    f = _Fields()
+    token = f.take("challenge_token", values.required, r.challenge_token)
+    which = r.WhichOneof("factor")
+    code = None
+    if which == "totp_code":
+        code = Code(AuthMethod.TOTP, f.take("totp_code", values.totp_code, r.totp_code))
+    elif which == "recovery_code":
+        value = f.take("recovery_code", values.recovery_code, r.recovery_code)
+        code = Code(AuthMethod.RECOVERY_CODE, value)
+    else:
+        f.take("totp_code", values.required, "")
+    f.done()
+    assert code is not None
+    return SecondStep(token, code)
+
+
+def reauthenticate(r: pb.ReauthenticateSessionRequest) -> Reauthentication:
+    f = _Fields()
+    token = f.take("session_token", values.required, r.session_token)
+    which = r.WhichOneof("proof")
+    if which == "password":
+        password = f.take("password", values.required, r.password)
+        f.done()
+        return Reauthentication(token, password=password)
+    if which == "totp_code":
+        code = f.take("totp_code", values.totp_code, r.totp_code)
+        f.done()
+        return Reauthentication(token, totp_code=code)
+    if which == "passkey_assertion":
+        f.take("passkey_assertion", _not_yet, r.passkey_assertion)
+    else:
+        f.take("password", values.required, "")
+    f.done()
+    raise AssertionError("unreachable: done() raised")
+
+
+def _not_yet(value: object) -> None:
+    raise Rejected("passkey step-up is not served yet; use password or totp_code")
+
+
+def _second_factor_code(value: str) -> Code:
+    # Six digits are a TOTP code; anything else can only be a recovery code.
+    plain = value.replace(" ", "")
+    if len(plain) == 6 and plain.isascii() and plain.isdigit():
+        return Code(AuthMethod.TOTP, values.totp_code(value))
+    return Code(AuthMethod.RECOVERY_CODE, values.recovery_code(value))

@@ -16,7 +16,9 @@ from typing import Protocol
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authsvc.edge import paging
+from authsvc.flows.factors import TotpEnrollment
 from authsvc.flows.sign_in import SignedIn
+from authsvc.rules.challenges import IssuedChallenge
 from authsvc.rules.sessions import IssuedSession
 from authsvc.storage.models import AuditRecord, Authentication, assurance_level
 from authsvc.storage.models import Session as SessionRow
@@ -95,14 +97,12 @@ def session(s: SessionFields) -> pb.Session:
         ip_address=s.ip_address,
         authentication_methods=[
             pb.AuthenticationMethod(
-                method=pb.AuthenticationMethodType.Value(
-                    f"AUTHENTICATION_METHOD_TYPE_{a.method.value}"
-                ),
+                method=f"AUTHENTICATION_METHOD_TYPE_{a.method.value}",
                 time=timestamp(a.time),
             )
             for a in s.authentication_methods
         ],
-        assurance_level=assurance_level(s.authentication_methods),
+        assurance_level=f"ASSURANCE_LEVEL_AAL{assurance_level(s.authentication_methods)}",
     )
 
 
@@ -121,12 +121,48 @@ def validation(v: Validated) -> pb.ValidateTokenResponse:
 
 
 def signed_in(done: SignedIn) -> pb.CreateSessionResponse:
-    """CreateSession's response: the tokens, returned this once."""
+    """CreateSession's response: the tokens (returned this once), or a challenge."""
+    if done.challenge is not None:
+        return pb.CreateSessionResponse(
+            user=user(done.user),
+            challenge=challenge(
+                done.challenge, ["SECOND_FACTOR_TOTP", "SECOND_FACTOR_RECOVERY_CODE"]
+            ),
+        )
+    assert done.issued is not None
     return pb.CreateSessionResponse(
         session=session(done.issued.session),
         session_token=done.issued.session_token,
         update_token=done.issued.update_token,
         user=user(done.user),
+        second_factor_enrollment_required=done.enrollment_required,
+    )
+
+
+def challenge(issued: IssuedChallenge, factors: list[str]) -> pb.SignInChallenge:
+    """A sign-in challenge: its token (returned this once), factors and expiry."""
+    return pb.SignInChallenge(
+        challenge_token=issued.token,
+        factors=factors,
+        expire_time=timestamp(issued.challenge.expires_at),
+    )
+
+
+def completed(done: SignedIn) -> pb.CompleteSignInResponse:
+    """CompleteSignIn's response: the tokens, returned this once."""
+    assert done.issued is not None
+    return pb.CompleteSignInResponse(
+        session=session(done.issued.session),
+        session_token=done.issued.session_token,
+        update_token=done.issued.update_token,
+        user=user(done.user),
+    )
+
+
+def totp_enrollment(e: TotpEnrollment) -> pb.StartTotpEnrollmentResponse:
+    """StartTotpEnrollment's response: the secret, shown this once."""
+    return pb.StartTotpEnrollmentResponse(
+        secret=e.secret, otpauth_uri=e.otpauth_uri, expire_time=timestamp(e.expire_time)
     )
 
 

@@ -85,3 +85,32 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     ) -> pb.ListAuditEventsResponse:
         user_id, page = requests.list_audit_events(request)
         return responses.audit_events(user_id, self._flows.audit_trail.list_events(user_id, page))
+
+    # --- Multi-factor sign-in (issue 10) ---
+
+    def StartTotpEnrollment(
+        self, request: pb.StartTotpEnrollmentRequest, context: Ctx
+    ) -> pb.StartTotpEnrollmentResponse:
+        started = self._flows.factors.start_totp(requests.session_token(request))
+        return responses.totp_enrollment(started)
+
+    def ConfirmTotpEnrollment(
+        self, request: pb.ConfirmTotpEnrollmentRequest, context: Ctx
+    ) -> pb.ConfirmTotpEnrollmentResponse:
+        codes = self._flows.factors.confirm_totp(*requests.confirm_totp(request))
+        return pb.ConfirmTotpEnrollmentResponse(recovery_codes=codes)
+
+    def RemoveTotp(self, request: pb.RemoveTotpRequest, context: Ctx) -> pb.RemoveTotpResponse:
+        self._flows.factors.remove_totp(*requests.remove_totp(request))
+        return pb.RemoveTotpResponse()
+
+    def CompleteSignIn(
+        self, request: pb.CompleteSignInRequest, context: Ctx
+    ) -> pb.CompleteSignInResponse:
+        return responses.completed(self._flows.sign_in.complete(requests.complete_sign_in(request)))
+
+    def ReauthenticateSession(
+        self, request: pb.ReauthenticateSessionRequest, context: Ctx
+    ) -> pb.ReauthenticateSessionResponse:
+        session = self._flows.step_up.reauthenticate(requests.reauthenticate(request))
+        return pb.ReauthenticateSessionResponse(session=responses.session(session))

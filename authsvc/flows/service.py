@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from authsvc.flows.accounts import Accounts
 from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.credentials import Credentials
+from authsvc.flows.factors import Factors
 from authsvc.flows.housekeeping import Housekeeping
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn
+from authsvc.flows.step_up import StepUp
 
 
 @dataclass(frozen=True)
@@ -22,3 +24,5 @@ class Flows:
     credentials: Credentials
     audit_trail: AuditTrail
     housekeeping: Housekeeping
+    factors: Factors
+    step_up: StepUp

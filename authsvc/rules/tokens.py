@@ -21,6 +21,7 @@ class TokenKind(enum.Enum):
 
     SESSION = "asv_st_"
     UPDATE = "asv_ut_"
+    CHALLENGE = "asv_ct_"
 
 
 def new_token(kind: TokenKind) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -24,16 +24,19 @@ from authsvc.edge.error_interceptor import ErrorInterceptor
 from authsvc.edge.observability import ObservabilityInterceptor
 from authsvc.edge.servicer import AuthServicer
 from authsvc.edge.worker_tag import WorkerTag
-from authsvc.errors import InvalidCredentials
+from authsvc.errors import CodeInvalid, InvalidCredentials
 from authsvc.flows.accounts import Accounts
 from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.changes import Changes
 from authsvc.flows.credentials import Credentials
+from authsvc.flows.factors import FactorPolicy, Factors
 from authsvc.flows.housekeeping import Housekeeping
+from authsvc.flows.second_factor import SecondFactorCheck
 from authsvc.flows.secret_check import CheckEvents, SecretCheck
 from authsvc.flows.service import Flows
 from authsvc.flows.sessions import Sessions
-from authsvc.flows.sign_in import SignIn
+from authsvc.flows.sign_in import SignIn, SignInPolicy
+from authsvc.flows.step_up import StepUp
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.sessions import SessionPolicy
@@ -71,6 +74,22 @@ def sign_in_throttle(settings: Settings) -> ThrottlePolicy:
         ip_limit=settings.throttle_ip_limit,
         ip_window=settings.throttle_ip_window,
         forget_after=settings.throttle_forget_after,
+    )
+
+
+def second_factor_throttle(settings: Settings) -> ThrottlePolicy:
+    """The throttle of TOTP and recovery codes, keyed by user (scope ``totp``).
+
+    Tighter than passwords: a 6-digit code has three valid values in a million, so
+    at most 10 wrong codes per user an hour (about 1 in 800,000 odds of a guess in
+    that hour), with the same growing delay after the threshold.
+    """
+    return replace(
+        sign_in_throttle(settings),
+        scope="totp",
+        threshold=min(3, settings.throttle_account_threshold),
+        subject_limit=10,
+        subject_window=timedelta(hours=1),
     )
 
 
@@ -133,6 +152,17 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
     throttle = sign_in_throttle(settings)
     sign_in = CheckEvents(AuditEvent.SIGN_IN_FAILED, AuditEvent.SIGN_IN_THROTTLED)
     change = CheckEvents(AuditEvent.PASSWORD_CHANGE_FAILED, AuditEvent.PASSWORD_CHANGE_THROTTLED)
+    reauth = CheckEvents(AuditEvent.REAUTHENTICATION_FAILED, AuditEvent.REAUTHENTICATION_THROTTLED)
+    codes = SecondFactorCheck(
+        changes,
+        SecretCheck(
+            changes,
+            second_factor_throttle(settings),
+            CheckEvents(AuditEvent.TOTP_FAILED, AuditEvent.TOTP_THROTTLED),
+            CodeInvalid,
+        ),
+        settings.secret_key,
+    )
     return Flows(
         accounts=Accounts(changes, infra.hasher),
         sign_in=SignIn(
@@ -140,6 +170,8 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
             infra.hasher,
             SecretCheck(changes, throttle, sign_in, InvalidCredentials),
             sessions,
+            codes,
+            SignInPolicy(settings.challenge_ttl, settings.require_mfa),
         ),
         sessions=Sessions(changes, infra.validator, sessions),
         credentials=Credentials(
@@ -150,6 +182,22 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         ),
         audit_trail=AuditTrail(changes),
         housekeeping=Housekeeping(changes, retention(settings)),
+        factors=Factors(
+            changes,
+            infra.validator,
+            codes,
+            settings.secret_key,
+            FactorPolicy(
+                settings.reauth_max_age, settings.challenge_ttl, settings.webauthn_rp_name
+            ),
+        ),
+        step_up=StepUp(
+            changes,
+            infra.validator,
+            infra.hasher,
+            SecretCheck(changes, throttle, reauth, InvalidCredentials),
+            codes,
+        ),
     )
 
 

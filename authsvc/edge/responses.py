@@ -21,6 +21,7 @@ from authsvc.flows.sign_in import SignedIn
 from authsvc.rules.challenges import IssuedChallenge
 from authsvc.rules.sessions import IssuedSession
 from authsvc.storage.models import AuditRecord, Authentication, assurance_level
+from authsvc.storage.models import Passkey as PasskeyRow
 from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User as UserRow
 from authsvc.storage.paging import Page
@@ -203,4 +204,25 @@ def audit_event(e: AuditRecord) -> pb.AuditEvent:
         ip_address=e.ip_address,
         user_agent=e.user_agent,
         detail=e.detail,
+    )
+
+
+def passkey(p: PasskeyRow) -> pb.Passkey:
+    """The public view of a passkey: never its key or credential id."""
+    return pb.Passkey(
+        id=str(p.id),
+        name=p.name,
+        create_time=timestamp(p.created_at),
+        last_use_time=timestamp(p.last_used_at) if p.last_used_at else None,
+    )
+
+
+def passkey_signed_in(done: SignedIn) -> pb.FinishPasskeySignInResponse:
+    """FinishPasskeySignIn's response: the tokens, returned this once."""
+    assert done.issued is not None
+    return pb.FinishPasskeySignInResponse(
+        session=session(done.issued.session),
+        session_token=done.issued.session_token,
+        update_token=done.issued.update_token,
+        user=user(done.user),
     )

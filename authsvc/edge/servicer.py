@@ -114,3 +114,45 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     ) -> pb.ReauthenticateSessionResponse:
         session = self._flows.step_up.reauthenticate(requests.reauthenticate(request))
         return pb.ReauthenticateSessionResponse(session=responses.session(session))
+
+    def StartPasskeyRegistration(
+        self, request: pb.StartPasskeyRegistrationRequest, context: Ctx
+    ) -> pb.StartPasskeyRegistrationResponse:
+        started = self._flows.passkeys.start_registration(requests.session_token(request))
+        return pb.StartPasskeyRegistrationResponse(
+            challenge_token=started.challenge_token, options_json=started.options_json
+        )
+
+    def FinishPasskeyRegistration(
+        self, request: pb.FinishPasskeyRegistrationRequest, context: Ctx
+    ) -> pb.FinishPasskeyRegistrationResponse:
+        stored = self._flows.passkeys.finish_registration(
+            *requests.finish_passkey_registration(request)
+        )
+        return pb.FinishPasskeyRegistrationResponse(passkey=responses.passkey(stored))
+
+    def ListPasskeys(
+        self, request: pb.ListPasskeysRequest, context: Ctx
+    ) -> pb.ListPasskeysResponse:
+        found = self._flows.passkeys.list(requests.session_token(request))
+        return pb.ListPasskeysResponse(passkeys=[responses.passkey(p) for p in found])
+
+    def RemovePasskey(
+        self, request: pb.RemovePasskeyRequest, context: Ctx
+    ) -> pb.RemovePasskeyResponse:
+        self._flows.passkeys.remove(*requests.remove_passkey(request))
+        return pb.RemovePasskeyResponse()
+
+    def StartPasskeySignIn(
+        self, request: pb.StartPasskeySignInRequest, context: Ctx
+    ) -> pb.StartPasskeySignInResponse:
+        started = self._flows.passkeys.start_sign_in(requests.start_passkey_sign_in(request))
+        return pb.StartPasskeySignInResponse(
+            challenge_token=started.challenge_token, options_json=started.options_json
+        )
+
+    def FinishPasskeySignIn(
+        self, request: pb.FinishPasskeySignInRequest, context: Ctx
+    ) -> pb.FinishPasskeySignInResponse:
+        done = self._flows.passkeys.finish_sign_in(*requests.finish_passkey_sign_in(request))
+        return responses.passkey_signed_in(done)

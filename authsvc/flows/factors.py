@@ -51,7 +51,7 @@ class Factors:
         policy: FactorPolicy,
     ) -> None:
         self._changes = changes
-        self._validator = validator
+        self.validator = validator
         self._codes = codes
         self._keys = keys
         self._policy = policy
@@ -62,7 +62,7 @@ class Factors:
         Raises TokenInvalid, TokenExpired or ReauthenticationRequired.
         """
         with self._changes.read() as db:
-            found = self._validator.validate_in(db, session_token)
+            found = self.validator.validate_in(db, session_token)
         now = self._changes.clock()
         sessions.require_recent_authentication(found.session, now, self._policy.reauth_max_age)
         return found

@@ -9,6 +9,7 @@ from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.credentials import Credentials
 from authsvc.flows.factors import Factors
 from authsvc.flows.housekeeping import Housekeeping
+from authsvc.flows.passkeys import Passkeys
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn
 from authsvc.flows.step_up import StepUp
@@ -26,3 +27,4 @@ class Flows:
     housekeeping: Housekeeping
     factors: Factors
     step_up: StepUp
+    passkeys: Passkeys

@@ -11,8 +11,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from authsvc.errors import CodeInvalid
+from authsvc.errors import ClonedAuthenticator, CodeInvalid
 from authsvc.flows.changes import Change, Changes, Who
+from authsvc.flows.passkeys import Passkeys
 from authsvc.flows.second_factor import Code, SecondFactorCheck
 from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import sessions, users
@@ -24,11 +25,14 @@ from authsvc.storage.models import AuthMethod, Session
 
 @dataclass(frozen=True)
 class Reauthentication:
-    """A checked ReauthenticateSession request: a password or a TOTP code."""
+    """A checked ReauthenticateSession request: a password, a TOTP code or a passkey."""
 
     session_token: str
     password: str = ""
     totp_code: str = ""
+    #: A passkey assertion and the StartPasskeySignIn challenge it answers.
+    passkey_challenge: str = ""
+    passkey_assertion: str = ""
 
 
 class StepUp:
@@ -41,7 +45,9 @@ class StepUp:
         hasher: Hasher,
         password_check: SecretCheck,
         codes: SecondFactorCheck,
+        passkeys: Passkeys,
     ) -> None:
+        self._passkeys = passkeys
         self._changes = changes
         self._validator = validator
         self._hasher = hasher
@@ -52,7 +58,8 @@ class StepUp:
         """Records the proof on the session and returns it.
 
         Raises TokenInvalid, TokenExpired, InvalidCredentials (wrong password),
-        CodeInvalid, TotpNotEnrolled or TooManyAttempts.
+        CodeInvalid, TotpNotEnrolled, TooManyAttempts, ChallengeInvalid, PasskeyInvalid
+        (also for another user's passkey) or ClonedAuthenticator.
         """
         with self._changes.read() as db:
             found = self._validator.validate_in(db, request.session_token)
@@ -60,6 +67,8 @@ class StepUp:
         who = Who(user.id, uuid.UUID(found.session.id))
         if request.totp_code:
             return self._with_code(request, who, Code(AuthMethod.TOTP, request.totp_code))
+        if request.passkey_assertion:
+            return self._with_passkey(request, who)
         check = self._password_check
         attempt = check.begin(check.keys(user.email), who)
         stored, given = user.password_hash, request.password
@@ -77,6 +86,18 @@ class StepUp:
                 session = self._record(change, who, AuthMethod.TOTP)
         if session is None:
             raise CodeInvalid()
+        return session
+
+    def _with_passkey(self, request: Reauthentication, who: Who) -> Session:
+        asserted = self._passkeys.assertion(
+            request.passkey_challenge, request.passkey_assertion, who.user_id
+        )
+        with self._changes.open() as change:
+            session = None
+            if self._passkeys.use(change, asserted, who):
+                session = self._record(change, who, AuthMethod.PASSKEY)
+        if session is None:
+            raise ClonedAuthenticator()
         return session
 
     def _record(self, change: Change, who: Who, method: AuthMethod) -> Session:

@@ -31,6 +31,7 @@ from authsvc.flows.changes import Changes
 from authsvc.flows.credentials import Credentials
 from authsvc.flows.factors import FactorPolicy, Factors
 from authsvc.flows.housekeeping import Housekeeping
+from authsvc.flows.passkeys import Passkeys
 from authsvc.flows.second_factor import SecondFactorCheck
 from authsvc.flows.secret_check import CheckEvents, SecretCheck
 from authsvc.flows.service import Flows
@@ -39,6 +40,7 @@ from authsvc.flows.sign_in import SignIn, SignInPolicy
 from authsvc.flows.step_up import StepUp
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hashing import Hasher
+from authsvc.rules.passkeys import RelyingParty
 from authsvc.rules.sessions import SessionPolicy
 from authsvc.rules.throttling import ThrottlePolicy
 from authsvc.rules.validation import TokenValidator
@@ -163,6 +165,15 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         ),
         settings.secret_key,
     )
+    factors = Factors(
+        changes,
+        infra.validator,
+        codes,
+        settings.secret_key,
+        FactorPolicy(settings.reauth_max_age, settings.challenge_ttl, settings.webauthn_rp_name),
+    )
+    rp = RelyingParty(settings.webauthn_rp_id, settings.webauthn_rp_name, settings.webauthn_origins)
+    passkeys = Passkeys(changes, factors, rp, sessions, settings.challenge_ttl)
     return Flows(
         accounts=Accounts(changes, infra.hasher),
         sign_in=SignIn(
@@ -182,22 +193,16 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         ),
         audit_trail=AuditTrail(changes),
         housekeeping=Housekeeping(changes, retention(settings)),
-        factors=Factors(
-            changes,
-            infra.validator,
-            codes,
-            settings.secret_key,
-            FactorPolicy(
-                settings.reauth_max_age, settings.challenge_ttl, settings.webauthn_rp_name
-            ),
-        ),
+        factors=factors,
         step_up=StepUp(
             changes,
             infra.validator,
             infra.hasher,
             SecretCheck(changes, throttle, reauth, InvalidCredentials),
             codes,
+            passkeys,
         ),
+        passkeys=passkeys,
     )
 
 

@@ -1,5 +1,6 @@
 """Deleting what nothing can use any more, in small batches: expired sessions, audit
-events past their retention, and throttling state that no longer counts.
+events past their retention, throttling state that no longer counts, and expired
+challenges and unconfirmed TOTP enrolments.
 
 A session is purgeable once nothing can use it: its update token has expired
 (``refresh_expires_at``, already capped by the absolute lifetime) and so has its session
@@ -17,7 +18,14 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc.storage.engine import Database
-from authsvc.storage.models import AuditRecord, Session, ThrottleCounter, ThrottleFailure
+from authsvc.storage.models import (
+    AuditRecord,
+    Challenge,
+    Session,
+    ThrottleCounter,
+    ThrottleFailure,
+    TotpFactor,
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,8 @@ class Purged:
     sessions: int
     audit_events: int
     throttle_rows: int
+    #: Expired sign-in challenges, passkey ceremonies and unconfirmed TOTP enrolments.
+    ceremonies: int = 0
 
 
 def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention) -> Purged:
@@ -50,7 +60,15 @@ def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention)
             tx, delete(AuditRecord).where(AuditRecord.created_at < now - retention.audit)
         )
         state = _purge_throttling(tx, now, retention)
-    return Purged(sessions, events, state)
+        ceremonies = _purge_ceremonies(tx, now)
+    return Purged(sessions, events, state, ceremonies)
+
+
+def _purge_ceremonies(db: DbSession, now: datetime) -> int:
+    # Both are unusable once expired; a confirmed TOTP has no expiry.
+    challenges = _delete(db, delete(Challenge).where(Challenge.expires_at <= now))
+    pending = TotpFactor.confirmed_at.is_(None) & (TotpFactor.expires_at <= now)
+    return challenges + _delete(db, delete(TotpFactor).where(pending))
 
 
 def delete_expired_sessions(db: DbSession, now: datetime, batch_size: int) -> int:

@@ -186,10 +186,15 @@ def complete_sign_in(r: pb.CompleteSignInRequest) -> SecondStep:
     elif which == "recovery_code":
         value = f.take("recovery_code", values.recovery_code, r.recovery_code)
         code = Code(AuthMethod.RECOVERY_CODE, value)
+    elif which == "passkey_assertion":
+        a = r.passkey_assertion
+        challenge = f.take("passkey_assertion.challenge_token", values.required, a.challenge_token)
+        assertion = f.take("passkey_assertion.assertion_json", _json, a.assertion_json)
+        f.done()
+        return SecondStep(token, None, challenge, assertion)
     else:
         f.take("totp_code", values.required, "")
     f.done()
-    assert code is not None
     return SecondStep(token, code)
 
 

@@ -126,9 +126,7 @@ def signed_in(done: SignedIn) -> pb.CreateSessionResponse:
     if done.challenge is not None:
         return pb.CreateSessionResponse(
             user=user(done.user),
-            challenge=challenge(
-                done.challenge, ["SECOND_FACTOR_TOTP", "SECOND_FACTOR_RECOVERY_CODE"]
-            ),
+            challenge=challenge(done.challenge, [f"SECOND_FACTOR_{f}" for f in done.factors]),
         )
     assert done.issued is not None
     return pb.CreateSessionResponse(

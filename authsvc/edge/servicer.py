@@ -107,7 +107,10 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def CompleteSignIn(
         self, request: pb.CompleteSignInRequest, context: Ctx
     ) -> pb.CompleteSignInResponse:
-        return responses.completed(self._flows.sign_in.complete(requests.complete_sign_in(request)))
+        step = requests.complete_sign_in(request)
+        if step.code is None:
+            return responses.completed(self._flows.passkeys.complete_sign_in(step))
+        return responses.completed(self._flows.sign_in.complete(step))
 
     def ReauthenticateSession(
         self, request: pb.ReauthenticateSessionRequest, context: Ctx

@@ -18,12 +18,11 @@ from sqlalchemy.exc import IntegrityError
 from authsvc.errors import ChallengeInvalid, ClonedAuthenticator, PasskeyInvalid
 from authsvc.flows.changes import Change, Changes, Who
 from authsvc.flows.factors import Factors
-from authsvc.flows.sign_in import Origin, SignedIn
-from authsvc.rules import challenges, passkeys, sessions, users
+from authsvc.flows.sign_in import Origin, SecondStep, SignedIn, SignIn, completed_methods
+from authsvc.rules import challenges, passkeys, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.challenges import Ceremony
 from authsvc.rules.passkeys import RelyingParty
-from authsvc.rules.sessions import SessionPolicy
 from authsvc.rules.values import Email
 from authsvc.storage.models import Authentication, AuthMethod, Challenge, Passkey
 from authsvc.storage.read_model import Validated
@@ -48,20 +47,21 @@ class Asserted:
 
 class Passkeys:
     """Start/FinishPasskeyRegistration, ListPasskeys, RemovePasskey,
-    Start/FinishPasskeySignIn (and the assertion of a passkey step-up)."""
+    Start/FinishPasskeySignIn, CompleteSignIn with a passkey, and the assertion of a
+    passkey step-up."""
 
     def __init__(
         self,
         changes: Changes,
         factors: Factors,
         rp: RelyingParty,
-        policy: SessionPolicy,
+        sign_in: SignIn,
         ceremony_ttl: timedelta,
     ) -> None:
         self._changes = changes
         self._factors = factors
         self._rp = rp
-        self._policy = policy
+        self._sign_in = sign_in
         self._ttl = ceremony_ttl
 
     def start_registration(self, session_token: str) -> Started:
@@ -141,14 +141,29 @@ class Passkeys:
             if self.use(change, asserted, who):
                 user = users.get_user(change.db, key.user_id)
                 methods = (Authentication(AuthMethod.PASSKEY, change.now),)
-                issued = sessions.open_session(
-                    change.db, user.id, self._policy, change.now,
-                    user_agent=origin.user_agent, ip_address=origin.ip_address, methods=methods,
-                )  # fmt: skip
-                change.ended(*issued.ended)
-                opened = Who(user.id, issued.session.id, origin.ip_address, origin.user_agent)
-                change.audit(AuditEvent.PASSKEY_SIGN_IN_SUCCEEDED, opened, str(key.id))
+                event = AuditEvent.PASSKEY_SIGN_IN_SUCCEEDED
+                issued = self._sign_in.open_session(change, user, who, methods, event)
                 return SignedIn(user, issued)
+        raise ClonedAuthenticator()
+
+    def complete_sign_in(self, step: SecondStep) -> SignedIn:
+        """Completes a password sign-in's challenge with one of the user's passkeys (AAL2).
+
+        Raises ChallengeInvalid (either challenge), PasskeyInvalid (also another user's
+        passkey) or ClonedAuthenticator.
+        """
+        with self._changes.read() as db:
+            now = self._changes.clock()
+            found = challenges.find(db, step.challenge_token, Ceremony.SIGN_IN, now)
+        asserted = self.assertion(step.passkey_challenge, step.passkey_assertion, found.user_id)
+        who = Who(found.user_id, None, found.ip_address, found.user_agent)
+        with self._changes.open() as change:
+            if not challenges.consume(change.db, found.id):
+                raise ChallengeInvalid()  # completed concurrently: nothing written
+            if self.use(change, asserted, who):
+                user = users.get_user(change.db, asserted.passkey.user_id)
+                methods = completed_methods(found, AuthMethod.PASSKEY, change)
+                return SignedIn(user, self._sign_in.open_session(change, user, who, methods))
         raise ClonedAuthenticator()
 
     def assertion(

@@ -56,7 +56,7 @@ class SecondFactorCheck:
         """Checks ``code`` against the user's active TOTP (pending one when ``enrolling``)
         or recovery codes. Raises TotpNotEnrolled, CodeInvalid or TooManyAttempts."""
         factor = self._factor(user_id, enrolling)
-        attempt = self._check.begin(self._check.keys(str(user_id)), who)
+        attempt = self._check.begin(self._check.keys(str(user_id), who.ip_address), who)
         if code.method is AuthMethod.RECOVERY_CODE:
             self._check.verify(attempt, who, lambda: self._unused(user_id, code.value))
             return Verified(user_id, code, attempt)

@@ -55,14 +55,18 @@ class SignedIn:
     challenge: IssuedChallenge | None = None
     #: AUTHSVC_REQUIRE_MFA is on and the user has no second factor yet.
     enrollment_required: bool = False
+    #: The second factors the challenge accepts (``SecondFactor`` names without prefix).
+    factors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class SecondStep:
-    """A checked CompleteSignIn request."""
+    """A checked CompleteSignIn request: a code, or a passkey assertion."""
 
     challenge_token: str
-    code: Code
+    code: Code | None
+    passkey_challenge: str = ""
+    passkey_assertion: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,13 +126,14 @@ class SignIn:
                         change.db, user.id, user.password_hash, rehash, change.now
                     )
                 self._check.succeeded(change, attempt)
-                if totp.active(change.db, user.id) is not None:
-                    return SignedIn(user, None, self._challenge(change, user, who))
-                issued = self._session(change, user, who, ())
-                required = self._sign_in.require_mfa and not _has_passkey(change.db, user.id)
+                factors = second_factors(change.db, user.id)
+                if factors:
+                    challenge = self._challenge(change, user, who)
+                    return SignedIn(user, None, challenge, factors=factors)
+                issued = self.open_session(change, user, who, ())
         except IntegrityError:
             raise InvalidCredentials() from None  # the user was deleted meanwhile
-        return SignedIn(user, issued, enrollment_required=required)
+        return SignedIn(user, issued, enrollment_required=self._sign_in.require_mfa)
 
     def _challenge(self, change: Change, user: User, who: Who) -> IssuedChallenge:
         issued = challenges.issue(
@@ -144,9 +149,16 @@ class SignIn:
         change.audit(AuditEvent.SECOND_FACTOR_CHALLENGED, who)
         return issued
 
-    def _session(
-        self, change: Change, user: User, who: Who, methods: tuple[Authentication, ...]
+    def open_session(
+        self,
+        change: Change,
+        user: User,
+        who: Who,
+        methods: tuple[Authentication, ...],
+        event: AuditEvent = AuditEvent.SIGN_IN_COMPLETED,
     ) -> IssuedSession:
+        """Opens a session in ``change`` and audits ``event`` (a password sign-in: no
+        ``methods``, audited SIGN_IN_SUCCEEDED)."""
         issued = sessions.open_session(
             change.db,
             user.id,
@@ -158,7 +170,7 @@ class SignIn:
         )
         change.ended(*issued.ended)
         opened = Who(user.id, issued.session.id, who.ip_address, who.user_agent)
-        event = AuditEvent.SIGN_IN_COMPLETED if methods else AuditEvent.SIGN_IN_SUCCEEDED
+        event = event if methods else AuditEvent.SIGN_IN_SUCCEEDED
         change.audit(event, opened, ",".join(a.method.value for a in methods))
         return issued
 
@@ -167,7 +179,9 @@ class SignIn:
 
         Raises ChallengeInvalid (unknown, used or expired), CodeInvalid (wrong or
         replayed), TotpNotEnrolled or TooManyAttempts (throttled per user).
+        A passkey step goes to ``Passkeys.complete_sign_in`` instead.
         """
+        assert step.code is not None
         with self._changes.read() as db:
             now = self._changes.clock()
             found = challenges.find(db, step.challenge_token, Ceremony.SIGN_IN, now)
@@ -180,19 +194,32 @@ class SignIn:
             issued = None
             if self._codes.spend(change, verified, who):
                 user = users.get_user(change.db, found.user_id)
-                issued = self._session(change, user, who, _methods(found, step.code, change))
+                issued = self.open_session(change, user, who, _methods(found, step.code, change))
         if issued is None:
             raise CodeInvalid()
         return SignedIn(user, issued)
 
 
 def _methods(found: Challenge, code: Code, change: Change) -> tuple[Authentication, ...]:
+    return completed_methods(found, code.method, change)
+
+
+def completed_methods(
+    found: Challenge, second: AuthMethod, change: Change
+) -> tuple[Authentication, ...]:
+    """A completed sign-in's record: the password (when it was checked), then ``second``."""
     password_time = found.authenticated_at or found.created_at
     return (
         Authentication(AuthMethod.PASSWORD, password_time),
-        Authentication(code.method, change.now),
+        Authentication(second, change.now),
     )
 
 
-def _has_passkey(db: DbSession, user_id: uuid.UUID) -> bool:
-    return db.scalar(select(Passkey.id).where(Passkey.user_id == user_id).limit(1)) is not None
+def second_factors(db: DbSession, user_id: uuid.UUID) -> tuple[str, ...]:
+    """The second factors a user has: TOTP (with recovery codes) and passkeys."""
+    factors: tuple[str, ...] = ()
+    if totp.active(db, user_id) is not None:
+        factors = ("TOTP", "RECOVERY_CODE")
+    if db.scalar(select(Passkey.id).where(Passkey.user_id == user_id).limit(1)) is not None:
+        factors += ("PASSKEY",)
+    return factors

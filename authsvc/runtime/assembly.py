@@ -173,17 +173,18 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         FactorPolicy(settings.reauth_max_age, settings.challenge_ttl, settings.webauthn_rp_name),
     )
     rp = RelyingParty(settings.webauthn_rp_id, settings.webauthn_rp_name, settings.webauthn_origins)
-    passkeys = Passkeys(changes, factors, rp, sessions, settings.challenge_ttl)
+    signing_in = SignIn(
+        changes,
+        infra.hasher,
+        SecretCheck(changes, throttle, sign_in, InvalidCredentials),
+        sessions,
+        codes,
+        SignInPolicy(settings.challenge_ttl, settings.require_mfa),
+    )
+    passkeys = Passkeys(changes, factors, rp, signing_in, settings.challenge_ttl)
     return Flows(
         accounts=Accounts(changes, infra.hasher),
-        sign_in=SignIn(
-            changes,
-            infra.hasher,
-            SecretCheck(changes, throttle, sign_in, InvalidCredentials),
-            sessions,
-            codes,
-            SignInPolicy(settings.challenge_ttl, settings.require_mfa),
-        ),
+        sign_in=signing_in,
         sessions=Sessions(changes, infra.validator, sessions),
         credentials=Credentials(
             changes,

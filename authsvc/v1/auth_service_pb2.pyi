@@ -89,6 +89,7 @@ class SecondFactor(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SECOND_FACTOR_UNSPECIFIED: _ClassVar[SecondFactor]
     SECOND_FACTOR_TOTP: _ClassVar[SecondFactor]
     SECOND_FACTOR_RECOVERY_CODE: _ClassVar[SecondFactor]
+    SECOND_FACTOR_PASSKEY: _ClassVar[SecondFactor]
 AUDIT_EVENT_TYPE_UNSPECIFIED: AuditEventType
 AUDIT_EVENT_TYPE_SIGN_IN_SUCCEEDED: AuditEventType
 AUDIT_EVENT_TYPE_SIGN_IN_FAILED: AuditEventType
@@ -153,6 +154,7 @@ ASSURANCE_LEVEL_AAL2: AssuranceLevel
 SECOND_FACTOR_UNSPECIFIED: SecondFactor
 SECOND_FACTOR_TOTP: SecondFactor
 SECOND_FACTOR_RECOVERY_CODE: SecondFactor
+SECOND_FACTOR_PASSKEY: SecondFactor
 
 class User(_message.Message):
     __slots__ = ("id", "email", "first_name", "last_name", "create_time", "update_time")
@@ -461,14 +463,16 @@ class RemoveTotpResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class CompleteSignInRequest(_message.Message):
-    __slots__ = ("challenge_token", "totp_code", "recovery_code")
+    __slots__ = ("challenge_token", "totp_code", "recovery_code", "passkey_assertion")
     CHALLENGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TOTP_CODE_FIELD_NUMBER: _ClassVar[int]
     RECOVERY_CODE_FIELD_NUMBER: _ClassVar[int]
+    PASSKEY_ASSERTION_FIELD_NUMBER: _ClassVar[int]
     challenge_token: str
     totp_code: str
     recovery_code: str
-    def __init__(self, challenge_token: _Optional[str] = ..., totp_code: _Optional[str] = ..., recovery_code: _Optional[str] = ...) -> None: ...
+    passkey_assertion: PasskeyAssertion
+    def __init__(self, challenge_token: _Optional[str] = ..., totp_code: _Optional[str] = ..., recovery_code: _Optional[str] = ..., passkey_assertion: _Optional[_Union[PasskeyAssertion, _Mapping]] = ...) -> None: ...
 
 class CompleteSignInResponse(_message.Message):
     __slots__ = ("session", "session_token", "update_token", "user")

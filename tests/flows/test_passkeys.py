@@ -162,3 +162,45 @@ def test_another_users_passkey_does_not_step_up_a_session(stub) -> None:
         ),
     )
     assert fails(stub.ReauthenticateSession, request).reason == "PASSKEY_INVALID"
+
+
+def test_a_password_sign_in_of_a_passkey_user_is_completed_with_the_passkey(stub, database):
+    sign_up(stub)
+    device = SoftAuthenticator(ORIGIN)
+    register(stub, sign_in(stub).session_token, device)
+    first = sign_in(stub)
+    assert not first.session_token
+    assert list(first.challenge.factors) == [pb.SECOND_FACTOR_PASSKEY]
+    started = stub.StartPasskeySignIn(pb.StartPasskeySignInRequest(email="ada@example.com"))
+    done = stub.CompleteSignIn(
+        pb.CompleteSignInRequest(
+            challenge_token=first.challenge.challenge_token,
+            passkey_assertion=pb.PasskeyAssertion(
+                challenge_token=started.challenge_token,
+                assertion_json=device.get(started.options_json),
+            ),
+        )
+    )
+    assert [m.method for m in done.session.authentication_methods] == [
+        pb.AUTHENTICATION_METHOD_TYPE_PASSWORD,
+        pb.AUTHENTICATION_METHOD_TYPE_PASSKEY,
+    ]
+    assert done.session.assurance_level == pb.ASSURANCE_LEVEL_AAL2
+    assert "SIGN_IN_COMPLETED" in events(database)
+
+
+def test_another_users_passkey_does_not_complete_a_sign_in(stub) -> None:
+    sign_up(stub)
+    sign_up(stub, "bob@example.com")
+    register(stub, sign_in(stub).session_token, SoftAuthenticator(ORIGIN))
+    bobs = SoftAuthenticator(ORIGIN)
+    register(stub, sign_in(stub, "bob@example.com").session_token, bobs)
+    challenge = sign_in(stub).challenge.challenge_token
+    started = stub.StartPasskeySignIn(pb.StartPasskeySignInRequest())
+    request = pb.CompleteSignInRequest(
+        challenge_token=challenge,
+        passkey_assertion=pb.PasskeyAssertion(
+            challenge_token=started.challenge_token, assertion_json=bobs.get(started.options_json)
+        ),
+    )
+    assert fails(stub.CompleteSignIn, request).reason == "PASSKEY_INVALID"

@@ -31,6 +31,9 @@ from authsvc.errors import MfaNotConfigured, PasskeyInvalid, PasskeyNotFound
 from authsvc.storage.models import Passkey
 
 _REQUIRED = UserVerificationRequirement.REQUIRED
+# What py_webauthn raises on a refused or malformed response (JSON of any shape comes
+# from the end user's browser, so a shape it did not foresee must still be a refusal).
+_MALFORMED = (WebAuthnException, ValueError, KeyError, TypeError, AttributeError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def verify_registration(rp: RelyingParty, credential_json: str, challenge: bytes
             expected_origin=rp.expected_origins,
             require_user_verification=True,
         )
-    except (WebAuthnException, ValueError, KeyError, TypeError):
+    except _MALFORMED:
         raise PasskeyInvalid() from None
     return NewCredential(done.credential_id, done.credential_public_key, done.sign_count)
 
@@ -125,7 +128,7 @@ def credential_id_of(assertion_json: str) -> bytes:
     """The raw credential id an assertion names; raises PasskeyInvalid when malformed."""
     try:
         return bytes(parse_authentication_credential_json(assertion_json).raw_id)
-    except (WebAuthnException, ValueError, KeyError, TypeError):
+    except _MALFORMED:
         raise PasskeyInvalid() from None
 
 
@@ -149,7 +152,7 @@ def verify_assertion(
         )
         parsed = parse_authentication_credential_json(assertion_json)
         data = parse_authenticator_data(bytes(parsed.response.authenticator_data))
-    except (WebAuthnException, ValueError, KeyError, TypeError):
+    except _MALFORMED:
         raise PasskeyInvalid() from None
     return int(data.sign_count)
 

@@ -372,6 +372,7 @@ def test_require_mfa_flags_users_without_a_second_factor(start_server, keys, clo
 def test_changing_the_password_keeps_the_second_factor(mfa, clock) -> None:
     secret, _ = enrolled_user(mfa, clock)
     done = complete(mfa, sign_in(mfa).challenge.challenge_token, totp_code=code(secret, clock))
+    clock.advance(timedelta(minutes=30))  # no step-up needed: the current password is one
     mfa.ChangePassword(
         pb.ChangePasswordRequest(
             session_token=done.session_token,
@@ -380,6 +381,11 @@ def test_changing_the_password_keeps_the_second_factor(mfa, clock) -> None:
         )
     )
     assert sign_in(mfa, password="a new and long passphrase").HasField("challenge")
+    seen = mfa.ValidateToken(pb.ValidateTokenRequest(session_token=done.session_token))
+    password_time = seen.session.authentication_methods[-1]
+    assert password_time.method == PASSWORD_METHOD
+    assert password_time.time.ToDatetime() == clock.now.replace(tzinfo=None)
+    assert seen.session.assurance_level == pb.ASSURANCE_LEVEL_AAL2
 
 
 def test_the_purge_deletes_expired_challenges_and_enrolments(mfa, clock, database) -> None:

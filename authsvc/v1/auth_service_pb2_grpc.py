@@ -200,7 +200,9 @@ class AuthServiceServicer:
 
     def ChangePassword(self, request, context):
         """Changes the password of the user owning `session_token`. Every other
-        session of that user is revoked; the calling session stays valid.
+        session of that user is revoked; the calling session stays valid. The
+        current password counts as a fresh authentication (recorded on the
+        session); second factors are kept.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -209,7 +211,8 @@ class AuthServiceServicer:
     def CreateSession(self, request, context):
         """Signs a user in: checks email and password and opens a new session.
         A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
-        INVALID_CREDENTIALS).
+        INVALID_CREDENTIALS). For a user with a second factor it returns a
+        `challenge` instead of tokens: finish with CompleteSignIn.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

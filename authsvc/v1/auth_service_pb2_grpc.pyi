@@ -51,12 +51,15 @@ class AuthServiceStub:
     """Lists users, oldest first, one page at a time (AIP-158)."""
     ChangePassword: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ChangePasswordRequest, _auth_service_pb2.ChangePasswordResponse]
     """Changes the password of the user owning `session_token`. Every other
-    session of that user is revoked; the calling session stays valid.
+    session of that user is revoked; the calling session stays valid. The
+    current password counts as a fresh authentication (recorded on the
+    session); second factors are kept.
     """
     CreateSession: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.CreateSessionRequest, _auth_service_pb2.CreateSessionResponse]
     """Signs a user in: checks email and password and opens a new session.
     A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
-    INVALID_CREDENTIALS).
+    INVALID_CREDENTIALS). For a user with a second factor it returns a
+    `challenge` instead of tokens: finish with CompleteSignIn.
     """
     ValidateToken: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ValidateTokenRequest, _auth_service_pb2.ValidateTokenResponse]
     """Checks a session token and returns its user and session. Call it on
@@ -146,12 +149,15 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Lists users, oldest first, one page at a time (AIP-158)."""
     ChangePassword: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ChangePasswordRequest, _auth_service_pb2.ChangePasswordResponse]  # type: ignore[assignment]
     """Changes the password of the user owning `session_token`. Every other
-    session of that user is revoked; the calling session stays valid.
+    session of that user is revoked; the calling session stays valid. The
+    current password counts as a fresh authentication (recorded on the
+    session); second factors are kept.
     """
     CreateSession: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.CreateSessionRequest, _auth_service_pb2.CreateSessionResponse]  # type: ignore[assignment]
     """Signs a user in: checks email and password and opens a new session.
     A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
-    INVALID_CREDENTIALS).
+    INVALID_CREDENTIALS). For a user with a second factor it returns a
+    `challenge` instead of tokens: finish with CompleteSignIn.
     """
     ValidateToken: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ValidateTokenRequest, _auth_service_pb2.ValidateTokenResponse]  # type: ignore[assignment]
     """Checks a session token and returns its user and session. Call it on
@@ -274,7 +280,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.ChangePasswordResponse, _abc.Awaitable[_auth_service_pb2.ChangePasswordResponse]]:
         """Changes the password of the user owning `session_token`. Every other
-        session of that user is revoked; the calling session stays valid.
+        session of that user is revoked; the calling session stays valid. The
+        current password counts as a fresh authentication (recorded on the
+        session); second factors are kept.
         """
 
     @_abc_1.abstractmethod
@@ -285,7 +293,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_auth_service_pb2.CreateSessionResponse, _abc.Awaitable[_auth_service_pb2.CreateSessionResponse]]:
         """Signs a user in: checks email and password and opens a new session.
         A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
-        INVALID_CREDENTIALS).
+        INVALID_CREDENTIALS). For a user with a second factor it returns a
+        `challenge` instead of tokens: finish with CompleteSignIn.
         """
 
     @_abc_1.abstractmethod

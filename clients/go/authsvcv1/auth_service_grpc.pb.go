@@ -29,11 +29,14 @@ type AuthServiceClient interface {
 	// Lists users, oldest first, one page at a time (AIP-158).
 	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
 	// Changes the password of the user owning `session_token`. Every other
-	// session of that user is revoked; the calling session stays valid.
+	// session of that user is revoked; the calling session stays valid. The
+	// current password counts as a fresh authentication (recorded on the
+	// session); second factors are kept.
 	ChangePassword(ctx context.Context, in *ChangePasswordRequest, opts ...grpc.CallOption) (*ChangePasswordResponse, error)
 	// Signs a user in: checks email and password and opens a new session.
 	// A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
-	// INVALID_CREDENTIALS).
+	// INVALID_CREDENTIALS). For a user with a second factor it returns a
+	// `challenge` instead of tokens: finish with CompleteSignIn.
 	CreateSession(ctx context.Context, in *CreateSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error)
 	// Checks a session token and returns its user and session. Call it on
 	// every request your service serves; it never writes.
@@ -320,11 +323,14 @@ type AuthServiceServer interface {
 	// Lists users, oldest first, one page at a time (AIP-158).
 	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
 	// Changes the password of the user owning `session_token`. Every other
-	// session of that user is revoked; the calling session stays valid.
+	// session of that user is revoked; the calling session stays valid. The
+	// current password counts as a fresh authentication (recorded on the
+	// session); second factors are kept.
 	ChangePassword(context.Context, *ChangePasswordRequest) (*ChangePasswordResponse, error)
 	// Signs a user in: checks email and password and opens a new session.
 	// A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
-	// INVALID_CREDENTIALS).
+	// INVALID_CREDENTIALS). For a user with a second factor it returns a
+	// `challenge` instead of tokens: finish with CompleteSignIn.
 	CreateSession(context.Context, *CreateSessionRequest) (*CreateSessionResponse, error)
 	// Checks a session token and returns its user and session. Call it on
 	// every request your service serves; it never writes.

@@ -2270,7 +2270,9 @@ export const AuthService: GenService<{
   },
   /**
    * Changes the password of the user owning `session_token`. Every other
-   * session of that user is revoked; the calling session stays valid.
+   * session of that user is revoked; the calling session stays valid. The
+   * current password counts as a fresh authentication (recorded on the
+   * session); second factors are kept.
    *
    * @generated from rpc authsvc.v1.AuthService.ChangePassword
    */
@@ -2282,7 +2284,8 @@ export const AuthService: GenService<{
   /**
    * Signs a user in: checks email and password and opens a new session.
    * A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
-   * INVALID_CREDENTIALS).
+   * INVALID_CREDENTIALS). For a user with a second factor it returns a
+   * `challenge` instead of tokens: finish with CompleteSignIn.
    *
    * @generated from rpc authsvc.v1.AuthService.CreateSession
    */

@@ -77,6 +77,7 @@ class Factors:
         with self._changes.open() as change:
             totp.start(change.db, user_id, sealed, change.now, self._policy.enrollment_ttl)
             expires = change.now + self._policy.enrollment_ttl
+            change.audit(AuditEvent.TOTP_ENROLLMENT_STARTED, _who(found)[1])
         uri = totp.provisioning_uri(secret, found.user.email, self._policy.issuer)
         return TotpEnrollment(secret, uri, expires)
 

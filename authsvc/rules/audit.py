@@ -53,6 +53,7 @@ class AuditEvent(enum.Enum):
     PASSKEY_SIGN_IN_SUCCEEDED = enum.auto()
     PASSKEY_SIGN_IN_FAILED = enum.auto()
     PASSKEY_COUNTER_REGRESSED = enum.auto()
+    TOTP_ENROLLMENT_STARTED = enum.auto()
 
     @property
     def log_name(self) -> str:

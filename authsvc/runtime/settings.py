@@ -542,6 +542,7 @@ class Settings:
         parse_bool,
         "flag sign-ins of users without a second factor (`second_factor_enrollment_required`)",
         _MFA,
+        shown_default="`false`",
     )
     challenge_ttl: timedelta = setting(
         timedelta(minutes=5),

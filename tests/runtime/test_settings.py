@@ -102,3 +102,27 @@ def test_hash_concurrency_is_shared_by_the_workers_of_a_replica():
     assert Settings(password_hash=cheap, hash_concurrency=3).hash_slots == 3  # SQLite: 1 worker
     with pytest.raises(ConfigError, match="AUTHSVC_HASH_CONCURRENCY"):
         Settings(password_hash=cheap, hash_concurrency=-1)
+
+
+def test_multi_factor_settings() -> None:
+    from cryptography.fernet import Fernet
+
+    new, old = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    s = load_settings(
+        {
+            "AUTHSVC_SECRET_KEY": f"{new}, {old}",
+            "AUTHSVC_REQUIRE_MFA": "true",
+            "AUTHSVC_REAUTH_MAX_AGE": "5m",
+            "AUTHSVC_WEBAUTHN_RP_ID": "example.com",
+            "AUTHSVC_WEBAUTHN_ORIGINS": "https://example.com, https://app.example.com",
+        }
+    )
+    assert s.secret_key.configured and s.require_mfa
+    assert s.reauth_max_age == timedelta(minutes=5)
+    assert s.webauthn_origins == ("https://example.com", "https://app.example.com")
+    assert new not in repr(s) and old not in repr(s)
+    defaults = load_settings({})
+    assert not defaults.secret_key.configured and not defaults.require_mfa
+    assert defaults.challenge_ttl == timedelta(minutes=5)
+    with pytest.raises(ConfigError, match="AUTHSVC_SECRET_KEY: key 2"):
+        load_settings({"AUTHSVC_SECRET_KEY": f"{new},nope"})

@@ -155,24 +155,8 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
     sign_in = CheckEvents(AuditEvent.SIGN_IN_FAILED, AuditEvent.SIGN_IN_THROTTLED)
     change = CheckEvents(AuditEvent.PASSWORD_CHANGE_FAILED, AuditEvent.PASSWORD_CHANGE_THROTTLED)
     reauth = CheckEvents(AuditEvent.REAUTHENTICATION_FAILED, AuditEvent.REAUTHENTICATION_THROTTLED)
-    codes = SecondFactorCheck(
-        changes,
-        SecretCheck(
-            changes,
-            second_factor_throttle(settings),
-            CheckEvents(AuditEvent.TOTP_FAILED, AuditEvent.TOTP_THROTTLED),
-            CodeInvalid,
-        ),
-        settings.secret_key,
-    )
-    factors = Factors(
-        changes,
-        infra.validator,
-        codes,
-        settings.secret_key,
-        FactorPolicy(settings.reauth_max_age, settings.challenge_ttl, settings.webauthn_rp_name),
-    )
-    rp = RelyingParty(settings.webauthn_rp_id, settings.webauthn_rp_name, settings.webauthn_origins)
+    codes = _second_factor_check(settings, changes)
+    factors = _factors(settings, changes, infra, codes)
     signing_in = SignIn(
         changes,
         infra.hasher,
@@ -181,7 +165,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         codes,
         SignInPolicy(settings.challenge_ttl, settings.require_mfa),
     )
-    passkeys = Passkeys(changes, factors, rp, signing_in, settings.challenge_ttl)
+    passkeys = _passkeys(settings, changes, factors, signing_in)
     return Flows(
         accounts=Accounts(changes, infra.hasher),
         sign_in=signing_in,
@@ -205,6 +189,27 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         ),
         passkeys=passkeys,
     )
+
+
+def _second_factor_check(settings: Settings, changes: Changes) -> SecondFactorCheck:
+    events = CheckEvents(AuditEvent.TOTP_FAILED, AuditEvent.TOTP_THROTTLED)
+    throttle = second_factor_throttle(settings)
+    check = SecretCheck(changes, throttle, events, CodeInvalid)
+    return SecondFactorCheck(changes, check, settings.secret_key)
+
+
+def _factors(
+    settings: Settings, changes: Changes, infra: Infrastructure, codes: SecondFactorCheck
+) -> Factors:
+    policy = FactorPolicy(
+        settings.reauth_max_age, settings.challenge_ttl, settings.webauthn_rp_name
+    )
+    return Factors(changes, infra.validator, codes, settings.secret_key, policy)
+
+
+def _passkeys(settings: Settings, changes: Changes, factors: Factors, sign_in: SignIn) -> Passkeys:
+    rp = RelyingParty(settings.webauthn_rp_id, settings.webauthn_rp_name, settings.webauthn_origins)
+    return Passkeys(changes, factors, rp, sign_in, settings.challenge_ttl)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Fernet (AES-128-CBC + HMAC-SHA256) with rotation: ``AUTHSVC_SECRET_KEY`` lists keys,
 the first encrypts, every one decrypts, so a new key goes first and an old one is
-dropped once ``reencrypt`` has run over the stored secrets (or they were re-enrolled).
+dropped once ``authsvc reencrypt-secrets`` has sealed the stored secrets again.
 The keys never appear in a repr, so settings can be printed.
 """
 
@@ -53,8 +53,12 @@ class SecretKeys:
             raise MfaNotConfigured("no configured AUTHSVC_SECRET_KEY opens this secret") from None
 
     def reencrypt(self, sealed: str) -> str:
-        """The secret encrypted with the first key (for key rotation)."""
-        return self._require().rotate(sealed.encode("ascii")).decode("ascii")
+        """The secret encrypted with the first key (for key rotation). Raises
+        MfaNotConfigured without keys, or when no configured key opens it."""
+        try:
+            return self._require().rotate(sealed.encode("ascii")).decode("ascii")
+        except InvalidToken:
+            raise MfaNotConfigured("no configured AUTHSVC_SECRET_KEY opens this secret") from None
 
     def _require(self) -> MultiFernet:
         if self._box is None:

@@ -1,4 +1,4 @@
-"""``authsvc serve | migrate | health | purge``: the command line."""
+"""``authsvc serve | migrate | health | purge | reencrypt-secrets``: the command line."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from types import FrameType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from authsvc.errors import MfaNotConfigured
+from authsvc.rules import totp
 from authsvc.runtime import tls, workers
 from authsvc.runtime.assembly import create_server, retention
 from authsvc.runtime.logs import configure_logging
@@ -30,6 +32,8 @@ _COMMANDS = {
     "health": "exit 0 when a server reports SERVING",
     "purge": "delete expired sessions in batches, audit events past AUTHSVC_AUDIT_RETENTION "
     "and stale throttling state, and exit",
+    "reencrypt-secrets": "seal every stored TOTP secret with the first AUTHSVC_SECRET_KEY "
+    "(after putting a new key first), and exit",
 }
 
 
@@ -55,7 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    commands = {"serve": serve, "migrate": run_migrate, "health": check_health, "purge": run_purge}
+    commands = {
+        "serve": serve,
+        "migrate": run_migrate,
+        "health": check_health,
+        "purge": run_purge,
+        "reencrypt-secrets": run_reencrypt,
+    }
     return commands[args.command](settings, args)
 
 
@@ -85,6 +95,22 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
         db.dispose()
     print(f"purged {done.sessions} expired sessions")
     print(f"purged {done.audit_events} audit events and {done.throttle_rows} throttling rows")
+    print(f"purged {done.ceremonies} expired challenges and unconfirmed TOTP enrolments")
+    return 0
+
+
+def run_reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
+    """Seals every TOTP secret again with the first key, in one transaction."""
+    db = Database(make_engine(settings.database_url))
+    try:
+        with db.transaction() as tx:
+            count = totp.reencrypt_all(tx, settings.secret_key, utcnow())
+    except MfaNotConfigured as exc:
+        print(f"authsvc: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(f"sealed {count} TOTP secrets with the first key")
     return 0
 
 

@@ -230,7 +230,7 @@ class Settings:
         "`postgresql://user:pass@host/db` or `sqlite:///path`",
         _D,
         flag="--database-url",
-        commands=("serve", "migrate", "purge"),
+        commands=("serve", "migrate", "purge", "reencrypt-secrets"),
     )
     purge_interval: timedelta = setting(
         timedelta(minutes=15),

@@ -18,13 +18,16 @@ class Housekeeping:
         self._retention = retention
 
     def purge(self) -> Purged:
-        """Deletes expired sessions (in batches), old audit events and stale throttling rows."""
+        """Deletes expired sessions (in batches), old audit events, stale throttling rows,
+        and expired challenges and unconfirmed TOTP enrolments."""
         done = purge_all(self._changes.database, self._changes.clock, self._retention)
-        if done.sessions or done.audit_events or done.throttle_rows:
+        if done.sessions or done.audit_events or done.throttle_rows or done.ceremonies:
             log.info(
-                "purged %d expired sessions, %d audit events and %d throttling rows",
+                "purged %d expired sessions, %d audit events, %d throttling rows "
+                "and %d expired ceremonies",
                 done.sessions,
                 done.audit_events,
                 done.throttle_rows,
+                done.ceremonies,
             )
         return done

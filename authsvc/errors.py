@@ -41,6 +41,16 @@ class Reason(enum.StrEnum):
     API_KEY_INVALID = "API_KEY_INVALID"
     # Importing users (25-29).
     UNSUPPORTED_HASH_FORMAT = "UNSUPPORTED_HASH_FORMAT"
+    # Multi-factor sign-in (issue 10)
+    REAUTHENTICATION_REQUIRED = "REAUTHENTICATION_REQUIRED"
+    MFA_NOT_CONFIGURED = "MFA_NOT_CONFIGURED"
+    CHALLENGE_INVALID = "CHALLENGE_INVALID"
+    CODE_INVALID = "CODE_INVALID"
+    TOTP_ALREADY_ENROLLED = "TOTP_ALREADY_ENROLLED"
+    TOTP_NOT_ENROLLED = "TOTP_NOT_ENROLLED"
+    PASSKEY_INVALID = "PASSKEY_INVALID"
+    CLONED_AUTHENTICATOR = "CLONED_AUTHENTICATOR"
+    PASSKEY_NOT_FOUND = "PASSKEY_NOT_FOUND"
 
 
 @dataclass(frozen=True)
@@ -223,3 +233,70 @@ class UnsupportedHashFormat(InvalidArgument):
 
 class Internal(AuthError):
     """Anything unexpected; the caller learns nothing more."""
+
+
+# Multi-factor sign-in (issue 10)
+
+
+class ReauthenticationRequired(AuthError):
+    """A sensitive call needs an authentication on the session within the max age."""
+
+    code = code_pb2.FAILED_PRECONDITION
+    reason = Reason.REAUTHENTICATION_REQUIRED
+    message = "authenticate again (ReauthenticateSession) before this call"
+
+
+class MfaNotConfigured(AuthError):
+    """The server lacks the setting this factor needs (a secret key, a relying party)."""
+
+    code = code_pb2.FAILED_PRECONDITION
+    reason = Reason.MFA_NOT_CONFIGURED
+    message = "this factor is not configured on the server"
+
+
+class ChallengeInvalid(AuthError):
+    """A challenge token that is unknown, used, expired or of another ceremony."""
+
+    code = code_pb2.UNAUTHENTICATED
+    reason = Reason.CHALLENGE_INVALID
+    message = "the challenge is not valid; start again"
+
+
+class CodeInvalid(AuthError):
+    """A wrong TOTP or recovery code, or one already used."""
+
+    code = code_pb2.UNAUTHENTICATED
+    reason = Reason.CODE_INVALID
+    message = "the code is wrong or was already used"
+
+
+class TotpAlreadyEnrolled(AuthError):
+    code = code_pb2.FAILED_PRECONDITION
+    reason = Reason.TOTP_ALREADY_ENROLLED
+    message = "TOTP is already enrolled; remove it first"
+
+
+class TotpNotEnrolled(AuthError):
+    code = code_pb2.FAILED_PRECONDITION
+    reason = Reason.TOTP_NOT_ENROLLED
+    message = "no TOTP enrolment for this call"
+
+
+class PasskeyInvalid(AuthError):
+    code = code_pb2.UNAUTHENTICATED
+    reason = Reason.PASSKEY_INVALID
+    message = "the passkey response was refused"
+
+
+class ClonedAuthenticator(AuthError):
+    """The passkey's sign counter went backwards: a copy of it exists somewhere."""
+
+    code = code_pb2.UNAUTHENTICATED
+    reason = Reason.CLONED_AUTHENTICATOR
+    message = "the passkey was refused: its counter went backwards"
+
+
+class PasskeyNotFound(AuthError):
+    code = code_pb2.NOT_FOUND
+    reason = Reason.PASSKEY_NOT_FOUND
+    message = "no passkey of this user has this id"

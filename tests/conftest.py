@@ -44,6 +44,10 @@ PG_ADMIN_URL = normalize_database_url(
 )
 CHEAP_HASH = "pbkdf2:sha256:1000"  # tests of hashing itself use the real default
 TABLES = (
+    "challenges",
+    "recovery_codes",
+    "totp_factors",
+    "passkeys",
     "rotated_tokens",
     "sessions",
     "user_tokens",

@@ -22,9 +22,19 @@ from typing import Any
 import grpc
 
 PASSWORD_FIELDS = ("password", "current_password", "new_password")
-TOKEN_FIELDS = ("session_token", "update_token", "reset_token", "verification_token")
+TOKEN_FIELDS = (
+    "session_token",
+    "update_token",
+    "reset_token",
+    "verification_token",
+    "challenge_token",
+)
+#: Second-factor secrets (TOTP seeds, codes, recovery codes), from requests and responses.
+CODE_FIELDS = ("secret", "code", "totp_code", "recovery_code", "recovery_codes")
+#: Messages nested in requests or responses whose own fields are learnt too.
+NESTED_FIELDS = ("challenge", "passkey_assertion")
 API_KEY_HEADER = "x-api-key"
-_TOKEN = re.compile(r"asv_(?:[surv]t|ak)_[A-Za-z0-9_-]{43}")
+_TOKEN = re.compile(r"asv_(?:[surcv]t|ak)_[A-Za-z0-9_-]{43}")
 _HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
 # Werkzeug's (authsvc's own), and the formats ImportUsers takes: bcrypt, argon2, Django.
 _PASSWORD_HASH = re.compile(
@@ -45,6 +55,7 @@ class LeakWatch(logging.Handler):
         self.passwords: set[str] = set()
         self.tokens: set[str] = set()
         self.api_keys: set[str] = set()  # x-api-key values, well-formed or not
+        self.codes: set[str] = set()
         self._lock = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -60,11 +71,21 @@ class LeakWatch(logging.Handler):
 
     def note_call(self, request: Any, response: Any | None) -> None:
         """Remembers the secrets of one unary call (passwords only if it succeeded)."""
-        for field in TOKEN_FIELDS:
-            for message in (request, response):
-                value = getattr(message, field, "") if message is not None else ""
+        messages = [m for m in (request, response) if m is not None]
+        messages += [_nested(m, f) for m in messages for f in NESTED_FIELDS if _nested(m, f)]
+        for message in messages:
+            for field in TOKEN_FIELDS:
+                value = getattr(message, field, "")
                 if isinstance(value, str) and _TOKEN.fullmatch(value):
                     self.tokens.add(value)
+            # Like passwords, a code sent is a secret only if it was right.
+            if message is request and response is None:
+                continue
+            for field in CODE_FIELDS:
+                value = getattr(message, field, "")
+                for item in [value] if isinstance(value, str) else list(value):
+                    if isinstance(item, str) and len(item.strip()) >= 6:
+                        self.codes.add(item.strip())
         if response is not None:
             for field in PASSWORD_FIELDS:
                 value = getattr(request, field, "")
@@ -100,7 +121,20 @@ class LeakWatch(logging.Handler):
         found += [f"password hash {m[:12]}…" for m in _PASSWORD_HASH.findall(text)]
         found += [f"password {p[:2]}…" for p in self.passwords if p in text]
         found += [f"API key {k[:9]}…" for k in self.api_keys if k in text]
+        found += [f"code {c[:2]}…" for c in self.codes if _code_in(c, text)]
         return found
+
+
+def _nested(message: Any, field: str) -> Any:
+    try:
+        return getattr(message, field) if message.HasField(field) else None
+    except (ValueError, AttributeError):  # the message has no such field
+        return None
+
+
+def _code_in(code: str, text: str) -> bool:
+    # A 6-digit code must stand alone: it could be part of any longer number by chance.
+    return re.search(rf"(?<![0-9A-Za-z.:]){re.escape(code)}(?![0-9A-Za-z.:])", text) is not None
 
 
 class _Recorder(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]

@@ -25,7 +25,14 @@ from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
 
 SERVICE = "authsvc.v1.AuthService"
 #: The RPCs that change nothing (ValidateToken only reads), so a retry is harmless.
-IDEMPOTENT_METHODS = ("GetUser", "ListUsers", "ValidateToken", "ListSessions", "ListAuditEvents")
+IDEMPOTENT_METHODS = (
+    "GetUser",
+    "ListUsers",
+    "ValidateToken",
+    "ListSessions",
+    "ListAuditEvents",
+    "ListPasskeys",
+)
 DEFAULT_TIMEOUT = 5.0
 #: The call metadata that carries ``api_key``.
 API_KEY_HEADER = "x-api-key"
@@ -412,6 +419,138 @@ class AuthClient:
                     violation.field = _shift_index(violation.field, offset)
                 results.append(result)
         return results
+
+    # Multi-factor sign-in (issue 10). None of these is retried: each spends a code,
+    # a challenge or a counter, or starts a ceremony.
+
+    def start_totp_enrollment(
+        self, session_token: str, *, timeout: float | None = None
+    ) -> pb.StartTotpEnrollmentResponse:
+        """A new TOTP secret and its otpauth URI. Reasons: REAUTHENTICATION_REQUIRED,
+        MFA_NOT_CONFIGURED, TOTP_ALREADY_ENROLLED, TOKEN_INVALID, TOKEN_EXPIRED."""
+        request = pb.StartTotpEnrollmentRequest(session_token=session_token)
+        return self._call(self._stub.StartTotpEnrollment, request, timeout)
+
+    def confirm_totp_enrollment(
+        self, session_token: str, code: str, *, timeout: float | None = None
+    ) -> list[str]:
+        """Activates TOTP; returns the 10 recovery codes (shown once). Reasons: CODE_INVALID,
+        TOTP_NOT_ENROLLED, TOO_MANY_ATTEMPTS, REAUTHENTICATION_REQUIRED."""
+        request = pb.ConfirmTotpEnrollmentRequest(session_token=session_token, code=code)
+        return list(self._call(self._stub.ConfirmTotpEnrollment, request, timeout).recovery_codes)
+
+    def remove_totp(self, session_token: str, code: str, *, timeout: float | None = None) -> None:
+        """Removes TOTP and the recovery codes, given a TOTP or recovery code. Reasons:
+        CODE_INVALID, TOTP_NOT_ENROLLED, TOO_MANY_ATTEMPTS, REAUTHENTICATION_REQUIRED."""
+        request = pb.RemoveTotpRequest(session_token=session_token, code=code)
+        self._call(self._stub.RemoveTotp, request, timeout)
+
+    def complete_sign_in(
+        self,
+        challenge_token: str,
+        *,
+        totp_code: str = "",
+        recovery_code: str = "",
+        timeout: float | None = None,
+    ) -> pb.CompleteSignInResponse:
+        """Exchanges a CreateSession ``challenge`` and one second factor for tokens.
+
+        Reasons: CHALLENGE_INVALID, CODE_INVALID, TOO_MANY_ATTEMPTS, INVALID_ARGUMENT.
+        """
+        request = pb.CompleteSignInRequest(challenge_token=challenge_token)
+        if recovery_code:
+            request.recovery_code = recovery_code
+        else:
+            request.totp_code = totp_code
+        return self._call(self._stub.CompleteSignIn, request, timeout)
+
+    def reauthenticate_session(
+        self,
+        session_token: str,
+        *,
+        password: str = "",
+        totp_code: str = "",
+        passkey_challenge_token: str = "",
+        passkey_assertion_json: str = "",
+        timeout: float | None = None,
+    ) -> pb.Session:
+        """Records a fresh authentication (one proof) on the session; no new tokens.
+
+        Reasons: INVALID_CREDENTIALS, CODE_INVALID, PASSKEY_INVALID, CHALLENGE_INVALID,
+        CLONED_AUTHENTICATOR, TOO_MANY_ATTEMPTS, TOKEN_INVALID, TOKEN_EXPIRED.
+        """
+        request = pb.ReauthenticateSessionRequest(session_token=session_token)
+        if totp_code:
+            request.totp_code = totp_code
+        elif passkey_assertion_json:
+            request.passkey_assertion.challenge_token = passkey_challenge_token
+            request.passkey_assertion.assertion_json = passkey_assertion_json
+        else:
+            request.password = password
+        return self._call(self._stub.ReauthenticateSession, request, timeout).session
+
+    def start_passkey_registration(
+        self, session_token: str, *, timeout: float | None = None
+    ) -> pb.StartPasskeyRegistrationResponse:
+        """A challenge token and the options for navigator.credentials.create(). Reasons:
+        REAUTHENTICATION_REQUIRED, MFA_NOT_CONFIGURED, TOKEN_INVALID, TOKEN_EXPIRED."""
+        request = pb.StartPasskeyRegistrationRequest(session_token=session_token)
+        return self._call(self._stub.StartPasskeyRegistration, request, timeout)
+
+    def finish_passkey_registration(
+        self,
+        challenge_token: str,
+        credential_json: str,
+        name: str = "",
+        *,
+        timeout: float | None = None,
+    ) -> pb.Passkey:
+        """Stores the new passkey. Reasons: CHALLENGE_INVALID, PASSKEY_INVALID."""
+        request = pb.FinishPasskeyRegistrationRequest(
+            challenge_token=challenge_token, credential_json=credential_json, name=name
+        )
+        return self._call(self._stub.FinishPasskeyRegistration, request, timeout).passkey
+
+    def list_passkeys(
+        self, session_token: str, *, timeout: float | None = None
+    ) -> list[pb.Passkey]:
+        """The user's passkeys, oldest first. Reasons: TOKEN_INVALID, TOKEN_EXPIRED."""
+        request = pb.ListPasskeysRequest(session_token=session_token)
+        return list(self._call(self._stub.ListPasskeys, request, timeout).passkeys)
+
+    def remove_passkey(
+        self, session_token: str, passkey_id: str, *, timeout: float | None = None
+    ) -> None:
+        """Removes one passkey. Reasons: PASSKEY_NOT_FOUND, REAUTHENTICATION_REQUIRED."""
+        request = pb.RemovePasskeyRequest(session_token=session_token, passkey_id=passkey_id)
+        self._call(self._stub.RemovePasskey, request, timeout)
+
+    def start_passkey_sign_in(
+        self, email: str = "", *, timeout: float | None = None
+    ) -> pb.StartPasskeySignInResponse:
+        """A challenge token and the options for navigator.credentials.get() (no email:
+        discoverable passkeys). Reasons: MFA_NOT_CONFIGURED, INVALID_ARGUMENT."""
+        request = pb.StartPasskeySignInRequest(email=email)
+        return self._call(self._stub.StartPasskeySignIn, request, timeout)
+
+    def finish_passkey_sign_in(
+        self,
+        challenge_token: str,
+        assertion_json: str,
+        *,
+        user_agent: str = "",
+        ip_address: str = "",
+        timeout: float | None = None,
+    ) -> pb.FinishPasskeySignInResponse:
+        """Signs in with a passkey (AAL2). Reasons: CHALLENGE_INVALID, PASSKEY_INVALID,
+        CLONED_AUTHENTICATOR."""
+        request = pb.FinishPasskeySignInRequest(
+            challenge_token=challenge_token,
+            assertion_json=assertion_json,
+            user_agent=user_agent,
+            ip_address=ip_address,
+        )
+        return self._call(self._stub.FinishPasskeySignIn, request, timeout)
 
     def _call(
         self, rpc: grpc.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req, timeout: float | None

@@ -21,10 +21,13 @@ from authsvc.flows.accounts import NewUser
 from authsvc.flows.credentials import PasswordChange
 from authsvc.flows.mailed_tokens import Presented
 from authsvc.flows.password_reset import NewPassword, ResetRequest
-from authsvc.flows.sign_in import Credentials, Origin
+from authsvc.flows.second_factor import Code
+from authsvc.flows.sign_in import Credentials, Origin, SecondStep
+from authsvc.flows.step_up import Reauthentication
 from authsvc.rules import imported_hashes, passwords, values
 from authsvc.rules.users import IMPORT_BATCH_MAX, ImportedUser, Profile, ProfileChanges
-from authsvc.rules.values import Rejected
+from authsvc.rules.values import Email, Rejected
+from authsvc.storage.models import AuthMethod
 from authsvc.storage.paging import PageRequest
 from authsvc.v1 import auth_service_pb2 as pb
 
@@ -234,3 +237,133 @@ def _page(f: _Fields, size: int, token: str, scope: str) -> PageRequest:
     checked_size = f.take("page_size", values.page_size, size)
     after = f.take("page_token", paging.decoder(scope), token)
     return PageRequest(checked_size, after)
+
+
+# Multi-factor sign-in (issue 10)
+
+
+def session_token(
+    r: pb.StartTotpEnrollmentRequest | pb.StartPasskeyRegistrationRequest | pb.ListPasskeysRequest,
+) -> str:
+    """The session token of a request that carries nothing else."""
+    return one("session_token", values.required, r.session_token)
+
+
+def confirm_totp(r: pb.ConfirmTotpEnrollmentRequest) -> tuple[str, str]:
+    f = _Fields()
+    token = f.take("session_token", values.required, r.session_token)
+    code = f.take("code", values.totp_code, r.code)
+    f.done()
+    return token, code
+
+
+def remove_totp(r: pb.RemoveTotpRequest) -> tuple[str, Code]:
+    """A 6-digit code is a TOTP code; anything else is read as a recovery code."""
+    f = _Fields()
+    token = f.take("session_token", values.required, r.session_token)
+    code = f.take("code", _second_factor_code, r.code)
+    f.done()
+    return token, code
+
+
+def complete_sign_in(r: pb.CompleteSignInRequest) -> SecondStep:
+    f = _Fields()
+    token = f.take("challenge_token", values.required, r.challenge_token)
+    which = r.WhichOneof("factor")
+    code = None
+    if which == "totp_code":
+        code = Code(AuthMethod.TOTP, f.take("totp_code", values.totp_code, r.totp_code))
+    elif which == "recovery_code":
+        value = f.take("recovery_code", values.recovery_code, r.recovery_code)
+        code = Code(AuthMethod.RECOVERY_CODE, value)
+    elif which == "passkey_assertion":
+        a = r.passkey_assertion
+        challenge = f.take("passkey_assertion.challenge_token", values.required, a.challenge_token)
+        assertion = f.take("passkey_assertion.assertion_json", _json, a.assertion_json)
+        f.done()
+        return SecondStep(token, None, challenge, assertion)
+    else:
+        f.take("totp_code", values.required, "")
+    f.done()
+    return SecondStep(token, code)
+
+
+def reauthenticate(r: pb.ReauthenticateSessionRequest) -> Reauthentication:
+    f = _Fields()
+    token = f.take("session_token", values.required, r.session_token)
+    which = r.WhichOneof("proof")
+    if which == "password":
+        password = f.take("password", values.required, r.password)
+        f.done()
+        return Reauthentication(token, password=password)
+    if which == "totp_code":
+        code = f.take("totp_code", values.totp_code, r.totp_code)
+        f.done()
+        return Reauthentication(token, totp_code=code)
+    if which == "passkey_assertion":
+        a = r.passkey_assertion
+        challenge = f.take("passkey_assertion.challenge_token", values.required, a.challenge_token)
+        assertion = f.take("passkey_assertion.assertion_json", _json, a.assertion_json)
+        f.done()
+        return Reauthentication(token, passkey_challenge=challenge, passkey_assertion=assertion)
+    f.take("password", values.required, "")
+    f.done()
+    raise AssertionError("unreachable: done() raised")
+
+
+_MAX_JSON = 16 * 1024
+
+
+def _json(value: str) -> str:
+    # A WebAuthn response is a few kilobytes at most; verification parses it.
+    if not value.strip():
+        raise Rejected("is required")
+    if len(value) > _MAX_JSON:
+        raise Rejected("is too long")
+    return value
+
+
+def finish_passkey_registration(r: pb.FinishPasskeyRegistrationRequest) -> tuple[str, str, str]:
+    f = _Fields()
+    token = f.take("challenge_token", values.required, r.challenge_token)
+    credential = f.take("credential_json", _json, r.credential_json)
+    name = f.take("name", _passkey_name, r.name)
+    f.done()
+    return token, credential, name
+
+
+def _passkey_name(value: str) -> str:
+    name = value.strip()
+    if len(name) > 128:
+        raise Rejected("must be at most 128 characters")
+    return name or "passkey"
+
+
+def remove_passkey(r: pb.RemovePasskeyRequest) -> tuple[str, uuid.UUID]:
+    f = _Fields()
+    token = f.take("session_token", values.required, r.session_token)
+    passkey_id = f.take("passkey_id", values.uuid_id, r.passkey_id)
+    f.done()
+    return token, passkey_id
+
+
+def start_passkey_sign_in(r: pb.StartPasskeySignInRequest) -> Email | None:
+    return one("email", values.email, r.email) if r.email else None
+
+
+def finish_passkey_sign_in(r: pb.FinishPasskeySignInRequest) -> tuple[str, str, Origin]:
+    f = _Fields()
+    token = f.take("challenge_token", values.required, r.challenge_token)
+    assertion = f.take("assertion_json", _json, r.assertion_json)
+    user_agent = f.take("user_agent", values.user_agent, r.user_agent)
+    ip_address = f.take("ip_address", values.ip_address, r.ip_address)
+    f.done()
+    return token, assertion, Origin(ip_address, user_agent)
+
+
+def _second_factor_code(value: str) -> Code:
+    # Six digits are a TOTP code; anything else can only be a recovery code.
+    plain = value.replace(" ", "")
+    if len(plain) == 6 and plain.isascii() and plain.isdigit():
+        return Code(AuthMethod.TOTP, values.totp_code(value))
+    return Code(AuthMethod.RECOVERY_CODE, values.recovery_code(value))

@@ -17,11 +17,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from authsvc.edge import paging
 from authsvc.errors import AuthError, EmailTaken, InvalidArgument
 from authsvc.flows.email_verification import StartedVerification
+from authsvc.flows.factors import TotpEnrollment
 from authsvc.flows.importing import Outcome
 from authsvc.flows.password_reset import StartedReset
 from authsvc.flows.sign_in import SignedIn
+from authsvc.rules.challenges import IssuedChallenge
 from authsvc.rules.sessions import IssuedSession
-from authsvc.storage.models import AuditRecord
+from authsvc.storage.models import AuditRecord, assurance_level
+from authsvc.storage.models import Passkey as PasskeyRow
 from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User as UserRow
 from authsvc.storage.paging import Page
@@ -67,6 +70,14 @@ def session(s: SessionRow | SessionView) -> pb.Session:
         refresh_expire_time=timestamp(s.refresh_expires_at),
         user_agent=s.user_agent,
         ip_address=s.ip_address,
+        authentication_methods=[
+            pb.AuthenticationMethod(
+                method=f"AUTHENTICATION_METHOD_TYPE_{a.method.value}",
+                time=timestamp(a.time),
+            )
+            for a in s.authentication_methods
+        ],
+        assurance_level=f"ASSURANCE_LEVEL_AAL{assurance_level(s.authentication_methods)}",
     )
 
 
@@ -85,12 +96,46 @@ def validation(v: Validated) -> pb.ValidateTokenResponse:
 
 
 def signed_in(done: SignedIn) -> pb.CreateSessionResponse:
-    """CreateSession's response: the tokens, returned this once."""
+    """CreateSession's response: the tokens (returned this once), or a challenge."""
+    if done.challenge is not None:
+        return pb.CreateSessionResponse(
+            user=user(done.user),
+            challenge=challenge(done.challenge, [f"SECOND_FACTOR_{f}" for f in done.factors]),
+        )
+    assert done.issued is not None
     return pb.CreateSessionResponse(
         session=session(done.issued.session),
         session_token=done.issued.session_token,
         update_token=done.issued.update_token,
         user=user(done.user),
+        second_factor_enrollment_required=done.enrollment_required,
+    )
+
+
+def challenge(issued: IssuedChallenge, factors: list[str]) -> pb.SignInChallenge:
+    """A sign-in challenge: its token (returned this once), factors and expiry."""
+    return pb.SignInChallenge(
+        challenge_token=issued.token,
+        factors=factors,
+        expire_time=timestamp(issued.challenge.expires_at),
+    )
+
+
+def completed(done: SignedIn) -> pb.CompleteSignInResponse:
+    """CompleteSignIn's response: the tokens, returned this once."""
+    assert done.issued is not None
+    return pb.CompleteSignInResponse(
+        session=session(done.issued.session),
+        session_token=done.issued.session_token,
+        update_token=done.issued.update_token,
+        user=user(done.user),
+    )
+
+
+def totp_enrollment(e: TotpEnrollment) -> pb.StartTotpEnrollmentResponse:
+    """StartTotpEnrollment's response: the secret, shown this once."""
+    return pb.StartTotpEnrollmentResponse(
+        secret=e.secret, otpauth_uri=e.otpauth_uri, expire_time=timestamp(e.expire_time)
     )
 
 
@@ -174,4 +219,25 @@ def import_error(at: str, error: AuthError) -> pb.ImportUserError:
             pb.ImportFieldViolation(field=field, description=description)
             for field, description in violations
         ],
+    )
+
+
+def passkey(p: PasskeyRow) -> pb.Passkey:
+    """The public view of a passkey: never its key or credential id."""
+    return pb.Passkey(
+        id=str(p.id),
+        name=p.name,
+        create_time=timestamp(p.created_at),
+        last_use_time=timestamp(p.last_used_at) if p.last_used_at else None,
+    )
+
+
+def passkey_signed_in(done: SignedIn) -> pb.FinishPasskeySignInResponse:
+    """FinishPasskeySignIn's response: the tokens, returned this once."""
+    assert done.issued is not None
+    return pb.FinishPasskeySignInResponse(
+        session=session(done.issued.session),
+        session_token=done.issued.session_token,
+        update_token=done.issued.update_token,
+        user=user(done.user),
     )

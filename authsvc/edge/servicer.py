@@ -139,3 +139,77 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def ImportUsers(self, request: pb.ImportUsersRequest, context: Ctx) -> pb.ImportUsersResponse:
         batch = requests.import_users(request)
         return responses.imported(self._flows.importing.import_users(batch))
+
+    # --- Multi-factor sign-in (issue 10) ---
+
+    def StartTotpEnrollment(
+        self, request: pb.StartTotpEnrollmentRequest, context: Ctx
+    ) -> pb.StartTotpEnrollmentResponse:
+        started = self._flows.factors.start_totp(requests.session_token(request))
+        return responses.totp_enrollment(started)
+
+    def ConfirmTotpEnrollment(
+        self, request: pb.ConfirmTotpEnrollmentRequest, context: Ctx
+    ) -> pb.ConfirmTotpEnrollmentResponse:
+        codes = self._flows.factors.confirm_totp(*requests.confirm_totp(request))
+        return pb.ConfirmTotpEnrollmentResponse(recovery_codes=codes)
+
+    def RemoveTotp(self, request: pb.RemoveTotpRequest, context: Ctx) -> pb.RemoveTotpResponse:
+        self._flows.factors.remove_totp(*requests.remove_totp(request))
+        return pb.RemoveTotpResponse()
+
+    def CompleteSignIn(
+        self, request: pb.CompleteSignInRequest, context: Ctx
+    ) -> pb.CompleteSignInResponse:
+        step = requests.complete_sign_in(request)
+        if step.code is None:
+            return responses.completed(self._flows.passkeys.complete_sign_in(step))
+        return responses.completed(self._flows.sign_in.complete(step))
+
+    def ReauthenticateSession(
+        self, request: pb.ReauthenticateSessionRequest, context: Ctx
+    ) -> pb.ReauthenticateSessionResponse:
+        session = self._flows.step_up.reauthenticate(requests.reauthenticate(request))
+        return pb.ReauthenticateSessionResponse(session=responses.session(session))
+
+    def StartPasskeyRegistration(
+        self, request: pb.StartPasskeyRegistrationRequest, context: Ctx
+    ) -> pb.StartPasskeyRegistrationResponse:
+        started = self._flows.passkeys.start_registration(requests.session_token(request))
+        return pb.StartPasskeyRegistrationResponse(
+            challenge_token=started.challenge_token, options_json=started.options_json
+        )
+
+    def FinishPasskeyRegistration(
+        self, request: pb.FinishPasskeyRegistrationRequest, context: Ctx
+    ) -> pb.FinishPasskeyRegistrationResponse:
+        stored = self._flows.passkeys.finish_registration(
+            *requests.finish_passkey_registration(request)
+        )
+        return pb.FinishPasskeyRegistrationResponse(passkey=responses.passkey(stored))
+
+    def ListPasskeys(
+        self, request: pb.ListPasskeysRequest, context: Ctx
+    ) -> pb.ListPasskeysResponse:
+        found = self._flows.passkeys.list(requests.session_token(request))
+        return pb.ListPasskeysResponse(passkeys=[responses.passkey(p) for p in found])
+
+    def RemovePasskey(
+        self, request: pb.RemovePasskeyRequest, context: Ctx
+    ) -> pb.RemovePasskeyResponse:
+        self._flows.passkeys.remove(*requests.remove_passkey(request))
+        return pb.RemovePasskeyResponse()
+
+    def StartPasskeySignIn(
+        self, request: pb.StartPasskeySignInRequest, context: Ctx
+    ) -> pb.StartPasskeySignInResponse:
+        started = self._flows.passkeys.start_sign_in(requests.start_passkey_sign_in(request))
+        return pb.StartPasskeySignInResponse(
+            challenge_token=started.challenge_token, options_json=started.options_json
+        )
+
+    def FinishPasskeySignIn(
+        self, request: pb.FinishPasskeySignInRequest, context: Ctx
+    ) -> pb.FinishPasskeySignInResponse:
+        done = self._flows.passkeys.finish_sign_in(*requests.finish_passkey_sign_in(request))
+        return responses.passkey_signed_in(done)

@@ -13,6 +13,7 @@ from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.user_tokens import Purpose
 from authsvc.rules.validation import TokenValidator
+from authsvc.storage.models import AuthMethod
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class Credentials:
     def change_password(self, request: PasswordChange) -> None:
         """Changes the password of the token's user and ends the user's other sessions.
 
+        The current password counts as a fresh authentication: it is recorded on the
+        session (PASSWORD, now) and no recent step-up is needed. The user's second
+        factors are kept.
+
         Raises TokenInvalid, TokenExpired, InvalidCredentials or TooManyAttempts: the
         current password is throttled like a sign-in of the user's account, so a stolen
         session token is no unthrottled password oracle.
@@ -58,6 +63,9 @@ class Credentials:
             ):
                 raise InvalidCredentials()  # changed concurrently: the current one is stale
             sessions.revoke_others(change.db, user.id, keep=session_id)
+            # The current password was just proven: that is this session's fresh
+            # authentication (ChangePassword needs no separate step-up).
+            sessions.record_authentication(change.db, session_id, AuthMethod.PASSWORD, change.now)
             change.changed_user(user.id)
             self._check.succeeded(change, attempt)
             change.audit(AuditEvent.PASSWORD_CHANGED, who)

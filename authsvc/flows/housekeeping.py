@@ -18,15 +18,23 @@ class Housekeeping:
         self._retention = retention
 
     def purge(self) -> Purged:
-        """Deletes expired sessions and tokens (batched), old audit events, stale throttling."""
+        """Deletes expired sessions (in batches), expired reset and verification tokens, old
+        audit events, stale throttling rows, expired challenges and unconfirmed TOTP enrolments."""
         done = purge_all(self._changes.database, self._changes.clock, self._retention)
-        if done.sessions or done.audit_events or done.throttle_rows or done.user_tokens:
+        if (
+            done.sessions
+            or done.audit_events
+            or done.throttle_rows
+            or done.user_tokens
+            or done.ceremonies
+        ):
             log.info(
                 "purged %d expired sessions, %d expired reset/verification tokens, "
-                "%d audit events and %d throttling rows",
+                "%d audit events, %d throttling rows and %d expired ceremonies",
                 done.sessions,
                 done.user_tokens,
                 done.audit_events,
                 done.throttle_rows,
+                done.ceremonies,
             )
         return done

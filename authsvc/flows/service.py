@@ -9,11 +9,14 @@ from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.credentials import Credentials
 from authsvc.flows.email_verification import EmailVerification
+from authsvc.flows.factors import Factors
 from authsvc.flows.housekeeping import Housekeeping
 from authsvc.flows.importing import Importing
+from authsvc.flows.passkeys import Passkeys
 from authsvc.flows.password_reset import PasswordReset
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn
+from authsvc.flows.step_up import StepUp
 
 
 @dataclass(frozen=True)
@@ -30,3 +33,6 @@ class Flows:
     email_verification: EmailVerification
     api_keys: ApiKeys
     importing: Importing
+    factors: Factors
+    step_up: StepUp
+    passkeys: Passkeys

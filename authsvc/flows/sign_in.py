@@ -1,21 +1,39 @@
-"""Sign-in: email and password to a new session."""
+"""Sign-in: email and password to a new session, or to a second-factor challenge.
+
+A user with a confirmed TOTP gets no tokens from the password alone: CreateSession
+answers with a single-use challenge bound to that password step (its user and time),
+and CompleteSignIn exchanges it, with a TOTP or recovery code, for an AAL2 session.
+"""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as DbSession
 
-from authsvc.errors import EmailNotVerified, InvalidCredentials, UserDisabled, UserNotFound
-from authsvc.flows.changes import Changes, Who
+from authsvc.errors import (
+    ChallengeInvalid,
+    CodeInvalid,
+    EmailNotVerified,
+    InvalidCredentials,
+    UserDisabled,
+    UserNotFound,
+)
+from authsvc.flows.changes import Change, Changes, Who
+from authsvc.flows.second_factor import Code, SecondFactorCheck
 from authsvc.flows.secret_check import SecretCheck
-from authsvc.rules import sessions, users
+from authsvc.rules import challenges, sessions, totp, users
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.challenges import Ceremony, IssuedChallenge
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.sessions import IssuedSession, SessionPolicy
 from authsvc.rules.throttling import Attempt
 from authsvc.rules.values import Email
-from authsvc.storage.models import User
+from authsvc.storage.models import Authentication, AuthMethod, Challenge, Passkey, User
 
 
 @dataclass(frozen=True)
@@ -37,14 +55,39 @@ class Credentials:
 
 @dataclass(frozen=True)
 class SignedIn:
-    """What a successful sign-in returns."""
+    """What a sign-in returns: a session, or (second factor due) a challenge."""
 
     user: User
-    issued: IssuedSession
+    issued: IssuedSession | None
+    challenge: IssuedChallenge | None = None
+    #: AUTHSVC_REQUIRE_MFA is on and the user has no second factor yet.
+    enrollment_required: bool = False
+    #: The second factors the challenge accepts (``SecondFactor`` names without prefix).
+    factors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SecondStep:
+    """A checked CompleteSignIn request: a code, or a passkey assertion."""
+
+    challenge_token: str
+    code: Code | None
+    passkey_challenge: str = ""
+    passkey_assertion: str = ""
+
+
+@dataclass(frozen=True)
+class SignInPolicy:
+    """Sign-in's settings beyond sessions."""
+
+    challenge_ttl: timedelta
+    require_mfa: bool = False
+    #: Refuse a right password (EMAIL_NOT_VERIFIED) until the email is verified.
+    require_verified_email: bool = False
 
 
 class SignIn:
-    """CreateSession."""
+    """CreateSession, CompleteSignIn."""
 
     def __init__(
         self,
@@ -52,21 +95,24 @@ class SignIn:
         hasher: Hasher,
         check: SecretCheck,
         policy: SessionPolicy,
-        require_verified_email: bool = False,
+        codes: SecondFactorCheck,
+        sign_in_policy: SignInPolicy,
     ) -> None:
         self._changes = changes
         self._hasher = hasher
         self._check = check
         self._policy = policy
-        self._require_verified = require_verified_email
+        self._codes = codes
+        self._sign_in = sign_in_policy
 
     def sign_in(self, credentials: Credentials) -> SignedIn:
-        """Opens a session. Raises InvalidCredentials or TooManyAttempts; with the right
-        password, UserDisabled or (when verification is required) EmailNotVerified.
+        """Opens a session, or a challenge when a second factor is due.
 
-        An unknown email costs the same hash as a wrong password, fails alike and is
-        throttled alike. A throttled attempt runs no hash. Only the right password
-        learns that an account is disabled or unverified.
+        Raises InvalidCredentials or TooManyAttempts; with the right password,
+        UserDisabled or (when verification is required) EmailNotVerified. An unknown
+        email costs the same hash as a wrong password, fails alike and is throttled
+        alike. A throttled attempt runs no hash. Only the right password learns that an
+        account is disabled or unverified.
         """
         origin = credentials.origin
         with self._changes.read() as db:
@@ -82,12 +128,12 @@ class SignIn:
         rehash = None
         if self._hasher.needs_rehash(found.password_hash):
             rehash = self._hasher.hash(credentials.password)
-        return SignedIn(found, self._open(found, rehash, attempt, who))
+        return self._open(found, rehash, attempt, who)
 
     def _refuse_if_not_allowed(self, user: User, attempt: Attempt, who: Who) -> None:
         if user.is_disabled:
             refusal: UserDisabled | EmailNotVerified = UserDisabled()
-        elif self._require_verified and user.email_verified_at is None:
+        elif self._sign_in.require_verified_email and user.email_verified_at is None:
             refusal = EmailNotVerified()
         else:
             return
@@ -97,8 +143,7 @@ class SignIn:
             change.audit(AuditEvent.SIGN_IN_FAILED, who, refusal.reason.value.lower())
         raise refusal
 
-    def _open(self, user: User, rehash: str | None, attempt: Attempt, who: Who) -> IssuedSession:
-        origin = {"user_agent": who.user_agent, "ip_address": who.ip_address}
+    def _open(self, user: User, rehash: str | None, attempt: Attempt, who: Who) -> SignedIn:
         try:
             with self._changes.open() as change:
                 # Waits for a concurrent DisableUser, so no session outlives it.
@@ -107,13 +152,101 @@ class SignIn:
                     users.set_password_hash(
                         change.db, user.id, user.password_hash, rehash, change.now
                     )
-                issued = sessions.open_session(
-                    change.db, user.id, self._policy, change.now, **origin
-                )
-                change.ended(*issued.ended)
                 self._check.succeeded(change, attempt)
-                opened = Who(user.id, issued.session.id, who.ip_address, who.user_agent)
-                change.audit(AuditEvent.SIGN_IN_SUCCEEDED, opened)
+                factors = second_factors(change.db, user.id)
+                if factors:
+                    challenge = self._challenge(change, user, who)
+                    return SignedIn(user, None, challenge, factors=factors)
+                issued = self.open_session(change, user, who, ())
         except (IntegrityError, UserNotFound):
             raise InvalidCredentials() from None  # the user was deleted meanwhile
+        return SignedIn(user, issued, enrollment_required=self._sign_in.require_mfa)
+
+    def _challenge(self, change: Change, user: User, who: Who) -> IssuedChallenge:
+        issued = challenges.issue(
+            change.db,
+            Ceremony.SIGN_IN,
+            user.id,
+            change.now,
+            self._sign_in.challenge_ttl,
+            authenticated_at=change.now,
+            user_agent=who.user_agent,
+            ip_address=who.ip_address,
+        )
+        change.audit(AuditEvent.SECOND_FACTOR_CHALLENGED, who)
         return issued
+
+    def open_session(
+        self,
+        change: Change,
+        user: User,
+        who: Who,
+        methods: tuple[Authentication, ...],
+        event: AuditEvent = AuditEvent.SIGN_IN_COMPLETED,
+    ) -> IssuedSession:
+        """Opens a session in ``change`` and audits ``event`` (a password sign-in: no
+        ``methods``, audited SIGN_IN_SUCCEEDED)."""
+        issued = sessions.open_session(
+            change.db,
+            user.id,
+            self._policy,
+            change.now,
+            user_agent=who.user_agent,
+            ip_address=who.ip_address,
+            methods=methods,
+        )
+        change.ended(*issued.ended)
+        opened = Who(user.id, issued.session.id, who.ip_address, who.user_agent)
+        event = event if methods else AuditEvent.SIGN_IN_SUCCEEDED
+        change.audit(event, opened, ",".join(a.method.value for a in methods))
+        return issued
+
+    def complete(self, step: SecondStep) -> SignedIn:
+        """Exchanges a sign-in challenge and a second factor for an AAL2 session.
+
+        Raises ChallengeInvalid (unknown, used or expired), CodeInvalid (wrong or
+        replayed), TotpNotEnrolled or TooManyAttempts (throttled per user).
+        A passkey step goes to ``Passkeys.complete_sign_in`` instead.
+        """
+        assert step.code is not None
+        with self._changes.read() as db:
+            now = self._changes.clock()
+            found = challenges.find(db, step.challenge_token, Ceremony.SIGN_IN, now)
+        assert found.user_id is not None  # sign-in challenges always name their user
+        who = Who(found.user_id, None, found.ip_address, found.user_agent)
+        verified = self._codes.verify(found.user_id, step.code, who)
+        with self._changes.open() as change:
+            if not challenges.consume(change.db, found.id):
+                raise ChallengeInvalid()  # completed concurrently: nothing written
+            issued = None
+            if self._codes.spend(change, verified, who):
+                user = users.lock_active(change.db, found.user_id)  # disabled meanwhile?
+                issued = self.open_session(change, user, who, _methods(found, step.code, change))
+        if issued is None:
+            raise CodeInvalid()
+        return SignedIn(user, issued)
+
+
+def _methods(found: Challenge, code: Code, change: Change) -> tuple[Authentication, ...]:
+    return completed_methods(found, code.method, change)
+
+
+def completed_methods(
+    found: Challenge, second: AuthMethod, change: Change
+) -> tuple[Authentication, ...]:
+    """A completed sign-in's record: the password (when it was checked), then ``second``."""
+    password_time = found.authenticated_at or found.created_at
+    return (
+        Authentication(AuthMethod.PASSWORD, password_time),
+        Authentication(second, change.now),
+    )
+
+
+def second_factors(db: DbSession, user_id: uuid.UUID) -> tuple[str, ...]:
+    """The second factors a user has: TOTP (with recovery codes) and passkeys."""
+    factors: tuple[str, ...] = ()
+    if totp.active(db, user_id) is not None:
+        factors = ("TOTP", "RECOVERY_CODE")
+    if db.scalar(select(Passkey.id).where(Passkey.user_id == user_id).limit(1)) is not None:
+        factors += ("PASSKEY",)
+    return factors

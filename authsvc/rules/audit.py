@@ -24,18 +24,18 @@ from authsvc.storage.paging import Page, PageRequest, page
 class AuditEvent(enum.Enum):
     """What happened. The name is stored; the proto enum adds an ``AUDIT_EVENT_TYPE_`` prefix."""
 
-    SIGN_IN_SUCCEEDED = enum.auto()
-    SIGN_IN_FAILED = enum.auto()
-    SIGN_IN_THROTTLED = enum.auto()
-    SESSION_REFRESHED = enum.auto()
-    REFRESH_TOKEN_REUSED = enum.auto()  # theft detected: the session was revoked
-    SIGNED_OUT = enum.auto()
-    PASSWORD_CHANGED = enum.auto()
-    PASSWORD_CHANGE_FAILED = enum.auto()
-    PASSWORD_CHANGE_THROTTLED = enum.auto()
-    USER_CREATED = enum.auto()
-    USER_DELETED = enum.auto()
-    CALLER_DENIED = enum.auto()
+    SIGN_IN_SUCCEEDED = 1
+    SIGN_IN_FAILED = 2
+    SIGN_IN_THROTTLED = 3
+    SESSION_REFRESHED = 4
+    REFRESH_TOKEN_REUSED = 5  # theft detected: the session was revoked
+    SIGNED_OUT = 6
+    PASSWORD_CHANGED = 7
+    PASSWORD_CHANGE_FAILED = 8
+    PASSWORD_CHANGE_THROTTLED = 9
+    USER_CREATED = 10
+    USER_DELETED = 11
+    CALLER_DENIED = 12
     # Account lifecycle (issue 9): proto values 13 to 25.
     PASSWORD_RESET_STARTED = 13
     PASSWORD_RESET_COMPLETED = 14
@@ -56,6 +56,24 @@ class AuditEvent(enum.Enum):
     API_KEY_REJECTED = 32  # a call presented an unknown, revoked or malformed key
     # Importing users (issue 9): proto value 35.
     USERS_IMPORTED = 35  # one per imported batch; the detail counts them
+    # Multi-factor sign-in (issue 10)
+    TOTP_ENROLLED = 40
+    TOTP_REMOVED = 41
+    TOTP_FAILED = 42
+    TOTP_REPLAYED = 43
+    TOTP_THROTTLED = 44
+    RECOVERY_CODE_USED = 45
+    SECOND_FACTOR_CHALLENGED = 46
+    SIGN_IN_COMPLETED = 47
+    SESSION_REAUTHENTICATED = 48
+    REAUTHENTICATION_FAILED = 49
+    REAUTHENTICATION_THROTTLED = 50
+    PASSKEY_REGISTERED = 51
+    PASSKEY_REMOVED = 52
+    PASSKEY_SIGN_IN_SUCCEEDED = 53
+    PASSKEY_SIGN_IN_FAILED = 54
+    PASSKEY_COUNTER_REGRESSED = 55
+    TOTP_ENROLLMENT_STARTED = 56
 
     @property
     def log_name(self) -> str:

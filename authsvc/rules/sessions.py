@@ -13,10 +13,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session as DbSession
 
-from authsvc.errors import SessionNotFound, TokenExpired, TokenInvalid
+from authsvc.errors import (
+    ReauthenticationRequired,
+    SessionNotFound,
+    TokenExpired,
+    TokenInvalid,
+)
 from authsvc.rules.tokens import TokenKind, is_well_formed, new_token, token_hash
-from authsvc.storage.models import RotatedToken, Session
+from authsvc.storage.models import Authentication, AuthMethod, RotatedToken, Session
 from authsvc.storage.paging import Page, PageRequest, page
+from authsvc.storage.read_model import SessionView
 
 
 @dataclass(frozen=True)
@@ -47,9 +53,11 @@ def open_session(
     now: datetime,
     user_agent: str = "",
     ip_address: str = "",
+    methods: tuple[Authentication, ...] = (),
 ) -> IssuedSession:
     """Starts a session for ``user_id`` and ends the oldest ones beyond the per-user limit.
 
+    ``methods`` are how the user authenticated (the password at ``now`` when omitted).
     The ended sessions are reported in ``IssuedSession.ended``.
     """
     session_token, update_token = new_token(TokenKind.SESSION), new_token(TokenKind.UPDATE)
@@ -63,6 +71,7 @@ def open_session(
         absolute_expires_at=absolute,
         user_agent=user_agent,
         ip_address=ip_address,
+        authentication_methods=methods or (Authentication(AuthMethod.PASSWORD, now),),
         created_at=now,
         updated_at=now,
     )
@@ -223,3 +232,40 @@ def list_sessions(
     """One page of the live sessions of ``user_id``, oldest first."""
     live = select(Session).where(Session.user_id == user_id, Session.refresh_expires_at > now)
     return page(db, live, Session, request)
+
+
+def with_method(
+    methods: tuple[Authentication, ...], method: AuthMethod, now: datetime
+) -> tuple[Authentication, ...]:
+    """``methods`` with ``method`` proven at ``now``: one entry per method, oldest first."""
+    kept = [a for a in methods if a.method is not method]
+    return (*kept, Authentication(method, now))
+
+
+def record_authentication(
+    db: DbSession, session_id: uuid.UUID, method: AuthMethod, now: datetime
+) -> Session:
+    """Records that ``method`` was just proven on the session (step-up); returns it.
+
+    The row is locked first, so concurrent step-ups of one session both land.
+    Raises TokenInvalid when the session is gone.
+    """
+    session = db.scalar(
+        select(Session)
+        .where(Session.id == session_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if session is None:
+        raise TokenInvalid()
+    session.authentication_methods = with_method(session.authentication_methods, method, now)
+    session.updated_at = now
+    db.flush()
+    return session
+
+
+def require_recent_authentication(view: SessionView, now: datetime, max_age: timedelta) -> None:
+    """Raises ReauthenticationRequired unless the session proved a method within ``max_age``."""
+    last = view.authenticated_since()
+    if last is None or now - last > max_age:
+        raise ReauthenticationRequired()

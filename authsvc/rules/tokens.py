@@ -24,6 +24,7 @@ class TokenKind(enum.Enum):
     RESET = "asv_rt_"
     VERIFICATION = "asv_vt_"
     API_KEY = "asv_ak_"
+    CHALLENGE = "asv_ct_"
 
 
 def new_token(kind: TokenKind) -> str:

@@ -126,3 +126,22 @@ def page_size(value: int) -> int:
     if value < 0:
         raise Rejected("must not be negative")
     return min(value or PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX)
+
+
+def totp_code(value: str) -> str:
+    """Six digits (spaces allowed, as apps show ``123 456``)."""
+    plain = value.replace(" ", "")
+    if not plain:
+        raise Rejected("is required")
+    if len(plain) != 6 or not plain.isascii() or not plain.isdigit():
+        raise Rejected("must be 6 digits")
+    return plain
+
+
+def recovery_code(value: str) -> str:
+    """A recovery code as typed (dashes and spaces allowed); checked against the store."""
+    if not value.strip():
+        raise Rejected("is required")
+    if len(value) > 64:
+        raise Rejected("is too long")
+    return value

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import grpc
@@ -26,23 +26,28 @@ from authsvc.edge.error_interceptor import ErrorInterceptor
 from authsvc.edge.observability import ObservabilityInterceptor
 from authsvc.edge.servicer import AuthServicer
 from authsvc.edge.worker_tag import WorkerTag
-from authsvc.errors import InvalidCredentials, TokenInvalid
+from authsvc.errors import CodeInvalid, InvalidCredentials, TokenInvalid
 from authsvc.flows.accounts import Accounts
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.changes import Changes
 from authsvc.flows.credentials import Credentials
 from authsvc.flows.email_verification import EmailVerification
+from authsvc.flows.factors import FactorPolicy, Factors
 from authsvc.flows.housekeeping import Housekeeping
 from authsvc.flows.importing import Importing
 from authsvc.flows.mailed_tokens import TokenCheck
+from authsvc.flows.passkeys import Passkeys
 from authsvc.flows.password_reset import PasswordReset
+from authsvc.flows.second_factor import SecondFactorCheck
 from authsvc.flows.secret_check import CheckEvents, SecretCheck
 from authsvc.flows.service import Flows
 from authsvc.flows.sessions import Sessions
-from authsvc.flows.sign_in import SignIn
+from authsvc.flows.sign_in import SignIn, SignInPolicy
+from authsvc.flows.step_up import StepUp
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hashing import Hasher
+from authsvc.rules.passkeys import RelyingParty
 from authsvc.rules.sessions import SessionPolicy
 from authsvc.rules.throttling import ThrottlePolicy
 from authsvc.rules.user_tokens import Purpose
@@ -126,6 +131,22 @@ def token_throttle(settings: Settings, purpose: Purpose) -> ThrottlePolicy:
     )
 
 
+def second_factor_throttle(settings: Settings) -> ThrottlePolicy:
+    """The throttle of TOTP and recovery codes, keyed by user (scope ``totp``).
+
+    Tighter than passwords: a 6-digit code has three valid values in a million, so
+    at most 10 wrong codes per user an hour (about 1 in 800,000 odds of a guess in
+    that hour), with the same growing delay after the threshold.
+    """
+    return replace(
+        sign_in_throttle(settings),
+        scope="totp",
+        threshold=min(3, settings.throttle_account_threshold),
+        subject_limit=10,
+        subject_window=timedelta(hours=1),
+    )
+
+
 def retention(settings: Settings) -> Retention:
     """What the purge keeps, from the settings (the longest of every policy's windows)."""
     policies = [
@@ -189,15 +210,21 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
     throttle = sign_in_throttle(settings)
     sign_in = CheckEvents(AuditEvent.SIGN_IN_FAILED, AuditEvent.SIGN_IN_THROTTLED)
     change = CheckEvents(AuditEvent.PASSWORD_CHANGE_FAILED, AuditEvent.PASSWORD_CHANGE_THROTTLED)
+    reauth = CheckEvents(AuditEvent.REAUTHENTICATION_FAILED, AuditEvent.REAUTHENTICATION_THROTTLED)
+    codes = _second_factor_check(settings, changes)
+    factors = _factors(settings, changes, infra, codes)
+    signing_in = SignIn(
+        changes,
+        infra.hasher,
+        SecretCheck(changes, throttle, sign_in, InvalidCredentials),
+        sessions,
+        codes,
+        SignInPolicy(settings.challenge_ttl, settings.require_mfa, settings.require_verified_email),
+    )
+    passkeys = _passkeys(settings, changes, factors, signing_in)
     return Flows(
         accounts=Accounts(changes, infra.hasher),
-        sign_in=SignIn(
-            changes,
-            infra.hasher,
-            SecretCheck(changes, throttle, sign_in, InvalidCredentials),
-            sessions,
-            settings.require_verified_email,
-        ),
+        sign_in=signing_in,
         sessions=Sessions(changes, infra.validator, sessions),
         credentials=Credentials(
             changes,
@@ -215,6 +242,16 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         ),
         api_keys=ApiKeys(changes, settings.api_key_cache_ttl),
         importing=Importing(changes),
+        factors=factors,
+        step_up=StepUp(
+            changes,
+            infra.validator,
+            infra.hasher,
+            SecretCheck(changes, throttle, reauth, InvalidCredentials),
+            codes,
+            passkeys,
+        ),
+        passkeys=passkeys,
     )
 
 
@@ -238,6 +275,27 @@ def _token_check(settings: Settings, changes: Changes, purpose: Purpose) -> Toke
         )
     check = SecretCheck(changes, token_throttle(settings, purpose), events, TokenInvalid)
     return TokenCheck(changes, check, purpose, events.failed)
+
+
+def _second_factor_check(settings: Settings, changes: Changes) -> SecondFactorCheck:
+    events = CheckEvents(AuditEvent.TOTP_FAILED, AuditEvent.TOTP_THROTTLED)
+    throttle = second_factor_throttle(settings)
+    check = SecretCheck(changes, throttle, events, CodeInvalid)
+    return SecondFactorCheck(changes, check, settings.secret_key)
+
+
+def _factors(
+    settings: Settings, changes: Changes, infra: Infrastructure, codes: SecondFactorCheck
+) -> Factors:
+    policy = FactorPolicy(
+        settings.reauth_max_age, settings.challenge_ttl, settings.webauthn_rp_name
+    )
+    return Factors(changes, infra.validator, codes, settings.secret_key, policy)
+
+
+def _passkeys(settings: Settings, changes: Changes, factors: Factors, sign_in: SignIn) -> Passkeys:
+    rp = RelyingParty(settings.webauthn_rp_id, settings.webauthn_rp_name, settings.webauthn_origins)
+    return Passkeys(changes, factors, rp, sign_in, settings.challenge_ttl)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""``authsvc serve | migrate | health | purge | api-key | import``: the command line."""
+"""``authsvc serve | migrate | health | purge | api-key | import | reencrypt-secrets``: the
+command line."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from types import FrameType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from authsvc.errors import MfaNotConfigured
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.changes import Changes
+from authsvc.rules import totp
 from authsvc.rules.values import Rejected
 from authsvc.runtime import health_probe, tls, user_import, workers
 from authsvc.runtime.assembly import create_server, retention
@@ -41,6 +44,8 @@ _COMMANDS = {
     "api-key": "create, list or revoke the API keys calling services send as x-api-key",
     "import": "migrate the schema, then import users (with their old password hashes) from a "
     "JSON-lines file, in batches; safe to run again",
+    "reencrypt-secrets": "seal every stored TOTP secret with the first AUTHSVC_SECRET_KEY "
+    "(after putting a new key first), and exit",
 }
 
 
@@ -107,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "purge": run_purge,
         "api-key": run_api_key,
         "import": run_import,
+        "reencrypt-secrets": run_reencrypt,
     }
     return commands[args.command](settings, args)
 
@@ -138,6 +144,22 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"purged {done.sessions} expired sessions")
     print(f"purged {done.user_tokens} expired reset and verification tokens")
     print(f"purged {done.audit_events} audit events and {done.throttle_rows} throttling rows")
+    print(f"purged {done.ceremonies} expired challenges and unconfirmed TOTP enrolments")
+    return 0
+
+
+def run_reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
+    """Seals every TOTP secret again with the first key, in one transaction."""
+    db = Database(make_engine(settings.database_url))
+    try:
+        with db.transaction() as tx:
+            count = totp.reencrypt_all(tx, settings.secret_key, utcnow())
+    except MfaNotConfigured as exc:
+        print(f"authsvc: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(f"sealed {count} TOTP secrets with the first key")
     return 0
 
 

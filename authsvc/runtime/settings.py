@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError
 from authsvc.edge.access_log import AccessLogMode
 from authsvc.edge.caller_policy import CallerPolicy, load_policy
 from authsvc.rules.passwords import dummy_hash
+from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.users import IMPORT_BATCH_MAX
 
 DEFAULT_CACHE_SIZE = 10_000
@@ -48,6 +49,7 @@ class Group(enum.Enum):
     PERFORMANCE = "Performance"
     OBSERVABILITY = "Observability"
     LIFECYCLE = "Account lifecycle"
+    MFA = "Multi-factor"
 
 
 # Parsers: text → value, raising ValueError with a message that names no setting.
@@ -85,6 +87,11 @@ def parse_bool(text: str) -> bool:
     if value not in _TRUE + _FALSE:
         raise ValueError(f"{text!r} is not true or false")
     return value in _TRUE
+
+
+def parse_list(text: str) -> tuple[str, ...]:
+    """A comma-separated list, each item trimmed, empty items dropped."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def normalize_database_url(url: str) -> str:
@@ -181,7 +188,7 @@ def setting(
     return field(default=default, metadata={"spec": Spec(env, parse, doc, group, **more)})
 
 
-_S, _D, _SE, _P, _T, _SEC, _PERF, _O, _L = (
+_S, _D, _SE, _P, _T, _SEC, _PERF, _O, _L, _MFA = (
     Group.SERVER,
     Group.DATABASE,
     Group.SESSIONS,
@@ -191,6 +198,7 @@ _S, _D, _SE, _P, _T, _SEC, _PERF, _O, _L = (
     Group.PERFORMANCE,
     Group.OBSERVABILITY,
     Group.LIFECYCLE,
+    Group.MFA,
 )
 _SERVE = ("serve",)
 _TLS_FILE = ("serve", "health")
@@ -237,7 +245,7 @@ class Settings:
         "`postgresql://user:pass@host/db` or `sqlite:///path`",
         _D,
         flag="--database-url",
-        commands=("serve", "migrate", "purge", "api-key", "import"),
+        commands=("serve", "migrate", "purge", "api-key", "import", "reencrypt-secrets"),
     )
     purge_interval: timedelta = setting(
         timedelta(minutes=15),
@@ -612,6 +620,64 @@ class Settings:
         flag="--batch-size",
         commands=("import",),
         check=lambda v: None if 1 <= v <= IMPORT_BATCH_MAX else f"must be 1 to {IMPORT_BATCH_MAX}",
+    )
+    # Multi-factor sign-in (issue 10)
+    secret_key: SecretKeys = setting(
+        SecretKeys(()),
+        "AUTHSVC_SECRET_KEY",
+        SecretKeys.parse,
+        "Fernet keys (comma-separated; the first encrypts, all decrypt) for TOTP secrets",
+        _MFA,
+        shown_default="empty: TOTP enrolment refused (`MFA_NOT_CONFIGURED`)",
+    )
+    reauth_max_age: timedelta = setting(
+        timedelta(minutes=15),
+        "AUTHSVC_REAUTH_MAX_AGE",
+        parse_duration,
+        "how recent a session's last authentication must be for sensitive calls",
+        _MFA,
+        check=_positive,
+        shown_default="15m",
+    )
+    require_mfa: bool = setting(
+        False,
+        "AUTHSVC_REQUIRE_MFA",
+        parse_bool,
+        "flag sign-ins of users without a second factor (`second_factor_enrollment_required`)",
+        _MFA,
+        shown_default="`false`",
+    )
+    challenge_ttl: timedelta = setting(
+        timedelta(minutes=5),
+        "AUTHSVC_CHALLENGE_TTL",
+        parse_duration,
+        "lifetime of sign-in challenges, passkey ceremonies and TOTP enrolments",
+        _MFA,
+        check=_positive,
+        shown_default="5m",
+    )
+    webauthn_rp_id: str = setting(
+        "",
+        "AUTHSVC_WEBAUTHN_RP_ID",
+        str.strip,
+        "passkeys' relying party id (your site's domain)",
+        _MFA,
+        shown_default="empty: passkeys refused (`MFA_NOT_CONFIGURED`)",
+    )
+    webauthn_rp_name: str = setting(
+        "authsvc",
+        "AUTHSVC_WEBAUTHN_RP_NAME",
+        str.strip,
+        "the service name shown by passkey prompts and authenticator apps",
+        _MFA,
+    )
+    webauthn_origins: tuple[str, ...] = setting(
+        (),
+        "AUTHSVC_WEBAUTHN_ORIGINS",
+        parse_list,
+        "origins passkey responses may come from (comma-separated)",
+        _MFA,
+        shown_default="empty: `https://` + the relying party id",
     )
 
     def __post_init__(self) -> None:

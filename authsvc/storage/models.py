@@ -7,7 +7,10 @@ Only SHA-256 digests of tokens are stored. Times are UTC-aware everywhere.
 
 from __future__ import annotations
 
+import enum
+import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -19,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     Uuid,
 )
@@ -60,6 +64,62 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class AuthMethod(enum.StrEnum):
+    """How a user proved who they are (``AuthenticationMethodType`` without its prefix)."""
+
+    PASSWORD = "PASSWORD"  # noqa: S105 (a method's name, not a secret)
+    TOTP = "TOTP"
+    RECOVERY_CODE = "RECOVERY_CODE"
+    PASSKEY = "PASSKEY"
+    RESET = "RESET"
+
+
+@dataclass(frozen=True, slots=True)
+class Authentication:
+    """One method proven on a session, at ``time`` (the latest time it was proven)."""
+
+    method: AuthMethod
+    time: datetime
+
+
+SECOND_FACTORS = frozenset({AuthMethod.TOTP, AuthMethod.RECOVERY_CODE, AuthMethod.PASSKEY})
+
+
+def assurance_level(methods: tuple[Authentication, ...]) -> int:
+    """2 (AAL2) once a session proved a second factor or a user-verified passkey, else 1.
+
+    Only user-verified passkeys are ever recorded, so a passkey alone counts as two.
+    """
+    return 2 if any(a.method in SECOND_FACTORS for a in methods) else 1
+
+
+class Authentications(TypeDecorator[tuple[Authentication, ...]]):
+    """A session's authentications as compact JSON text: ``[["PASSWORD", 1764450000.0]]``.
+
+    Text rather than a child table, so ValidateToken still reads one row.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: tuple[Authentication, ...] | None, dialect: Dialect
+    ) -> str | None:
+        if value is None:
+            return None
+        return json.dumps([[a.method.value, a.time.timestamp()] for a in value])
+
+    def process_result_value(
+        self, value: str | None, dialect: Dialect
+    ) -> tuple[Authentication, ...] | None:
+        if value is None:
+            return None
+        return tuple(
+            Authentication(AuthMethod(m), datetime.fromtimestamp(t, UTC))
+            for m, t in json.loads(value)
+        )
 
 
 class Base(DeclarativeBase):
@@ -117,6 +177,10 @@ class Session(Base):
     absolute_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     user_agent: Mapped[str] = mapped_column(String(512), default="")
     ip_address: Mapped[str] = mapped_column(String(45), default="")
+    #: How the user authenticated on this session, one entry per method, oldest first.
+    authentication_methods: Mapped[tuple[Authentication, ...]] = mapped_column(
+        Authentications, default=()
+    )
 
     user: Mapped[User] = relationship(back_populates="sessions")
     rotated_tokens: Mapped[list[RotatedToken]] = relationship(
@@ -231,3 +295,80 @@ class ApiKey(Base):
 
     def __repr__(self) -> str:
         return f"ApiKey(id={self.id!s}, name={self.name!r})"
+
+
+# Multi-factor sign-in (issue 10)
+
+
+class TotpFactor(Base):
+    """A user's TOTP authenticator: pending until ``confirmed_at``, then active.
+
+    ``secret`` is the base32 seed encrypted with ``AUTHSVC_SECRET_KEY`` (Fernet).
+    ``last_used_step`` is the latest 30-second step a code was accepted for: a code is
+    accepted only for a strictly later step (a conditional UPDATE), so no code works
+    twice, on any replica. ``expires_at`` ends a pending enrolment.
+    """
+
+    __tablename__ = "totp_factors"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    secret: Mapped[str] = mapped_column(String(512))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_step: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RecoveryCode(Base):
+    """One single-use recovery code: only a SHA-256 digest salted with the user's id.
+
+    ``used_at`` is set (once: a conditional UPDATE) when it is spent.
+    """
+
+    __tablename__ = "recovery_codes"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Challenge(Base):
+    """A single-use ceremony: a second-factor sign-in, or a passkey registration or sign-in.
+
+    Only the SHA-256 of its token is kept. ``kind`` names the ceremony; ``user_id`` is
+    empty for a discoverable passkey sign-in; ``authenticated_at`` is when the password
+    step of a sign-in succeeded; ``data`` holds the WebAuthn challenge (base64url) or
+    nothing; ``user_agent``/``ip_address`` go to the session it opens.
+    """
+
+    __tablename__ = "challenges"
+    __table_args__ = (Index("ix_challenges_expires_at", "expires_at"),)
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    authenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    data: Mapped[str] = mapped_column(String(512), default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+    ip_address: Mapped[str] = mapped_column(String(45), default="")
+
+
+class Passkey(Base):
+    """A WebAuthn credential of a user: its id, public key (COSE) and sign counter."""
+
+    __tablename__ = "passkeys"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(2048))
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

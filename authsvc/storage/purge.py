@@ -1,6 +1,6 @@
 """Deleting what nothing can use any more, in small batches: expired sessions, expired
-reset and verification tokens, audit events past their retention, and throttling state
-that no longer counts.
+reset and verification tokens, audit events past their retention, throttling state that
+no longer counts, and expired challenges and unconfirmed TOTP enrolments.
 
 A session is purgeable once nothing can use it: its update token has expired
 (``refresh_expires_at``, already capped by the absolute lifetime) and so has its session
@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session as DbSession
 from authsvc.storage.engine import Database
 from authsvc.storage.models import (
     AuditRecord,
+    Challenge,
     Session,
     ThrottleCounter,
     ThrottleFailure,
+    TotpFactor,
     UserToken,
 )
 
@@ -48,6 +50,8 @@ class Purged:
     throttle_rows: int
     #: Expired password reset and email verification tokens.
     user_tokens: int = 0
+    #: Expired sign-in challenges, passkey ceremonies and unconfirmed TOTP enrolments.
+    ceremonies: int = 0
 
 
 def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention) -> Purged:
@@ -60,7 +64,15 @@ def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention)
             tx, delete(AuditRecord).where(AuditRecord.created_at < now - retention.audit)
         )
         state = _purge_throttling(tx, now, retention)
-    return Purged(sessions, events, state, tokens)
+        ceremonies = _purge_ceremonies(tx, now)
+    return Purged(sessions, events, state, tokens, ceremonies)
+
+
+def _purge_ceremonies(db: DbSession, now: datetime) -> int:
+    # Both are unusable once expired; a confirmed TOTP has no expiry.
+    challenges = _delete(db, delete(Challenge).where(Challenge.expires_at <= now))
+    pending = TotpFactor.confirmed_at.is_(None) & (TotpFactor.expires_at <= now)
+    return challenges + _delete(db, delete(TotpFactor).where(pending))
 
 
 def delete_expired_sessions(db: DbSession, now: datetime, batch_size: int) -> int:

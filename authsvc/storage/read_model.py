@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session as DbSession
 
-from authsvc.storage.models import Session, User
+from authsvc.storage.models import Authentication, Session, User, assurance_level
 
 USER_COLUMNS = (
     User.id,
@@ -39,6 +39,7 @@ SESSION_COLUMNS = (
     Session.refresh_expires_at,
     Session.user_agent,
     Session.ip_address,
+    Session.authentication_methods,
 )
 
 #: The user and session of a token digest (parameter ``digest``).
@@ -77,6 +78,16 @@ class SessionView:
     refresh_expires_at: datetime
     user_agent: str
     ip_address: str
+    authentication_methods: tuple[Authentication, ...]
+
+    @property
+    def assurance_level(self) -> int:
+        """1 (AAL1) or 2 (AAL2), from the authentication methods."""
+        return assurance_level(self.authentication_methods)
+
+    def authenticated_since(self) -> datetime | None:
+        """When the session last proved any method (None: never recorded)."""
+        return max((a.time for a in self.authentication_methods), default=None)
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)

@@ -49,6 +49,23 @@ class AuditEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_EVENT_TYPE_API_KEY_REVOKED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_API_KEY_REJECTED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_USERS_IMPORTED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_TOTP_ENROLLED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_TOTP_REMOVED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_TOTP_FAILED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_TOTP_REPLAYED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_TOTP_THROTTLED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_RECOVERY_CODE_USED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_SECOND_FACTOR_CHALLENGED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_SIGN_IN_COMPLETED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_SESSION_REAUTHENTICATED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_REAUTHENTICATION_FAILED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_REAUTHENTICATION_THROTTLED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_PASSKEY_REGISTERED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_PASSKEY_REMOVED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_PASSKEY_SIGN_IN_SUCCEEDED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_PASSKEY_SIGN_IN_FAILED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_PASSKEY_COUNTER_REGRESSED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_TOTP_ENROLLMENT_STARTED: _ClassVar[AuditEventType]
 
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -71,6 +88,37 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_SESSION_NOT_FOUND: _ClassVar[ErrorReason]
     ERROR_REASON_API_KEY_INVALID: _ClassVar[ErrorReason]
     ERROR_REASON_UNSUPPORTED_HASH_FORMAT: _ClassVar[ErrorReason]
+    ERROR_REASON_REAUTHENTICATION_REQUIRED: _ClassVar[ErrorReason]
+    ERROR_REASON_MFA_NOT_CONFIGURED: _ClassVar[ErrorReason]
+    ERROR_REASON_CHALLENGE_INVALID: _ClassVar[ErrorReason]
+    ERROR_REASON_CODE_INVALID: _ClassVar[ErrorReason]
+    ERROR_REASON_TOTP_ALREADY_ENROLLED: _ClassVar[ErrorReason]
+    ERROR_REASON_TOTP_NOT_ENROLLED: _ClassVar[ErrorReason]
+    ERROR_REASON_PASSKEY_INVALID: _ClassVar[ErrorReason]
+    ERROR_REASON_CLONED_AUTHENTICATOR: _ClassVar[ErrorReason]
+    ERROR_REASON_PASSKEY_NOT_FOUND: _ClassVar[ErrorReason]
+
+class AuthenticationMethodType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUTHENTICATION_METHOD_TYPE_UNSPECIFIED: _ClassVar[AuthenticationMethodType]
+    AUTHENTICATION_METHOD_TYPE_PASSWORD: _ClassVar[AuthenticationMethodType]
+    AUTHENTICATION_METHOD_TYPE_TOTP: _ClassVar[AuthenticationMethodType]
+    AUTHENTICATION_METHOD_TYPE_RECOVERY_CODE: _ClassVar[AuthenticationMethodType]
+    AUTHENTICATION_METHOD_TYPE_PASSKEY: _ClassVar[AuthenticationMethodType]
+    AUTHENTICATION_METHOD_TYPE_RESET: _ClassVar[AuthenticationMethodType]
+
+class AssuranceLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ASSURANCE_LEVEL_UNSPECIFIED: _ClassVar[AssuranceLevel]
+    ASSURANCE_LEVEL_AAL1: _ClassVar[AssuranceLevel]
+    ASSURANCE_LEVEL_AAL2: _ClassVar[AssuranceLevel]
+
+class SecondFactor(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SECOND_FACTOR_UNSPECIFIED: _ClassVar[SecondFactor]
+    SECOND_FACTOR_TOTP: _ClassVar[SecondFactor]
+    SECOND_FACTOR_RECOVERY_CODE: _ClassVar[SecondFactor]
+    SECOND_FACTOR_PASSKEY: _ClassVar[SecondFactor]
 USER_STATE_UNSPECIFIED: UserState
 USER_STATE_ACTIVE: UserState
 USER_STATE_DISABLED: UserState
@@ -104,6 +152,23 @@ AUDIT_EVENT_TYPE_API_KEY_CREATED: AuditEventType
 AUDIT_EVENT_TYPE_API_KEY_REVOKED: AuditEventType
 AUDIT_EVENT_TYPE_API_KEY_REJECTED: AuditEventType
 AUDIT_EVENT_TYPE_USERS_IMPORTED: AuditEventType
+AUDIT_EVENT_TYPE_TOTP_ENROLLED: AuditEventType
+AUDIT_EVENT_TYPE_TOTP_REMOVED: AuditEventType
+AUDIT_EVENT_TYPE_TOTP_FAILED: AuditEventType
+AUDIT_EVENT_TYPE_TOTP_REPLAYED: AuditEventType
+AUDIT_EVENT_TYPE_TOTP_THROTTLED: AuditEventType
+AUDIT_EVENT_TYPE_RECOVERY_CODE_USED: AuditEventType
+AUDIT_EVENT_TYPE_SECOND_FACTOR_CHALLENGED: AuditEventType
+AUDIT_EVENT_TYPE_SIGN_IN_COMPLETED: AuditEventType
+AUDIT_EVENT_TYPE_SESSION_REAUTHENTICATED: AuditEventType
+AUDIT_EVENT_TYPE_REAUTHENTICATION_FAILED: AuditEventType
+AUDIT_EVENT_TYPE_REAUTHENTICATION_THROTTLED: AuditEventType
+AUDIT_EVENT_TYPE_PASSKEY_REGISTERED: AuditEventType
+AUDIT_EVENT_TYPE_PASSKEY_REMOVED: AuditEventType
+AUDIT_EVENT_TYPE_PASSKEY_SIGN_IN_SUCCEEDED: AuditEventType
+AUDIT_EVENT_TYPE_PASSKEY_SIGN_IN_FAILED: AuditEventType
+AUDIT_EVENT_TYPE_PASSKEY_COUNTER_REGRESSED: AuditEventType
+AUDIT_EVENT_TYPE_TOTP_ENROLLMENT_STARTED: AuditEventType
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_EMAIL_TAKEN: ErrorReason
@@ -123,6 +188,28 @@ ERROR_REASON_USER_DISABLED: ErrorReason
 ERROR_REASON_SESSION_NOT_FOUND: ErrorReason
 ERROR_REASON_API_KEY_INVALID: ErrorReason
 ERROR_REASON_UNSUPPORTED_HASH_FORMAT: ErrorReason
+ERROR_REASON_REAUTHENTICATION_REQUIRED: ErrorReason
+ERROR_REASON_MFA_NOT_CONFIGURED: ErrorReason
+ERROR_REASON_CHALLENGE_INVALID: ErrorReason
+ERROR_REASON_CODE_INVALID: ErrorReason
+ERROR_REASON_TOTP_ALREADY_ENROLLED: ErrorReason
+ERROR_REASON_TOTP_NOT_ENROLLED: ErrorReason
+ERROR_REASON_PASSKEY_INVALID: ErrorReason
+ERROR_REASON_CLONED_AUTHENTICATOR: ErrorReason
+ERROR_REASON_PASSKEY_NOT_FOUND: ErrorReason
+AUTHENTICATION_METHOD_TYPE_UNSPECIFIED: AuthenticationMethodType
+AUTHENTICATION_METHOD_TYPE_PASSWORD: AuthenticationMethodType
+AUTHENTICATION_METHOD_TYPE_TOTP: AuthenticationMethodType
+AUTHENTICATION_METHOD_TYPE_RECOVERY_CODE: AuthenticationMethodType
+AUTHENTICATION_METHOD_TYPE_PASSKEY: AuthenticationMethodType
+AUTHENTICATION_METHOD_TYPE_RESET: AuthenticationMethodType
+ASSURANCE_LEVEL_UNSPECIFIED: AssuranceLevel
+ASSURANCE_LEVEL_AAL1: AssuranceLevel
+ASSURANCE_LEVEL_AAL2: AssuranceLevel
+SECOND_FACTOR_UNSPECIFIED: SecondFactor
+SECOND_FACTOR_TOTP: SecondFactor
+SECOND_FACTOR_RECOVERY_CODE: SecondFactor
+SECOND_FACTOR_PASSKEY: SecondFactor
 
 class User(_message.Message):
     __slots__ = ("id", "email", "first_name", "last_name", "create_time", "update_time", "email_verified", "email_verify_time", "state")
@@ -147,7 +234,7 @@ class User(_message.Message):
     def __init__(self, id: _Optional[str] = ..., email: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., email_verified: _Optional[bool] = ..., email_verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[UserState, str]] = ...) -> None: ...
 
 class Session(_message.Message):
-    __slots__ = ("id", "user_id", "create_time", "expire_time", "refresh_expire_time", "user_agent", "ip_address")
+    __slots__ = ("id", "user_id", "create_time", "expire_time", "refresh_expire_time", "user_agent", "ip_address", "authentication_methods", "assurance_level")
     ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +242,8 @@ class Session(_message.Message):
     REFRESH_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    AUTHENTICATION_METHODS_FIELD_NUMBER: _ClassVar[int]
+    ASSURANCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
     id: str
     user_id: str
     create_time: _timestamp_pb2.Timestamp
@@ -162,7 +251,9 @@ class Session(_message.Message):
     refresh_expire_time: _timestamp_pb2.Timestamp
     user_agent: str
     ip_address: str
-    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_agent: _Optional[str] = ..., ip_address: _Optional[str] = ...) -> None: ...
+    authentication_methods: _containers.RepeatedCompositeFieldContainer[AuthenticationMethod]
+    assurance_level: AssuranceLevel
+    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_agent: _Optional[str] = ..., ip_address: _Optional[str] = ..., authentication_methods: _Optional[_Iterable[_Union[AuthenticationMethod, _Mapping]]] = ..., assurance_level: _Optional[_Union[AssuranceLevel, str]] = ...) -> None: ...
 
 class CreateUserRequest(_message.Message):
     __slots__ = ("email", "password", "first_name", "last_name")
@@ -261,16 +352,20 @@ class CreateSessionRequest(_message.Message):
     def __init__(self, email: _Optional[str] = ..., password: _Optional[str] = ..., user_agent: _Optional[str] = ..., ip_address: _Optional[str] = ...) -> None: ...
 
 class CreateSessionResponse(_message.Message):
-    __slots__ = ("session", "session_token", "update_token", "user")
+    __slots__ = ("session", "session_token", "update_token", "user", "challenge", "second_factor_enrollment_required")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    SECOND_FACTOR_ENROLLMENT_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     session: Session
     session_token: str
     update_token: str
     user: User
-    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., session_token: _Optional[str] = ..., update_token: _Optional[str] = ..., user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+    challenge: SignInChallenge
+    second_factor_enrollment_required: bool
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., session_token: _Optional[str] = ..., update_token: _Optional[str] = ..., user: _Optional[_Union[User, _Mapping]] = ..., challenge: _Optional[_Union[SignInChallenge, _Mapping]] = ..., second_factor_enrollment_required: _Optional[bool] = ...) -> None: ...
 
 class ValidateTokenRequest(_message.Message):
     __slots__ = ("session_token",)
@@ -545,3 +640,217 @@ class SetPasswordRequest(_message.Message):
 class SetPasswordResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class AuthenticationMethod(_message.Message):
+    __slots__ = ("method", "time")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    method: AuthenticationMethodType
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, method: _Optional[_Union[AuthenticationMethodType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SignInChallenge(_message.Message):
+    __slots__ = ("challenge_token", "factors", "expire_time")
+    CHALLENGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FACTORS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    challenge_token: str
+    factors: _containers.RepeatedScalarFieldContainer[SecondFactor]
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, challenge_token: _Optional[str] = ..., factors: _Optional[_Iterable[_Union[SecondFactor, str]]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class StartTotpEnrollmentRequest(_message.Message):
+    __slots__ = ("session_token",)
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    def __init__(self, session_token: _Optional[str] = ...) -> None: ...
+
+class StartTotpEnrollmentResponse(_message.Message):
+    __slots__ = ("secret", "otpauth_uri", "expire_time")
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    OTPAUTH_URI_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    secret: str
+    otpauth_uri: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, secret: _Optional[str] = ..., otpauth_uri: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ConfirmTotpEnrollmentRequest(_message.Message):
+    __slots__ = ("session_token", "code")
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    code: str
+    def __init__(self, session_token: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+
+class ConfirmTotpEnrollmentResponse(_message.Message):
+    __slots__ = ("recovery_codes",)
+    RECOVERY_CODES_FIELD_NUMBER: _ClassVar[int]
+    recovery_codes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, recovery_codes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RemoveTotpRequest(_message.Message):
+    __slots__ = ("session_token", "code")
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    code: str
+    def __init__(self, session_token: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+
+class RemoveTotpResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CompleteSignInRequest(_message.Message):
+    __slots__ = ("challenge_token", "totp_code", "recovery_code", "passkey_assertion")
+    CHALLENGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTP_CODE_FIELD_NUMBER: _ClassVar[int]
+    RECOVERY_CODE_FIELD_NUMBER: _ClassVar[int]
+    PASSKEY_ASSERTION_FIELD_NUMBER: _ClassVar[int]
+    challenge_token: str
+    totp_code: str
+    recovery_code: str
+    passkey_assertion: PasskeyAssertion
+    def __init__(self, challenge_token: _Optional[str] = ..., totp_code: _Optional[str] = ..., recovery_code: _Optional[str] = ..., passkey_assertion: _Optional[_Union[PasskeyAssertion, _Mapping]] = ...) -> None: ...
+
+class CompleteSignInResponse(_message.Message):
+    __slots__ = ("session", "session_token", "update_token", "user")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    session: Session
+    session_token: str
+    update_token: str
+    user: User
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., session_token: _Optional[str] = ..., update_token: _Optional[str] = ..., user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class ReauthenticateSessionRequest(_message.Message):
+    __slots__ = ("session_token", "password", "totp_code", "passkey_assertion")
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    TOTP_CODE_FIELD_NUMBER: _ClassVar[int]
+    PASSKEY_ASSERTION_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    password: str
+    totp_code: str
+    passkey_assertion: PasskeyAssertion
+    def __init__(self, session_token: _Optional[str] = ..., password: _Optional[str] = ..., totp_code: _Optional[str] = ..., passkey_assertion: _Optional[_Union[PasskeyAssertion, _Mapping]] = ...) -> None: ...
+
+class PasskeyAssertion(_message.Message):
+    __slots__ = ("challenge_token", "assertion_json")
+    CHALLENGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ASSERTION_JSON_FIELD_NUMBER: _ClassVar[int]
+    challenge_token: str
+    assertion_json: str
+    def __init__(self, challenge_token: _Optional[str] = ..., assertion_json: _Optional[str] = ...) -> None: ...
+
+class ReauthenticateSessionResponse(_message.Message):
+    __slots__ = ("session",)
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    session: Session
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
+
+class Passkey(_message.Message):
+    __slots__ = ("id", "name", "create_time", "last_use_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_USE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    create_time: _timestamp_pb2.Timestamp
+    last_use_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_use_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class StartPasskeyRegistrationRequest(_message.Message):
+    __slots__ = ("session_token",)
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    def __init__(self, session_token: _Optional[str] = ...) -> None: ...
+
+class StartPasskeyRegistrationResponse(_message.Message):
+    __slots__ = ("challenge_token", "options_json")
+    CHALLENGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_JSON_FIELD_NUMBER: _ClassVar[int]
+    challenge_token: str
+    options_json: str
+    def __init__(self, challenge_token: _Optional[str] = ..., options_json: _Optional[str] = ...) -> None: ...
+
+class FinishPasskeyRegistrationRequest(_message.Message):
+    __slots__ = ("challenge_token", "credential_json", "name")
+    CHALLENGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_JSON_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    challenge_token: str
+    credential_json: str
+    name: str
+    def __init__(self, challenge_token: _Optional[str] = ..., credential_json: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class FinishPasskeyRegistrationResponse(_message.Message):
+    __slots__ = ("passkey",)
+    PASSKEY_FIELD_NUMBER: _ClassVar[int]
+    passkey: Passkey
+    def __init__(self, passkey: _Optional[_Union[Passkey, _Mapping]] = ...) -> None: ...
+
+class ListPasskeysRequest(_message.Message):
+    __slots__ = ("session_token",)
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    def __init__(self, session_token: _Optional[str] = ...) -> None: ...
+
+class ListPasskeysResponse(_message.Message):
+    __slots__ = ("passkeys",)
+    PASSKEYS_FIELD_NUMBER: _ClassVar[int]
+    passkeys: _containers.RepeatedCompositeFieldContainer[Passkey]
+    def __init__(self, passkeys: _Optional[_Iterable[_Union[Passkey, _Mapping]]] = ...) -> None: ...
+
+class RemovePasskeyRequest(_message.Message):
+    __slots__ = ("session_token", "passkey_id")
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PASSKEY_ID_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    passkey_id: str
+    def __init__(self, session_token: _Optional[str] = ..., passkey_id: _Optional[str] = ...) -> None: ...
+
+class RemovePasskeyResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StartPasskeySignInRequest(_message.Message):
+    __slots__ = ("email",)
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    def __init__(self, email: _Optional[str] = ...) -> None: ...
+
+class StartPasskeySignInResponse(_message.Message):
+    __slots__ = ("challenge_token", "options_json")
+    CHALLENGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_JSON_FIELD_NUMBER: _ClassVar[int]
+    challenge_token: str
+    options_json: str
+    def __init__(self, challenge_token: _Optional[str] = ..., options_json: _Optional[str] = ...) -> None: ...
+
+class FinishPasskeySignInRequest(_message.Message):
+    __slots__ = ("challenge_token", "assertion_json", "user_agent", "ip_address")
+    CHALLENGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ASSERTION_JSON_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    challenge_token: str
+    assertion_json: str
+    user_agent: str
+    ip_address: str
+    def __init__(self, challenge_token: _Optional[str] = ..., assertion_json: _Optional[str] = ..., user_agent: _Optional[str] = ..., ip_address: _Optional[str] = ...) -> None: ...
+
+class FinishPasskeySignInResponse(_message.Message):
+    __slots__ = ("session", "session_token", "update_token", "user")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    session: Session
+    session_token: str
+    update_token: str
+    user: User
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., session_token: _Optional[str] = ..., update_token: _Optional[str] = ..., user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...

@@ -148,6 +148,61 @@ class AuthServiceStub:
                 request_serializer=authsvc_dot_v1_dot_auth__service__pb2.ImportUsersRequest.SerializeToString,
                 response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ImportUsersResponse.FromString,
                 _registered_method=True)
+        self.StartTotpEnrollment = channel.unary_unary(
+                '/authsvc.v1.AuthService/StartTotpEnrollment',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.StartTotpEnrollmentRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.StartTotpEnrollmentResponse.FromString,
+                _registered_method=True)
+        self.ConfirmTotpEnrollment = channel.unary_unary(
+                '/authsvc.v1.AuthService/ConfirmTotpEnrollment',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.ConfirmTotpEnrollmentRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ConfirmTotpEnrollmentResponse.FromString,
+                _registered_method=True)
+        self.RemoveTotp = channel.unary_unary(
+                '/authsvc.v1.AuthService/RemoveTotp',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.RemoveTotpRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.RemoveTotpResponse.FromString,
+                _registered_method=True)
+        self.CompleteSignIn = channel.unary_unary(
+                '/authsvc.v1.AuthService/CompleteSignIn',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.CompleteSignInRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.CompleteSignInResponse.FromString,
+                _registered_method=True)
+        self.ReauthenticateSession = channel.unary_unary(
+                '/authsvc.v1.AuthService/ReauthenticateSession',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.ReauthenticateSessionRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ReauthenticateSessionResponse.FromString,
+                _registered_method=True)
+        self.StartPasskeyRegistration = channel.unary_unary(
+                '/authsvc.v1.AuthService/StartPasskeyRegistration',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.StartPasskeyRegistrationRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.StartPasskeyRegistrationResponse.FromString,
+                _registered_method=True)
+        self.FinishPasskeyRegistration = channel.unary_unary(
+                '/authsvc.v1.AuthService/FinishPasskeyRegistration',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeyRegistrationRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeyRegistrationResponse.FromString,
+                _registered_method=True)
+        self.ListPasskeys = channel.unary_unary(
+                '/authsvc.v1.AuthService/ListPasskeys',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListPasskeysRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListPasskeysResponse.FromString,
+                _registered_method=True)
+        self.RemovePasskey = channel.unary_unary(
+                '/authsvc.v1.AuthService/RemovePasskey',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.RemovePasskeyRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.RemovePasskeyResponse.FromString,
+                _registered_method=True)
+        self.StartPasskeySignIn = channel.unary_unary(
+                '/authsvc.v1.AuthService/StartPasskeySignIn',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.StartPasskeySignInRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.StartPasskeySignInResponse.FromString,
+                _registered_method=True)
+        self.FinishPasskeySignIn = channel.unary_unary(
+                '/authsvc.v1.AuthService/FinishPasskeySignIn',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeySignInRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeySignInResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -195,7 +250,9 @@ class AuthServiceServicer:
 
     def ChangePassword(self, request, context):
         """Changes the password of the user owning `session_token`. Every other
-        session of that user is revoked; the calling session stays valid.
+        session of that user is revoked; the calling session stays valid. The
+        current password counts as a fresh authentication (recorded on the
+        session); second factors are kept.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -204,7 +261,8 @@ class AuthServiceServicer:
     def CreateSession(self, request, context):
         """Signs a user in: checks email and password and opens a new session.
         A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
-        INVALID_CREDENTIALS).
+        INVALID_CREDENTIALS). For a user with a second factor it returns a
+        `challenge` instead of tokens: finish with CompleteSignIn.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -350,6 +408,95 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartTotpEnrollment(self, request, context):
+        """--- Multi-factor sign-in (issue 10) ---
+        Starts enrolling a TOTP authenticator app for the user of
+        `session_token`: returns a new secret to scan. Not active until
+        ConfirmTotpEnrollment. Needs a recent authentication (reason
+        REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmTotpEnrollment(self, request, context):
+        """Confirms a TOTP enrolment with a current code and returns 10 single-use
+        recovery codes, shown this once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveTotp(self, request, context):
+        """Removes the user's TOTP and recovery codes; needs a current TOTP code or
+        a recovery code, and a recent authentication.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteSignIn(self, request, context):
+        """Completes a sign-in that CreateSession answered with a `challenge`: the
+        second factor for the password already checked. Returns the tokens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReauthenticateSession(self, request, context):
+        """Records a fresh authentication on an existing session (step-up), with
+        the password, a TOTP code or a passkey. Issues no new tokens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartPasskeyRegistration(self, request, context):
+        """Starts registering a passkey (WebAuthn) for the user of `session_token`.
+        Needs a recent authentication.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishPasskeyRegistration(self, request, context):
+        """Finishes a passkey registration with the authenticator's response.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPasskeys(self, request, context):
+        """Lists the passkeys of the user of `session_token`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemovePasskey(self, request, context):
+        """Removes one passkey of the user of `session_token`; needs a recent
+        authentication.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartPasskeySignIn(self, request, context):
+        """Starts a passkey sign-in (with an email: that user's passkeys; without:
+        any discoverable passkey).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishPasskeySignIn(self, request, context):
+        """Finishes a passkey sign-in: a user-verified passkey is a full sign-in
+        (AAL2) on its own. Returns the tokens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -462,6 +609,61 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ImportUsers,
                     request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ImportUsersRequest.FromString,
                     response_serializer=authsvc_dot_v1_dot_auth__service__pb2.ImportUsersResponse.SerializeToString,
+            ),
+            'StartTotpEnrollment': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartTotpEnrollment,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.StartTotpEnrollmentRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.StartTotpEnrollmentResponse.SerializeToString,
+            ),
+            'ConfirmTotpEnrollment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmTotpEnrollment,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ConfirmTotpEnrollmentRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.ConfirmTotpEnrollmentResponse.SerializeToString,
+            ),
+            'RemoveTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveTotp,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.RemoveTotpRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.RemoveTotpResponse.SerializeToString,
+            ),
+            'CompleteSignIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteSignIn,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.CompleteSignInRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.CompleteSignInResponse.SerializeToString,
+            ),
+            'ReauthenticateSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReauthenticateSession,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ReauthenticateSessionRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.ReauthenticateSessionResponse.SerializeToString,
+            ),
+            'StartPasskeyRegistration': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartPasskeyRegistration,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.StartPasskeyRegistrationRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.StartPasskeyRegistrationResponse.SerializeToString,
+            ),
+            'FinishPasskeyRegistration': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishPasskeyRegistration,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeyRegistrationRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeyRegistrationResponse.SerializeToString,
+            ),
+            'ListPasskeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPasskeys,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListPasskeysRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListPasskeysResponse.SerializeToString,
+            ),
+            'RemovePasskey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemovePasskey,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.RemovePasskeyRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.RemovePasskeyResponse.SerializeToString,
+            ),
+            'StartPasskeySignIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartPasskeySignIn,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.StartPasskeySignInRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.StartPasskeySignInResponse.SerializeToString,
+            ),
+            'FinishPasskeySignIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishPasskeySignIn,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeySignInRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeySignInResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1062,6 +1264,303 @@ class AuthService:
             '/authsvc.v1.AuthService/ImportUsers',
             authsvc_dot_v1_dot_auth__service__pb2.ImportUsersRequest.SerializeToString,
             authsvc_dot_v1_dot_auth__service__pb2.ImportUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartTotpEnrollment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/StartTotpEnrollment',
+            authsvc_dot_v1_dot_auth__service__pb2.StartTotpEnrollmentRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.StartTotpEnrollmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmTotpEnrollment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/ConfirmTotpEnrollment',
+            authsvc_dot_v1_dot_auth__service__pb2.ConfirmTotpEnrollmentRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.ConfirmTotpEnrollmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/RemoveTotp',
+            authsvc_dot_v1_dot_auth__service__pb2.RemoveTotpRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.RemoveTotpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteSignIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/CompleteSignIn',
+            authsvc_dot_v1_dot_auth__service__pb2.CompleteSignInRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.CompleteSignInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReauthenticateSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/ReauthenticateSession',
+            authsvc_dot_v1_dot_auth__service__pb2.ReauthenticateSessionRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.ReauthenticateSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartPasskeyRegistration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/StartPasskeyRegistration',
+            authsvc_dot_v1_dot_auth__service__pb2.StartPasskeyRegistrationRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.StartPasskeyRegistrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishPasskeyRegistration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/FinishPasskeyRegistration',
+            authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeyRegistrationRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeyRegistrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPasskeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/ListPasskeys',
+            authsvc_dot_v1_dot_auth__service__pb2.ListPasskeysRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.ListPasskeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemovePasskey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/RemovePasskey',
+            authsvc_dot_v1_dot_auth__service__pb2.RemovePasskeyRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.RemovePasskeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartPasskeySignIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/StartPasskeySignIn',
+            authsvc_dot_v1_dot_auth__service__pb2.StartPasskeySignInRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.StartPasskeySignInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishPasskeySignIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/FinishPasskeySignIn',
+            authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeySignInRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeySignInResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,12 +51,15 @@ class AuthServiceStub:
     """Lists users, oldest first, one page at a time (AIP-158)."""
     ChangePassword: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ChangePasswordRequest, _auth_service_pb2.ChangePasswordResponse]
     """Changes the password of the user owning `session_token`. Every other
-    session of that user is revoked; the calling session stays valid.
+    session of that user is revoked; the calling session stays valid. The
+    current password counts as a fresh authentication (recorded on the
+    session); second factors are kept.
     """
     CreateSession: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.CreateSessionRequest, _auth_service_pb2.CreateSessionResponse]
     """Signs a user in: checks email and password and opens a new session.
     A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
-    INVALID_CREDENTIALS).
+    INVALID_CREDENTIALS). For a user with a second factor it returns a
+    `challenge` instead of tokens: finish with CompleteSignIn.
     """
     ValidateToken: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ValidateTokenRequest, _auth_service_pb2.ValidateTokenResponse]
     """Checks a session token and returns its user and session. Call it on
@@ -134,6 +137,49 @@ class AuthServiceStub:
     is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
     For the admin tool only (`authsvc import` uses the same path).
     """
+    StartTotpEnrollment: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.StartTotpEnrollmentRequest, _auth_service_pb2.StartTotpEnrollmentResponse]
+    """--- Multi-factor sign-in (issue 10) ---
+    Starts enrolling a TOTP authenticator app for the user of
+    `session_token`: returns a new secret to scan. Not active until
+    ConfirmTotpEnrollment. Needs a recent authentication (reason
+    REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+    """
+    ConfirmTotpEnrollment: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ConfirmTotpEnrollmentRequest, _auth_service_pb2.ConfirmTotpEnrollmentResponse]
+    """Confirms a TOTP enrolment with a current code and returns 10 single-use
+    recovery codes, shown this once.
+    """
+    RemoveTotp: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RemoveTotpRequest, _auth_service_pb2.RemoveTotpResponse]
+    """Removes the user's TOTP and recovery codes; needs a current TOTP code or
+    a recovery code, and a recent authentication.
+    """
+    CompleteSignIn: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.CompleteSignInRequest, _auth_service_pb2.CompleteSignInResponse]
+    """Completes a sign-in that CreateSession answered with a `challenge`: the
+    second factor for the password already checked. Returns the tokens.
+    """
+    ReauthenticateSession: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ReauthenticateSessionRequest, _auth_service_pb2.ReauthenticateSessionResponse]
+    """Records a fresh authentication on an existing session (step-up), with
+    the password, a TOTP code or a passkey. Issues no new tokens.
+    """
+    StartPasskeyRegistration: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasskeyRegistrationRequest, _auth_service_pb2.StartPasskeyRegistrationResponse]
+    """Starts registering a passkey (WebAuthn) for the user of `session_token`.
+    Needs a recent authentication.
+    """
+    FinishPasskeyRegistration: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.FinishPasskeyRegistrationRequest, _auth_service_pb2.FinishPasskeyRegistrationResponse]
+    """Finishes a passkey registration with the authenticator's response."""
+    ListPasskeys: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ListPasskeysRequest, _auth_service_pb2.ListPasskeysResponse]
+    """Lists the passkeys of the user of `session_token`."""
+    RemovePasskey: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RemovePasskeyRequest, _auth_service_pb2.RemovePasskeyResponse]
+    """Removes one passkey of the user of `session_token`; needs a recent
+    authentication.
+    """
+    StartPasskeySignIn: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasskeySignInRequest, _auth_service_pb2.StartPasskeySignInResponse]
+    """Starts a passkey sign-in (with an email: that user's passkeys; without:
+    any discoverable passkey).
+    """
+    FinishPasskeySignIn: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.FinishPasskeySignInRequest, _auth_service_pb2.FinishPasskeySignInResponse]
+    """Finishes a passkey sign-in: a user-verified passkey is a full sign-in
+    (AAL2) on its own. Returns the tokens.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -158,12 +204,15 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Lists users, oldest first, one page at a time (AIP-158)."""
     ChangePassword: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ChangePasswordRequest, _auth_service_pb2.ChangePasswordResponse]  # type: ignore[assignment]
     """Changes the password of the user owning `session_token`. Every other
-    session of that user is revoked; the calling session stays valid.
+    session of that user is revoked; the calling session stays valid. The
+    current password counts as a fresh authentication (recorded on the
+    session); second factors are kept.
     """
     CreateSession: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.CreateSessionRequest, _auth_service_pb2.CreateSessionResponse]  # type: ignore[assignment]
     """Signs a user in: checks email and password and opens a new session.
     A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
-    INVALID_CREDENTIALS).
+    INVALID_CREDENTIALS). For a user with a second factor it returns a
+    `challenge` instead of tokens: finish with CompleteSignIn.
     """
     ValidateToken: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ValidateTokenRequest, _auth_service_pb2.ValidateTokenResponse]  # type: ignore[assignment]
     """Checks a session token and returns its user and session. Call it on
@@ -241,6 +290,49 @@ class AuthServiceAsyncStub(AuthServiceStub):
     is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
     For the admin tool only (`authsvc import` uses the same path).
     """
+    StartTotpEnrollment: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.StartTotpEnrollmentRequest, _auth_service_pb2.StartTotpEnrollmentResponse]  # type: ignore[assignment]
+    """--- Multi-factor sign-in (issue 10) ---
+    Starts enrolling a TOTP authenticator app for the user of
+    `session_token`: returns a new secret to scan. Not active until
+    ConfirmTotpEnrollment. Needs a recent authentication (reason
+    REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+    """
+    ConfirmTotpEnrollment: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ConfirmTotpEnrollmentRequest, _auth_service_pb2.ConfirmTotpEnrollmentResponse]  # type: ignore[assignment]
+    """Confirms a TOTP enrolment with a current code and returns 10 single-use
+    recovery codes, shown this once.
+    """
+    RemoveTotp: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RemoveTotpRequest, _auth_service_pb2.RemoveTotpResponse]  # type: ignore[assignment]
+    """Removes the user's TOTP and recovery codes; needs a current TOTP code or
+    a recovery code, and a recent authentication.
+    """
+    CompleteSignIn: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.CompleteSignInRequest, _auth_service_pb2.CompleteSignInResponse]  # type: ignore[assignment]
+    """Completes a sign-in that CreateSession answered with a `challenge`: the
+    second factor for the password already checked. Returns the tokens.
+    """
+    ReauthenticateSession: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ReauthenticateSessionRequest, _auth_service_pb2.ReauthenticateSessionResponse]  # type: ignore[assignment]
+    """Records a fresh authentication on an existing session (step-up), with
+    the password, a TOTP code or a passkey. Issues no new tokens.
+    """
+    StartPasskeyRegistration: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasskeyRegistrationRequest, _auth_service_pb2.StartPasskeyRegistrationResponse]  # type: ignore[assignment]
+    """Starts registering a passkey (WebAuthn) for the user of `session_token`.
+    Needs a recent authentication.
+    """
+    FinishPasskeyRegistration: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.FinishPasskeyRegistrationRequest, _auth_service_pb2.FinishPasskeyRegistrationResponse]  # type: ignore[assignment]
+    """Finishes a passkey registration with the authenticator's response."""
+    ListPasskeys: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ListPasskeysRequest, _auth_service_pb2.ListPasskeysResponse]  # type: ignore[assignment]
+    """Lists the passkeys of the user of `session_token`."""
+    RemovePasskey: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RemovePasskeyRequest, _auth_service_pb2.RemovePasskeyResponse]  # type: ignore[assignment]
+    """Removes one passkey of the user of `session_token`; needs a recent
+    authentication.
+    """
+    StartPasskeySignIn: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasskeySignInRequest, _auth_service_pb2.StartPasskeySignInResponse]  # type: ignore[assignment]
+    """Starts a passkey sign-in (with an email: that user's passkeys; without:
+    any discoverable passkey).
+    """
+    FinishPasskeySignIn: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.FinishPasskeySignInRequest, _auth_service_pb2.FinishPasskeySignInResponse]  # type: ignore[assignment]
+    """Finishes a passkey sign-in: a user-verified passkey is a full sign-in
+    (AAL2) on its own. Returns the tokens.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """AuthService signs people up, signs them in and validates their session
@@ -298,7 +390,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.ChangePasswordResponse, _abc.Awaitable[_auth_service_pb2.ChangePasswordResponse]]:
         """Changes the password of the user owning `session_token`. Every other
-        session of that user is revoked; the calling session stays valid.
+        session of that user is revoked; the calling session stays valid. The
+        current password counts as a fresh authentication (recorded on the
+        session); second factors are kept.
         """
 
     @_abc_1.abstractmethod
@@ -309,7 +403,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_auth_service_pb2.CreateSessionResponse, _abc.Awaitable[_auth_service_pb2.CreateSessionResponse]]:
         """Signs a user in: checks email and password and opens a new session.
         A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
-        INVALID_CREDENTIALS).
+        INVALID_CREDENTIALS). For a user with a second factor it returns a
+        `challenge` instead of tokens: finish with CompleteSignIn.
         """
 
     @_abc_1.abstractmethod
@@ -476,6 +571,115 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         empty batch or one of more than 1000 users. Running the same import again
         is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
         For the admin tool only (`authsvc import` uses the same path).
+        """
+
+    @_abc_1.abstractmethod
+    def StartTotpEnrollment(
+        self,
+        request: _auth_service_pb2.StartTotpEnrollmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.StartTotpEnrollmentResponse, _abc.Awaitable[_auth_service_pb2.StartTotpEnrollmentResponse]]:
+        """--- Multi-factor sign-in (issue 10) ---
+        Starts enrolling a TOTP authenticator app for the user of
+        `session_token`: returns a new secret to scan. Not active until
+        ConfirmTotpEnrollment. Needs a recent authentication (reason
+        REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+        """
+
+    @_abc_1.abstractmethod
+    def ConfirmTotpEnrollment(
+        self,
+        request: _auth_service_pb2.ConfirmTotpEnrollmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ConfirmTotpEnrollmentResponse, _abc.Awaitable[_auth_service_pb2.ConfirmTotpEnrollmentResponse]]:
+        """Confirms a TOTP enrolment with a current code and returns 10 single-use
+        recovery codes, shown this once.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveTotp(
+        self,
+        request: _auth_service_pb2.RemoveTotpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RemoveTotpResponse, _abc.Awaitable[_auth_service_pb2.RemoveTotpResponse]]:
+        """Removes the user's TOTP and recovery codes; needs a current TOTP code or
+        a recovery code, and a recent authentication.
+        """
+
+    @_abc_1.abstractmethod
+    def CompleteSignIn(
+        self,
+        request: _auth_service_pb2.CompleteSignInRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.CompleteSignInResponse, _abc.Awaitable[_auth_service_pb2.CompleteSignInResponse]]:
+        """Completes a sign-in that CreateSession answered with a `challenge`: the
+        second factor for the password already checked. Returns the tokens.
+        """
+
+    @_abc_1.abstractmethod
+    def ReauthenticateSession(
+        self,
+        request: _auth_service_pb2.ReauthenticateSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ReauthenticateSessionResponse, _abc.Awaitable[_auth_service_pb2.ReauthenticateSessionResponse]]:
+        """Records a fresh authentication on an existing session (step-up), with
+        the password, a TOTP code or a passkey. Issues no new tokens.
+        """
+
+    @_abc_1.abstractmethod
+    def StartPasskeyRegistration(
+        self,
+        request: _auth_service_pb2.StartPasskeyRegistrationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.StartPasskeyRegistrationResponse, _abc.Awaitable[_auth_service_pb2.StartPasskeyRegistrationResponse]]:
+        """Starts registering a passkey (WebAuthn) for the user of `session_token`.
+        Needs a recent authentication.
+        """
+
+    @_abc_1.abstractmethod
+    def FinishPasskeyRegistration(
+        self,
+        request: _auth_service_pb2.FinishPasskeyRegistrationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.FinishPasskeyRegistrationResponse, _abc.Awaitable[_auth_service_pb2.FinishPasskeyRegistrationResponse]]:
+        """Finishes a passkey registration with the authenticator's response."""
+
+    @_abc_1.abstractmethod
+    def ListPasskeys(
+        self,
+        request: _auth_service_pb2.ListPasskeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ListPasskeysResponse, _abc.Awaitable[_auth_service_pb2.ListPasskeysResponse]]:
+        """Lists the passkeys of the user of `session_token`."""
+
+    @_abc_1.abstractmethod
+    def RemovePasskey(
+        self,
+        request: _auth_service_pb2.RemovePasskeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RemovePasskeyResponse, _abc.Awaitable[_auth_service_pb2.RemovePasskeyResponse]]:
+        """Removes one passkey of the user of `session_token`; needs a recent
+        authentication.
+        """
+
+    @_abc_1.abstractmethod
+    def StartPasskeySignIn(
+        self,
+        request: _auth_service_pb2.StartPasskeySignInRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.StartPasskeySignInResponse, _abc.Awaitable[_auth_service_pb2.StartPasskeySignInResponse]]:
+        """Starts a passkey sign-in (with an email: that user's passkeys; without:
+        any discoverable passkey).
+        """
+
+    @_abc_1.abstractmethod
+    def FinishPasskeySignIn(
+        self,
+        request: _auth_service_pb2.FinishPasskeySignInRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.FinishPasskeySignInResponse, _abc.Awaitable[_auth_service_pb2.FinishPasskeySignInResponse]]:
+        """Finishes a passkey sign-in: a user-verified passkey is a full sign-in
+        (AAL2) on its own. Returns the tokens.
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

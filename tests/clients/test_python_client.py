@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -222,7 +223,14 @@ def test_service_config_names_only_idempotent_methods():
 
     config = json.loads(service_config(RetryPolicy()))
     names = {n["method"] for c in config["methodConfig"] for n in c["name"]}
-    assert names == {"GetUser", "ListUsers", "ValidateToken", "ListSessions", "ListAuditEvents"}
+    assert names == {
+        "GetUser",
+        "ListUsers",
+        "ValidateToken",
+        "ListSessions",
+        "ListAuditEvents",
+        "ListPasskeys",
+    }
     policy = config["methodConfig"][0]["retryPolicy"]
     assert policy["retryableStatusCodes"] == ["UNAVAILABLE"]
 
@@ -254,3 +262,46 @@ def test_client_imports_users_over_several_calls_with_paths_of_the_whole_list(cl
     assert client.create_session("user7@example.com", OLD_PASSWORD).user.email == (
         "user7@example.com"
     )
+
+
+def test_client_signs_in_with_totp_and_with_a_passkey(make_settings, clock):
+    import pyotp
+    from cryptography.fernet import Fernet
+
+    from authsvc.rules.secrets_at_rest import SecretKeys
+    from tests.webauthn_authenticator import SoftAuthenticator
+
+    settings = make_settings(
+        secret_key=SecretKeys.parse(Fernet.generate_key().decode()),
+        webauthn_rp_id="example.com",
+    )
+    server, port = create_server(settings, clock=clock)
+    try:
+        with AuthClient(f"127.0.0.1:{port}", timeout=10) as client:
+            client.create_user("ada@example.com", PASSWORD, "Ada", "Lovelace")
+            token = client.create_session("ada@example.com", PASSWORD).session_token
+            enrolment = client.start_totp_enrollment(token)
+            totp = pyotp.TOTP(enrolment.secret)
+            codes = client.confirm_totp_enrollment(token, totp.at(clock.now))
+            clock.advance(timedelta(seconds=30))
+            challenge = client.create_session("ada@example.com", PASSWORD).challenge
+            done = client.complete_sign_in(challenge.challenge_token, totp_code=totp.at(clock.now))
+            assert done.session.assurance_level == pb.ASSURANCE_LEVEL_AAL2
+            client.reauthenticate_session(done.session_token, password=PASSWORD)
+
+            device = SoftAuthenticator("https://example.com")
+            started = client.start_passkey_registration(done.session_token)
+            passkey = client.finish_passkey_registration(
+                started.challenge_token, device.create(started.options_json), "phone"
+            )
+            assert [p.id for p in client.list_passkeys(done.session_token)] == [passkey.id]
+            started = client.start_passkey_sign_in()
+            signed_in = client.finish_passkey_sign_in(
+                started.challenge_token, device.get(started.options_json)
+            )
+            assert signed_in.user.email == "ada@example.com"
+            client.remove_passkey(done.session_token, passkey.id)
+            client.remove_totp(done.session_token, codes[0])
+            assert client.create_session("ada@example.com", PASSWORD).session_token
+    finally:
+        server.stop(0)

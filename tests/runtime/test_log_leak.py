@@ -223,3 +223,29 @@ def test_the_watch_learns_api_keys_from_metadata_and_from_the_command_line():
         ]
     )
     assert watch.tokens == {sent, printed}  # not the header it was not sent in
+
+
+def test_the_watch_finds_second_factor_secrets():
+    watch = LeakWatch()
+    secret, recovery = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "abcd-efgh-ijkm-npqr"
+    watch.note_call(
+        pb.StartTotpEnrollmentRequest(session_token="asv_st_" + "B" * 43),
+        pb.StartTotpEnrollmentResponse(secret=secret),
+    )
+    watch.note_call(pb.ConfirmTotpEnrollmentRequest(code="123456"), None)  # wrong: no secret
+    watch.note_call(
+        pb.ConfirmTotpEnrollmentRequest(code="654321"),
+        pb.ConfirmTotpEnrollmentResponse(recovery_codes=[recovery]),
+    )
+    challenge = "asv_ct_" + "C" * 43
+    watch.note_call(
+        pb.CreateSessionRequest(email="a@example.com", password=PASSWORD),
+        pb.CreateSessionResponse(challenge=pb.SignInChallenge(challenge_token=challenge)),
+    )
+    since = watch.mark()
+    for line in (f"seed {secret}", "code=654321", f"codes {recovery}", f"c {challenge}"):
+        watch.emit(logging.makeLogRecord({"msg": line}))
+    watch.emit(logging.makeLogRecord({"msg": "port 123456 at 10:00:00.654321"}))
+    assert sorted(watch.leaks(since)) == sorted(
+        ["code JB…", "code 65…", "code ab…", f"token {challenge[:10]}…"]
+    )

@@ -148,3 +148,27 @@ def test_access_log_modes_parse_in_any_case():
     assert Settings().access_log is AccessLogMode.SUMMARY
     with pytest.raises(ConfigError, match="AUTHSVC_ACCESS_LOG: 'loud' is not one of summary"):
         load_settings({"AUTHSVC_ACCESS_LOG": "loud"})
+
+
+def test_multi_factor_settings() -> None:
+    from cryptography.fernet import Fernet
+
+    new, old = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    s = load_settings(
+        {
+            "AUTHSVC_SECRET_KEY": f"{new}, {old}",
+            "AUTHSVC_REQUIRE_MFA": "true",
+            "AUTHSVC_REAUTH_MAX_AGE": "5m",
+            "AUTHSVC_WEBAUTHN_RP_ID": "example.com",
+            "AUTHSVC_WEBAUTHN_ORIGINS": "https://example.com, https://app.example.com",
+        }
+    )
+    assert s.secret_key.configured and s.require_mfa
+    assert s.reauth_max_age == timedelta(minutes=5)
+    assert s.webauthn_origins == ("https://example.com", "https://app.example.com")
+    assert new not in repr(s) and old not in repr(s)
+    defaults = load_settings({})
+    assert not defaults.secret_key.configured and not defaults.require_mfa
+    assert defaults.challenge_ttl == timedelta(minutes=5)
+    with pytest.raises(ConfigError, match="AUTHSVC_SECRET_KEY: key 2"):
+        load_settings({"AUTHSVC_SECRET_KEY": f"{new},nope"})

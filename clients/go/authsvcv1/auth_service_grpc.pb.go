@@ -29,11 +29,14 @@ type AuthServiceClient interface {
 	// Lists users, oldest first, one page at a time (AIP-158).
 	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
 	// Changes the password of the user owning `session_token`. Every other
-	// session of that user is revoked; the calling session stays valid.
+	// session of that user is revoked; the calling session stays valid. The
+	// current password counts as a fresh authentication (recorded on the
+	// session); second factors are kept.
 	ChangePassword(ctx context.Context, in *ChangePasswordRequest, opts ...grpc.CallOption) (*ChangePasswordResponse, error)
 	// Signs a user in: checks email and password and opens a new session.
 	// A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
-	// INVALID_CREDENTIALS).
+	// INVALID_CREDENTIALS). For a user with a second factor it returns a
+	// `challenge` instead of tokens: finish with CompleteSignIn.
 	CreateSession(ctx context.Context, in *CreateSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error)
 	// Checks a session token and returns its user and session. Call it on
 	// every request your service serves; it never writes.
@@ -98,6 +101,40 @@ type AuthServiceClient interface {
 	// is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
 	// For the admin tool only (`authsvc import` uses the same path).
 	ImportUsers(ctx context.Context, in *ImportUsersRequest, opts ...grpc.CallOption) (*ImportUsersResponse, error)
+	// --- Multi-factor sign-in (issue 10) ---
+	// Starts enrolling a TOTP authenticator app for the user of
+	// `session_token`: returns a new secret to scan. Not active until
+	// ConfirmTotpEnrollment. Needs a recent authentication (reason
+	// REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+	StartTotpEnrollment(ctx context.Context, in *StartTotpEnrollmentRequest, opts ...grpc.CallOption) (*StartTotpEnrollmentResponse, error)
+	// Confirms a TOTP enrolment with a current code and returns 10 single-use
+	// recovery codes, shown this once.
+	ConfirmTotpEnrollment(ctx context.Context, in *ConfirmTotpEnrollmentRequest, opts ...grpc.CallOption) (*ConfirmTotpEnrollmentResponse, error)
+	// Removes the user's TOTP and recovery codes; needs a current TOTP code or
+	// a recovery code, and a recent authentication.
+	RemoveTotp(ctx context.Context, in *RemoveTotpRequest, opts ...grpc.CallOption) (*RemoveTotpResponse, error)
+	// Completes a sign-in that CreateSession answered with a `challenge`: the
+	// second factor for the password already checked. Returns the tokens.
+	CompleteSignIn(ctx context.Context, in *CompleteSignInRequest, opts ...grpc.CallOption) (*CompleteSignInResponse, error)
+	// Records a fresh authentication on an existing session (step-up), with
+	// the password, a TOTP code or a passkey. Issues no new tokens.
+	ReauthenticateSession(ctx context.Context, in *ReauthenticateSessionRequest, opts ...grpc.CallOption) (*ReauthenticateSessionResponse, error)
+	// Starts registering a passkey (WebAuthn) for the user of `session_token`.
+	// Needs a recent authentication.
+	StartPasskeyRegistration(ctx context.Context, in *StartPasskeyRegistrationRequest, opts ...grpc.CallOption) (*StartPasskeyRegistrationResponse, error)
+	// Finishes a passkey registration with the authenticator's response.
+	FinishPasskeyRegistration(ctx context.Context, in *FinishPasskeyRegistrationRequest, opts ...grpc.CallOption) (*FinishPasskeyRegistrationResponse, error)
+	// Lists the passkeys of the user of `session_token`.
+	ListPasskeys(ctx context.Context, in *ListPasskeysRequest, opts ...grpc.CallOption) (*ListPasskeysResponse, error)
+	// Removes one passkey of the user of `session_token`; needs a recent
+	// authentication.
+	RemovePasskey(ctx context.Context, in *RemovePasskeyRequest, opts ...grpc.CallOption) (*RemovePasskeyResponse, error)
+	// Starts a passkey sign-in (with an email: that user's passkeys; without:
+	// any discoverable passkey).
+	StartPasskeySignIn(ctx context.Context, in *StartPasskeySignInRequest, opts ...grpc.CallOption) (*StartPasskeySignInResponse, error)
+	// Finishes a passkey sign-in: a user-verified passkey is a full sign-in
+	// (AAL2) on its own. Returns the tokens.
+	FinishPasskeySignIn(ctx context.Context, in *FinishPasskeySignInRequest, opts ...grpc.CallOption) (*FinishPasskeySignInResponse, error)
 }
 
 type authServiceClient struct {
@@ -306,6 +343,105 @@ func (c *authServiceClient) ImportUsers(ctx context.Context, in *ImportUsersRequ
 	return out, nil
 }
 
+func (c *authServiceClient) StartTotpEnrollment(ctx context.Context, in *StartTotpEnrollmentRequest, opts ...grpc.CallOption) (*StartTotpEnrollmentResponse, error) {
+	out := new(StartTotpEnrollmentResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/StartTotpEnrollment", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) ConfirmTotpEnrollment(ctx context.Context, in *ConfirmTotpEnrollmentRequest, opts ...grpc.CallOption) (*ConfirmTotpEnrollmentResponse, error) {
+	out := new(ConfirmTotpEnrollmentResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/ConfirmTotpEnrollment", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) RemoveTotp(ctx context.Context, in *RemoveTotpRequest, opts ...grpc.CallOption) (*RemoveTotpResponse, error) {
+	out := new(RemoveTotpResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/RemoveTotp", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) CompleteSignIn(ctx context.Context, in *CompleteSignInRequest, opts ...grpc.CallOption) (*CompleteSignInResponse, error) {
+	out := new(CompleteSignInResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/CompleteSignIn", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) ReauthenticateSession(ctx context.Context, in *ReauthenticateSessionRequest, opts ...grpc.CallOption) (*ReauthenticateSessionResponse, error) {
+	out := new(ReauthenticateSessionResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/ReauthenticateSession", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) StartPasskeyRegistration(ctx context.Context, in *StartPasskeyRegistrationRequest, opts ...grpc.CallOption) (*StartPasskeyRegistrationResponse, error) {
+	out := new(StartPasskeyRegistrationResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/StartPasskeyRegistration", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) FinishPasskeyRegistration(ctx context.Context, in *FinishPasskeyRegistrationRequest, opts ...grpc.CallOption) (*FinishPasskeyRegistrationResponse, error) {
+	out := new(FinishPasskeyRegistrationResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/FinishPasskeyRegistration", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) ListPasskeys(ctx context.Context, in *ListPasskeysRequest, opts ...grpc.CallOption) (*ListPasskeysResponse, error) {
+	out := new(ListPasskeysResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/ListPasskeys", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) RemovePasskey(ctx context.Context, in *RemovePasskeyRequest, opts ...grpc.CallOption) (*RemovePasskeyResponse, error) {
+	out := new(RemovePasskeyResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/RemovePasskey", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) StartPasskeySignIn(ctx context.Context, in *StartPasskeySignInRequest, opts ...grpc.CallOption) (*StartPasskeySignInResponse, error) {
+	out := new(StartPasskeySignInResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/StartPasskeySignIn", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) FinishPasskeySignIn(ctx context.Context, in *FinishPasskeySignInRequest, opts ...grpc.CallOption) (*FinishPasskeySignInResponse, error) {
+	out := new(FinishPasskeySignInResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/FinishPasskeySignIn", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility
@@ -322,11 +458,14 @@ type AuthServiceServer interface {
 	// Lists users, oldest first, one page at a time (AIP-158).
 	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
 	// Changes the password of the user owning `session_token`. Every other
-	// session of that user is revoked; the calling session stays valid.
+	// session of that user is revoked; the calling session stays valid. The
+	// current password counts as a fresh authentication (recorded on the
+	// session); second factors are kept.
 	ChangePassword(context.Context, *ChangePasswordRequest) (*ChangePasswordResponse, error)
 	// Signs a user in: checks email and password and opens a new session.
 	// A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
-	// INVALID_CREDENTIALS).
+	// INVALID_CREDENTIALS). For a user with a second factor it returns a
+	// `challenge` instead of tokens: finish with CompleteSignIn.
 	CreateSession(context.Context, *CreateSessionRequest) (*CreateSessionResponse, error)
 	// Checks a session token and returns its user and session. Call it on
 	// every request your service serves; it never writes.
@@ -391,6 +530,40 @@ type AuthServiceServer interface {
 	// is safe: a registered email is reported as EMAIL_TAKEN, never duplicated.
 	// For the admin tool only (`authsvc import` uses the same path).
 	ImportUsers(context.Context, *ImportUsersRequest) (*ImportUsersResponse, error)
+	// --- Multi-factor sign-in (issue 10) ---
+	// Starts enrolling a TOTP authenticator app for the user of
+	// `session_token`: returns a new secret to scan. Not active until
+	// ConfirmTotpEnrollment. Needs a recent authentication (reason
+	// REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+	StartTotpEnrollment(context.Context, *StartTotpEnrollmentRequest) (*StartTotpEnrollmentResponse, error)
+	// Confirms a TOTP enrolment with a current code and returns 10 single-use
+	// recovery codes, shown this once.
+	ConfirmTotpEnrollment(context.Context, *ConfirmTotpEnrollmentRequest) (*ConfirmTotpEnrollmentResponse, error)
+	// Removes the user's TOTP and recovery codes; needs a current TOTP code or
+	// a recovery code, and a recent authentication.
+	RemoveTotp(context.Context, *RemoveTotpRequest) (*RemoveTotpResponse, error)
+	// Completes a sign-in that CreateSession answered with a `challenge`: the
+	// second factor for the password already checked. Returns the tokens.
+	CompleteSignIn(context.Context, *CompleteSignInRequest) (*CompleteSignInResponse, error)
+	// Records a fresh authentication on an existing session (step-up), with
+	// the password, a TOTP code or a passkey. Issues no new tokens.
+	ReauthenticateSession(context.Context, *ReauthenticateSessionRequest) (*ReauthenticateSessionResponse, error)
+	// Starts registering a passkey (WebAuthn) for the user of `session_token`.
+	// Needs a recent authentication.
+	StartPasskeyRegistration(context.Context, *StartPasskeyRegistrationRequest) (*StartPasskeyRegistrationResponse, error)
+	// Finishes a passkey registration with the authenticator's response.
+	FinishPasskeyRegistration(context.Context, *FinishPasskeyRegistrationRequest) (*FinishPasskeyRegistrationResponse, error)
+	// Lists the passkeys of the user of `session_token`.
+	ListPasskeys(context.Context, *ListPasskeysRequest) (*ListPasskeysResponse, error)
+	// Removes one passkey of the user of `session_token`; needs a recent
+	// authentication.
+	RemovePasskey(context.Context, *RemovePasskeyRequest) (*RemovePasskeyResponse, error)
+	// Starts a passkey sign-in (with an email: that user's passkeys; without:
+	// any discoverable passkey).
+	StartPasskeySignIn(context.Context, *StartPasskeySignInRequest) (*StartPasskeySignInResponse, error)
+	// Finishes a passkey sign-in: a user-verified passkey is a full sign-in
+	// (AAL2) on its own. Returns the tokens.
+	FinishPasskeySignIn(context.Context, *FinishPasskeySignInRequest) (*FinishPasskeySignInResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -463,6 +636,39 @@ func (UnimplementedAuthServiceServer) SetPassword(context.Context, *SetPasswordR
 }
 func (UnimplementedAuthServiceServer) ImportUsers(context.Context, *ImportUsersRequest) (*ImportUsersResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ImportUsers not implemented")
+}
+func (UnimplementedAuthServiceServer) StartTotpEnrollment(context.Context, *StartTotpEnrollmentRequest) (*StartTotpEnrollmentResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StartTotpEnrollment not implemented")
+}
+func (UnimplementedAuthServiceServer) ConfirmTotpEnrollment(context.Context, *ConfirmTotpEnrollmentRequest) (*ConfirmTotpEnrollmentResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ConfirmTotpEnrollment not implemented")
+}
+func (UnimplementedAuthServiceServer) RemoveTotp(context.Context, *RemoveTotpRequest) (*RemoveTotpResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RemoveTotp not implemented")
+}
+func (UnimplementedAuthServiceServer) CompleteSignIn(context.Context, *CompleteSignInRequest) (*CompleteSignInResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CompleteSignIn not implemented")
+}
+func (UnimplementedAuthServiceServer) ReauthenticateSession(context.Context, *ReauthenticateSessionRequest) (*ReauthenticateSessionResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReauthenticateSession not implemented")
+}
+func (UnimplementedAuthServiceServer) StartPasskeyRegistration(context.Context, *StartPasskeyRegistrationRequest) (*StartPasskeyRegistrationResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StartPasskeyRegistration not implemented")
+}
+func (UnimplementedAuthServiceServer) FinishPasskeyRegistration(context.Context, *FinishPasskeyRegistrationRequest) (*FinishPasskeyRegistrationResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method FinishPasskeyRegistration not implemented")
+}
+func (UnimplementedAuthServiceServer) ListPasskeys(context.Context, *ListPasskeysRequest) (*ListPasskeysResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListPasskeys not implemented")
+}
+func (UnimplementedAuthServiceServer) RemovePasskey(context.Context, *RemovePasskeyRequest) (*RemovePasskeyResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RemovePasskey not implemented")
+}
+func (UnimplementedAuthServiceServer) StartPasskeySignIn(context.Context, *StartPasskeySignInRequest) (*StartPasskeySignInResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StartPasskeySignIn not implemented")
+}
+func (UnimplementedAuthServiceServer) FinishPasskeySignIn(context.Context, *FinishPasskeySignInRequest) (*FinishPasskeySignInResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method FinishPasskeySignIn not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 
@@ -873,6 +1079,204 @@ func _AuthService_ImportUsers_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_StartTotpEnrollment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartTotpEnrollmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).StartTotpEnrollment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/StartTotpEnrollment",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).StartTotpEnrollment(ctx, req.(*StartTotpEnrollmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_ConfirmTotpEnrollment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfirmTotpEnrollmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ConfirmTotpEnrollment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/ConfirmTotpEnrollment",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ConfirmTotpEnrollment(ctx, req.(*ConfirmTotpEnrollmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_RemoveTotp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveTotpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).RemoveTotp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/RemoveTotp",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).RemoveTotp(ctx, req.(*RemoveTotpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_CompleteSignIn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteSignInRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).CompleteSignIn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/CompleteSignIn",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).CompleteSignIn(ctx, req.(*CompleteSignInRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_ReauthenticateSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReauthenticateSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ReauthenticateSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/ReauthenticateSession",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ReauthenticateSession(ctx, req.(*ReauthenticateSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_StartPasskeyRegistration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartPasskeyRegistrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).StartPasskeyRegistration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/StartPasskeyRegistration",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).StartPasskeyRegistration(ctx, req.(*StartPasskeyRegistrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_FinishPasskeyRegistration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FinishPasskeyRegistrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).FinishPasskeyRegistration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/FinishPasskeyRegistration",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).FinishPasskeyRegistration(ctx, req.(*FinishPasskeyRegistrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_ListPasskeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPasskeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ListPasskeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/ListPasskeys",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ListPasskeys(ctx, req.(*ListPasskeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_RemovePasskey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemovePasskeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).RemovePasskey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/RemovePasskey",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).RemovePasskey(ctx, req.(*RemovePasskeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_StartPasskeySignIn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartPasskeySignInRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).StartPasskeySignIn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/StartPasskeySignIn",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).StartPasskeySignIn(ctx, req.(*StartPasskeySignInRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_FinishPasskeySignIn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FinishPasskeySignInRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).FinishPasskeySignIn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/FinishPasskeySignIn",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).FinishPasskeySignIn(ctx, req.(*FinishPasskeySignInRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _AuthService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "authsvc.v1.AuthService",
 	HandlerType: (*AuthServiceServer)(nil),
@@ -964,6 +1368,50 @@ var _AuthService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ImportUsers",
 			Handler:    _AuthService_ImportUsers_Handler,
+		},
+		{
+			MethodName: "StartTotpEnrollment",
+			Handler:    _AuthService_StartTotpEnrollment_Handler,
+		},
+		{
+			MethodName: "ConfirmTotpEnrollment",
+			Handler:    _AuthService_ConfirmTotpEnrollment_Handler,
+		},
+		{
+			MethodName: "RemoveTotp",
+			Handler:    _AuthService_RemoveTotp_Handler,
+		},
+		{
+			MethodName: "CompleteSignIn",
+			Handler:    _AuthService_CompleteSignIn_Handler,
+		},
+		{
+			MethodName: "ReauthenticateSession",
+			Handler:    _AuthService_ReauthenticateSession_Handler,
+		},
+		{
+			MethodName: "StartPasskeyRegistration",
+			Handler:    _AuthService_StartPasskeyRegistration_Handler,
+		},
+		{
+			MethodName: "FinishPasskeyRegistration",
+			Handler:    _AuthService_FinishPasskeyRegistration_Handler,
+		},
+		{
+			MethodName: "ListPasskeys",
+			Handler:    _AuthService_ListPasskeys_Handler,
+		},
+		{
+			MethodName: "RemovePasskey",
+			Handler:    _AuthService_RemovePasskey_Handler,
+		},
+		{
+			MethodName: "StartPasskeySignIn",
+			Handler:    _AuthService_StartPasskeySignIn_Handler,
+		},
+		{
+			MethodName: "FinishPasskeySignIn",
+			Handler:    _AuthService_FinishPasskeySignIn_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

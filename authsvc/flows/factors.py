@@ -1,0 +1,121 @@
+"""Factors: enrolling and removing TOTP (with its recovery codes).
+
+Every call here is sensitive: it needs an authentication on the session within
+``AUTHSVC_REAUTH_MAX_AGE`` (else REAUTHENTICATION_REQUIRED).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from authsvc.errors import CodeInvalid
+from authsvc.flows.changes import Changes, Who
+from authsvc.flows.second_factor import Code, SecondFactorCheck
+from authsvc.rules import recovery_codes, sessions, totp
+from authsvc.rules.audit import AuditEvent
+from authsvc.rules.secrets_at_rest import SecretKeys
+from authsvc.rules.validation import TokenValidator
+from authsvc.storage.models import AuthMethod
+from authsvc.storage.read_model import Validated
+
+
+@dataclass(frozen=True)
+class FactorPolicy:
+    """How fresh an authentication sensitive calls need, and how long enrolments last."""
+
+    reauth_max_age: timedelta
+    enrollment_ttl: timedelta
+    issuer: str
+
+
+@dataclass(frozen=True)
+class TotpEnrollment:
+    """A started enrolment: the secret (shown once) and its otpauth URI."""
+
+    secret: str
+    otpauth_uri: str
+    expire_time: datetime
+
+
+class Factors:
+    """StartTotpEnrollment, ConfirmTotpEnrollment, RemoveTotp."""
+
+    def __init__(
+        self,
+        changes: Changes,
+        validator: TokenValidator,
+        codes: SecondFactorCheck,
+        keys: SecretKeys,
+        policy: FactorPolicy,
+    ) -> None:
+        self._changes = changes
+        self.validator = validator
+        self._codes = codes
+        self._keys = keys
+        self._policy = policy
+
+    def fresh_session(self, session_token: str) -> Validated:
+        """The token's session, if it authenticated recently enough.
+
+        Raises TokenInvalid, TokenExpired or ReauthenticationRequired.
+        """
+        with self._changes.read() as db:
+            found = self.validator.validate_in(db, session_token)
+        now = self._changes.clock()
+        sessions.require_recent_authentication(found.session, now, self._policy.reauth_max_age)
+        return found
+
+    def start_totp(self, session_token: str) -> TotpEnrollment:
+        """Starts (or restarts) a TOTP enrolment. Raises MfaNotConfigured,
+        TotpAlreadyEnrolled, ReauthenticationRequired, TokenInvalid or TokenExpired."""
+        found = self.fresh_session(session_token)
+        secret = totp.new_secret()
+        sealed = self._keys.seal(secret)
+        user_id = uuid.UUID(found.user.id)
+        with self._changes.open() as change:
+            totp.start(change.db, user_id, sealed, change.now, self._policy.enrollment_ttl)
+            expires = change.now + self._policy.enrollment_ttl
+            change.audit(AuditEvent.TOTP_ENROLLMENT_STARTED, _who(found)[1])
+        uri = totp.provisioning_uri(secret, found.user.email, self._policy.issuer)
+        return TotpEnrollment(secret, uri, expires)
+
+    def confirm_totp(self, session_token: str, code: str) -> list[str]:
+        """Activates the pending enrolment with a current code; returns new recovery codes.
+
+        Raises TotpNotEnrolled, CodeInvalid, TooManyAttempts, ReauthenticationRequired.
+        """
+        found = self.fresh_session(session_token)
+        user_id, who = _who(found)
+        verified = self._codes.verify(user_id, Code(AuthMethod.TOTP, code), who, enrolling=True)
+        with self._changes.open() as change:
+            confirmed = self._codes.spend(change, verified, who)
+            if confirmed:
+                issued = recovery_codes.replace(change.db, user_id, change.now)
+                change.audit(AuditEvent.TOTP_ENROLLED, who)
+        if not confirmed:
+            raise CodeInvalid()
+        return issued
+
+    def remove_totp(self, session_token: str, code: Code) -> None:
+        """Removes the TOTP and the recovery codes, given a current code or a recovery code.
+
+        Raises TotpNotEnrolled, CodeInvalid, TooManyAttempts, ReauthenticationRequired.
+        """
+        found = self.fresh_session(session_token)
+        user_id, who = _who(found)
+        verified = self._codes.verify(user_id, code, who)
+        with self._changes.open() as change:
+            removed = self._codes.spend(change, verified, who)
+            if removed:
+                totp.remove(change.db, user_id)
+                recovery_codes.remove_all(change.db, user_id)
+                change.audit(AuditEvent.TOTP_REMOVED, who)
+        if not removed:
+            raise CodeInvalid()
+
+
+def _who(found: Validated) -> tuple[uuid.UUID, Who]:
+    user_id = uuid.UUID(found.user.id)
+    return user_id, Who(user_id, uuid.UUID(found.session.id))

@@ -289,11 +289,8 @@ def _api_key_metadata(api_key: str | None) -> tuple[tuple[str, str], ...] | None
     """The metadata carrying ``api_key``; raises ValueError if gRPC could not send it."""
     if api_key is None:
         return None
-    if (
-        not api_key
-        or not (api_key.isascii() and api_key.isprintable())
-        or api_key.strip() != api_key
-    ):
+    sendable = api_key.isascii() and api_key.isprintable() and api_key.strip() == api_key
+    if not (api_key and sendable):
         # The key itself stays out of the message: it is a secret.
         raise ValueError("api_key must be non-empty printable ASCII without surrounding spaces")
     return ((API_KEY_HEADER, api_key),)

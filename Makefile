@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/authsvc/v1/*.proto)
 # bench/ is linted once it exists (ruff fails on a missing path).
-PY_DIRS := authsvc tests migrations $(wildcard bench)
+PY_DIRS := authsvc tests migrations clients/python $(wildcard bench)
 # Node tooling (buf, protoc-gen-es, the TypeScript client) lives in node_modules, pinned
 # by package-lock.json; `npm ci` runs whenever the lock or a package.json changes.
 NPM_STAMP := node_modules/.installed
@@ -21,8 +21,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+# One pip command: the server depends on authsvc-client, which pip takes from
+# ./clients/python (editable) rather than from an index.
+$(STAMP): pyproject.toml clients/python/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ./clients/python -e '.[dev]'
 	touch $(STAMP)
 
 $(NPM_STAMP): package.json package-lock.json clients/typescript/package.json

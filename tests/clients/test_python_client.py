@@ -1,35 +1,28 @@
-"""AuthClient against a real authsvc, and its retry policy against a fake failing server."""
+"""The Python client (``authsvc_client``) against a real authsvc: plaintext, TLS, mutual TLS.
+
+Its retry policy, deadlines, API key and error decoding against a fake server, and its
+install alone into a fresh virtualenv, are tested in ``clients/python/tests``.
+"""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
-from authsvc.client import AuthClient, AuthClientError, RetryPolicy, service_config
-from authsvc.runtime.assembly import create_server
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client import AuthClient, AuthClientError
+from tests.certs import SERVER_NAME, Issued, Pki, make_pki
 from tests.helpers import PASSWORD
 
-FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
-
 
 @pytest.fixture
-def auth_target(make_settings, clock) -> Iterator[str]:
-    """The address of a real authsvc on port 0."""
-    server, port = create_server(make_settings(), clock=clock)
-    yield f"127.0.0.1:{port}"
-    server.stop(0)
-
-
-@pytest.fixture
-def client(auth_target: str) -> Iterator[AuthClient]:
-    with AuthClient(auth_target, timeout=10) as c:
+def client(server_address: str) -> Iterator[AuthClient]:
+    with AuthClient(server_address, timeout=10) as c:
         yield c
 
 
@@ -89,6 +82,7 @@ def test_client_error_exposes_code_reason_and_fields(client: AuthClient):
     assert taken.value.code == grpc.StatusCode.ALREADY_EXISTS
     assert taken.value.reason == "EMAIL_TAKEN"
     assert taken.value.domain == "authsvc"
+    assert str(taken.value).count("EMAIL_TAKEN") == 1
 
     with pytest.raises(AuthClientError) as bad:
         client.create_user("not an email", "short", "", "Lovelace")
@@ -101,147 +95,53 @@ def test_client_error_exposes_code_reason_and_fields(client: AuthClient):
     assert "wrong password!" not in str(wrong.value)
 
 
-# A fake AuthService whose methods fail UNAVAILABLE a given number of times.
+def test_str_of_an_invalid_argument_says_the_code_once(client: AuthClient):
+    with pytest.raises(AuthClientError) as bad:
+        client.create_user("not an email", PASSWORD, "Ada", "Lovelace")
+    assert str(bad.value).startswith("INVALID_ARGUMENT: invalid email")
+    assert str(bad.value).count("INVALID_ARGUMENT") == 1
 
 
-class FlakyAuthService:
-    """Counts attempts per method; fails the first ``failures[method]`` with ``code``."""
-
-    def __init__(self, failures: dict[str, int], code=grpc.StatusCode.UNAVAILABLE) -> None:
-        self.failures = failures
-        self.code = code
-        self.attempts: dict[str, int] = {}
-        self.release = threading.Event()
-        self._lock = threading.Lock()
-
-    def handler(self, method: str, request_type: Any, response: Any) -> grpc.RpcMethodHandler:
-        def behave(request: Any, context: grpc.ServicerContext) -> Any:
-            with self._lock:
-                self.attempts[method] = self.attempts.get(method, 0) + 1
-                attempt = self.attempts[method]
-            if method == "Hang":
-                self.release.wait(10)
-            if attempt <= self.failures.get(method, 0):
-                context.abort(self.code, f"attempt {attempt} fails")
-            return response
-
-        return grpc.unary_unary_rpc_method_handler(
-            behave,
-            request_deserializer=request_type.FromString,
-            response_serializer=type(response).SerializeToString,
-        )
+# TLS: the credentials= the client's README shows, against a server started with
+# AUTHSVC_TLS_CERT/KEY (and AUTHSVC_TLS_CLIENT_CA for mutual TLS). SQLite only: transport
+# security does not depend on the database.
 
 
-@pytest.fixture
-def flaky() -> Iterator[Callable[..., tuple[FlakyAuthService, AuthClient]]]:
-    started: list[tuple[grpc.Server, FlakyAuthService, AuthClient]] = []
-
-    def start(failures: dict[str, int], retry: RetryPolicy | None = FAST_RETRY, **kw: Any):
-        fake = FlakyAuthService(failures, **kw)
-        user = pb.User(id="u1", email="ada@example.com")
-        handlers = {
-            "GetUser": fake.handler("GetUser", pb.GetUserRequest, pb.GetUserResponse(user=user)),
-            "ValidateToken": fake.handler(
-                "ValidateToken", pb.ValidateTokenRequest, pb.ValidateTokenResponse(user=user)
-            ),
-            "CreateSession": fake.handler(
-                "CreateSession", pb.CreateSessionRequest, pb.CreateSessionResponse(user=user)
-            ),
-            "RefreshSession": fake.handler(
-                "RefreshSession", pb.RefreshSessionRequest, pb.RefreshSessionResponse()
-            ),
-            "ListUsers": fake.handler("Hang", pb.ListUsersRequest, pb.ListUsersResponse()),
-        }
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        server.add_generic_rpc_handlers(
-            [grpc.method_handlers_generic_handler("authsvc.v1.AuthService", handlers)]
-        )
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        client = AuthClient(f"127.0.0.1:{port}", timeout=10, retry=retry)
-        started.append((server, fake, client))
-        return fake, client
-
-    yield start
-    for server, fake, client in started:
-        fake.release.set()
-        client.close()
-        server.stop(0)
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
-def test_idempotent_calls_are_retried_on_unavailable(flaky):
-    fake, client = flaky({"GetUser": 2, "ValidateToken": 3})
-    assert client.get_user("u1").email == "ada@example.com"
-    assert client.validate_token("token").user.id == "u1"
-    assert fake.attempts == {"GetUser": 3, "ValidateToken": 4}
+def tls_client(port: int, ca: Path, identity: Issued | None = None) -> AuthClient:
+    """An AuthClient configured as the client's README shows, trusting ``ca``."""
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=ca.read_bytes(),
+        private_key=identity.key.read_bytes() if identity else None,
+        certificate_chain=identity.cert.read_bytes() if identity else None,
+    )
+    override = (("grpc.ssl_target_name_override", SERVER_NAME),)
+    return AuthClient(f"127.0.0.1:{port}", timeout=10, credentials=credentials, options=override)
 
 
-def test_retries_stop_after_max_attempts(flaky):
-    fake, client = flaky({"GetUser": 10})
-    with pytest.raises(AuthClientError) as caught:
-        client.get_user("u1")
+StartServer = Callable[..., tuple[Any, Any]]
+
+
+@pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)
+def test_tls_client_trusting_the_servers_ca_is_served(start_server: StartServer, pki: Pki):
+    server, _ = start_server(**pki.tls_settings(mutual=False))
+    with tls_client(server.port, pki.ca.cert) as auth:
+        assert auth.create_user("ada@example.com", PASSWORD, "Ada", "Lovelace").id
+
+
+@pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)
+def test_mutual_tls_client_needs_its_certificate(start_server: StartServer, pki: Pki):
+    server, _ = start_server(**pki.tls_settings())
+    port = server.port
+    with tls_client(port, pki.ca.cert, pki.ca.client("orders")) as auth:
+        assert auth.create_user("ada@example.com", PASSWORD, "Ada", "Lovelace").id
+    with tls_client(port, pki.ca.cert) as anonymous, pytest.raises(AuthClientError) as caught:
+        anonymous.get_user("00000000-0000-0000-0000-000000000000")
     assert caught.value.code == grpc.StatusCode.UNAVAILABLE
-    assert fake.attempts == {"GetUser": FAST_RETRY.max_attempts}
-
-
-def test_sign_in_and_refresh_are_never_retried(flaky):
-    fake, client = flaky({"CreateSession": 1, "RefreshSession": 1})
-    with pytest.raises(AuthClientError) as sign_in:
-        client.create_session("ada@example.com", PASSWORD)
-    with pytest.raises(AuthClientError) as refresh:
-        client.refresh_session("update-token")
-    assert sign_in.value.code == refresh.value.code == grpc.StatusCode.UNAVAILABLE
-    assert fake.attempts == {"CreateSession": 1, "RefreshSession": 1}
-
-
-def test_other_codes_are_not_retried(flaky):
-    fake, client = flaky({"GetUser": 1}, code=grpc.StatusCode.INTERNAL)
-    with pytest.raises(AuthClientError) as caught:
-        client.get_user("u1")
-    assert caught.value.code == grpc.StatusCode.INTERNAL
-    assert caught.value.reason == ""  # no ErrorInfo from this server
-    assert fake.attempts == {"GetUser": 1}
-
-
-def test_retries_can_be_turned_off(flaky):
-    fake, client = flaky({"GetUser": 1}, retry=None)
-    with pytest.raises(AuthClientError):
-        client.get_user("u1")
-    assert fake.attempts == {"GetUser": 1}
-
-
-def test_every_call_has_a_deadline(flaky):
-    fake, client = flaky({})
-    with pytest.raises(AuthClientError) as caught:
-        client.list_users(timeout=0.2)  # the fake hangs on ListUsers
-    assert caught.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert fake.attempts == {"Hang": 1}  # a deadline is not retried
-
-
-def test_service_config_names_only_idempotent_methods():
-    import json
-
-    config = json.loads(service_config(RetryPolicy()))
-    names = {n["method"] for c in config["methodConfig"] for n in c["name"]}
-    assert names == {
-        "GetUser",
-        "ListUsers",
-        "ValidateToken",
-        "ListSessions",
-        "ListAuditEvents",
-        "ListPasskeys",
-    }
-    policy = config["methodConfig"][0]["retryPolicy"]
-    assert policy["retryableStatusCodes"] == ["UNAVAILABLE"]
-
-
-def test_retry_policy_rejects_what_grpc_would_ignore():
-    with pytest.raises(ValueError, match="max_attempts"):
-        RetryPolicy(max_attempts=6)
-    with pytest.raises(ValueError, match="timeout"):
-        AuthClient("127.0.0.1:1", timeout=0)
-
-
 def test_client_imports_users_over_several_calls_with_paths_of_the_whole_list(client):
     from tests.flows.test_import import OLD_PASSWORD, django_hash
 

@@ -12,9 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from authsvc.client import AuthClient, RetryPolicy, current_session, current_user, require_session
-from authsvc.runtime.assembly import create_server
-from authsvc.runtime.logs import extra_fields
+from authsvc_client import AuthClient, RetryPolicy, current_session, current_user, require_session
 from tests.helpers import PASSWORD, failure
 
 WHOAMI = "/demo.v1.Profile/WhoAmI"
@@ -65,16 +63,14 @@ class World:
 
 
 @pytest.fixture
-def world(make_settings, clock) -> Iterator[World]:
-    authsvc, auth_port = create_server(make_settings(), clock=clock)
-    auth = AuthClient(f"127.0.0.1:{auth_port}", timeout=10)
+def world(server_address: str) -> Iterator[World]:
+    auth = AuthClient(server_address, timeout=10)
     profile, port = start_profile_service(auth)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     yield World(auth, channel)
     channel.close()
     profile.stop(0)
     auth.close()
-    authsvc.stop(0)
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
@@ -154,9 +150,9 @@ def test_token_never_reaches_the_logs(world: World, caplog):
         world.whoami(b"", metadata=bearer(token), timeout=10)
         refused(world.whoami, (("authorization", f"Basic {token}"),))
         refused(world.whoami, bearer(token + "x"))
-    assert any(r.name.startswith("authsvc.client") for r in caplog.records)
+    assert any(r.name.startswith("authsvc_client") for r in caplog.records)
     for record in caplog.records:
-        text = record.getMessage() + repr(extra_fields(record))
+        text = record.getMessage() + repr(vars(record))
         assert token not in text
 
 

@@ -380,7 +380,7 @@ def test_bad_throttle_settings_are_named(name, value):
 
 
 def test_python_client_reads_retry_after_and_lists_audit_events(server_and_stub, clock):
-    from authsvc.client import AuthClient, AuthClientError
+    from authsvc_client import AuthClient, AuthClientError
 
     server, stub = server_and_stub
     sign_up(stub)

@@ -10,18 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import field_mask_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
-from authsvc.errors import FieldViolation
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.errors import AuthClientError
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 
 SERVICE = "authsvc.v1.AuthService"
 #: The RPCs that change nothing (ValidateToken only reads), so a retry is harmless.
@@ -76,60 +73,35 @@ def service_config(retry: RetryPolicy | None) -> str:
     return json.dumps({"methodConfig": [{"name": names, "retryPolicy": policy}]})
 
 
-class AuthClientError(Exception):
-    """A failed call: its gRPC ``code``, the ``ErrorInfo.reason`` and any field violations.
-
-    ``reason`` is empty when the status carries no ErrorInfo (e.g. a deadline that
-    expired in the client, or a server that could not be reached). ``retry_after`` is the
-    ``google.rpc.RetryInfo`` delay of a throttled call (reason TOO_MANY_ATTEMPTS).
-    """
-
-    def __init__(
-        self,
-        code: grpc.StatusCode,
-        reason: str,
-        message: str,
-        violations: tuple[FieldViolation, ...] = (),
-        domain: str = "",
-        retry_after: timedelta | None = None,
-    ) -> None:
-        super().__init__(f"{code.name}: {reason + ': ' if reason else ''}{message}")
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.violations = violations
-        self.domain = domain
-        self.retry_after = retry_after
-
-    @classmethod
-    def from_rpc_error(cls, error: grpc.RpcError) -> AuthClientError:
-        """Decodes the ``google.rpc.Status`` details of a failed call."""
-        call = cast(grpc.Call, error)
-        status = rpc_status.from_call(call)
-        info = error_details_pb2.ErrorInfo()
-        bad = error_details_pb2.BadRequest()
-        retry = error_details_pb2.RetryInfo()
-        for detail in status.details if status is not None else ():
-            if detail.Is(info.DESCRIPTOR):
-                detail.Unpack(info)
-            elif detail.Is(bad.DESCRIPTOR):
-                detail.Unpack(bad)
-            elif detail.Is(retry.DESCRIPTOR):
-                detail.Unpack(retry)
-        violations = tuple(FieldViolation(v.field, v.description) for v in bad.field_violations)
-        retry_after = retry.retry_delay.ToTimedelta() if retry.HasField("retry_delay") else None
-        message = call.details() or ""
-        return cls(call.code(), info.reason, message, violations, info.domain, retry_after)
-
-
 class AuthClient:
     """One method per AuthService RPC; each raises AuthClientError when the call fails.
 
     ``timeout`` (seconds) is the default deadline of every call, retries included; each
     method takes ``timeout=`` to override it. ``retry=None`` turns retries off.
-    ``api_key`` (from ``authsvc api-key create NAME``) is sent on every call as the
-    metadata ``x-api-key``, naming this caller in the server's caller policy; send it
-    over TLS (``credentials``) unless the network is trusted.
+
+    ``credentials`` secures the channel; None (the default) is plaintext, for local
+    development or a mesh that adds TLS itself. For TLS, trust the CA that signed
+    authsvc's certificate (``AUTHSVC_TLS_CERT``); for mutual TLS (``AUTHSVC_TLS_CLIENT_CA``
+    set on the server) also present this service's own certificate and key::
+
+        ca = Path("ca.pem").read_bytes()
+        tls = grpc.ssl_channel_credentials(root_certificates=ca)
+        mutual = grpc.ssl_channel_credentials(
+            root_certificates=ca,
+            private_key=Path("orders.key").read_bytes(),
+            certificate_chain=Path("orders.pem").read_bytes(),
+        )
+        auth = AuthClient("authsvc.internal:50051", credentials=mutual)
+
+    ``root_certificates=None`` trusts the system's CAs. When the name in the server's
+    certificate differs from the target's host, pass
+    ``options=(("grpc.ssl_target_name_override", "authsvc.internal"),)``.
+
+    ``api_key``, when given, is sent as metadata ``x-api-key`` on every call (never
+    logged by this client). ``options`` are extra gRPC channel arguments.
+
+    Raises ValueError for a timeout that is not positive or an API key that cannot be
+    sent as metadata (not printable ASCII, or with surrounding spaces).
     """
 
     def __init__(
@@ -139,14 +111,13 @@ class AuthClient:
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = RetryPolicy(),
         credentials: grpc.ChannelCredentials | None = None,
+        api_key: str | None = None,
         options: tuple[tuple[str, Any], ...] = (),
         api_key: str | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be greater than 0")
-        if api_key is not None and not api_key:
-            raise ValueError("api_key is empty")
-        self._metadata = ((API_KEY_HEADER, api_key),) if api_key else ()
+        self._metadata = _api_key_metadata(api_key)
         all_options = (
             ("grpc.enable_retries", 1 if retry else 0),
             ("grpc.service_config", service_config(retry)),
@@ -234,8 +205,11 @@ class AuthClient:
         *,
         timeout: float | None = None,
     ) -> None:
-        """Changes the password and ends the user's other sessions. Reasons:
-        INVALID_ARGUMENT, TOKEN_INVALID, TOKEN_EXPIRED, INVALID_CREDENTIALS."""
+        """Changes the password and ends the user's other sessions (never retried).
+
+        Reasons: INVALID_ARGUMENT, TOKEN_INVALID, TOKEN_EXPIRED, INVALID_CREDENTIALS,
+        TOO_MANY_ATTEMPTS (wait for the error's ``retry_after``).
+        """
         request = pb.ChangePasswordRequest(
             session_token=session_token,
             current_password=current_password,
@@ -256,7 +230,10 @@ class AuthClient:
     ) -> pb.CreateSessionResponse:
         """Signs in (never retried).
 
-        Reasons: INVALID_ARGUMENT, INVALID_CREDENTIALS, TOO_MANY_ATTEMPTS (see ``retry_after``).
+        Reasons: INVALID_ARGUMENT, INVALID_CREDENTIALS, TOO_MANY_ATTEMPTS: after repeated
+        failures for the account or ``ip_address``; the error's ``retry_after`` says how
+        long to wait (a sign-in before then fails the same way, even with the right
+        password).
         """
         request = pb.CreateSessionRequest(
             email=email, password=password, user_agent=user_agent, ip_address=ip_address
@@ -583,3 +560,14 @@ def _shift_index(path: str, offset: int) -> str:
     if not head.startswith("users[") or not head[6:].isdigit():
         return path
     return f"users[{int(head[6:]) + offset}]{rest}"
+
+
+def _api_key_metadata(api_key: str | None) -> tuple[tuple[str, str], ...] | None:
+    """The metadata carrying ``api_key``; raises ValueError if gRPC could not send it."""
+    if api_key is None:
+        return None
+    sendable = api_key.isascii() and api_key.isprintable() and api_key.strip() == api_key
+    if not (api_key and sendable):
+        # The key itself stays out of the message: it is a secret.
+        raise ValueError("api_key must be non-empty printable ASCII without surrounding spaces")
+    return ((API_KEY_HEADER, api_key),)

@@ -19,10 +19,10 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from authsvc.client.auth_client import AuthClient, AuthClientError
-from authsvc.edge.wrapping import guard_handler
-from authsvc.errors import DOMAIN
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client._wrapping import guard_handler
+from authsvc_client.auth_client import AuthClient
+from authsvc_client.errors import DOMAIN, AuthClientError
+from authsvc_client.v1 import auth_service_pb2 as pb
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from authsvc.runtime.logs import configure_logging
 from authsvc.runtime.settings import load_settings
 from authsvc.storage import migrate
 from authsvc.storage.engine import make_engine
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 
 _USER_ID = "00000000-0000-4000-8000-000000000001"
 _SESSION_ID = "00000000-0000-4000-8000-000000000002"

@@ -26,8 +26,8 @@ import grpc
 from authsvc.rules.tokens import token_hash
 from authsvc.runtime.assembly import AuthServer, create_server
 from authsvc.runtime.settings import Settings, normalize_database_url
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from bench import population
 from bench.cli import DEFAULT_DSN
 

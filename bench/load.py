@@ -20,8 +20,8 @@ from typing import Any
 
 import grpc
 
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from bench.population import PASSWORD, Tokens, email
 
 VALIDATE = "ValidateToken"

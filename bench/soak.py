@@ -32,8 +32,8 @@ from grpc_status import rpc_status
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 
 ADMIN_URL = os.environ.get(
     "AUTHSVC_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"

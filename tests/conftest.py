@@ -21,7 +21,7 @@ from authsvc.runtime.assembly import AuthServer, create_server
 from authsvc.runtime.settings import Settings, normalize_database_url
 from authsvc.storage import migrate
 from authsvc.storage.engine import Database, make_engine
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests import leak_watch
 
 

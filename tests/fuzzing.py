@@ -21,8 +21,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from hypothesis import strategies as st
 
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 
 SERVICE = "/authsvc.v1.AuthService/"
 # Request name → RPC, for every RPC of AuthService.

@@ -40,7 +40,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
-from authsvc.v1 import auth_service_pb2
+from authsvc_client.v1 import auth_service_pb2
 
 # The services authsvc serves (see server.py): rules may name only their methods.
 SERVICES: tuple[ServiceDescriptor, ...] = (

@@ -29,7 +29,7 @@ from authsvc.rules.users import IMPORT_BATCH_MAX, ImportedUser, Profile, Profile
 from authsvc.rules.values import Email, Rejected
 from authsvc.storage.models import AuthMethod
 from authsvc.storage.paging import PageRequest
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 
 T = TypeVar("T")
 

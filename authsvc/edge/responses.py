@@ -29,7 +29,7 @@ from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User as UserRow
 from authsvc.storage.paging import Page
 from authsvc.storage.read_model import SessionView, UserView, Validated
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

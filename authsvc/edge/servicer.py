@@ -13,8 +13,8 @@ import grpc
 from authsvc.edge import requests, responses
 from authsvc.flows.service import Flows
 from authsvc.rules import values
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 
 Ctx: TypeAlias = grpc.ServicerContext
 

@@ -65,7 +65,7 @@ from authsvc.storage.purge import Retention
 from authsvc.storage.read_model import Validated
 from authsvc.storage.token_lookup import make_lookup
 from authsvc.storage.validation_cache import ValidationCache
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 

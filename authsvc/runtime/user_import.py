@@ -27,7 +27,7 @@ from authsvc.flows.importing import Importing
 from authsvc.storage.engine import Database
 from authsvc.storage.models import utcnow
 from authsvc.storage.validation_cache import ValidationCache
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 
 TEXT_FIELDS = ("email", "first_name", "last_name", "password_hash")
 FIELDS = (*TEXT_FIELDS, "email_verified", "create_time")

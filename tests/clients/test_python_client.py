@@ -7,7 +7,6 @@ install alone into a fresh virtualenv, are tested in ``clients/python/tests``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent import futures
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,9 @@ from typing import Any
 import grpc
 import pytest
 
+from authsvc.runtime.assembly import create_server
 from authsvc_client import AuthClient, AuthClientError
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.certs import SERVER_NAME, Issued, Pki, make_pki
 from tests.helpers import PASSWORD
 
@@ -142,6 +143,8 @@ def test_mutual_tls_client_needs_its_certificate(start_server: StartServer, pki:
     with tls_client(port, pki.ca.cert) as anonymous, pytest.raises(AuthClientError) as caught:
         anonymous.get_user("00000000-0000-0000-0000-000000000000")
     assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+
+
 def test_client_imports_users_over_several_calls_with_paths_of_the_whole_list(client):
     from tests.flows.test_import import OLD_PASSWORD, django_hash
 

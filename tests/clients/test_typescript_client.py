@@ -79,7 +79,7 @@ def test_tls_and_mutual_tls_connections(
 CONSUMER_ESM = """\
 import { Code, authFailure, createAuthClient } from "@authsvc/client";
 
-const auth = createAuthClient({ address: process.argv[2], apiKey: "consumer" });
+const auth = createAuthClient({ address: process.argv[2] });
 const request = {
   email: `esm.${process.pid}@example.com`,
   password: "correct horse battery staple",

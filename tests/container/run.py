@@ -44,8 +44,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = os.environ.get("AUTHSVC_BASE_IMAGE", "localhost/authsvc-base:bookworm")

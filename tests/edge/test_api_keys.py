@@ -15,7 +15,6 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from authsvc.client import AuthClient, AuthClientError
 from authsvc.edge.caller_policy import load_policy
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.changes import Changes
@@ -25,8 +24,9 @@ from authsvc.runtime.settings import Settings
 from authsvc.storage.engine import Database
 from authsvc.storage.models import ApiKey, AuditRecord
 from authsvc.storage.validation_cache import ValidationCache
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client import AuthClient, AuthClientError
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import FakeClock
 from tests.helpers import fails, sign_in, sign_up
 from tests.leak_watch import WATCH
@@ -245,7 +245,7 @@ def test_the_python_client_sends_its_api_key(server: AuthServer) -> None:
 
 
 def test_the_python_client_refuses_an_empty_api_key() -> None:
-    with pytest.raises(ValueError, match="api_key is empty"):
+    with pytest.raises(ValueError, match="api_key must be non-empty"):
         AuthClient("127.0.0.1:1", api_key="")
 
 

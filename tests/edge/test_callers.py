@@ -38,8 +38,8 @@ from authsvc.runtime.assembly import AuthServer, create_server
 from authsvc.runtime.settings import Settings
 from authsvc.storage.engine import Database
 from authsvc.storage.models import AuditRecord
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.certs import Issued, Pki, make_pki, secure_channel
 from tests.conftest import FakeClock
 from tests.helpers import PASSWORD, fails, failure, sign_in, sign_up

@@ -32,7 +32,7 @@ from sqlalchemy import text
 from authsvc.runtime.assembly import create_server
 from authsvc.runtime.settings import Settings
 from authsvc.storage.engine import make_engine
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.conftest import CHEAP_HASH, TABLES, FakeClock
 from tests.fuzzing import (
     RPCS,

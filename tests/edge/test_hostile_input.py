@@ -9,7 +9,7 @@ import uuid
 import grpc
 import pytest
 
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 
 

@@ -18,8 +18,8 @@ from authsvc.edge.access_log import AccessLogMode
 from authsvc.runtime.assembly import create_server
 from authsvc.runtime.logs import JsonFormatter, TextFormatter, configure_logging
 from authsvc.storage.models import User
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 
 NEW_PASSWORD = "an entirely new passphrase"

@@ -12,8 +12,8 @@ from authsvc.errors import AuthError, Reason
 from authsvc.flows.accounts import Accounts
 from authsvc.runtime.assembly import create_server
 from authsvc.runtime.settings import Settings
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
 from tests.helpers import PASSWORD, fails
 

@@ -10,7 +10,7 @@ import grpc
 from sqlalchemy import func, select
 
 from authsvc.storage.models import AuditRecord, UserToken
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import failure
 
 NEW_PASSWORD = "a brand new passphrase 42"

@@ -11,7 +11,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy import select
 
 from authsvc.storage.models import Session, User
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 
 OK = pb.CreateUserRequest(

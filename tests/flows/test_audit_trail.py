@@ -18,7 +18,7 @@ from authsvc.runtime.assembly import retention
 from authsvc.runtime.settings import load_settings
 from authsvc.storage.models import AuditRecord, Session, ThrottleCounter, ThrottleFailure, User
 from authsvc.storage.purge import purge_all
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 
 UA = "Mozilla/5.0 (X11; Linux x86_64)"

@@ -9,7 +9,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.flows.lifecycle_helpers import (
     complete_reset,
     disable,

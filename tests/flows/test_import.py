@@ -20,7 +20,7 @@ from werkzeug.security import generate_password_hash
 from authsvc.flows.importing import Importing
 from authsvc.runtime import cli
 from authsvc.storage.models import User
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import fails, sign_in, sign_up
 
 OLD_PASSWORD = "the password of the old system"

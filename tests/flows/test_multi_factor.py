@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.storage.models import AuditRecord, RecoveryCode, TotpFactor
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, failure, sign_in, sign_up
 
 PASSWORD_METHOD = pb.AUTHENTICATION_METHOD_TYPE_PASSWORD

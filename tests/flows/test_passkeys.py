@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from authsvc.storage.models import AuditRecord, Passkey
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import fails, failure, sign_in, sign_up
 from tests.webauthn_authenticator import SoftAuthenticator
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import grpc
 import pytest
 
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.flows.lifecycle_helpers import (
     NEW_PASSWORD,
     complete_reset,

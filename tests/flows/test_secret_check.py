@@ -21,7 +21,7 @@ from authsvc.rules.throttling import ThrottlePolicy
 from authsvc.runtime.assembly import sign_in_throttle
 from authsvc.runtime.settings import ConfigError, load_settings
 from authsvc.storage.models import ThrottleCounter, ThrottleFailure
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, failure, sign_in, sign_up
 
 WRONG = "not the password"

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, text
 
 from authsvc.storage.models import RotatedToken, Session
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, failure, sign_in, sign_up
 
 

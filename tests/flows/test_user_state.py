@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from authsvc.rules.sessions import SessionPolicy, open_session
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.flows.lifecycle_helpers import (
     NEW_PASSWORD,
     disable,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from authsvc.rules.audit import AuditEvent
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 
 
 def test_every_audit_event_has_its_proto_number():

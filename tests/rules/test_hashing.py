@@ -8,7 +8,7 @@ from datetime import timedelta
 import grpc
 import pytest
 
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, failure, sign_up
 
 SLOW_HASH = "pbkdf2:sha256:300000"  # about 0.1 s per hash here: long enough to queue behind

@@ -13,13 +13,13 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from authsvc.client import AuthClient, AuthClientError
 from authsvc.edge.caller_policy import load_policy
 from authsvc.runtime import cli
 from authsvc.runtime.assembly import AuthServer
 from authsvc.storage.engine import Database
 from authsvc.storage.models import ApiKey, AuditRecord
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client import AuthClient, AuthClientError
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
 from tests.leak_watch import WATCH
 

@@ -20,8 +20,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from authsvc.runtime import cli
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
 from tests.helpers import sign_in, sign_up
 

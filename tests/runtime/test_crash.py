@@ -23,8 +23,8 @@ from sqlalchemy import create_engine, text
 
 from authsvc.storage import migrate
 from authsvc.storage.engine import make_engine
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.helpers import failure
 from tests.serve_process import ServeProcess

@@ -24,8 +24,8 @@ from sqlalchemy import event, text
 
 from authsvc.runtime.assembly import create_server
 from authsvc.runtime.logs import configure_logging
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 from tests.leak_watch import WATCH, LeakWatch
 

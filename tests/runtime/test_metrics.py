@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from authsvc.runtime.metrics import Metrics
 from authsvc.runtime.settings import ConfigError, load_settings
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.conftest import CHEAP_HASH
 from tests.helpers import fails, sign_in, sign_up
 

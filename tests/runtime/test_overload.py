@@ -24,8 +24,8 @@ from authsvc.rules.hashing import Hasher
 from authsvc.runtime.assembly import AuthServer
 from authsvc.storage.engine import make_engine
 from authsvc.storage.pool import DeadlineQueuePool
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
 from tests.helpers import PASSWORD, fails, sign_up
 

@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.runtime.cli import main
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import sign_in, sign_up
 
 

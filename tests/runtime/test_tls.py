@@ -23,8 +23,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from authsvc.runtime import cli
 from authsvc.runtime.assembly import AuthServer, create_server
 from authsvc.runtime.settings import Settings
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.certs import SERVER_NAME, Pki, make_pki, secure_channel
 from tests.conftest import CHEAP_HASH, FakeClock
 from tests.helpers import sign_up

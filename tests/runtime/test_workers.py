@@ -18,8 +18,8 @@ import grpc
 import pytest
 
 from authsvc.edge.worker_tag import WORKER_METADATA
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
 
 pytestmark = pytest.mark.parametrize("migrated_url", ["postgresql"], indirect=True)

@@ -23,8 +23,8 @@ from authsvc.runtime.health import SERVICE_NAME
 from authsvc.runtime.settings import Settings
 from authsvc.storage import migrate
 from authsvc.storage.engine import make_engine
-from authsvc.v1 import auth_service_pb2 as pb
-from authsvc.v1 import auth_service_pb2_grpc as pb_grpc
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
 from tests.helpers import PASSWORD, failure, sign_in, sign_up
 from tests.pgcluster import PgCluster

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from authsvc.rules.tokens import token_hash
 from authsvc.storage import invalidation
 from authsvc.storage.token_lookup import PostgresLookup
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 from tests.storage.test_validation_cache import refused, validate, warm
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from authsvc.runtime import cli
 from authsvc.storage.models import RotatedToken, Session, UserToken
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import sign_in, sign_up
 
 

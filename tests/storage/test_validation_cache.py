@@ -13,7 +13,7 @@ from google.protobuf import field_mask_pb2
 
 from authsvc.storage.invalidation import Invalidations as Changes
 from authsvc.storage.validation_cache import ValidationCache
-from authsvc.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 
 NEW_PASSWORD = "a different but long passphrase"

@@ -111,7 +111,6 @@ class AuthClient:
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = RetryPolicy(),
         credentials: grpc.ChannelCredentials | None = None,
-        api_key: str | None = None,
         options: tuple[tuple[str, Any], ...] = (),
         api_key: str | None = None,
     ) -> None:

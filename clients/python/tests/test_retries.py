@@ -63,7 +63,14 @@ def test_every_call_has_a_deadline(fake: StartFake):
 def test_service_config_names_only_idempotent_methods():
     config = json.loads(service_config(RetryPolicy()))
     names = {n["method"] for c in config["methodConfig"] for n in c["name"]}
-    assert names == {"GetUser", "ListUsers", "ValidateToken", "ListSessions", "ListAuditEvents"}
+    assert names == {
+        "GetUser",
+        "ListUsers",
+        "ValidateToken",
+        "ListSessions",
+        "ListAuditEvents",
+        "ListPasskeys",
+    }
     policy = config["methodConfig"][0]["retryPolicy"]
     assert policy["retryableStatusCodes"] == ["UNAVAILABLE"]
 

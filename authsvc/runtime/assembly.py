@@ -35,6 +35,7 @@ from authsvc.flows.service import Flows
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.sessions import SessionPolicy
 from authsvc.rules.throttling import ThrottlePolicy
@@ -85,6 +86,14 @@ def retention(settings: Settings) -> Retention:
     )
 
 
+def make_hash_capacity(settings: Settings, processes: int = 1) -> HashCapacity:
+    """The replica's password-hash capacity, for ``processes`` worker processes.
+
+    Make it once per replica, before forking the workers, so they all share it.
+    """
+    return HashCapacity(settings.hash_slots, settings.hash_queue_length, processes)
+
+
 @dataclass
 class Infrastructure:
     """What the flows run on: the database, the hasher, the validator and its cache."""
@@ -96,10 +105,20 @@ class Infrastructure:
     listener: Listener | None
 
     @classmethod
-    def build(cls, settings: Settings, database: Database, clock: Clock) -> Infrastructure:
-        """Builds (without starting) everything for ``settings``."""
+    def build(
+        cls,
+        settings: Settings,
+        database: Database,
+        clock: Clock,
+        capacity: HashCapacity | None = None,
+    ) -> Infrastructure:
+        """Builds (without starting) everything for ``settings``.
+
+        ``capacity``: the replica's hash slots (shared with other workers); a server
+        alone in its process gets its own.
+        """
         timeout = settings.hash_queue_timeout.total_seconds()
-        hasher = Hasher(settings.password_hash, settings.hash_slots, timeout)
+        hasher = Hasher(settings.password_hash, capacity or make_hash_capacity(settings), timeout)
         cache: ValidationCache[Validated] = ValidationCache(settings.cache_size)
         validator = TokenValidator(make_lookup(settings.database_url), cache, clock)
         # Other replicas' revocations reach the cache only through a LISTEN connection.
@@ -187,16 +206,19 @@ def create_server(
     database: Database | None = None,
     worker: bool = False,
     servicer: Callable[[Flows], pb_grpc.AuthServiceServicer] = AuthServicer,
+    hash_capacity: HashCapacity | None = None,
 ) -> tuple[AuthServer, int]:
     """Builds and starts the server on ``settings.address`` (port 0 picks a free port).
 
     Returns the server and the bound port. The schema must already be migrated. Raises
     RuntimeError when the address cannot be bound. ``worker`` marks one of several
     pre-forked processes sharing the port (``SO_REUSEPORT``, reserved by the parent),
-    whose pid each response carries. ``servicer`` lets the benchmark swap AuthService.
+    whose pid each response carries; ``hash_capacity`` is then the replica's, shared
+    by all of them (by default the server makes its own). ``servicer`` lets the
+    benchmark swap AuthService.
     """
     db = database or Database(make_engine(settings.database_url, pool_size=settings.rpc_threads))
-    infra = Infrastructure.build(settings, db, clock)
+    infra = Infrastructure.build(settings, db, clock, hash_capacity)
     flows = build_flows(settings, infra, clock)
     metrics = Metrics() if settings.metrics_address else None
     server = _grpc_server(settings, _interceptors(settings, metrics, flows, worker), worker)

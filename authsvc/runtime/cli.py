@@ -13,8 +13,9 @@ from types import FrameType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.runtime import tls, workers
-from authsvc.runtime.assembly import create_server, retention
+from authsvc.runtime.assembly import create_server, make_hash_capacity, retention
 from authsvc.runtime.logs import configure_logging
 from authsvc.runtime.settings import ConfigError, Settings, flags, load_settings
 from authsvc.storage import migrate, purge
@@ -97,17 +98,28 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         return status
     if settings.worker_count == 1:
         return serve_process(settings)
+    # Made before the fork, so every worker shares the replica's hash slots.
+    capacity = make_hash_capacity(settings, processes=settings.worker_count)
+
+    def run_worker(worker_settings: Settings, slot: int) -> int:
+        return serve_process(worker_settings, worker=True, capacity=capacity.for_process(slot))
+
     try:
-        return workers.serve_workers(settings, lambda s: serve_process(s, worker=True))
+        return workers.serve_workers(settings, run_worker, on_exit=capacity.reclaim)
     except RuntimeError as exc:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 1
 
 
-def serve_process(settings: Settings, *, worker: bool = False) -> int:
-    """Serves in this process until SIGTERM/SIGINT, then drains calls in flight."""
+def serve_process(
+    settings: Settings, *, worker: bool = False, capacity: HashCapacity | None = None
+) -> int:
+    """Serves in this process until SIGTERM/SIGINT, then drains calls in flight.
+
+    ``capacity``: the replica's hash slots when this is one of its workers.
+    """
     try:
-        server, port = create_server(settings, worker=worker)
+        server, port = create_server(settings, worker=worker, hash_capacity=capacity)
     except RuntimeError as exc:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 1

@@ -120,7 +120,8 @@ class Infrastructure:
         timeout = settings.hash_queue_timeout.total_seconds()
         hasher = Hasher(settings.password_hash, capacity or make_hash_capacity(settings), timeout)
         cache: ValidationCache[Validated] = ValidationCache(settings.cache_size)
-        validator = TokenValidator(make_lookup(settings.database_url), cache, clock)
+        lookup = make_lookup(settings.database_url, keep_idle=settings.rpc_threads)
+        validator = TokenValidator(lookup, cache, clock)
         # Other replicas' revocations reach the cache only through a LISTEN connection.
         listening = cache.size and not settings.is_sqlite
         listener = Listener(settings.database_url, cache) if listening else None
@@ -241,8 +242,12 @@ def create_server(
 def _grpc_server(
     settings: Settings, interceptors: list[grpc.ServerInterceptor], worker: bool
 ) -> grpc.Server:
+    # Calls waiting in the replica's hash queue hold a handler thread each; threads for
+    # as many as it admits keep ``rpc_threads`` free for everything else, so a burst of
+    # sign-ups on this worker never queues a ValidateToken behind it.
+    threads = settings.rpc_threads + settings.hash_slots + settings.hash_queue_length
     return grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.rpc_threads, thread_name_prefix="rpc"),
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
         interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -41,7 +41,7 @@ def take_every_slot(capacity: HashCapacity) -> None:
 
 def test_one_worker_may_hold_every_slot_of_the_replica_and_the_others_then_wait():
     capacity = HashCapacity(2, 0, processes=2)
-    done, process = in_a_forked_worker(capacity, 1, take_every_slot)
+    _, process = in_a_forked_worker(capacity, 1, take_every_slot)
     here = capacity.for_process(0)
     assert not here.take_slot(0), "the other worker holds both slots"
     os.kill(process.pid, 9)  # dies holding them
@@ -73,7 +73,7 @@ def test_the_queue_length_bounds_the_whole_replica():
         while mine.admit():
             pass
 
-    done, process = in_a_forked_worker(capacity, 1, fill_the_queue)
+    _, process = in_a_forked_worker(capacity, 1, fill_the_queue)
     here = capacity.for_process(0)
     assert not here.admit(), "1 slot + 2 waiting, all admitted in the other worker"
     os.kill(process.pid, 9)

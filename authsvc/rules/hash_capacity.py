@@ -3,7 +3,8 @@
 ``authsvc serve --workers N`` pre-forks N processes, and a caller's channel (one HTTP/2
 connection) lands on one of them. So that one caller's burst can use every core, the
 slots belong to the replica, not to a worker: they are POSIX semaphores in shared memory
-(multiprocessing's fork context), made before the fork and inherited by every worker.
+(multiprocessing's fork context, so ``/dev/shm`` must be writable, as it is in
+containers), made before the fork and inherited by every worker.
 A worker holding every slot hashes on all the cores through its own pool of threads.
 
 A second semaphore admits at most ``slots + queue_length`` calls (hashing or waiting) at
@@ -20,9 +21,9 @@ so only a kill between the two (microseconds) can lose a slot.
 from __future__ import annotations
 
 import copy
+import mmap
 import multiprocessing
 import threading
-from typing import Any
 
 _FORK = multiprocessing.get_context("fork")
 _ADMITTED, _HASHING = 0, 1  # the two counters of each lane
@@ -41,7 +42,8 @@ class HashCapacity:
         self.slots = slots
         self.queue_length = queue_length
         self._semaphores = (_FORK.Semaphore(slots + queue_length), _FORK.Semaphore(slots))
-        self._held: Any = _FORK.RawArray("i", 2 * processes)  # lane → (admitted, hashing)
+        # An anonymous shared mapping (no file): lane → (admitted, hashing) as C ints.
+        self._held = memoryview(mmap.mmap(-1, 2 * processes * 4)).cast("i")
         self._lane = 0
         self._lock = threading.Lock()
 

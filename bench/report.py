@@ -168,7 +168,8 @@ def _burst_targets(
         share = rate / hash_rate.parallel
         measured = (
             f"{rate:.1f}/s ({sign_ins.result.calls} in {sign_ins.seconds:.1f} s) vs "
-            f"{hash_rate.parallel:.1f}/s = {share:.0%}"
+            f"{hash_rate.parallel:.1f}/s = {share:.0%} (vs cores / seconds per hash, "
+            f"{hash_rate.per_second:.1f}/s: {rate / hash_rate.per_second:.0%})"
         )
         rows.append((names[1], share >= 0.9, measured))
     if paced is not None and VALIDATE in burst.kinds:

@@ -21,6 +21,10 @@ from authsvc.errors import DeadlineExceeded
 #: Seconds left before a deadline (None or infinite: none), e.g. a call's time_remaining.
 TimeRemaining = Callable[[], float | None]
 
+# gRPC reports a call without a deadline as one about 9.2e18 s away: anything beyond
+# a century is no deadline at all (and would overflow the waits it bounds).
+_NO_DEADLINE_BEYOND = 100 * 365 * 24 * 3600.0
+
 # The current call's time-remaining function; None outside calls.
 _DEADLINE: ContextVar[TimeRemaining | None] = ContextVar("authsvc_call_deadline", default=None)
 
@@ -37,8 +41,9 @@ def leave_call(token: Token[TimeRemaining | None]) -> None:
 
 @contextmanager
 def call_deadline(seconds: float | None) -> Iterator[None]:
-    """Runs the block with a deadline ``seconds`` from now (None or infinite: none)."""
-    finite = seconds is not None and math.isfinite(seconds)
+    """Runs the block with a deadline ``seconds`` from now (None, infinite or gRPC's
+    "no deadline": none)."""
+    finite = seconds is not None and math.isfinite(seconds) and seconds < _NO_DEADLINE_BEYOND
     end = time.monotonic() + seconds if finite and seconds is not None else None
     token = enter_call(lambda: None if end is None else end - time.monotonic())
     try:
@@ -51,7 +56,9 @@ def remaining() -> float | None:
     """Seconds left before the current call's deadline (never below 0); None without one."""
     time_remaining = _DEADLINE.get()
     left = None if time_remaining is None else time_remaining()
-    return None if left is None or not math.isfinite(left) else max(left, 0.0)
+    if left is None or not math.isfinite(left) or left >= _NO_DEADLINE_BEYOND:
+        return None
+    return max(left, 0.0)
 
 
 def wait_limit(timeout: float | None) -> tuple[float | None, bool]:
@@ -62,6 +69,22 @@ def wait_limit(timeout: float | None) -> tuple[float | None, bool]:
     """
     left = remaining()
     if left is None or (timeout is not None and timeout <= left):
+        return timeout, False
+    if left <= 0:
+        raise DeadlineExceeded()
+    return left, True
+
+
+def wait_limit_or(timeout: float | None) -> tuple[float | None, bool]:
+    """How long a wait may last: until the call's deadline, or ``timeout`` without one.
+
+    Unlike ``wait_limit``, a deadline replaces ``timeout`` rather than shortening it:
+    for a wait in a queue whose length is bounded elsewhere, the caller knows best how
+    long it will wait. Returns the limit and whether the deadline sets it. Raises
+    DeadlineExceeded when the deadline has already passed.
+    """
+    left = remaining()
+    if left is None:
         return timeout, False
     if left <= 0:
         raise DeadlineExceeded()

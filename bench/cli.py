@@ -17,7 +17,8 @@ from werkzeug.security import check_password_hash
 
 from authsvc.runtime.settings import Settings
 from bench import population, report
-from bench.load import KindResult, Target, Window, run_clients
+from bench.burst import BurstResult, run_burst
+from bench.load import VALIDATE, KindResult, Target, Window, run_clients
 from bench.procstat import CpuMeter
 from bench.scenarios import LARGE, Load, Scenario, all_scenarios
 from bench.servers import authsvc_server, empty_server
@@ -35,6 +36,7 @@ class Outcome:
     cpu_seconds: float
     server_processes: int
     db_backends: int
+    burst: BurstResult | None = None
 
     @property
     def calls(self) -> int:
@@ -60,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
         "--paced-rate", type=float, default=100.0, help="ValidateToken/s beside the storm"
     )
     p.add_argument("--sign-in-in-flight", type=int, help="sign-ins in flight (default 2 x cores)")
+    p.add_argument(
+        "--burst-calls", type=int, default=50, help="sign-ups, then sign-ins, of each burst"
+    )
     p.add_argument(
         "--mix-rate", type=float, help="calls/s of the 95/5 mix (default: 10 x raw hash rate)"
     )
@@ -93,7 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.large = args.large or (20_000 if quick else 1_000_000)
     cores = len(os.sched_getaffinity(0))
     load = Load(
-        args.in_flight, args.paced_rate, args.sign_in_in_flight or 2 * cores, args.cache_size
+        args.in_flight,
+        args.paced_rate,
+        args.sign_in_in_flight or 2 * cores,
+        args.cache_size,
+        args.burst_calls,
     )
     scenarios = all_scenarios(load, args.small, args.large)
     if args.list:
@@ -152,13 +161,18 @@ def _run_all(
                 t0 = time.monotonic()
                 population.add_sessions(db, args.large)
                 _log(f"grew to {db.sessions} sessions in {time.monotonic() - t0:.1f}s")
-            if scenario.name in ("storm", "mix") and hash_rate is None:
+            hashes = scenario.name in ("storm", "mix") or scenario.burst is not None
+            if hashes and hash_rate is None:
                 hash_rate = _measure_hash_rate(method, stored, cores, 3 if args.quick else 8)
             if scenario.name == "mix":
                 assert hash_rate is not None
                 scenario = _paced_mix(scenario, args.mix_rate or 10 * hash_rate.per_second)
             sessions = db.sessions if scenario.size == LARGE else args.small
-            outcomes.append(_run(args, scenario, db, sessions))
+            if scenario.burst is not None:
+                assert hash_rate is not None
+                outcomes.append(_run_burst(args, scenario, db, sessions, hash_rate))
+            else:
+                outcomes.append(_run(args, scenario, db, sessions))
     return outcomes, hash_rate
 
 
@@ -192,6 +206,56 @@ def _run(
     return outcome
 
 
+def _run_burst(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    db: population.BenchDatabase,
+    sessions: int,
+    hash_rate: report.HashRate,
+) -> Outcome:
+    """The burst, issued once the streams beside it run; they are measured while it lasts.
+
+    The streams' window is twice the time the burst should take at the raw parallel
+    hash rate (so it outlasts the burst); only calls started during the burst count.
+    """
+    assert scenario.burst is not None
+    _log(f"running {scenario.name}: {scenario.label}")
+    expected = 2 * scenario.burst.calls / hash_rate.parallel
+    duration = max(args.duration, 2 * expected + 5)
+    with authsvc_server(db.url, scenario.settings) as running:
+        target = Target(running.address, db.tokens, sessions, db.users)
+        meter = CpuMeter(running.pid, args.dsn, db.name)
+        bursts: list[tuple[BurstResult, float]] = []
+
+        def measure(window: Window) -> None:
+            time.sleep(max(0.0, window.measure - time.time()))
+            meter.start()
+            assert scenario.burst is not None
+            burst = run_burst(running.address, scenario.burst)
+            bursts.append((burst, meter.stop()))
+            if burst.ended > window.end:
+                _log("  the burst outlasted the streams beside it")
+            time.sleep(max(0.0, window.end - time.time()))
+
+        streams = list(scenario.streams)
+        kinds = run_clients(target, streams, args.clients, args.warmup, duration, measure)
+    burst, cpu = bursts[0]
+    kinds = {VALIDATE: kinds[VALIDATE].started_between(burst.started, burst.ended)}
+    kinds |= {kind: phase.result for kind, phase in burst.phases.items()}
+    outcome = Outcome(
+        scenario,
+        burst.ended - burst.started,
+        kinds,
+        cpu,
+        meter.server_processes,
+        len(meter.backends_seen),
+        burst,
+    )
+    seconds = ", ".join(f"{k} {p.seconds:.1f}s" for k, p in burst.phases.items())
+    _log(f"  burst: {seconds}; {outcome.cpu_per_call * 1000:.3f} ms CPU/call")
+    return outcome
+
+
 def _paced_mix(scenario: Scenario, rate: float) -> Scenario:
     """The mix at a fixed rate: closed-loop slots would all end up waiting on sign-ins.
 
@@ -220,9 +284,9 @@ def _measure_hash_rate(method: str, stored: str, cores: int, samples: int) -> re
     seconds = statistics.median(times)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(cores) as pool:
-        for future in [pool.submit(verify) for _ in range(cores * 2)]:
+        for future in [pool.submit(verify) for _ in range(cores * 4)]:
             future.result()
-    parallel = cores * 2 / (time.perf_counter() - t0)
+    parallel = cores * 4 / (time.perf_counter() - t0)
     rate = cores / seconds
     _log(f"raw hash: {seconds * 1000:.1f} ms per {method} hash, {rate:.1f}/s on {cores} cores")
     return report.HashRate(method, seconds, cores, parallel)

@@ -55,16 +55,41 @@ class KindResult:
 
     latencies: array[float] = field(default_factory=lambda: array("d"))
     errors: Counter[str] = field(default_factory=Counter)
+    # When each call started (time.time()): successes in the order of ``latencies``.
+    starts: array[float] = field(default_factory=lambda: array("d"))
+    failed: list[tuple[float, str]] = field(default_factory=list)
 
     @property
     def calls(self) -> int:
         """Calls started in the window that finished, successful or not."""
         return len(self.latencies) + sum(self.errors.values())
 
+    def record(self, started: float, elapsed: float, code: str | None) -> None:
+        """One call that started at ``started``: its latency, or its error code."""
+        if code is None:
+            self.latencies.append(elapsed)
+            self.starts.append(started)
+        else:
+            self.errors[code] += 1
+            self.failed.append((started, code))
+
     def merge(self, other: KindResult) -> None:
         """Adds ``other``'s calls to these."""
         self.latencies.extend(other.latencies)
         self.errors.update(other.errors)
+        self.starts.extend(other.starts)
+        self.failed.extend(other.failed)
+
+    def started_between(self, first: float, last: float) -> KindResult:
+        """The calls that started from ``first`` to ``last`` (time.time())."""
+        part = KindResult()
+        for started, latency in zip(self.starts, self.latencies, strict=True):
+            if first <= started <= last:
+                part.record(started, latency, None)
+        for started, code in self.failed:
+            if first <= started <= last:
+                part.record(started, 0.0, code)
+        return part
 
     def percentile(self, q: float) -> float:
         """Latency percentile ``q`` (0..100) in seconds of successful calls; nan when none."""
@@ -202,10 +227,7 @@ async def _slot(
         code = await _call(stub, kind, target, rng)
         elapsed = time.perf_counter() - t0
         if started >= window.measure:
-            if code is None:
-                out[kind].latencies.append(elapsed)
-            else:
-                out[kind].errors[code] += 1
+            out[kind].record(started, elapsed, code)
 
 
 async def _call(stub: Any, kind: str, target: Target, rng: random.Random) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -140,7 +141,51 @@ def _targets(by: dict[str, Outcome], base: float, hash_rate: HashRate | None) ->
         check("4b. Storm: sign-ins/s ≥ 80% of raw hash rate", share >= 0.8, measured)
     else:
         check("4b. Storm: sign-ins/s ≥ 80% of raw hash rate", None, "-")
+    for name, who in (("burst", "one channel"), ("burst-channels", "many channels")):
+        lines += _burst_targets(by.get(name), by.get("validate-paced"), hash_rate, who)
     return lines
+
+
+def _burst_targets(
+    burst: Outcome | None, paced: Outcome | None, hash_rate: HashRate | None, who: str
+) -> list[str]:
+    """Issue 12: a burst from ``who`` is served whole, at the machine's hash rate."""
+    names = (
+        f"5a. Burst from {who}: 0 OVERLOADED, every call answered right",
+        f"5b. Burst from {who}: sign-ins/s ≥ 90% of raw parallel hash rate",
+        f"5c. Burst from {who}: ValidateToken p99 ≤ 3x its p99 without it",
+    )
+    if burst is None or burst.burst is None:
+        return [f"| {name} | - | not run |" for name in names]
+    phases = burst.burst.phases
+    errors = sum((p.result.errors for p in phases.values()), Counter[str]())
+    wrong = sum(p.wrong for p in phases.values())
+    answered = ", ".join(f"{k} {len(p.result.latencies)} OK" for k, p in phases.items())
+    rows = [
+        (names[0], not errors and not wrong, f"{answered}; errors {_errors(errors)}, wrong {wrong}")
+    ]
+    sign_ins = phases[SIGN_IN]
+    rate = len(sign_ins.result.latencies) / sign_ins.seconds
+    if hash_rate is not None:
+        share = rate / hash_rate.parallel
+        measured = (
+            f"{rate:.1f}/s ({sign_ins.result.calls} in {sign_ins.seconds:.1f} s) vs "
+            f"{hash_rate.parallel:.1f}/s = {share:.0%} (vs cores / seconds per hash, "
+            f"{hash_rate.per_second:.1f}/s: {rate / hash_rate.per_second:.0%})"
+        )
+        rows.append((names[1], share >= 0.9, measured))
+    if paced is not None and VALIDATE in burst.kinds:
+        during = burst.kinds[VALIDATE].percentile(99)
+        alone = paced.kinds[VALIDATE].percentile(99)
+        detail = f"{_x(during / alone)} ({_ms(during)} ms vs {_ms(alone)} ms)"
+        rows.append((names[2], during / alone <= 3, detail))
+    done = {row[0] for row in rows}
+    rows += [(name, None, "-") for name in names if name not in done]
+    return [f"| {n} | {m} | {_verdict(ok)} |" for n, ok, m in sorted(rows)]
+
+
+def _verdict(ok: bool | None) -> str:
+    return "not run" if ok is None else ("PASS" if ok else "FAIL")
 
 
 def _le(value: float | None, bound: float) -> bool | None:

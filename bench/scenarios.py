@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.burst import Burst
 from bench.load import Stream
 
 SMALL, LARGE = "small", "large"
@@ -19,6 +20,7 @@ class Scenario:
     streams: tuple[Stream, ...]
     settings: dict[str, str] = field(default_factory=dict)
     size: str = SMALL  # which population the tokens come from
+    burst: Burst | None = None  # sign-ups then sign-ins all at once, beside the streams
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class Load:
     paced_rate: float
     sign_in_in_flight: int
     cache_size: int
+    burst_calls: int = 50
 
 
 def all_scenarios(load: Load, small: int, large: int) -> list[Scenario]:
@@ -73,6 +76,22 @@ def all_scenarios(load: Load, small: int, large: int) -> list[Scenario]:
             # Paced at run time (cli._paced_mix), once the raw hash rate is known; enough
             # slots that sign-ins waiting on a hash never hold up the validations.
             (Stream(32, 0.95),),
+        ),
+        Scenario(
+            "burst",
+            f"Burst of {load.burst_calls} sign-ups then {load.burst_calls} sign-ins from one"
+            f" channel + ValidateToken at {load.paced_rate:g}/s",
+            "authsvc",
+            (paced,),
+            burst=Burst(load.burst_calls, channels=1),
+        ),
+        Scenario(
+            "burst-channels",
+            f"The same burst from {load.burst_calls} channels"
+            f" + ValidateToken at {load.paced_rate:g}/s",
+            "authsvc",
+            (paced,),
+            burst=Burst(load.burst_calls, channels=load.burst_calls),
         ),
         Scenario(
             "validate-large",

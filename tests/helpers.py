@@ -44,10 +44,10 @@ def failure(error: grpc.RpcError) -> Failure:
     return Failure(error.code(), info.reason, info.domain, status.message, fields)
 
 
-def fails(call: Callable[..., Any], request: Any) -> Failure:
-    """Makes a call that must fail and returns how it failed."""
+def fails(call: Callable[..., Any], request: Any, timeout: float | None = 10) -> Failure:
+    """Makes a call that must fail and returns how it failed (``timeout``: its deadline)."""
     with pytest.raises(grpc.RpcError) as caught:
-        call(request, timeout=10)
+        call(request, timeout=timeout)
     return failure(caught.value)
 
 

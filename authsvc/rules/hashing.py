@@ -1,8 +1,11 @@
-"""Password hashing (Werkzeug) on a few low-priority threads, within a bounded capacity.
+"""Password hashing (Werkzeug) on low-priority threads, within the replica's capacity.
 
-Hashing releases the GIL, so several run in parallel on threads; the bound keeps
-memory in check (scrypt at N=32768, r=8 takes 32 MiB per hash) and leaves CPU to the
-hot path. A wait for capacity ends at the call's deadline.
+Hashing releases the GIL, so several run in parallel on threads. Only a call holding one
+of the replica's slots (``HashCapacity``, shared by every worker process) hashes: the
+bound keeps memory in check (scrypt at N=32768, r=8 takes 32 MiB per hash) and leaves
+CPU to the hot path, while one worker may use every slot (a caller's channel lands on
+one worker). A wait for a slot lasts until the call's deadline; only a call without
+one falls back to a fixed queue timeout.
 
 Imported users keep their old system's hash (bcrypt, argon2, Django; see
 ``rules.imported_hashes``) until their first sign-in: it is checked on the same slots,
@@ -17,6 +20,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from werkzeug.security import generate_password_hash
@@ -24,6 +28,7 @@ from werkzeug.security import generate_password_hash
 from authsvc import deadlines
 from authsvc.errors import DeadlineExceeded, Overloaded
 from authsvc.rules import imported_hashes
+from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.passwords import MAX_LENGTH, dummy_hash, method_of, normalize
 
 # How much nicer than the gRPC handler threads the hashing threads run. A sign-in storm
@@ -40,16 +45,19 @@ def _lower_priority() -> None:
 
 
 class Hasher:
-    """Hashes and verifies passwords with one Werkzeug method, a few at a time.
+    """Hashes and verifies passwords with one Werkzeug method, within ``capacity``.
 
-    The hashes run on a small pool of low-priority threads, one per slot.
+    The hashes run on this process's low-priority threads, as many as the replica has
+    slots, so a worker that holds every slot hashes on every core.
     """
 
-    def __init__(self, method: str, concurrency: int, queue_timeout: float = 5.0) -> None:
+    def __init__(
+        self, method: str, capacity: HashCapacity, queue_timeout: float | None = 5.0
+    ) -> None:
         self._method = method
-        self._slots = threading.BoundedSemaphore(concurrency)
+        self.capacity = capacity
         self._queue_timeout = queue_timeout
-        self._pool = ThreadPoolExecutor(concurrency, "hash", initializer=_lower_priority)
+        self._pool = ThreadPoolExecutor(capacity.slots, "hash", initializer=_lower_priority)
         # Hashing once tells the full method string Werkzeug records (defaults filled in).
         self._dummy = dummy_hash(method)
         self.method = method_of(self._dummy)
@@ -58,8 +66,9 @@ class Hasher:
     def hash(self, password: str) -> str:
         """The stored form of ``password``.
 
-        Raises Overloaded when no slot frees in time, DeadlineExceeded when the call's
-        deadline passes first.
+        Raises Overloaded when the replica's queue is full (at once) or, for a call
+        without a deadline, when no slot frees within the queue timeout;
+        DeadlineExceeded when the call's deadline passes before it gets a slot.
         """
         with self._slot():
             done = self._pool.submit(generate_password_hash, normalize(password), self._method)
@@ -68,7 +77,8 @@ class Hasher:
     def verify(self, password_hash: str | None, password: str) -> bool:
         """Checks ``password``; with no hash (unknown user) checks a dummy so timing matches.
 
-        A password longer than any ever accepted is wrong without hashing.
+        A password longer than any ever accepted is wrong without hashing. Raises
+        like ``hash`` when no slot is to be had.
         """
         if len(password) > MAX_LENGTH:
             return False
@@ -97,8 +107,23 @@ class Hasher:
         """Stops the hashing threads (after the hashes in progress)."""
         self._pool.shutdown(wait=True)
 
-    def _slot(self) -> _Slot:
-        return _Slot(self._slots, self._queue_timeout)
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        """Holds a place in the replica's queue, then one of its slots."""
+        wait, by_deadline = deadlines.wait_limit_or(self._queue_timeout)
+        if not self.capacity.admit():
+            raise Overloaded()  # the queue is full: waiting would pile up calls
+        try:
+            if not self.capacity.take_slot(wait):
+                raise DeadlineExceeded() if by_deadline else Overloaded()
+            try:
+                if by_deadline and deadlines.remaining() == 0:
+                    raise DeadlineExceeded()  # granted as the caller gave up: no hash
+                yield
+            finally:
+                self.capacity.give_slot()
+        finally:
+            self.capacity.leave()
 
 
 def _time_of_check(dummy: str) -> float:
@@ -106,17 +131,3 @@ def _time_of_check(dummy: str) -> float:
     started = time.perf_counter()
     imported_hashes.check(dummy, "authsvc-timing-probe")
     return time.perf_counter() - started
-
-
-class _Slot:
-    def __init__(self, semaphore: threading.BoundedSemaphore, timeout: float) -> None:
-        self._semaphore = semaphore
-        self._timeout = timeout
-
-    def __enter__(self) -> None:
-        timeout, by_deadline = deadlines.wait_limit(self._timeout)
-        if not self._semaphore.acquire(timeout=timeout):
-            raise DeadlineExceeded() if by_deadline else Overloaded()
-
-    def __exit__(self, *exc: object) -> None:
-        self._semaphore.release()

@@ -46,6 +46,7 @@ from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn, SignInPolicy
 from authsvc.flows.step_up import StepUp
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.passkeys import RelyingParty
 from authsvc.rules.sessions import SessionPolicy
@@ -162,6 +163,14 @@ def retention(settings: Settings) -> Retention:
     )
 
 
+def make_hash_capacity(settings: Settings, processes: int = 1) -> HashCapacity:
+    """The replica's password-hash capacity, for ``processes`` worker processes.
+
+    Make it once per replica, before forking the workers, so they all share it.
+    """
+    return HashCapacity(settings.hash_slots, settings.hash_queue_length, processes)
+
+
 @dataclass
 class Infrastructure:
     """What the flows run on: the database, the hasher, the validator and its cache."""
@@ -173,12 +182,23 @@ class Infrastructure:
     listener: Listener | None
 
     @classmethod
-    def build(cls, settings: Settings, database: Database, clock: Clock) -> Infrastructure:
-        """Builds (without starting) everything for ``settings``."""
+    def build(
+        cls,
+        settings: Settings,
+        database: Database,
+        clock: Clock,
+        capacity: HashCapacity | None = None,
+    ) -> Infrastructure:
+        """Builds (without starting) everything for ``settings``.
+
+        ``capacity``: the replica's hash slots (shared with other workers); a server
+        alone in its process gets its own.
+        """
         timeout = settings.hash_queue_timeout.total_seconds()
-        hasher = Hasher(settings.password_hash, settings.hash_slots, timeout)
+        hasher = Hasher(settings.password_hash, capacity or make_hash_capacity(settings), timeout)
         cache: ValidationCache[Validated] = ValidationCache(settings.cache_size)
-        validator = TokenValidator(make_lookup(settings.database_url), cache, clock)
+        lookup = make_lookup(settings.database_url, keep_idle=settings.rpc_threads)
+        validator = TokenValidator(lookup, cache, clock)
         # Other replicas' revocations reach the cache only through a LISTEN connection.
         listening = cache.size and not settings.is_sqlite
         listener = Listener(settings.database_url, cache) if listening else None
@@ -335,16 +355,19 @@ def create_server(
     database: Database | None = None,
     worker: bool = False,
     servicer: Callable[[Flows], pb_grpc.AuthServiceServicer] = AuthServicer,
+    hash_capacity: HashCapacity | None = None,
 ) -> tuple[AuthServer, int]:
     """Builds and starts the server on ``settings.address`` (port 0 picks a free port).
 
     Returns the server and the bound port. The schema must already be migrated. Raises
     RuntimeError when the address cannot be bound. ``worker`` marks one of several
     pre-forked processes sharing the port (``SO_REUSEPORT``, reserved by the parent),
-    whose pid each response carries. ``servicer`` lets the benchmark swap AuthService.
+    whose pid each response carries; ``hash_capacity`` is then the replica's, shared
+    by all of them (by default the server makes its own). ``servicer`` lets the
+    benchmark swap AuthService.
     """
     db = database or Database(make_engine(settings.database_url, pool_size=settings.rpc_threads))
-    infra = Infrastructure.build(settings, db, clock)
+    infra = Infrastructure.build(settings, db, clock, hash_capacity)
     flows = build_flows(settings, infra, clock)
     health = DatabaseHealth(db, settings.health_interval.total_seconds())
     metrics = Metrics() if settings.metrics_address else None
@@ -372,8 +395,12 @@ def create_server(
 def _grpc_server(
     settings: Settings, interceptors: list[grpc.ServerInterceptor], worker: bool
 ) -> grpc.Server:
+    # Calls waiting in the replica's hash queue hold a handler thread each; threads for
+    # as many as it admits keep ``rpc_threads`` free for everything else, so a burst of
+    # sign-ups on this worker never queues a ValidateToken behind it.
+    threads = settings.rpc_threads + settings.hash_slots + settings.hash_queue_length
     return grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.rpc_threads, thread_name_prefix="rpc"),
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
         interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

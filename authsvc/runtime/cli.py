@@ -22,9 +22,10 @@ from authsvc.errors import MfaNotConfigured
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.changes import Changes
 from authsvc.rules import totp
+from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.values import Rejected
 from authsvc.runtime import health_probe, tls, user_import, workers
-from authsvc.runtime.assembly import create_server, retention
+from authsvc.runtime.assembly import create_server, make_hash_capacity, retention
 from authsvc.runtime.logs import configure_logging
 from authsvc.runtime.settings import ConfigError, Settings, flags, load_settings
 from authsvc.storage import migrate, purge
@@ -277,17 +278,28 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         return status
     if settings.worker_count == 1:
         return serve_process(settings)
+    # Made before the fork, so every worker shares the replica's hash slots.
+    capacity = make_hash_capacity(settings, processes=settings.worker_count)
+
+    def run_worker(worker_settings: Settings, slot: int) -> int:
+        return serve_process(worker_settings, worker=True, capacity=capacity.for_process(slot))
+
     try:
-        return workers.serve_workers(settings, lambda s: serve_process(s, worker=True))
+        return workers.serve_workers(settings, run_worker, on_exit=capacity.reclaim)
     except RuntimeError as exc:  # the port was taken since the check above
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2
 
 
-def serve_process(settings: Settings, *, worker: bool = False) -> int:
-    """Serves in this process until SIGTERM/SIGINT, then drains calls in flight."""
+def serve_process(
+    settings: Settings, *, worker: bool = False, capacity: HashCapacity | None = None
+) -> int:
+    """Serves in this process until SIGTERM/SIGINT, then drains calls in flight.
+
+    ``capacity``: the replica's hash slots when this is one of its workers.
+    """
     try:
-        server, port = create_server(settings, worker=worker)
+        server, port = create_server(settings, worker=worker, hash_capacity=capacity)
     except RuntimeError as exc:  # an address that cannot be bound (gRPC's or the metrics')
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2

@@ -321,13 +321,14 @@ class Settings:
         shown_default="0: the CPU count",
     )
     hash_queue_timeout: timedelta = setting(
-        timedelta(seconds=2),
+        timedelta(seconds=10),
         "AUTHSVC_HASH_QUEUE_TIMEOUT",
         parse_duration,
-        "wait for a hash slot before `OVERLOADED`",
+        "wait for a hash slot before `OVERLOADED`, for calls without a deadline"
+        " (others wait until their deadline)",
         _P,
         check=_not_negative_duration,
-        shown_default="2s",
+        shown_default="10s",
     )
     # Throttling and audit
     throttle_account_threshold: int = setting(
@@ -679,6 +680,16 @@ class Settings:
         _MFA,
         shown_default="empty: `https://` + the relying party id",
     )
+    # Hash capacity per replica (issue 12)
+    hash_queue_length: int = setting(
+        64,
+        "AUTHSVC_HASH_QUEUE_LENGTH",
+        int,
+        "calls a replica lets wait for a hash slot, across its workers; more get `OVERLOADED`"
+        " at once",
+        _P,
+        check=_at_least(0),
+    )
 
     def __post_init__(self) -> None:
         for name, spec in specs().items():
@@ -702,14 +713,12 @@ class Settings:
 
     @property
     def hash_slots(self) -> int:
-        """Concurrent password hashes in one server process.
+        """Concurrent password hashes in the whole replica, shared by all its workers.
 
-        ``hash_concurrency`` bounds a whole replica, so its workers share it: N workers
-        each hashing ``cores`` at once would oversubscribe the CPU N times and starve
-        ValidateToken during a sign-in storm.
+        Slots belong to the replica, not to a worker: a caller's channel lands on one
+        worker, which may then hash on every core (``rules.hash_capacity``).
         """
-        total = self.hash_concurrency or os.cpu_count() or 1
-        return max(1, total // self.worker_count)
+        return self.hash_concurrency or os.cpu_count() or 1
 
     @property
     def cache_size(self) -> int:

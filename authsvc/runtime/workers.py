@@ -6,7 +6,9 @@ spreads incoming connections among them. gRPC's core does not survive ``fork()``
 the parent forks before any gRPC object exists and never makes one itself (as gRPC's
 ``examples/python/multiprocessing/server.py`` does). The parent holds the port,
 restarts workers that die, and on SIGTERM/SIGINT forwards the signal so every worker
-drains its calls within the grace period.
+drains its calls within the grace period. What the workers share (the replica's
+password-hash capacity) is made by the caller before ``serve_workers`` forks; when a
+worker dies, ``on_exit`` gets its slot so the caller can take back what it held.
 """
 
 from __future__ import annotations
@@ -32,16 +34,25 @@ _TICK_SECONDS = 0.1
 _ORPHAN_CHECK_SECONDS = 0.5
 
 
-def serve_workers(settings: Settings, run_worker: Callable[[Settings], int]) -> int:
+RunWorker = Callable[[Settings, int], int]
+
+
+def serve_workers(
+    settings: Settings, run_worker: RunWorker, on_exit: Callable[[int], None] = lambda _: None
+) -> int:
     """Holds the port and runs ``settings.worker_count`` workers until SIGTERM/SIGINT.
 
-    ``run_worker`` runs in each forked child (serving until SIGTERM, then draining)
-    and returns its exit status. Raises RuntimeError when the port is taken.
+    ``run_worker(settings, slot)`` runs in each forked child (serving until SIGTERM,
+    then draining) and returns its exit status; ``slot`` is 0, 1, ... (a replacement
+    gets the slot of the worker it replaces). ``on_exit(slot)`` runs in the parent
+    once a worker has died, before its replacement starts. Raises RuntimeError when
+    the port is taken.
     """
     host, _, port = settings.address.rpartition(":")
     with reserve_port(host, int(port)) as bound:
         worker_settings = dataclasses.replace(settings, address=f"{host}:{bound}")
-        return _Supervisor(worker_settings, run_worker, (settings.address, bound)).run()
+        listening = (settings.address, bound)
+        return _Supervisor(worker_settings, run_worker, on_exit, listening).run()
 
 
 def check_port_free(address: str) -> None:
@@ -97,11 +108,13 @@ class _Supervisor:
     def __init__(
         self,
         settings: Settings,
-        run_worker: Callable[[Settings], int],
+        run_worker: RunWorker,
+        on_exit: Callable[[int], None],
         listening: tuple[str, int],
     ) -> None:
         self._settings = settings
         self._run_worker = run_worker
+        self._on_exit = on_exit
         self._listening: tuple[str, int] | None = listening  # announced once a worker accepts
         self._children: dict[int, tuple[int, float]] = {}  # pid → (slot, start time)
         self._restarts: list[tuple[float, int]] = []  # (when, slot) of delayed replacements
@@ -151,7 +164,7 @@ class _Supervisor:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 _drain_when_orphaned(os.getppid())
-                status = self._run_worker(worker_settings(self._settings, slot))
+                status = self._run_worker(worker_settings(self._settings, slot), slot)
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
             finally:
@@ -170,6 +183,7 @@ class _Supervisor:
                 continue
             slot, started = child
             log.warning("worker %d exited (%s); starting another", pid, _describe(status))
+            self._on_exit(slot)
             if time.monotonic() - started < _CRASH_LOOP_SECONDS:
                 self._restarts.append((time.monotonic() + _CRASH_LOOP_SECONDS, slot))
             else:

@@ -3,11 +3,12 @@
 Every service calls ValidateToken on every request it serves, so this path skips what
 the other flows pay for: no ORM unit of work, no transaction bracketing (the connection
 is in autocommit mode: a lone SELECT needs no BEGIN/ROLLBACK round trips), no pool
-checkout (each server thread keeps its own connection), and on PostgreSQL a statement
-prepared once per connection. It never writes. The query and the row mapping are the
-read model's (``storage.read_model``): the statement is compiled for each database once,
-and the raw values go through the columns' own result processors, so both paths see the
-same typed values.
+machinery (a stack of idle connections under a lock: as many are open as validations
+ran at once, not one per server thread, since threads waiting for a password hash
+never validate), and on PostgreSQL a statement prepared once per connection. It never
+writes. The query and the row mapping are the read model's (``storage.read_model``):
+the statement is compiled for each database once, and the raw values go through the
+columns' own result processors, so both paths see the same typed values.
 """
 
 from __future__ import annotations
@@ -61,45 +62,51 @@ class Lookup(Protocol):
     def close(self) -> None: ...
 
 
-def make_lookup(database_url: str) -> Lookup:
-    """The lookup for a (normalized) database URL."""
+def make_lookup(database_url: str, keep_idle: int = 16) -> Lookup:
+    """The lookup for a (normalized) database URL, keeping up to ``keep_idle`` idle connections."""
     if database_url.startswith("sqlite"):
-        return SqliteLookup(database_url)
-    return PostgresLookup(database_url)
+        return SqliteLookup(database_url, keep_idle)
+    return PostgresLookup(database_url, keep_idle)
 
 
-class _PerThread:
-    """One DB-API connection per thread, all closed by ``close``; broken ones replaced."""
+class _Idle:
+    """Idle DB-API connections, the last one put back first; broken ones replaced.
 
-    def __init__(self, connect: Callable[[], Any]) -> None:
+    A call takes one (``get``) and puts it back (``put``). Beyond ``keep`` idle ones,
+    a connection put back is closed, so a burst of validations leaves no more open
+    than usual.
+    """
+
+    def __init__(self, connect: Callable[[], Any], keep: int) -> None:
         self._connect = connect
-        self._local = threading.local()
+        self._keep = keep
         self._lock = threading.Lock()
-        self._all: list[Any] = []
+        self._idle: list[Any] = []
+        self._closed = False
 
     def get(self) -> tuple[Any, bool]:
-        """This thread's connection and whether it was just opened."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn, False
-        conn = self._connect()
+        """An idle connection, or a new one; and whether it was just opened."""
         with self._lock:
-            self._all.append(conn)
-        self._local.conn = conn
-        return conn, True
+            if self._idle:
+                return self._idle.pop(), False
+        return self._connect(), True
+
+    def put(self, conn: Any) -> None:
+        """Gives ``conn`` back for the next call (or closes it when enough are idle)."""
+        with self._lock:
+            if not self._closed and len(self._idle) < self._keep:
+                self._idle.append(conn)
+                return
+        _close_quietly(conn)
 
     def discard(self, conn: Any) -> None:
-        """Forgets this thread's (broken) connection so the next call opens a new one."""
-        self._local.conn = None
-        with self._lock:
-            if conn in self._all:
-                self._all.remove(conn)
+        """Closes a (broken) connection instead of putting it back."""
         _close_quietly(conn)
 
     def close(self) -> None:
-        """Closes every connection (at server stop; threads are done with them)."""
+        """Closes the idle connections, and any put back later (at server stop)."""
         with self._lock:
-            conns, self._all = self._all, []
+            conns, self._idle, self._closed = self._idle, [], True
         for conn in conns:
             _close_quietly(conn)
 
@@ -112,7 +119,7 @@ def _close_quietly(conn: Any) -> None:
 
 
 class PostgresLookup:
-    """psycopg2 in autocommit mode on a per-thread connection, with a prepared statement."""
+    """psycopg2 in autocommit mode on an idle connection, with a prepared statement."""
 
     # A lost link, or a prepared statement the server no longer has (a pooler's
     # DISCARD ALL) or can no longer use (a migration changed the columns): reconnect.
@@ -126,10 +133,10 @@ class PostgresLookup:
     _PREPARE = "PREPARE authsvc_validate (bytea) AS " + _compiled.sql.replace("%(digest)s", "$1")
     _EXECUTE = "EXECUTE authsvc_validate (%s)"
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, keep_idle: int = 16) -> None:
         self._args = psycopg2_connect_args(database_url)
         self._args.setdefault("application_name", "authsvc-validate")
-        self._conns = _PerThread(self._connect)
+        self._conns = _Idle(self._connect, keep_idle)
 
     def _connect(self) -> psycopg2.extensions.connection:
         try:
@@ -157,21 +164,24 @@ class PostgresLookup:
             if fresh:
                 raise StorageUnavailable(type(exc).__name__) from exc
             return self.find(digest)  # e.g. the server restarted since: retry on a new one
+        finally:
+            if not conn.closed:
+                self._conns.put(conn)
         return None if row is None else self._compiled.validated(row)
 
     def close(self) -> None:
-        """Closes every thread's connection."""
+        """Closes the idle connections (and those in use once put back)."""
         self._conns.close()
 
 
 class SqliteLookup:
-    """sqlite3 in autocommit mode on a per-thread connection to the database file."""
+    """sqlite3 in autocommit mode on an idle connection to the database file."""
 
     _compiled = _Compiled(sqlite_dialect.pysqlite.dialect())
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, keep_idle: int = 16) -> None:
         self._path = make_url(database_url).database or ":memory:"
-        self._conns = _PerThread(self._connect)
+        self._conns = _Idle(self._connect, keep_idle)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -187,8 +197,10 @@ class SqliteLookup:
             row = conn.execute(self._compiled.sql, (digest,)).fetchone()
         except sqlite3.OperationalError as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
+        finally:
+            self._conns.put(conn)
         return None if row is None else self._compiled.validated(row)
 
     def close(self) -> None:
-        """Closes every thread's connection."""
+        """Closes the idle connections (and those in use once put back)."""
         self._conns.close()

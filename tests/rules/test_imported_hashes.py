@@ -7,6 +7,7 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from authsvc.rules import imported_hashes
+from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.imported_hashes import HashFormat, UnsupportedHash, check, format_of
 from authsvc.rules.values import Rejected
@@ -94,7 +95,7 @@ def test_bcrypt_checks_the_first_72_bytes_as_the_old_libraries_did():
 
 
 def test_the_hasher_verifies_foreign_hashes_and_always_rehashes_them():
-    hasher = Hasher("pbkdf2:sha256:1000", concurrency=1)
+    hasher = Hasher("pbkdf2:sha256:1000", HashCapacity(1, 4))
     try:
         for name, password_hash in old_hashes().items():
             assert hasher.verify(password_hash, OLD_PASSWORD), name
@@ -108,7 +109,7 @@ def test_the_hasher_verifies_foreign_hashes_and_always_rehashes_them():
 
 
 def test_a_foreign_check_cheaper_than_the_current_method_is_padded_to_its_time():
-    hasher = Hasher("pbkdf2:sha256:1000", concurrency=1)
+    hasher = Hasher("pbkdf2:sha256:1000", HashCapacity(1, 4))
     try:
         hasher._check_time = 0.05  # as if the current method took 50 ms here
         _, shortfall = hasher._check(django_hash(OLD_PASSWORD, iterations=1), OLD_PASSWORD)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from authsvc.deadlines import call_deadline
 from authsvc.errors import DeadlineExceeded, Overloaded
+from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.hashing import Hasher
 from authsvc.runtime.assembly import AuthServer
 from authsvc.storage.engine import make_engine
@@ -48,13 +49,13 @@ def all_hash_slots_taken(hasher: Hasher) -> Iterator[None]:
     """Holds every hash slot; waits for one last ``WAIT_FOREVER`` unless a deadline ends them."""
     hasher._queue_timeout = WAIT_FOREVER
     held = 0
-    while hasher._slots.acquire(blocking=False):
+    while hasher.capacity.take_slot(0):
         held += 1
     try:
         yield
     finally:
         for _ in range(held):
-            hasher._slots.release()
+            hasher.capacity.give_slot()
 
 
 @contextmanager
@@ -151,7 +152,7 @@ def test_deadline_passing_while_waiting_for_a_connection_frees_the_worker(
 
 
 def test_hash_slot_wait_ends_at_the_deadline_with_deadline_exceeded() -> None:
-    hasher = Hasher(CHEAP_HASH, concurrency=1)
+    hasher = Hasher(CHEAP_HASH, HashCapacity(1, 4))
     with all_hash_slots_taken(hasher), call_deadline(0.05), pytest.raises(DeadlineExceeded):
         hasher.hash(PASSWORD)
     with call_deadline(0.0), pytest.raises(DeadlineExceeded):
@@ -159,10 +160,10 @@ def test_hash_slot_wait_ends_at_the_deadline_with_deadline_exceeded() -> None:
     assert hasher.verify(hasher.hash(PASSWORD), PASSWORD)  # slots were given back
 
 
-def test_hash_slot_wait_shorter_than_the_deadline_is_overloaded() -> None:
-    hasher = Hasher(CHEAP_HASH, concurrency=1, queue_timeout=0.05)
-    hasher._slots.acquire()
-    with call_deadline(60), pytest.raises(Overloaded):
+def test_without_a_deadline_the_hash_slot_wait_ends_at_the_queue_timeout() -> None:
+    hasher = Hasher(CHEAP_HASH, HashCapacity(1, 4), queue_timeout=0.05)
+    assert hasher.capacity.take_slot(0)
+    with pytest.raises(Overloaded):
         hasher.hash(PASSWORD)
 
 

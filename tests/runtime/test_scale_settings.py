@@ -26,7 +26,8 @@ def test_defaults_follow_the_database():
     pg = settings(database_url=PG)
     assert (pg.worker_count, pg.cache_size) == (os.cpu_count(), DEFAULT_CACHE_SIZE)
     assert pg.purge_interval == timedelta(minutes=15)
-    assert pg.hash_queue_timeout == timedelta(seconds=2)
+    assert pg.hash_queue_timeout == timedelta(seconds=10)
+    assert (pg.hash_queue_length, pg.hash_slots) == (64, os.cpu_count())
 
 
 def test_sqlite_with_several_workers_has_no_cache_by_default():
@@ -44,11 +45,13 @@ def test_explicit_values_win():
         workers="3",
         validation_cache="0",
         hash_queue_timeout="250ms",
+        hash_queue_length="0",
         purge_interval="0",
         purge_batch_size="50",
     )
     assert (s.worker_count, s.cache_size, s.purge_batch_size) == (3, 0, 50)
     assert s.hash_queue_timeout == timedelta(milliseconds=250)
+    assert s.hash_queue_length == 0
     assert s.purge_interval == timedelta(0)
 
 
@@ -61,6 +64,8 @@ def test_explicit_values_win():
         ("purge_batch_size", "0"),
         ("purge_interval", "soon"),
         ("hash_queue_timeout", "-1s"),
+        ("hash_queue_length", "-1"),
+        ("hash_queue_length", "many"),
     ],
 )
 def test_bad_values_name_the_setting(name, value):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
@@ -93,17 +94,15 @@ def test_bad_value_names_the_variable():
         load_settings(environ={"AUTHSVC_REFRESH_TTL": "forever"})
 
 
-def test_hash_concurrency_is_shared_by_the_workers_of_a_replica():
+def test_hash_concurrency_is_the_whole_replicas_whatever_its_workers():
     pg = "postgresql+psycopg2://p@h/d"
     cheap = "pbkdf2:sha256:1000"
+    # Not divided among the workers: they share the replica's slots.
     assert (
         Settings(database_url=pg, password_hash=cheap, hash_concurrency=4, workers=2).hash_slots
-        == 2
+        == 4
     )
-    assert (
-        Settings(database_url=pg, password_hash=cheap, hash_concurrency=1, workers=2).hash_slots
-        == 1
-    )
+    assert Settings(database_url=pg, password_hash=cheap, workers=2).hash_slots == os.cpu_count()
     assert Settings(password_hash=cheap, hash_concurrency=3).hash_slots == 3  # SQLite: 1 worker
     with pytest.raises(ConfigError, match="AUTHSVC_HASH_CONCURRENCY"):
         Settings(password_hash=cheap, hash_concurrency=-1)

@@ -30,13 +30,14 @@ LISTENING = re.compile(r"listening on \S+ \(port (\d+)\)")
 class Serve:
     """A running ``authsvc serve`` subprocess and its log lines."""
 
-    def __init__(self, db_url: str, *args: str) -> None:
+    def __init__(self, db_url: str, *args: str, **settings: str) -> None:
         env = {
             **os.environ,
             "AUTHSVC_DATABASE_URL": db_url,
             "AUTHSVC_PASSWORD_HASH": CHEAP_HASH,
             "AUTHSVC_GRACE_PERIOD": "2s",
             "AUTHSVC_LOG_LEVEL": "INFO",
+            **settings,
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "authsvc", "serve", *args],
@@ -66,8 +67,8 @@ class Serve:
 
 
 @contextmanager
-def serving(db_url: str, *args: str) -> Iterator[Serve]:
-    serve = Serve(db_url, *args)
+def serving(db_url: str, *args: str, **settings: str) -> Iterator[Serve]:
+    serve = Serve(db_url, *args, **settings)
     try:
         yield serve
     finally:
@@ -151,3 +152,33 @@ def test_workers_drain_when_their_supervisor_is_killed(db_url):
         serve.proc.kill()  # SIGKILL: no chance to forward SIGTERM
         serve.proc.wait()
         assert gone_within(workers, 20), "orphaned workers kept serving"
+
+
+def test_one_channel_hashes_on_every_slot_of_the_replica(db_url):
+    # Two slots for the replica, none to wait in: a worker holding only its "share"
+    # (one slot) would refuse the second of two simultaneous sign-ups with OVERLOADED.
+    settings = {
+        "AUTHSVC_PASSWORD_HASH": "pbkdf2:sha256:600000",  # slow: the two hashes overlap
+        "AUTHSVC_HASH_CONCURRENCY": "2",
+        "AUTHSVC_HASH_QUEUE_LENGTH": "0",
+    }
+    with serving(db_url, "--workers", "2", "--address", "127.0.0.1:0", **settings) as serve:
+        port = serve.port()
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.AuthServiceStub(channel)
+            calls = [
+                stub.CreateUser.future(
+                    pb.CreateUserRequest(
+                        email=f"u{i}@example.com",
+                        password="correct horse",
+                        first_name="U",
+                        last_name="V",
+                    ),
+                    timeout=30,
+                )
+                for i in range(2)
+            ]
+            emails = sorted(c.result().user.email for c in calls)  # raises if one failed
+            workers = {int(dict(c.trailing_metadata())[WORKER_METADATA]) for c in calls}
+        assert emails == ["u0@example.com", "u1@example.com"]
+        assert len(workers) == 1, "one channel, one worker: it held both slots"

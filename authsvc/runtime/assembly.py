@@ -221,35 +221,18 @@ class Infrastructure:
 def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flows:
     """Every flow, wired to ``infra`` with the policies ``settings`` describe."""
     changes = Changes(infra.database, infra.cache, clock)
-    sessions = SessionPolicy(
-        ttl=settings.session_ttl,
-        refresh_ttl=settings.refresh_ttl,
-        max_age=settings.session_max_age,
-        max_per_user=settings.max_sessions_per_user,
-    )
-    throttle = sign_in_throttle(settings)
-    sign_in = CheckEvents(AuditEvent.SIGN_IN_FAILED, AuditEvent.SIGN_IN_THROTTLED)
-    change = CheckEvents(AuditEvent.PASSWORD_CHANGE_FAILED, AuditEvent.PASSWORD_CHANGE_THROTTLED)
-    reauth = CheckEvents(AuditEvent.REAUTHENTICATION_FAILED, AuditEvent.REAUTHENTICATION_THROTTLED)
     codes = _second_factor_check(settings, changes)
     factors = _factors(settings, changes, infra, codes)
-    signing_in = SignIn(
-        changes,
-        infra.hasher,
-        SecretCheck(changes, throttle, sign_in, InvalidCredentials),
-        sessions,
-        codes,
-        SignInPolicy(settings.challenge_ttl, settings.require_mfa, settings.require_verified_email),
-    )
+    signing_in = _sign_in(settings, infra, changes, codes)
     passkeys = _passkeys(settings, changes, factors, signing_in)
     return Flows(
         accounts=Accounts(changes, infra.hasher),
         sign_in=signing_in,
-        sessions=Sessions(changes, infra.validator, sessions),
+        sessions=Sessions(changes, infra.validator, session_policy(settings)),
         credentials=Credentials(
             changes,
             infra.hasher,
-            SecretCheck(changes, throttle, change, InvalidCredentials),
+            _password_check(settings, changes, AuditEvent.PASSWORD_CHANGE_FAILED),
             infra.validator,
         ),
         audit_trail=AuditTrail(changes),
@@ -267,12 +250,46 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
             changes,
             infra.validator,
             infra.hasher,
-            SecretCheck(changes, throttle, reauth, InvalidCredentials),
+            _password_check(settings, changes, AuditEvent.REAUTHENTICATION_FAILED),
             codes,
             passkeys,
         ),
         passkeys=passkeys,
     )
+
+
+def session_policy(settings: Settings) -> SessionPolicy:
+    """Lifetimes and limits of sessions, from the settings."""
+    return SessionPolicy(
+        ttl=settings.session_ttl,
+        refresh_ttl=settings.refresh_ttl,
+        max_age=settings.session_max_age,
+        max_per_user=settings.max_sessions_per_user,
+    )
+
+
+# Each password check audits its failure and its refusal under its own names; all share
+# the account's throttle, so a password cannot be guessed through one of them instead.
+_THROTTLED_AFTER = {
+    AuditEvent.SIGN_IN_FAILED: AuditEvent.SIGN_IN_THROTTLED,
+    AuditEvent.PASSWORD_CHANGE_FAILED: AuditEvent.PASSWORD_CHANGE_THROTTLED,
+    AuditEvent.REAUTHENTICATION_FAILED: AuditEvent.REAUTHENTICATION_THROTTLED,
+}
+
+
+def _password_check(settings: Settings, changes: Changes, failed: AuditEvent) -> SecretCheck:
+    events = CheckEvents(failed, _THROTTLED_AFTER[failed])
+    return SecretCheck(changes, sign_in_throttle(settings), events, InvalidCredentials)
+
+
+def _sign_in(
+    settings: Settings, infra: Infrastructure, changes: Changes, codes: SecondFactorCheck
+) -> SignIn:
+    policy = SignInPolicy(
+        settings.challenge_ttl, settings.require_mfa, settings.require_verified_email
+    )
+    check = _password_check(settings, changes, AuditEvent.SIGN_IN_FAILED)
+    return SignIn(changes, infra.hasher, check, session_policy(settings), codes, policy)
 
 
 def _password_reset(settings: Settings, infra: Infrastructure, changes: Changes) -> PasswordReset:

@@ -1,4 +1,4 @@
-"""The purge timer inside ``serve``."""
+"""Work a server does on a timer: the purge, the access log's summaries."""
 
 from __future__ import annotations
 
@@ -10,21 +10,26 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-class PurgeTimer:
-    """Runs ``purge`` every ``interval`` seconds in a daemon thread until stopped."""
+class Periodic:
+    """Runs ``task`` every ``interval`` seconds in a daemon thread until stopped.
 
-    def __init__(self, purge: Callable[[], Any], interval: float) -> None:
-        self._purge = purge
+    A round that raises is logged and the next one runs on time (a database outage
+    passes). ``stop`` lets a round in progress finish.
+    """
+
+    def __init__(self, task: Callable[[], Any], interval: float, name: str) -> None:
+        self._task = task
         self._interval = interval
+        self._name = name
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="authsvc-purge", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"authsvc-{name}", daemon=True)
 
     def start(self) -> None:
-        """Starts the timer; the first purge runs one interval from now."""
+        """Starts the timer; the first round runs one interval from now."""
         self._thread.start()
 
     def stop(self) -> None:
-        """Stops the timer (a purge in progress finishes its batch first)."""
+        """Stops the timer, after the round in progress if any."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
@@ -32,6 +37,13 @@ class PurgeTimer:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self._purge()
-            except Exception:  # a failed round (database down) is retried next interval
-                log.warning("purging failed", exc_info=True)
+                self._task()
+            except Exception:  # retried next interval
+                log.warning("%s failed", self._name, exc_info=True)
+
+
+class PurgeTimer(Periodic):
+    """Runs ``purge`` every ``interval`` seconds (``AUTHSVC_PURGE_INTERVAL``)."""
+
+    def __init__(self, purge: Callable[[], Any], interval: float) -> None:
+        super().__init__(purge, interval, "purge")

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from typing import IO, Any
 
 from authsvc.edge.access_log import AccessLog
+from authsvc.runtime.housekeeping import Periodic
 
 # The attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -77,34 +77,22 @@ def configure_logging(level: str, log_format: str, stream: IO[str] | None = None
     logging.getLogger("authsvc.storage.pool").setLevel(max(root.level, logging.WARNING))
 
 
-class AccessSummaries:
+class AccessSummaries(Periodic):
     """Writes the access log's per-method summaries every ``interval`` seconds.
 
-    A daemon thread; ``stop()`` writes the last, partial window, so a server that
-    stops loses no counted call.
+    ``stop()`` writes the last, partial window, so a server that stops loses no counted
+    call.
     """
 
     def __init__(self, access_log: AccessLog, interval: float) -> None:
+        super().__init__(self._flush, interval, "access")
         self._access_log = access_log
-        self._interval = interval
-        self._stop = threading.Event()
         self._since = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="authsvc-access", daemon=True)
-
-    def start(self) -> None:
-        """Starts the timer; the first summaries come one interval from now."""
-        self._thread.start()
 
     def stop(self) -> None:
         """Stops the timer and writes the summaries of the calls counted since the last."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        super().stop()
         self._flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._flush()
 
     def _flush(self) -> None:
         now = time.monotonic()

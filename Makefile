@@ -62,6 +62,9 @@ release-contract: $(NPM_STAMP)
 postgres:
 	@bash .ci/ensure-postgres
 
+# The suite runs on two processes by default (pytest-xdist): no test depends on another's
+# order or process. PYTEST_ARGS="tests/x.py -x" runs a part of it, in one process.
+PYTEST_ARGS ?= -n 2
 test: $(STAMP) $(NPM_STAMP) postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

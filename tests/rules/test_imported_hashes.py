@@ -66,7 +66,12 @@ def _mangled() -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("mangled", _mangled())
+_MANGLED = _mangled()
+
+
+# Ids by position: the hashes carry random salts, and pytest-xdist's workers must collect
+# the same test ids.
+@pytest.mark.parametrize("mangled", _MANGLED, ids=[f"case{i}" for i in range(len(_MANGLED))])
 def test_unknown_malformed_or_too_costly_hashes_are_refused(mangled):
     with pytest.raises(UnsupportedHash) as caught:
         format_of(mangled)

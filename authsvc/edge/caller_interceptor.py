@@ -14,12 +14,18 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Protocol, TypeAlias, cast
+from typing import Any, Protocol, TypeAlias, cast
 
 import grpc
 
 from authsvc.edge.caller_policy import Admission
-from authsvc.edge.wrapping import Handler, PerMethodInterceptor, guard_handler
+from authsvc.edge.wrapping import (
+    Handler,
+    PerMethodInterceptor,
+    UnaryBehavior,
+    guard_handler,
+    wrap_unary,
+)
 from authsvc.errors import ApiKeyInvalid, CallerNotAllowed
 
 #: The call metadata that carries an API key (every authsvc client sends it there).
@@ -90,14 +96,34 @@ class CallerInterceptor(PerMethodInterceptor):
         self._on_denied = on_denied
 
     def wrap(self, handler: Handler, method: str) -> Handler:
-        """``handler`` admitting only the callers the policy allows ``method``."""
-        return guard_handler(handler, lambda context: self._admit(context, method))
+        """``handler`` admitting only the callers the policy allows ``method``.
+
+        Whether the policy decides ``method`` at all depends on the method alone, so it
+        is settled here, once; a unary call then pays one plain function call.
+        """
+        decides = self._admission.decides(method)
+        if handler.unary_unary is None:  # streaming: health Watch, reflection
+            return guard_handler(handler, lambda context: self._guard(context, method, decides))
+
+        def admitting(inner: UnaryBehavior) -> UnaryBehavior:
+            def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+                self._admit(context, method, decides)
+                return inner(request, context)
+
+            return behavior
+
+        wrapped: Handler = wrap_unary(handler, admitting)
+        return wrapped
 
     @contextmanager
-    def _admit(self, context: grpc.ServicerContext, method: str) -> Iterator[None]:
+    def _guard(self, context: grpc.ServicerContext, method: str, decides: bool) -> Iterator[None]:
+        self._admit(context, method, decides)
+        yield
+
+    def _admit(self, context: grpc.ServicerContext, method: str, decides: bool) -> None:
+        """Raises ApiKeyInvalid or CallerNotAllowed unless the caller may call ``method``."""
         names = self._key_names(context, method)
-        if not self._admission.decides(method):  # e.g. ValidateToken without a policy
-            yield
+        if not decides:  # e.g. ValidateToken without a policy: only a bad key is refused
             return
         identities = peer_identities(context) + names
         peer = context.peer()
@@ -105,7 +131,6 @@ class CallerInterceptor(PerMethodInterceptor):
         if refusal is not None:
             self._on_denied(identities or (f"peer {peer}",), method)
             raise CallerNotAllowed(refusal)
-        yield
 
     def _key_names(self, context: grpc.ServicerContext, method: str) -> tuple[str, ...]:
         """The identity of the call's API key (none without a key).

@@ -8,6 +8,7 @@ call's context when the call runs.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, TypeAlias
@@ -85,9 +86,9 @@ class PerMethodInterceptor(grpc.ServerInterceptor):
     def __init__(self) -> None:
         self._wrapped: dict[str, Any] = {}
 
+    @abc.abstractmethod
     def wrap(self, handler: Handler, method: str) -> Handler:
         """The handler to serve ``method`` with, around ``handler`` (never None)."""
-        raise NotImplementedError
 
     def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: Any

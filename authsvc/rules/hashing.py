@@ -29,7 +29,7 @@ from authsvc import deadlines
 from authsvc.errors import DeadlineExceeded, Overloaded
 from authsvc.rules import imported_hashes
 from authsvc.rules.hash_capacity import HashCapacity
-from authsvc.rules.passwords import MAX_LENGTH, dummy_hash, method_of, normalize
+from authsvc.rules.passwords import MAX_LENGTH, dummy_hash, hash_seconds, method_of, normalize
 
 # How much nicer than the gRPC handler threads the hashing threads run. A sign-in storm
 # then takes the CPU only when ValidateToken (the hot path) leaves it idle: its p99 stays
@@ -61,7 +61,7 @@ class Hasher:
         # Hashing once tells the full method string Werkzeug records (defaults filled in).
         self._dummy = dummy_hash(method)
         self.method = method_of(self._dummy)
-        self._check_time = _time_of_check(self._dummy)
+        self._check_time = hash_seconds(method)
 
     def hash(self, password: str) -> str:
         """The stored form of ``password``.
@@ -124,10 +124,3 @@ class Hasher:
                 self.capacity.give_slot()
         finally:
             self.capacity.leave()
-
-
-def _time_of_check(dummy: str) -> float:
-    """Seconds one check of the current method takes here (measured once, at start)."""
-    started = time.perf_counter()
-    imported_hashes.check(dummy, "authsvc-timing-probe")
-    return time.perf_counter() - started

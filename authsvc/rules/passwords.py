@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import unicodedata
 from functools import cache
 
@@ -47,14 +48,23 @@ def normalize(password: str) -> str:
     )
 
 
-@cache
 def dummy_hash(method: str) -> str:
-    """A hash of a throwaway password made with ``method``; raises ValueError for a bad one.
+    """A hash of a throwaway password made with ``method``; raises ValueError for a bad one."""
+    return _dummy(method)[0]
 
-    Computed once per method and process (before forking, the workers inherit it): the
-    settings check and the Hasher both need it, and one scrypt hash is 0.3 s of CPU.
-    """
-    return generate_password_hash("authsvc-dummy-password", method=method)
+
+def hash_seconds(method: str) -> float:
+    """How long one hash (or check: the same key derivation) of ``method`` took here."""
+    return _dummy(method)[1]
+
+
+@cache
+def _dummy(method: str) -> tuple[str, float]:
+    # Computed once per method and process (before forking, the workers inherit it): the
+    # settings check and the Hasher both need it, and one scrypt hash is 0.3 s of CPU.
+    started = time.perf_counter()
+    made = generate_password_hash("authsvc-dummy-password", method=method)
+    return made, time.perf_counter() - started
 
 
 def method_of(password_hash: str) -> str:

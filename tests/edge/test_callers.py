@@ -426,7 +426,6 @@ def non_loopback_address() -> str | None:
 
 
 REMOTE_IP = non_loopback_address()
-needs_remote = pytest.mark.skipif(REMOTE_IP is None, reason="this machine has no non-loopback IPv4")
 
 
 @pytest.fixture
@@ -435,6 +434,8 @@ def open_remote(
 ) -> Iterator[Callable[..., tuple[AuthServer, grpc.Channel, pb_grpc.AuthServiceStub]]]:
     """Starts a server on every interface; returns it, a channel to it over this machine's
     non-loopback address (so the server sees a non-loopback peer) and a loopback stub."""
+    # Never skipped: protected mode is only shown by a peer that is not loopback.
+    assert REMOTE_IP is not None, "these tests need a non-loopback IPv4 address on this machine"
     channels: list[grpc.Channel] = []
 
     def start(**settings: Any) -> tuple[AuthServer, grpc.Channel, pb_grpc.AuthServiceStub]:
@@ -457,7 +458,6 @@ def privileged_requests() -> list[tuple[str, Any]]:
     ]
 
 
-@needs_remote
 def test_privileged_rpcs_refuse_a_non_loopback_caller_without_a_policy(
     open_remote: Callable[..., Any], database: Database
 ) -> None:
@@ -478,7 +478,6 @@ def test_privileged_rpcs_refuse_a_non_loopback_caller_without_a_policy(
     assert all(d.startswith(f"peer ipv4:{REMOTE_IP}:") for d in denied)
 
 
-@needs_remote
 def test_ordinary_rpcs_stay_open_to_a_non_loopback_caller_without_a_policy(
     open_remote: Callable[..., Any], database: Database
 ) -> None:
@@ -495,7 +494,6 @@ def test_ordinary_rpcs_stay_open_to_a_non_loopback_caller_without_a_policy(
     assert audit_rows(database, "CALLER_DENIED") == []
 
 
-@needs_remote
 def test_the_same_server_answers_privileged_rpcs_on_loopback(
     open_remote: Callable[..., Any],
 ) -> None:
@@ -505,7 +503,6 @@ def test_the_same_server_answers_privileged_rpcs_on_loopback(
     assert local.GetUser(pb.GetUserRequest(id=user.id), timeout=10).user.email == user.email
 
 
-@needs_remote
 def test_the_opt_out_lets_any_peer_call_privileged_rpcs(open_remote: Callable[..., Any]) -> None:
     _, remote, _ = open_remote(privileged_from_anywhere=True)
     stub = pb_grpc.AuthServiceStub(remote)
@@ -513,7 +510,6 @@ def test_the_opt_out_lets_any_peer_call_privileged_rpcs(open_remote: Callable[..
     assert [u.id for u in stub.ListUsers(pb.ListUsersRequest(), timeout=10).users] == [user.id]
 
 
-@needs_remote
 def test_a_policy_admits_a_non_loopback_caller_by_its_api_key(
     open_remote: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -536,7 +532,6 @@ def test_a_policy_admits_a_non_loopback_caller_by_its_api_key(
     assert_denied(stub.ListUsers, pb.ListUsersRequest())  # the same peer without its key
 
 
-@needs_remote
 def test_a_denied_peer_is_a_security_event(
     open_remote: Callable[..., Any], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -41,7 +41,7 @@ class Credentials:
 
         The current password counts as a fresh authentication: it is recorded on the
         session (PASSWORD, now) and no recent step-up is needed. The user's second
-        factors are kept.
+        factors are kept; pending sign-in challenges (which proved the old password) end.
 
         Raises TokenInvalid, TokenExpired, InvalidCredentials or TooManyAttempts: the
         current password is throttled like a sign-in of the user's account, so a stolen
@@ -58,8 +58,8 @@ class Credentials:
         new_hash = self._hasher.hash(request.new_password)
         with self._changes.open() as change:
             self._validator.validate_in(change.db, request.session_token)
-            if not users.set_password_hash(
-                change.db, user.id, user.password_hash, new_hash, change.now
+            if not users.set_password(
+                change.db, user.id, new_hash, change.now, replacing=user.password_hash
             ):
                 raise InvalidCredentials()  # changed concurrently: the current one is stale
             sessions.revoke_others(change.db, user.id, keep=session_id)
@@ -71,8 +71,9 @@ class Credentials:
             change.audit(AuditEvent.PASSWORD_CHANGED, who)
 
     def set_password(self, user_id: uuid.UUID, new_password: str) -> None:
-        """Sets the password as an administrator; ends every session of the user and
-        any unused reset token. Raises UserNotFound. Hashes outside the transaction."""
+        """Sets the password as an administrator; ends every session of the user, any
+        unused reset token and any pending sign-in challenge. Raises UserNotFound.
+        Hashes outside the transaction."""
         new_hash = self._hasher.hash(new_password)
         with self._changes.open() as change:
             users.get_user(change.db, user_id)

@@ -84,7 +84,13 @@ class Factors:
     def confirm_totp(self, session_token: str, code: str) -> list[str]:
         """Activates the pending enrolment with a current code; returns new recovery codes.
 
-        Raises TotpNotEnrolled, CodeInvalid, TooManyAttempts, ReauthenticationRequired.
+        The code proves TOTP on this session, as a step-up with it would: TOTP (now)
+        joins the session's authentication methods (AAL2) and every replica's
+        validation cache forgets the session.
+
+        Raises TotpNotEnrolled, CodeInvalid, TooManyAttempts, ReauthenticationRequired,
+        TokenInvalid (also when the session ended meanwhile: nothing is confirmed) or
+        TokenExpired.
         """
         found = self.fresh_session(session_token)
         user_id, who = _who(found)
@@ -93,6 +99,11 @@ class Factors:
             confirmed = self._codes.spend(change, verified, who)
             if confirmed:
                 issued = recovery_codes.replace(change.db, user_id, change.now)
+                assert who.session_id is not None
+                sessions.record_authentication(
+                    change.db, who.session_id, AuthMethod.TOTP, change.now
+                )
+                change.ended(who.session_id)  # caches must show the new record
                 change.audit(AuditEvent.TOTP_ENROLLED, who)
         if not confirmed:
             raise CodeInvalid()

@@ -15,10 +15,17 @@ from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from authsvc.errors import ChallengeInvalid, ClonedAuthenticator, PasskeyInvalid
+from authsvc.errors import ChallengeInvalid, ClonedAuthenticator, PasskeyInvalid, UserNotFound
 from authsvc.flows.changes import Change, Changes, Who
 from authsvc.flows.factors import Factors
-from authsvc.flows.sign_in import Origin, SecondStep, SignedIn, SignIn, completed_methods
+from authsvc.flows.sign_in import (
+    Origin,
+    SecondStep,
+    SignedIn,
+    SignIn,
+    completed_methods,
+    lock_challenged_user,
+)
 from authsvc.rules import challenges, passkeys, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.challenges import Ceremony
@@ -132,14 +139,18 @@ class Passkeys:
     def finish_sign_in(self, challenge_token: str, assertion_json: str, origin: Origin) -> SignedIn:
         """Opens an AAL2 session for a verified, user-verified assertion.
 
-        Raises ChallengeInvalid, PasskeyInvalid or ClonedAuthenticator.
+        Raises ChallengeInvalid, PasskeyInvalid, ClonedAuthenticator or UserDisabled.
         """
         asserted = self.assertion(challenge_token, assertion_json, None)
         key = asserted.passkey
         who = Who(key.user_id, None, origin.ip_address, origin.user_agent)
         with self._changes.open() as change:
+            # Waits for a concurrent DisableUser, so no session outlives it.
+            try:
+                user = users.lock_active(change.db, key.user_id)
+            except UserNotFound:
+                raise PasskeyInvalid() from None  # deleted meanwhile, with its passkeys
             if self.use(change, asserted, who):
-                user = users.get_user(change.db, key.user_id)
                 methods = (Authentication(AuthMethod.PASSKEY, change.now),)
                 event = AuditEvent.PASSKEY_SIGN_IN_SUCCEEDED
                 issued = self._sign_in.open_session(change, user, who, methods, event)
@@ -149,8 +160,9 @@ class Passkeys:
     def complete_sign_in(self, step: SecondStep) -> SignedIn:
         """Completes a password sign-in's challenge with one of the user's passkeys (AAL2).
 
-        Raises ChallengeInvalid (either challenge), PasskeyInvalid (also another user's
-        passkey) or ClonedAuthenticator.
+        Raises ChallengeInvalid (either challenge; the sign-in one also when a new
+        password ended it), PasskeyInvalid (also another user's passkey),
+        ClonedAuthenticator or UserDisabled.
         """
         with self._changes.read() as db:
             now = self._changes.clock()
@@ -158,10 +170,10 @@ class Passkeys:
         asserted = self.assertion(step.passkey_challenge, step.passkey_assertion, found.user_id)
         who = Who(found.user_id, None, found.ip_address, found.user_agent)
         with self._changes.open() as change:
+            user = lock_challenged_user(change, found)
             if not challenges.consume(change.db, found.id):
-                raise ChallengeInvalid()  # completed concurrently: nothing written
+                raise ChallengeInvalid()  # completed or ended concurrently: nothing written
             if self.use(change, asserted, who):
-                user = users.get_user(change.db, asserted.passkey.user_id)
                 methods = completed_methods(found, AuthMethod.PASSKEY, change)
                 return SignedIn(user, self._sign_in.open_session(change, user, who, methods))
         raise ClonedAuthenticator()

@@ -2,8 +2,8 @@
 
 authsvc hands the token to the calling service, which delivers it; authsvc sends no
 mail. Starting answers alike for every email, known or not, after the same work.
-Completing sets the password, ends every session of the user and marks the email
-verified (the token reached it).
+Completing sets the password, ends every session and pending sign-in challenge of the
+user and marks the email verified (the token reached it).
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ class PasswordReset:
         return StartedReset(issued.token if issued.issued else "", issued.expires_at)
 
     def complete(self, request: NewPassword) -> User:
-        """Sets the new password, ends every session, marks the email verified.
+        """Sets the new password, ends every session and pending sign-in challenge,
+        marks the email verified.
 
         Raises TooManyAttempts, TokenInvalid (unknown or already used: of two concurrent
         completions exactly one wins), TokenExpired or UserDisabled.

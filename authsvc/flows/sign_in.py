@@ -3,6 +3,7 @@
 A user with a confirmed TOTP gets no tokens from the password alone: CreateSession
 answers with a single-use challenge bound to that password step (its user and time),
 and CompleteSignIn exchanges it, with a TOTP or recovery code, for an AAL2 session.
+A new password (ChangePassword, SetPassword, a reset) ends the user's pending challenges.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ class SignIn:
                 # Waits for a concurrent DisableUser, so no session outlives it.
                 users.lock_active(change.db, user.id)
                 if rehash:
-                    users.set_password_hash(
+                    users.rehash_password(
                         change.db, user.id, user.password_hash, rehash, change.now
                     )
                 self._check.succeeded(change, attempt)
@@ -204,8 +205,9 @@ class SignIn:
     def complete(self, step: SecondStep) -> SignedIn:
         """Exchanges a sign-in challenge and a second factor for an AAL2 session.
 
-        Raises ChallengeInvalid (unknown, used or expired), CodeInvalid (wrong or
-        replayed), TotpNotEnrolled or TooManyAttempts (throttled per user).
+        Raises ChallengeInvalid (unknown, used, expired, or ended by a new password),
+        CodeInvalid (wrong or replayed), TotpNotEnrolled, TooManyAttempts (throttled per
+        user) or UserDisabled.
         A passkey step goes to ``Passkeys.complete_sign_in`` instead.
         """
         assert step.code is not None
@@ -216,15 +218,30 @@ class SignIn:
         who = Who(found.user_id, None, found.ip_address, found.user_agent)
         verified = self._codes.verify(found.user_id, step.code, who)
         with self._changes.open() as change:
+            user = lock_challenged_user(change, found)
             if not challenges.consume(change.db, found.id):
-                raise ChallengeInvalid()  # completed concurrently: nothing written
+                raise ChallengeInvalid()  # completed or ended concurrently: nothing written
             issued = None
             if self._codes.spend(change, verified, who):
-                user = users.lock_active(change.db, found.user_id)  # disabled meanwhile?
                 issued = self.open_session(change, user, who, _methods(found, step.code, change))
         if issued is None:
             raise CodeInvalid()
         return SignedIn(user, issued)
+
+
+def lock_challenged_user(change: Change, found: Challenge) -> User:
+    """The user of a sign-in challenge, locked before the challenge is consumed.
+
+    The user row comes first, as in CreateSession and every password change, so the
+    order of locks is one. A new password set meanwhile ended the challenge (consume
+    then fails). Raises UserDisabled (disabled meanwhile) or ChallengeInvalid (the
+    user, and with it the challenge, was deleted meanwhile).
+    """
+    assert found.user_id is not None  # sign-in challenges always name their user
+    try:
+        return users.lock_active(change.db, found.user_id)
+    except UserNotFound:
+        raise ChallengeInvalid() from None
 
 
 def _methods(found: Challenge, code: Code, change: Change) -> tuple[Authentication, ...]:

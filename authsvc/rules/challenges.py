@@ -3,6 +3,11 @@
 A second-factor sign-in, a passkey registration and a passkey sign-in each begin by
 issuing one. Only the token's SHA-256 is stored. ``consume`` deletes the row and its
 rowcount decides, so of two concurrent completions exactly one wins.
+
+A sign-in challenge stands for a password step: a new password ends the user's pending
+ones (``forget_sign_ins``, called by ``users.set_password``). The flows that write both
+lock the user row before they touch its challenges (CreateSession and CompleteSignIn
+with ``users.lock_active``, password changes with their UPDATE), so they never deadlock.
 """
 
 from __future__ import annotations
@@ -82,3 +87,12 @@ def consume(db: DbSession, challenge_id: uuid.UUID) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def forget_sign_ins(db: DbSession, user_id: uuid.UUID) -> None:
+    """Deletes the user's pending sign-in challenges: their password step is stale."""
+    db.execute(
+        delete(Challenge)
+        .where(Challenge.user_id == user_id, Challenge.kind == Ceremony.SIGN_IN.value)
+        .execution_options(synchronize_session=False)
+    )

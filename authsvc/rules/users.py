@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc.errors import EmailTaken, UserDisabled, UserNotFound
-from authsvc.rules import user_tokens
+from authsvc.rules import challenges, user_tokens
 from authsvc.rules.values import Email
 from authsvc.storage.models import User
 from authsvc.storage.paging import Page, PageRequest, page
@@ -171,10 +171,11 @@ def update_user(db: DbSession, user_id: uuid.UUID, changes: ProfileChanges) -> U
     return user
 
 
-def set_password_hash(
+def rehash_password(
     db: DbSession, user_id: uuid.UUID, old_hash: str, new_hash: str, now: datetime
 ) -> bool:
-    """Replaces the hash if it is still ``old_hash``; False when it changed meanwhile."""
+    """Stores a new hash of the same password (a sign-in upgrading its method) if the
+    hash is still ``old_hash``; False when it changed meanwhile."""
     result = db.execute(
         update(User)
         .where(User.id == user_id, User.password_hash == old_hash)
@@ -184,14 +185,28 @@ def set_password_hash(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def set_password(db: DbSession, user_id: uuid.UUID, new_hash: str, now: datetime) -> None:
-    """Replaces the hash whatever it was (an administrator's or a reset's new password)."""
-    db.execute(
+def set_password(
+    db: DbSession, user_id: uuid.UUID, new_hash: str, now: datetime, replacing: str | None = None
+) -> bool:
+    """Sets a new password: every password change (ChangePassword, SetPassword, a reset).
+
+    Replaces the hash (only if it is still ``replacing``, when given) and ends the
+    user's pending sign-in challenges, whose password step proved the old password.
+    False, changing nothing, when the user is gone or ``replacing`` no longer matches.
+    """
+    matching = User.id == user_id
+    if replacing is not None:
+        matching &= User.password_hash == replacing
+    result = db.execute(
         update(User)
-        .where(User.id == user_id)
+        .where(matching)
         .values(password_hash=new_hash, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    challenges.forget_sign_ins(db, user_id)
+    return True
 
 
 def mark_verified(db: DbSession, user: User, now: datetime) -> None:

@@ -17,6 +17,14 @@ from sqlalchemy import select
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.storage.models import AuditRecord, RecoveryCode, TotpFactor
 from authsvc_client.v1 import auth_service_pb2 as pb
+from tests.flows.lifecycle_helpers import (
+    NEW_PASSWORD,
+    complete_reset,
+    disable,
+    enable,
+    race_each,
+    start_reset,
+)
 from tests.helpers import PASSWORD, fails, failure, sign_in, sign_up
 
 PASSWORD_METHOD = pb.AUTHENTICATION_METHOD_TYPE_PASSWORD
@@ -404,3 +412,95 @@ def test_the_purge_deletes_expired_challenges_and_enrolments(mfa, clock, databas
     with database.transaction(writes=False) as db:
         assert db.scalars(select(Challenge)).all() == []
         assert len(db.scalars(select(TotpFactor)).all()) == 1  # the confirmed one stays
+
+
+def test_confirming_totp_proves_it_on_the_session(mfa, clock, database) -> None:
+    sign_up(mfa)
+    token = sign_in(mfa).session_token
+    validate = pb.ValidateTokenRequest(session_token=token)
+    assert [m.method for m in mfa.ValidateToken(validate).session.authentication_methods] == [
+        PASSWORD_METHOD
+    ]  # cached from now on
+    clock.advance(timedelta(minutes=10))
+    secret, _ = enrol(mfa, token, clock)
+    confirmed_at = (clock.now - STEP).replace(tzinfo=None)  # enrol() moved one step on
+    for _ in range(2):  # the second answer comes from the validation cache
+        seen = mfa.ValidateToken(validate).session
+        assert [(m.method, m.time.ToDatetime()) for m in seen.authentication_methods][1:] == [
+            (TOTP_METHOD, confirmed_at)
+        ]
+        assert seen.authentication_methods[0].method == PASSWORD_METHOD
+        assert seen.assurance_level == pb.ASSURANCE_LEVEL_AAL2
+    # The code proved TOTP recently: 20 minutes after the password, sensitive calls pass.
+    clock.advance(timedelta(minutes=10))
+    mfa.RemoveTotp(pb.RemoveTotpRequest(session_token=token, code=code(secret, clock)))
+    assert "SESSION_REAUTHENTICATED" not in events(database)  # audited TOTP_ENROLLED alone
+
+
+@pytest.mark.parametrize("how", ["ChangePassword", "SetPassword", "password reset"])
+def test_a_new_password_ends_pending_sign_in_challenges(mfa, clock, how) -> None:
+    user = sign_up(mfa)
+    token = sign_in(mfa).session_token
+    _, codes = enrol(mfa, token, clock)
+    pending = sign_in(mfa).challenge.challenge_token
+    if how == "ChangePassword":
+        mfa.ChangePassword(
+            pb.ChangePasswordRequest(
+                session_token=token, current_password=PASSWORD, new_password=NEW_PASSWORD
+            )
+        )
+    elif how == "SetPassword":
+        mfa.SetPassword(pb.SetPasswordRequest(user_id=user.id, new_password=NEW_PASSWORD))
+    else:
+        complete_reset(mfa, start_reset(mfa).reset_token)
+    request = pb.CompleteSignInRequest(challenge_token=pending, recovery_code=codes[0])
+    failed = fails(mfa.CompleteSignIn, request)
+    assert (failed.code, failed.reason) == (grpc.StatusCode.UNAUTHENTICATED, "CHALLENGE_INVALID")
+    # Nothing was spent; a sign-in with the new password completes as usual.
+    fresh = sign_in(mfa, password=NEW_PASSWORD).challenge.challenge_token
+    assert complete(mfa, fresh, recovery_code=codes[0]).session_token
+
+
+def test_a_sign_in_of_another_device_leaves_a_pending_challenge(mfa, clock) -> None:
+    _, codes = enrolled_user(mfa, clock)
+    pending = sign_in(mfa).challenge.challenge_token
+    complete(mfa, sign_in(mfa).challenge.challenge_token, recovery_code=codes[0])
+    assert complete(mfa, pending, recovery_code=codes[1]).session_token
+
+
+def test_a_challenge_of_a_disabled_or_deleted_user_is_refused(mfa, clock) -> None:
+    user = sign_up(mfa)
+    _, codes = enrol(mfa, sign_in(mfa).session_token, clock)
+    pending = sign_in(mfa).challenge.challenge_token
+    disable(mfa, user.id)
+    request = pb.CompleteSignInRequest(challenge_token=pending, recovery_code=codes[0])
+    failed = fails(mfa.CompleteSignIn, request)
+    assert (failed.code, failed.reason) == (grpc.StatusCode.PERMISSION_DENIED, "USER_DISABLED")
+    enable(mfa, user.id)
+    assert complete(mfa, pending, recovery_code=codes[0]).session_token  # nothing was spent
+    pending = sign_in(mfa).challenge.challenge_token
+    mfa.DeleteUser(pb.DeleteUserRequest(id=user.id))
+    request = pb.CompleteSignInRequest(challenge_token=pending, recovery_code=codes[1])
+    assert fails(mfa.CompleteSignIn, request).reason == "CHALLENGE_INVALID"
+
+
+def test_completing_while_the_password_is_set_leaves_no_live_session(mfa, clock) -> None:
+    user = sign_up(mfa)
+    _, codes = enrol(mfa, sign_in(mfa).session_token, clock)
+    # Three completions: below the code throttle's threshold, so none is refused by it.
+    pending = [sign_in(mfa).challenge.challenge_token for _ in range(3)]
+    calls: list[Any] = [
+        lambda t=t, c=c: complete(mfa, t, recovery_code=c)
+        for t, c in zip(pending, codes, strict=False)
+    ]
+    calls.append(
+        lambda: mfa.SetPassword(pb.SetPasswordRequest(user_id=user.id, new_password=NEW_PASSWORD))
+    )
+    results = race_each(calls)
+    assert sum(isinstance(r, pb.SetPasswordResponse) for r in results) == 1
+    for r in results:
+        if isinstance(r, pb.CompleteSignInResponse):  # completed first: SetPassword ended it
+            request = pb.ValidateTokenRequest(session_token=r.session_token)
+            assert fails(mfa.ValidateToken, request).reason == "TOKEN_INVALID"
+        else:
+            assert isinstance(r, pb.SetPasswordResponse) or r == "CHALLENGE_INVALID"

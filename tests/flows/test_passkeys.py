@@ -204,3 +204,26 @@ def test_another_users_passkey_does_not_complete_a_sign_in(stub) -> None:
         ),
     )
     assert fails(stub.CompleteSignIn, request).reason == "PASSKEY_INVALID"
+
+
+def test_a_disabled_user_gets_no_session_from_a_passkey(stub) -> None:
+    user = sign_up(stub)
+    device = SoftAuthenticator(ORIGIN)
+    register(stub, sign_in(stub).session_token, device)
+    pending = sign_in(stub).challenge.challenge_token
+    stub.DisableUser(pb.DisableUserRequest(id=user.id))
+    with pytest.raises(grpc.RpcError) as caught:
+        passkey_sign_in(stub, device, "ada@example.com")
+    assert failure(caught.value).reason == "USER_DISABLED"
+    started = stub.StartPasskeySignIn(pb.StartPasskeySignInRequest(email="ada@example.com"))
+    request = pb.CompleteSignInRequest(
+        challenge_token=pending,
+        passkey_assertion=pb.PasskeyAssertion(
+            challenge_token=started.challenge_token,
+            assertion_json=device.get(started.options_json),
+        ),
+    )
+    assert fails(stub.CompleteSignIn, request).reason == "USER_DISABLED"
+    stub.EnableUser(pb.EnableUserRequest(id=user.id))
+    listed = stub.ListSessions(pb.ListSessionsRequest(user_id=user.id)).sessions
+    assert list(listed) == []  # no session slipped past the disabling

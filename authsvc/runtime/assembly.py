@@ -25,6 +25,7 @@ from authsvc.edge.caller_policy import SERVICES, Admission
 from authsvc.edge.error_interceptor import ErrorInterceptor
 from authsvc.edge.observability import ObservabilityInterceptor
 from authsvc.edge.servicer import AuthServicer
+from authsvc.edge.thread_pools import HotPath
 from authsvc.edge.worker_tag import WorkerTag
 from authsvc.errors import CodeInvalid, InvalidCredentials, TokenInvalid
 from authsvc.flows.accounts import Accounts
@@ -197,7 +198,7 @@ class Infrastructure:
         timeout = settings.hash_queue_timeout.total_seconds()
         hasher = Hasher(settings.password_hash, capacity or make_hash_capacity(settings), timeout)
         cache: ValidationCache[Validated] = ValidationCache(settings.cache_size)
-        lookup = make_lookup(settings.database_url, keep_idle=settings.rpc_threads)
+        lookup = make_lookup(settings.database_url, keep_idle=settings.validate_threads)
         validator = TokenValidator(lookup, cache, clock)
         # Other replicas' revocations reach the cache only through a LISTEN connection.
         listening = cache.size and not settings.is_sqlite
@@ -487,6 +488,9 @@ def _interceptors(
     ]
     if worker:
         interceptors.insert(0, WorkerTag())
+    # Outermost of all: grpcio reads the pool from the handler the whole chain returns.
+    hot_pool = futures.ThreadPoolExecutor(settings.validate_threads, thread_name_prefix="hot")
+    interceptors.insert(0, HotPath(hot_pool))
     admission = Admission(settings.callers, settings.privileged_from_anywhere)
     interceptors.append(
         CallerInterceptor(admission, flows.api_keys, flows.audit_trail.caller_denied)

@@ -501,6 +501,15 @@ class Settings:
         check=_at_least(1),
         aliases=("AUTHSVC_MAX_WORKERS",),
     )
+    validate_threads: int = setting(
+        4,
+        "AUTHSVC_VALIDATE_THREADS",
+        int,
+        "handler threads per process for ValidateToken, apart from the other calls"
+        " (and its idle database connections)",
+        _PERF,
+        check=_at_least(1),
+    )
     validation_cache: int | None = setting(
         None,
         "AUTHSVC_VALIDATION_CACHE",

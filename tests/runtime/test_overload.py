@@ -9,6 +9,7 @@ that needs neither a hash nor a connection gets through.
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,7 +29,7 @@ from authsvc.storage.pool import DeadlineQueuePool
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
-from tests.helpers import PASSWORD, fails, sign_up
+from tests.helpers import PASSWORD, fails, sign_in, sign_up
 
 sqlite_only = pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)
 Start = Callable[..., tuple[AuthServer, pb_grpc.AuthServiceStub]]
@@ -149,6 +150,34 @@ def test_deadline_passing_while_waiting_for_a_connection_frees_the_worker(
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert probe(stub) == "INVALID_ARGUMENT"  # the only worker is free again
     assert stub.ListUsers(pb.ListUsersRequest(), timeout=10).users == []
+
+
+def test_validate_token_is_served_while_every_shared_handler_thread_is_blocked(
+    start_server: Start,
+) -> None:
+    # The shared pool: rpc_threads + hash slots + hash queue length = 2 threads.
+    server, stub = start_server(rpc_threads=1, hash_concurrency=1, hash_queue_length=0)
+    sign_up(stub)
+    token = sign_in(stub).session_token
+    engine = server.infra.database.engine
+    with all_connections_taken(engine):
+        blocked = [stub.ListUsers.future(pb.ListUsersRequest(), timeout=60) for _ in range(2)]
+        wait_for(lambda: connection_waiters(engine) == 2)  # both shared threads hold a call
+        # ValidateToken runs on its own threads (and its own connections).
+        assert stub.ValidateToken(pb.ValidateTokenRequest(session_token=token), timeout=10).user
+    assert [len(call.result().users) for call in blocked] == [1, 1]
+
+
+def connection_waiters(engine: Engine) -> int:
+    """Threads waiting for a pooled connection (the pool's queue's condition)."""
+    return len(engine.pool._pool.not_empty._waiters)  # type: ignore[attr-defined]
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "condition never came true"
+        time.sleep(0.01)
 
 
 def test_hash_slot_wait_ends_at_the_deadline_with_deadline_exceeded() -> None:

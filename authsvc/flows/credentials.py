@@ -47,12 +47,13 @@ class Credentials:
         current password is throttled like a sign-in of the user's account, so a stolen
         session token is no unthrottled password oracle.
         """
-        with self._changes.read() as db:
-            found = self._validator.validate_in(db, request.session_token)
-            user = users.get_user(db, uuid.UUID(found.user.id))
-        session_id = uuid.UUID(found.session.id)
-        who = Who(user.id, session_id)
-        attempt = self._check.begin(self._check.keys(user.email), who)
+        with self._hasher.preparing():
+            with self._changes.read() as db:
+                found = self._validator.validate_in(db, request.session_token)
+                user = users.get_user(db, uuid.UUID(found.user.id))
+            session_id = uuid.UUID(found.session.id)
+            who = Who(user.id, session_id)
+            attempt = self._check.begin(self._check.keys(user.email), who)
         current = request.current_password
         self._check.verify(attempt, who, lambda: self._hasher.verify(user.password_hash, current))
         new_hash = self._hasher.hash(request.new_password)

@@ -116,11 +116,12 @@ class SignIn:
         account is disabled or unverified.
         """
         origin = credentials.origin
-        with self._changes.read() as db:
-            found = users.find_by_email(db, credentials.email)
-        who = Who(found.id if found else None, None, origin.ip_address, origin.user_agent)
-        keys = self._check.keys(credentials.email, origin.ip_address)
-        attempt = self._check.begin(keys, who)
+        with self._hasher.preparing():  # a burst prepares a few at a time
+            with self._changes.read() as db:
+                found = users.find_by_email(db, credentials.email)
+            who = Who(found.id if found else None, None, origin.ip_address, origin.user_agent)
+            keys = self._check.keys(credentials.email, origin.ip_address)
+            attempt = self._check.begin(keys, who)
         stored = found.password_hash if found else None
         # With no user, a dummy hash is checked, so an unknown email costs the same.
         self._check.verify(attempt, who, lambda: self._hasher.verify(stored, credentials.password))

@@ -58,6 +58,7 @@ class Hasher:
         self.capacity = capacity
         self._queue_timeout = queue_timeout
         self._pool = ThreadPoolExecutor(capacity.slots, "hash", initializer=_lower_priority)
+        self._turns = threading.Semaphore(capacity.slots)
         # Hashing once tells the full method string Werkzeug records (defaults filled in).
         self._dummy = dummy_hash(method)
         self.method = method_of(self._dummy)
@@ -95,6 +96,27 @@ class Hasher:
         started = time.perf_counter()
         ok = imported_hashes.check(stored, password)
         return ok, max(0.0, self._check_time - (time.perf_counter() - started))
+
+    @contextlib.contextmanager
+    def preparing(self) -> Iterator[None]:
+        """A turn to do the work that comes before a password check (reads, throttling).
+
+        At most ``slots`` calls of this process prepare at once; the others wait here,
+        blocked rather than running, until the call's deadline (or, without one, the
+        queue timeout): DeadlineExceeded or Overloaded. A burst of sign-ins arriving
+        together (one caller's channel lands on one worker) would otherwise run all its
+        reads and throttle writes at once: dozens of threads trading the GIL and opening
+        pool connections, stalling ValidateToken in the same process, for checks that
+        run ``slots`` at a time anyway. Preparing takes milliseconds and a hash hundreds,
+        so the next checks are always ready before a slot frees.
+        """
+        wait, by_deadline = deadlines.wait_limit_or(self._queue_timeout)
+        if not self._turns.acquire(timeout=wait):
+            raise DeadlineExceeded() if by_deadline else Overloaded()
+        try:
+            yield
+        finally:
+            self._turns.release()
 
     def needs_rehash(self, password_hash: str) -> bool:
         """True when the hash was made with another method than the current one

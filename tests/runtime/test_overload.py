@@ -180,6 +180,51 @@ def wait_for(condition: Callable[[], bool]) -> None:
         time.sleep(0.01)
 
 
+def test_at_most_slots_calls_of_a_process_prepare_a_password_check_at_once() -> None:
+    hasher = Hasher(CHEAP_HASH, HashCapacity(2, 4), queue_timeout=0.05)
+    with hasher.preparing(), hasher.preparing():
+        with call_deadline(0.05), pytest.raises(DeadlineExceeded):
+            with hasher.preparing():
+                pass  # pragma: no cover - never entered
+        with pytest.raises(Overloaded):  # no deadline: the queue timeout
+            with hasher.preparing():
+                pass  # pragma: no cover - never entered
+    with hasher.preparing(), hasher.preparing():
+        pass  # both turns were given back
+
+
+@sqlite_only
+def test_a_sign_in_waiting_for_its_turn_to_prepare_ends_at_its_deadline(
+    start_server: Start,
+) -> None:
+    server, stub = start_server(hash_concurrency=1, rpc_threads=1)
+    sign_up(stub)
+    hasher = server.infra.hasher
+    hasher._queue_timeout = WAIT_FOREVER
+    with every_turn_taken(hasher):
+        failed = fails(stub.CreateSession, sign_in_request(), timeout=0.5)
+        assert failed.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert probe(stub) == "INVALID_ARGUMENT"  # its worker is free again
+    assert stub.CreateSession(sign_in_request(), timeout=10).session_token
+
+
+def sign_in_request() -> pb.CreateSessionRequest:
+    return pb.CreateSessionRequest(email="ada@example.com", password=PASSWORD)
+
+
+@contextmanager
+def every_turn_taken(hasher: Hasher) -> Iterator[None]:
+    """Holds every turn to prepare a password check in this process."""
+    turns = [hasher.preparing() for _ in range(hasher.capacity.slots)]
+    for turn in turns:
+        turn.__enter__()
+    try:
+        yield
+    finally:
+        for turn in turns:
+            turn.__exit__(None, None, None)
+
+
 def test_hash_slot_wait_ends_at_the_deadline_with_deadline_exceeded() -> None:
     hasher = Hasher(CHEAP_HASH, HashCapacity(1, 4))
     with all_hash_slots_taken(hasher), call_deadline(0.05), pytest.raises(DeadlineExceeded):

@@ -238,9 +238,15 @@ def _run_burst(
             time.sleep(max(0.0, window.end - time.time()))
 
         streams = list(scenario.streams)
-        kinds = run_clients(target, streams, args.clients, args.warmup, duration, measure)
+        if streams:
+            kinds = run_clients(target, streams, args.clients, args.warmup, duration, measure)
+        else:  # the burst alone: no client processes either
+            now = time.time()
+            measure(Window(now, now, now))
+            kinds = {}
     burst, cpu = bursts[0]
-    kinds = {VALIDATE: kinds[VALIDATE].started_between(burst.started, burst.ended)}
+    if VALIDATE in kinds:
+        kinds = {VALIDATE: kinds[VALIDATE].started_between(burst.started, burst.ended)}
     kinds |= {kind: phase.result for kind, phase in burst.phases.items()}
     outcome = Outcome(
         scenario,

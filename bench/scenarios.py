@@ -78,6 +78,21 @@ def all_scenarios(load: Load, small: int, large: int) -> list[Scenario]:
             (Stream(32, 0.95),),
         ),
         Scenario(
+            "burst-alone",
+            f"Burst of {load.burst_calls} sign-ups then {load.burst_calls} sign-ins from one"
+            " channel, alone",
+            "authsvc",
+            (),
+            burst=Burst(load.burst_calls, channels=1),
+        ),
+        Scenario(
+            "burst-channels-alone",
+            f"The same burst from {load.burst_calls} channels, alone",
+            "authsvc",
+            (),
+            burst=Burst(load.burst_calls, channels=load.burst_calls),
+        ),
+        Scenario(
             "burst",
             f"Burst of {load.burst_calls} sign-ups then {load.burst_calls} sign-ins from one"
             f" channel + ValidateToken at {load.paced_rate:g}/s",

@@ -184,7 +184,7 @@ def _burst_targets(
         rate, measured = _sign_in_rate(alone, hash_rate)
         if beside is not None and beside.burst is not None:
             measured += f"; beside ValidateToken: {_sign_in_rate(beside, hash_rate)[1]}"
-        rows.append((names[1], rate / hash_rate.parallel >= 0.9, measured))
+        rows.append((names[1], rate / _parallel(alone, hash_rate) >= 0.9, measured))
     if paced is not None and beside is not None and VALIDATE in beside.kinds:
         during = beside.kinds[VALIDATE].percentile(99)
         alone_p99 = paced.kinds[VALIDATE].percentile(99)
@@ -195,13 +195,19 @@ def _burst_targets(
     return [f"| {n} | {m} | {_verdict(ok)} |" for n, ok, m in sorted(rows)]
 
 
+def _parallel(outcome: Outcome, hash_rate: HashRate) -> float:
+    """The burst's yardstick: the parallel rate measured just before it, if it was."""
+    return outcome.parallel_rate or hash_rate.parallel
+
+
 def _sign_in_rate(outcome: Outcome, hash_rate: HashRate) -> tuple[float, str]:
     assert outcome.burst is not None
     sign_ins = outcome.burst.phases[SIGN_IN]
     rate = len(sign_ins.result.latencies) / sign_ins.seconds
+    parallel = _parallel(outcome, hash_rate)
     return rate, (
         f"{rate:.1f}/s ({sign_ins.result.calls} in {sign_ins.seconds:.1f} s) vs "
-        f"{hash_rate.parallel:.1f}/s = {rate / hash_rate.parallel:.0%} (vs cores / seconds per"
+        f"{parallel:.1f}/s just before = {rate / parallel:.0%} (vs cores / seconds per"
         f" hash, {hash_rate.per_second:.1f}/s: {rate / hash_rate.per_second:.0%})"
     )
 

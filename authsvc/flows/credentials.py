@@ -37,7 +37,8 @@ class Credentials:
         self._validator = validator
 
     def change_password(self, request: PasswordChange) -> None:
-        """Changes the password of the token's user and ends the user's other sessions.
+        """Changes the password of the token's user and ends the user's other sessions and
+        any unused reset token (a reset asked for before must not undo the change).
 
         The current password counts as a fresh authentication: it is recorded on the
         session (PASSWORD, now) and no recent step-up is needed. The user's second
@@ -64,6 +65,7 @@ class Credentials:
             ):
                 raise InvalidCredentials()  # changed concurrently: the current one is stale
             sessions.revoke_others(change.db, user.id, keep=session_id)
+            user_tokens.forget(change.db, user.id, Purpose.RESET)
             # The current password was just proven: that is this session's fresh
             # authentication (ChangePassword needs no separate step-up).
             sessions.record_authentication(change.db, session_id, AuthMethod.PASSWORD, change.now)

@@ -1,16 +1,21 @@
 """Property-based attacks on a live server (one per backend, shared by every example).
 
 Every RPC gets arbitrary and hostile strings, raw bytes that do not parse (invalid
-UTF-8 included), and random sequences of calls checked against a model of users and
-sessions. ``tests.fuzzing.Caller`` enforces the invariants that hold on every call.
+UTF-8 included), and random sequences of calls checked against a model of users,
+sessions, sign-in throttling and the account lifecycle (disabling, revoking sessions,
+setting and resetting passwords, reset starts and their throttle, email verification,
+the audit trail). The multi-factor RPCs are left out: their secrets (TOTP codes,
+passkeys) come from authenticators, not from the model. ``tests.fuzzing.Caller``
+enforces the invariants that hold on every call.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
 from typing import Any
 
@@ -48,6 +53,10 @@ from tests.fuzzing import (
 TTL = timedelta(minutes=10)
 REFRESH_TTL = timedelta(minutes=30)
 MAX_AGE = timedelta(hours=1)
+RESET_TTL = timedelta(minutes=10)
+VERIFICATION_TTL = timedelta(minutes=30)
+RESET_STARTS = 5  # per email and hour (AUTHSVC_RESET_START_LIMIT)
+HOUR = timedelta(hours=1)  # the window, delay and memory of the reset-start throttle
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 EXAMPLES = settings(max_examples=50, deadline=None)  # per RPC and backend
 
@@ -84,6 +93,11 @@ def live(migrated_url: str) -> Iterator[Live]:
             session_ttl=TTL,
             refresh_ttl=REFRESH_TTL,
             session_max_age=MAX_AGE,
+            reset_ttl=RESET_TTL,
+            verification_ttl=VERIFICATION_TTL,
+            reset_start_limit=RESET_STARTS,
+            # No purge: the model keeps what has expired until it is ended or replaced.
+            purge_interval=timedelta(0),
             rpc_threads=8,
         ),
         clock=clock,
@@ -248,7 +262,77 @@ class MUser:
     email: str
     password: str
     alive: bool = True
+    disabled: bool = False
+    verified: bool = False
+    old_passwords: list[str] = field(default_factory=list)
 
+    def new_password(self, password: str) -> None:
+        self.old_passwords.append(self.password)
+        self.password = password
+
+
+@dataclass
+class MToken:
+    """A reset or verification token the server handed out, and whether it still works."""
+
+    token: str
+    purpose: str  # "reset" or "verification"
+    user: MUser
+    expires: datetime
+    live: bool = True
+
+
+@dataclass
+class MStarts:
+    """The throttle of StartPasswordReset for one email, exactly (rules.throttling under
+    the policy ``runtime.assembly.reset_start_throttle``).
+
+    Every start counts and none is uncounted. The RESET_STARTS-th start in a row (starts
+    an hour or more apart are not in a row) and each one after it blocks the email for
+    an hour; so do RESET_STARTS starts within the last hour. A refused start counts not.
+    """
+
+    times: list[datetime] = field(default_factory=list)
+    in_a_row: int = 0
+    blocked_until: datetime | None = None
+
+    def blocked(self, now: datetime) -> bool:
+        if self.blocked_until is not None and self.blocked_until > now:
+            return True
+        return sum(t > now - HOUR for t in self.times) >= RESET_STARTS
+
+    def count(self, now: datetime) -> None:
+        fresh = not self.times or self.times[-1] <= now - HOUR
+        self.in_a_row = 1 if fresh else self.in_a_row + 1
+        self.times.append(now)
+        if self.in_a_row >= RESET_STARTS:
+            self.blocked_until = now + HOUR
+
+
+# The audit events the model predicts exactly, counted per user: each success of the
+# call that records one, each throttled reset start, each expired mailed token.
+AUDITED = frozenset(
+    {
+        "USER_CREATED",
+        "USER_DELETED",
+        "SIGN_IN_SUCCEEDED",
+        "SIGNED_OUT",
+        "PASSWORD_CHANGED",
+        "USER_DISABLED",
+        "USER_ENABLED",
+        "SESSION_REVOKED",
+        "USER_SESSIONS_REVOKED",
+        "PASSWORD_SET",
+        "PASSWORD_RESET_STARTED",
+        "PASSWORD_RESET_THROTTLED",
+        "PASSWORD_RESET_COMPLETED",
+        "PASSWORD_RESET_FAILED",
+        "EMAIL_VERIFICATION_STARTED",
+        "EMAIL_VERIFIED",
+        "EMAIL_VERIFICATION_FAILED",
+    }
+)
+TOKEN_FAILED = {"reset": "PASSWORD_RESET_FAILED", "verification": "EMAIL_VERIFICATION_FAILED"}
 
 GOOD_NAMES = st.sampled_from(["Ada", "Grace", " Alan ", "Zoë", "O'Brien", "李"])
 GOOD_AGENTS = st.sampled_from(["", "curl/8", "Mozilla/5.0 (X11)", "'; DROP TABLE sessions;--"])
@@ -256,6 +340,32 @@ GOOD_IPS = st.sampled_from(["", "203.0.113.7", "2001:db8::1", " 192.0.2.1 ", "::
 BAD_IPS = st.sampled_from(["fe80::1%" + "x" * 60, "fe80::1%eth0", "1.2.3.4.5", "::1%\x00"])
 PAGE_TOKENS = st.one_of(st.just(""), hostile_text, forged_page_tokens)
 PASSWORDS = st.builds(lambda u: f"pw-{u.hex}", st.uuids())
+# New passwords, each with whether the policy takes it (8 to 256 characters, not one of the
+# most common). Every one it takes is made unique: the leak watch looks for each accepted
+# password in every log line, and arbitrary text (Hypothesis mixes in the code's own
+# constants, like "update_token") would be found there by chance.
+_GOOD_SHAPES = [
+    lambda h: f"pw-{h}",
+    lambda h: f"pw-{h[:5]}",  # 8 characters
+    lambda h: f"pw-{h}".ljust(256, "é"),  # 256 characters, not ASCII
+    lambda h: f"pw- 李 \U0001f600 {h} ",
+]
+_BAD_SHAPES = [
+    lambda h: "",
+    lambda h: f"pw-{h[:4]}",  # 7 characters
+    lambda h: f"pw-{h}".ljust(257, "é"),
+    lambda h: "password",
+    lambda h: "iLoveYou",
+]
+NEW_PASSWORDS = st.one_of(
+    st.builds(lambda f, u: (f(u.hex), True), st.sampled_from(_GOOD_SHAPES), st.uuids()),
+    st.builds(lambda f, u: (f(u.hex), False), st.sampled_from(_BAD_SHAPES), st.uuids()),
+)
+NOBODY_EMAIL = "nobody@example.com"  # never registered: its reset starts are throttled alike
+
+
+def _time(stamp: Any) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
 
 
 class AuthModel(RuleBasedStateMachine):
@@ -272,6 +382,9 @@ class AuthModel(RuleBasedStateMachine):
         self.old_session_tokens: list[str] = []
         self.old_update_tokens: dict[str, MSession] = {}
         self.failures: dict[str, int] = {}  # consecutive failed sign-ins, by account email
+        self.mailed: list[MToken] = []  # reset and verification tokens, live or not
+        self.starts: dict[str, MStarts] = {}  # reset starts, by email
+        self.audited: Counter[tuple[str, str]] = Counter()  # (user id, event) -> count
 
     # Helpers
 
@@ -282,10 +395,56 @@ class AuthModel(RuleBasedStateMachine):
     def user(self, user_id: str) -> MUser | None:
         return next((u for u in self.users if u.id == user_id and u.alive), None)
 
-    def _end_sessions(self, keep: Any = lambda s: False, **match: Any) -> None:
-        for s in self.sessions:
-            if all(getattr(s, k) == v for k, v in match.items()) and not keep(s):
-                s.alive = False
+    def _end_sessions(self, keep: Any = lambda s: False, **match: Any) -> list[MSession]:
+        """Marks the matching live sessions ended; returns them."""
+        ended = [
+            s
+            for s in self.sessions
+            if s.alive and all(getattr(s, k) == v for k, v in match.items()) and not keep(s)
+        ]
+        for s in ended:
+            s.alive = False
+            self.old_session_tokens.append(s.token)
+        return ended
+
+    def _gone(self, ended: list[MSession]) -> None:
+        """Sessions just ended: at once, neither their session nor their update token works."""
+        for s in ended:
+            got = self.call(pb.ValidateTokenRequest(session_token=s.token))
+            assert got.reason == "TOKEN_INVALID", got
+            got = self.call(pb.RefreshSessionRequest(update_token=s.update))
+            assert got.reason == "TOKEN_INVALID", got
+
+    def _forget(self, user: MUser, purpose: str | None = None) -> None:
+        """The user's unused mailed tokens (of one purpose, or all) end: at once, each is
+        refused like an unknown one (expired or not)."""
+        for t in self.mailed:
+            if t.live and t.user is user and purpose in (None, t.purpose):
+                t.live = False
+                if t.purpose == "reset":
+                    new = f"pw-{uuid.uuid4().hex}"
+                    got = self.call(
+                        pb.CompletePasswordResetRequest(reset_token=t.token, new_password=new)
+                    )
+                else:
+                    got = self.call(pb.VerifyEmailRequest(verification_token=t.token))
+                assert got.reason == "TOKEN_INVALID", got
+
+    def _audit(self, user: MUser | str | None, event: str) -> None:
+        assert event in AUDITED
+        if user is not None:
+            self.audited[(user if isinstance(user, str) else user.id, event)] += 1
+
+    def _same(self, shown: Any, user: MUser) -> None:
+        """A User of a response shows what the model holds about ``user``."""
+        state = pb.USER_STATE_DISABLED if user.disabled else pb.USER_STATE_ACTIVE
+        assert (
+            shown.id,
+            shown.email,
+            shown.state,
+            shown.email_verified,
+            shown.HasField("email_verify_time"),
+        ) == (user.id, user.email, state, user.verified, user.verified), shown
 
     def _open(self, user: MUser, got: Outcome) -> None:
         r = got.response
@@ -300,29 +459,61 @@ class AuthModel(RuleBasedStateMachine):
             absolute,
         )
         assert r.session.expire_time.ToDatetime().replace(tzinfo=s.expires.tzinfo) == s.expires
+        self._same(r.user, user)
         self.sessions.append(s)
+        self._audit(user, "SIGN_IN_SUCCEEDED")
 
     def _session_token(self, data: st.DataObject) -> tuple[str, MSession | None]:
+        """A token to present as a session token: often a live one (lifecycle calls end
+        sessions fast), else any known, stale or wrong-kind token, else arbitrary text."""
+        alive = [(s.token, s) for s in self.sessions if s.alive]
         known = [(s.token, s) for s in self.sessions]
         stale: list[tuple[str, MSession | None]] = [(t, None) for t in self.old_session_tokens]
         wrong_kind = [(s.update, None) for s in self.sessions]
         pool = known + stale + wrong_kind
-        if pool and data.draw(st.integers(0, 3)):
+        pick = data.draw(st.integers(0, 3))
+        if alive and pick == 3:
+            return data.draw(st.sampled_from(alive))
+        if pool and pick:
             return data.draw(st.sampled_from(pool))
         return data.draw(hostile_text), None
+
+    def _mail_token(self, data: st.DataObject, purpose: str) -> tuple[str, MToken | None]:
+        """A token to present as one of ``purpose``, and its model if it is of that kind."""
+        mailed = [(t.token, t) for t in self.mailed]
+        wrong_kind = [(s.token, None) for s in self.sessions[-2:]]
+        pool: list[tuple[str, MToken | None]] = mailed + wrong_kind
+        if pool and data.draw(st.integers(0, 3)):
+            token, t = data.draw(st.sampled_from(pool))
+            return token, t if t is not None and t.purpose == purpose else None
+        return data.draw(hostile_text), None
+
+    def _expect_mail_token(self, got: Outcome, t: MToken | None) -> bool:
+        """Checks the outcome of presenting a mailed token; True if it was used."""
+        if t is None or not t.live:
+            assert got.reason == "TOKEN_INVALID", got  # unknown, used, ended, other kind
+        elif self.now >= t.expires:
+            assert got.reason == "TOKEN_EXPIRED", got
+            self._audit(t.user, TOKEN_FAILED[t.purpose])
+        else:
+            assert got.ok, got
+            t.live = False
+            return True
+        return False
 
     def _throttled(self, email: str, got: Outcome) -> bool:
         """Counts a password check of ``email``'s account; True if it was refused unchecked.
 
         Refusal (TOO_MANY_ATTEMPTS) is allowed only after 5 consecutive failures; when it
         happens depends on the delay schedule and the clock, which this model leaves out.
+        The right password resets the count, even when the account is disabled.
         """
         if got.reason == "TOO_MANY_ATTEMPTS":
             assert self.failures.get(email, 0) >= 5, got
             return True
         if got.reason == "INVALID_CREDENTIALS":
             self.failures[email] = self.failures.get(email, 0) + 1
-        elif got.ok:
+        elif got.ok or got.reason == "USER_DISABLED":
             self.failures[email] = 0
         return False
 
@@ -337,12 +528,17 @@ class AuthModel(RuleBasedStateMachine):
 
     # Users
 
-    @initialize(password=PASSWORDS, sessions=st.integers(1, 3))
-    def signed_in_user(self, password: str, sessions: int) -> None:
-        """Sequences start with a signed-in user, so most steps have real tokens to use."""
+    @initialize(password=PASSWORDS, sessions=st.integers(1, 3), mailed=st.booleans())
+    def signed_in_user(self, password: str, sessions: int, mailed: bool) -> None:
+        """Sequences start with a signed-in user, so most steps have real tokens to use;
+        when ``mailed``, with a reset and a verification pending too."""
         self._create_user("Ada", "Lovelace", password, valid=True)
+        user = self.users[-1]
         for _ in range(sessions):
-            assert self._sign_in(self.users[-1], password, "", "").ok
+            assert self._sign_in(user, password, "", "").ok
+        if mailed:
+            self._start_reset(user.email, user.email, "", at_once=False, new="")
+            self._start_verification(user.id, user, at_once=False)
 
     @rule(first=GOOD_NAMES, last=GOOD_NAMES, password=PASSWORDS)
     def create_user(self, first: str, last: str, password: str) -> None:
@@ -366,8 +562,11 @@ class AuthModel(RuleBasedStateMachine):
                 first.strip(),
                 last.strip(),
             )
-            self.users.append(MUser(u.id, u.email, password))
+            user = MUser(u.id, u.email, password)
+            self._same(u, user)
+            self.users.append(user)
             self.live.user_ids.add(u.id)
+            self._audit(user, "USER_CREATED")
         else:
             assert not valid and got.reason == "INVALID_ARGUMENT", got
 
@@ -386,7 +585,10 @@ class AuthModel(RuleBasedStateMachine):
             assert got.reason == "EMAIL_TAKEN", got
         else:  # its owner was deleted: the email is free again
             assert got.ok, got
-            self.users.append(MUser(got.response.user.id, user.email, password))
+            new = MUser(got.response.user.id, user.email, password)
+            self._same(got.response.user, new)
+            self.users.append(new)
+            self._audit(new, "USER_CREATED")
 
     def _user_id(self, data: st.DataObject) -> tuple[str, MUser | None]:
         options = [(u.id, u) for u in self.users]
@@ -394,14 +596,23 @@ class AuthModel(RuleBasedStateMachine):
             return data.draw(st.sampled_from(options))
         return data.draw(st.one_of(st.uuids().map(str), hostile_text)), None
 
+    def _no_user(self, got: Outcome, user: MUser | None) -> bool:
+        """Checks the outcome of naming a user that does not exist; False if it does."""
+        if user is None:  # an arbitrary id
+            assert got.reason in ("USER_NOT_FOUND", "INVALID_ARGUMENT"), got
+        elif not user.alive:
+            assert got.reason == "USER_NOT_FOUND", got
+        else:
+            return False
+        return True
+
     @rule(data=st.data())
     def get_user(self, data: st.DataObject) -> None:
         user_id, user = self._user_id(data)
         got = self.call(pb.GetUserRequest(id=user_id))
-        if user is not None and user.alive:
-            assert got.ok and got.response.user.email == user.email, got
-        else:
-            assert got.reason in ("USER_NOT_FOUND", "INVALID_ARGUMENT"), got
+        if not self._no_user(got, user):
+            assert user is not None and got.ok, got
+            self._same(got.response.user, user)
 
     @rule(data=st.data(), first=st.one_of(GOOD_NAMES, hostile_text), mask=MASK_PATHS)
     def update_user(self, data: st.DataObject, first: str, mask: list[str]) -> None:
@@ -411,7 +622,10 @@ class AuthModel(RuleBasedStateMachine):
         got = self.call(request)
         if got.ok:
             assert user is not None and user.alive
-            user.email = got.response.user.email  # the mask may have named (and cleared) it
+            if got.response.user.email != user.email:  # the mask named (and set) it
+                user.email, user.verified = got.response.user.email, False
+                self._forget(user)
+            self._same(got.response.user, user)
         else:
             assert got.reason in ("USER_NOT_FOUND", "INVALID_ARGUMENT"), got
 
@@ -419,12 +633,12 @@ class AuthModel(RuleBasedStateMachine):
     def delete_user(self, data: st.DataObject) -> None:
         user_id, user = self._user_id(data)
         got = self.call(pb.DeleteUserRequest(id=user_id))
-        if user is not None and user.alive:
-            assert got.ok, got
+        if not self._no_user(got, user):
+            assert user is not None and got.ok, got
             user.alive = False
-            self._end_sessions(user_id=user.id)
-        else:
-            assert got.reason in ("USER_NOT_FOUND", "INVALID_ARGUMENT"), got
+            self._forget(user)
+            self._gone(self._end_sessions(user_id=user.id))
+            self._audit(user, "USER_DELETED")
 
     @rule(page_size=st.integers(-5, 3), token=PAGE_TOKENS)
     def list_users(self, page_size: int, token: str) -> None:
@@ -433,8 +647,206 @@ class AuthModel(RuleBasedStateMachine):
             listed = {u.id for u in got.response.users}
             alive = {u.id for u in self.users if u.alive}
             assert listed <= alive and (len(listed) == min(len(alive), page_size or 50))
+            for shown in got.response.users:
+                user = self.user(shown.id)
+                assert user is not None
+                self._same(shown, user)
         elif not got.ok:
             assert got.reason == "INVALID_ARGUMENT", got
+
+    # Account lifecycle: disabling, revoking, setting and resetting passwords, verifying
+
+    @rule(data=st.data())
+    def disable_user(self, data: st.DataObject) -> None:
+        user_id, user = self._user_id(data)
+        got = self.call(pb.DisableUserRequest(id=user_id))
+        if self._no_user(got, user):
+            return
+        assert user is not None and got.ok, got  # a disabled user again: no change, no error
+        user.disabled = True
+        self._same(got.response.user, user)
+        self._forget(user)
+        self._gone(self._end_sessions(user_id=user.id))
+        self._audit(user, "USER_DISABLED")
+
+    @rule(data=st.data())
+    def enable_user(self, data: st.DataObject) -> None:
+        user_id, user = self._user_id(data)
+        got = self.call(pb.EnableUserRequest(id=user_id))
+        if self._no_user(got, user):
+            return
+        assert user is not None and got.ok, got  # no session comes back
+        user.disabled = False
+        self._same(got.response.user, user)
+        self._audit(user, "USER_ENABLED")
+
+    @rule(data=st.data())
+    def revoke_session(self, data: st.DataObject) -> None:
+        options = [(s.id, s) for s in self.sessions]
+        s: MSession | None = None
+        if options and data.draw(st.integers(0, 3)):
+            session_id, s = data.draw(st.sampled_from(options))
+        else:
+            session_id = data.draw(st.one_of(st.uuids().map(str), hostile_text))
+        got = self.call(pb.RevokeSessionRequest(session_id=session_id))
+        if s is None:
+            assert got.reason in ("SESSION_NOT_FOUND", "INVALID_ARGUMENT"), got
+        elif not s.alive:
+            assert got.reason == "SESSION_NOT_FOUND", got
+        else:
+            assert got.ok, got  # expired or not
+            self._gone(self._end_sessions(id=s.id))
+            self._audit(s.user_id, "SESSION_REVOKED")
+
+    @rule(data=st.data())
+    def revoke_user_sessions(self, data: st.DataObject) -> None:
+        user_id, user = self._user_id(data)
+        got = self.call(pb.RevokeUserSessionsRequest(user_id=user_id))
+        if self._no_user(got, user):
+            return
+        assert user is not None and got.ok, got
+        ended = self._end_sessions(user_id=user.id)
+        assert got.response.revoked_count == len(ended), got  # expired ones included
+        self._gone(ended)
+        self._audit(user, "USER_SESSIONS_REVOKED")
+
+    @rule(data=st.data(), new=NEW_PASSWORDS)
+    def set_password(self, data: st.DataObject, new: tuple[str, bool]) -> None:
+        user_id, user = self._user_id(data)
+        password, acceptable = new
+        if acceptable:
+            self.live.secrets.passwords.add(password)
+        got = self.call(pb.SetPasswordRequest(user_id=user_id, new_password=password))
+        if got.reason == "INVALID_ARGUMENT" or not acceptable:
+            assert got.reason == "INVALID_ARGUMENT" and (not acceptable or user is None), got
+            return
+        if self._no_user(got, user):
+            return
+        assert user is not None and got.ok, got  # a disabled user's too
+        user.new_password(password)
+        self._forget(user, "reset")
+        self._gone(self._end_sessions(user_id=user.id))
+        self._audit(user, "PASSWORD_SET")
+
+    @rule(data=st.data(), agent=GOOD_AGENTS, at_once=st.booleans(), new=PASSWORDS)
+    def start_password_reset(
+        self, data: st.DataObject, agent: str, at_once: bool, new: str
+    ) -> None:
+        """Starts a reset and, ``at_once``, completes it (so it is seldom ended before)."""
+        email = data.draw(st.sampled_from([u.email for u in self.users] + [NOBODY_EMAIL]))
+        sent = data.draw(st.sampled_from([email, email.upper(), f" {email} "]))
+        self._start_reset(email, sent, agent, at_once, new)
+
+    def _start_reset(self, email: str, sent: str, agent: str, at_once: bool, new: str) -> None:
+        got = self.call(pb.StartPasswordResetRequest(email=sent, user_agent=agent))
+        owner = next((u for u in self.users if u.alive and u.email == email), None)
+        starts = self.starts.setdefault(email, MStarts())
+        if starts.blocked(self.now):
+            assert got.reason == "TOO_MANY_ATTEMPTS", got
+            self._audit(owner, "PASSWORD_RESET_THROTTLED")
+            return
+        assert got.ok, got
+        starts.count(self.now)
+        self._audit(owner, "PASSWORD_RESET_STARTED")
+        r = got.response
+        expires = self.now + RESET_TTL
+        assert _time(r.expire_time) == expires, got  # set even without a token
+        if owner is None or owner.disabled:
+            assert r.reset_token == "", got  # alike for unknown and disabled accounts
+        else:
+            assert r.reset_token.startswith("asv_rt_"), got
+            self._forget(owner, "reset")
+            self.mailed.append(MToken(r.reset_token, "reset", owner, expires))
+            if at_once:
+                self._complete_reset(r.reset_token, self.mailed[-1], new)
+
+    @rule(data=st.data(), new=NEW_PASSWORDS)
+    def complete_password_reset(self, data: st.DataObject, new: tuple[str, bool]) -> None:
+        token, t = self._mail_token(data, "reset")
+        self._complete_reset(token, t, *new)
+
+    @precondition(lambda self: any(t.purpose == "reset" for t in self.mailed))
+    @rule(data=st.data(), new=PASSWORDS)
+    def complete_password_reset_with_a_mailed_token(self, data: st.DataObject, new: str) -> None:
+        t = data.draw(st.sampled_from([t for t in self.mailed if t.purpose == "reset"]))
+        self._complete_reset(t.token, t, new)
+
+    def _complete_reset(
+        self, token: str, t: MToken | None, new: str, acceptable: bool = True
+    ) -> None:
+        if acceptable:
+            self.live.secrets.passwords.add(new)
+        got = self.call(pb.CompletePasswordResetRequest(reset_token=token, new_password=new))
+        if got.reason == "INVALID_ARGUMENT" or not acceptable or not token:
+            assert got.reason == "INVALID_ARGUMENT" and (not acceptable or not token), got
+            return
+        if not self._expect_mail_token(got, t):
+            return
+        assert t is not None
+        user = t.user
+        user.new_password(new)
+        user.verified = True  # the token reached the address
+        self._same(got.response.user, user)
+        self._gone(self._end_sessions(user_id=user.id))
+        self._audit(user, "PASSWORD_RESET_COMPLETED")
+
+    @rule(data=st.data(), at_once=st.booleans())
+    def start_email_verification(self, data: st.DataObject, at_once: bool) -> None:
+        """Starts a verification and, ``at_once``, verifies it."""
+        self._start_verification(*self._user_id(data), at_once)
+
+    def _start_verification(self, user_id: str, user: MUser | None, at_once: bool) -> None:
+        got = self.call(pb.StartEmailVerificationRequest(user_id=user_id))
+        if self._no_user(got, user):
+            return
+        assert user is not None
+        if user.disabled:
+            assert got.reason == "USER_DISABLED", got
+            return
+        assert got.ok, got
+        r = got.response
+        expires = self.now + VERIFICATION_TTL
+        assert r.verification_token.startswith("asv_vt_") and _time(r.expire_time) == expires
+        self._forget(user, "verification")
+        self.mailed.append(MToken(r.verification_token, "verification", user, expires))
+        self._audit(user, "EMAIL_VERIFICATION_STARTED")
+        if at_once:
+            self._verify(r.verification_token, self.mailed[-1])
+
+    @rule(data=st.data())
+    def verify_email(self, data: st.DataObject) -> None:
+        self._verify(*self._mail_token(data, "verification"))
+
+    @precondition(lambda self: any(t.purpose == "verification" for t in self.mailed))
+    @rule(data=st.data())
+    def verify_email_with_a_mailed_token(self, data: st.DataObject) -> None:
+        t = data.draw(st.sampled_from([t for t in self.mailed if t.purpose == "verification"]))
+        self._verify(t.token, t)
+
+    def _verify(self, token: str, t: MToken | None) -> None:
+        got = self.call(pb.VerifyEmailRequest(verification_token=token))
+        if got.reason == "INVALID_ARGUMENT" or not token:
+            assert got.reason == "INVALID_ARGUMENT" and not token, got
+            return
+        if self._expect_mail_token(got, t):
+            assert t is not None
+            t.user.verified = True
+            self._same(got.response.user, t.user)
+            self._audit(t.user, "EMAIL_VERIFIED")
+
+    @precondition(lambda self: self.users)
+    @rule(data=st.data())
+    def audit_trail(self, data: st.DataObject) -> None:
+        """A user's trail holds exactly the events the model predicts (of those it follows)."""
+        user = data.draw(st.sampled_from(self.users))  # deleted users' events stay
+        got = self.call(pb.ListAuditEventsRequest(user_id=user.id, page_size=1000))
+        assert got.ok and not got.response.next_page_token, got
+        events = got.response.audit_events
+        assert all(e.user_id == user.id for e in events), got
+        names = Counter(
+            pb.AuditEventType.Name(e.type).removeprefix("AUDIT_EVENT_TYPE_") for e in events
+        )
+        assert {n: names[n] for n in AUDITED} == {n: self.audited[(user.id, n)] for n in AUDITED}
 
     # Sessions
 
@@ -442,11 +854,15 @@ class AuthModel(RuleBasedStateMachine):
     @rule(data=st.data(), agent=GOOD_AGENTS, ip=GOOD_IPS, right=st.booleans())
     def sign_in(self, data: st.DataObject, agent: str, ip: str, right: bool) -> None:
         user = data.draw(st.sampled_from(self.users))
-        password = user.password if right else data.draw(st.one_of(PASSWORDS, hostile_text))
+        old = [st.sampled_from(user.old_passwords)] if user.old_passwords else []
+        wrong = st.one_of(PASSWORDS, hostile_text, *old)  # a replaced password is wrong
+        password = user.password if right else data.draw(wrong)
         got = self._sign_in(user, password, agent, ip)
         if self._throttled(user.email, got):
             return
-        if user.alive and password == user.password:
+        if user.alive and password == user.password and user.disabled:
+            assert got.reason == "USER_DISABLED", got  # only the right password learns it
+        elif user.alive and password == user.password:
             assert got.ok, got
             assert got.response.session.ip_address == (ip.strip() and str(ip_address(ip.strip())))
         else:
@@ -457,8 +873,12 @@ class AuthModel(RuleBasedStateMachine):
     def sign_in_from_anywhere(self, data: st.DataObject, agent: str, ip: str) -> None:
         user = data.draw(st.sampled_from(self.users))
         got = self._sign_in(user, user.password, agent, ip)
-        if not self._throttled(user.email, got):
-            assert got.ok or got.reason in ("INVALID_CREDENTIALS", "INVALID_ARGUMENT"), got
+        if self._throttled(user.email, got):
+            return
+        refusals = ["INVALID_CREDENTIALS", "INVALID_ARGUMENT"]
+        if user.alive and user.disabled:
+            refusals.append("USER_DISABLED")
+        assert got.ok or got.reason in refusals, got
 
     def _sign_in(self, user: MUser, password: str, agent: str, ip: str) -> Outcome:
         request = pb.CreateSessionRequest(
@@ -466,7 +886,7 @@ class AuthModel(RuleBasedStateMachine):
         )
         got = self.call(request)
         if got.ok:
-            assert user.alive and password == user.password
+            assert user.alive and not user.disabled and password == user.password
             self._open(user, got)
         return got
 
@@ -477,7 +897,10 @@ class AuthModel(RuleBasedStateMachine):
         self._expect_session(got, s)
         if got.ok:
             assert s is not None
-            assert (got.response.session.id, got.response.user.id) == (s.id, s.user_id)
+            user = self.user(s.user_id)
+            assert user is not None
+            assert got.response.session.id == s.id
+            self._same(got.response.user, user)  # no cached user outlives a change
 
     @rule(data=st.data())
     def refresh(self, data: st.DataObject) -> None:
@@ -494,7 +917,7 @@ class AuthModel(RuleBasedStateMachine):
             assert got.reason in ("TOKEN_INVALID", "INVALID_ARGUMENT"), got
         elif reused:
             assert got.reason == "REFRESH_TOKEN_REUSED", got
-            s.alive = False
+            self._end_sessions(id=s.id)
         elif self.now >= s.refresh_expires:
             assert got.reason == "TOKEN_EXPIRED", got
         else:
@@ -511,24 +934,27 @@ class AuthModel(RuleBasedStateMachine):
         got = self.call(pb.DeleteSessionRequest(session_token=token))
         if s is not None and s.alive:
             assert got.ok, got  # even an expired session can be ended
-            s.alive = False
+            self._end_sessions(id=s.id)
+            self._audit(s.user_id, "SIGNED_OUT")
         else:
             assert got.reason in ("TOKEN_INVALID", "INVALID_ARGUMENT"), got
 
-    @rule(data=st.data(), new=st.one_of(PASSWORDS, hostile_text), right=st.booleans())
-    def change_password(self, data: st.DataObject, new: str, right: bool) -> None:
+    @rule(data=st.data(), new_password=NEW_PASSWORDS, right=st.booleans())
+    def change_password(
+        self, data: st.DataObject, new_password: tuple[str, bool], right: bool
+    ) -> None:
         token, s = self._session_token(data)
         user = self.user(s.user_id) if s else None
         current = user.password if user and right else data.draw(PASSWORDS)
-        strict = new.startswith("pw-")  # a password the policy accepts
-        if strict:
+        new, acceptable = new_password
+        if acceptable:
             self.live.secrets.passwords.add(new)
         request = pb.ChangePasswordRequest(
             session_token=token, current_password=current, new_password=new
         )
         got = self.call(request)
-        if got.reason == "INVALID_ARGUMENT":
-            assert not strict or not token, got
+        if got.reason == "INVALID_ARGUMENT" or not acceptable or not token:
+            assert got.reason == "INVALID_ARGUMENT" and (not acceptable or not token), got
             return
         if user is not None and self._throttled(user.email, got):
             return
@@ -538,8 +964,7 @@ class AuthModel(RuleBasedStateMachine):
         self._expect_session(got, s)
         if got.ok:
             assert user is not None and s is not None and current == user.password
-            user.password = new
-            self._end_sessions(keep=lambda o: o is s, user_id=user.id)
+            self._changed_password(user, s, new)
 
     @precondition(lambda self: any(s.alive for s in self.sessions))
     @rule(data=st.data(), new=PASSWORDS)
@@ -556,8 +981,15 @@ class AuthModel(RuleBasedStateMachine):
             return
         self._expect_session(got, s)
         if got.ok:
-            user.password = new
-            self._end_sessions(keep=lambda o: o is s, user_id=user.id)
+            self._changed_password(user, s, new)
+
+    def _changed_password(self, user: MUser, s: MSession, new: str) -> None:
+        """ChangePassword succeeded on ``s``: every other session of the user ends, and any
+        unused reset token."""
+        user.new_password(new)
+        self._forget(user, "reset")
+        self._gone(self._end_sessions(keep=lambda o: o is s, user_id=user.id))
+        self._audit(user, "PASSWORD_CHANGED")
 
     @rule(data=st.data(), page_size=st.integers(0, 3), token=st.one_of(st.just(""), PAGE_TOKENS))
     def list_sessions(self, data: st.DataObject, page_size: int, token: str) -> None:

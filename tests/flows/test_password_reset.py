@@ -159,6 +159,29 @@ def test_disabling_ends_an_unused_reset_token(stub):
     assert got.reason == "TOKEN_INVALID"
 
 
+def test_changing_the_password_ends_an_unused_reset_token(stub, database):
+    # As SetPassword does: a reset asked for before the password changed must not undo
+    # the change (whoever reads the mailbox could otherwise set a password of their own).
+    sign_up(stub)
+    session = sign_in(stub)
+    token = start_reset(stub).reset_token
+    stub.ChangePassword(
+        pb.ChangePasswordRequest(
+            session_token=session.session_token,
+            current_password=PASSWORD,
+            new_password=NEW_PASSWORD,
+        ),
+        timeout=10,
+    )
+    got = fails(
+        stub.CompletePasswordReset,
+        pb.CompletePasswordResetRequest(reset_token=token, new_password="yet another passphrase"),
+    )
+    assert got.reason == "TOKEN_INVALID"
+    assert token_rows(database) == []
+    assert sign_in(stub, password=NEW_PASSWORD).session_token
+
+
 def test_starting_resets_is_throttled_per_email(start_server, database):
     _, stub = start_server(reset_start_limit=3)
     sign_up(stub)

@@ -5,8 +5,9 @@ whenever a call arrives while none is idle. Sixteen validations in flight thus m
 sixteen threads taking turns at the GIL: each database round trip releases it, and
 taking it back among that many threads costs context switches that, measured on this
 2-core machine, cost more than the lookup itself (server CPU per uncached ValidateToken
-0.63–0.64 ms on 8 threads, 0.46–0.50 ms on 4, 0.49–0.55 ms on 2; docs/benchmarks.md).
-A short call that only reads gains nothing from more threads than a few per core.
+about 0.63 ms on 8 threads, 0.46 to 0.50 ms on 4, 0.49 to 0.55 ms on 2; see
+docs/benchmarks.md). A short call that only reads gains nothing from more threads than a
+few per core.
 
 grpcio lets a method's behaviour name the pool it runs on (``experimental_thread_pool``,
 read by ``grpc._server._select_thread_pool_for_behavior``); ``HotPath`` gives the hot

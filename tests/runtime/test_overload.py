@@ -183,12 +183,10 @@ def wait_for(condition: Callable[[], bool]) -> None:
 def test_at_most_slots_calls_of_a_process_prepare_a_password_check_at_once() -> None:
     hasher = Hasher(CHEAP_HASH, HashCapacity(2, 4), queue_timeout=0.05)
     with hasher.preparing(), hasher.preparing():
-        with call_deadline(0.05), pytest.raises(DeadlineExceeded):
-            with hasher.preparing():
-                pass  # pragma: no cover - never entered
-        with pytest.raises(Overloaded):  # no deadline: the queue timeout
-            with hasher.preparing():
-                pass  # pragma: no cover - never entered
+        with call_deadline(0.05), pytest.raises(DeadlineExceeded), hasher.preparing():
+            pass  # pragma: no cover - never entered
+        with pytest.raises(Overloaded), hasher.preparing():  # no deadline: the queue timeout
+            pass  # pragma: no cover - never entered
     with hasher.preparing(), hasher.preparing():
         pass  # both turns were given back
 

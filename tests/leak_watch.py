@@ -40,7 +40,7 @@ _TOKEN = re.compile(r"asv_(?:[surcv]t|ak)_[A-Za-z0-9_-]{43}")
 # such a "password" proves nothing, so it is not watched. Nor is one that is a UUID: the
 # fuzzer draws strings from the ids it has seen, and a user's id set as its password
 # would match every line naming that user.
-_VOCABULARY = re.compile(
+_UNWATCHABLE = re.compile(
     r"^[A-Z0-9_]+$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 )
 _HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
@@ -97,7 +97,7 @@ class LeakWatch(logging.Handler):
         if response is not None:
             for field in PASSWORD_FIELDS:
                 value = getattr(request, field, "")
-                if isinstance(value, str) and len(value) >= 8 and not _VOCABULARY.match(value):
+                if isinstance(value, str) and len(value) >= 8 and not _UNWATCHABLE.match(value):
                     self.passwords.add(value)
 
     def learn(self, secret: str) -> None:

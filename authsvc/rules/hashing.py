@@ -20,7 +20,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from werkzeug.security import generate_password_hash
@@ -110,9 +110,7 @@ class Hasher:
         run ``slots`` at a time anyway. Preparing takes milliseconds and a hash hundreds,
         so the next checks are always ready before a slot frees.
         """
-        wait, by_deadline = deadlines.wait_limit_or(self._queue_timeout)
-        if not self._turns.acquire(timeout=wait):
-            raise DeadlineExceeded() if by_deadline else Overloaded()
+        self._wait_for(lambda wait: self._turns.acquire(timeout=wait))
         try:
             yield
         finally:
@@ -132,17 +130,23 @@ class Hasher:
     @contextlib.contextmanager
     def _slot(self) -> Iterator[None]:
         """Holds a place in the replica's queue, then one of its slots."""
-        wait, by_deadline = deadlines.wait_limit_or(self._queue_timeout)
+        deadlines.wait_limit_or(self._queue_timeout)  # already past: not even queued
         if not self.capacity.admit():
             raise Overloaded()  # the queue is full: waiting would pile up calls
         try:
-            if not self.capacity.take_slot(wait):
-                raise DeadlineExceeded() if by_deadline else Overloaded()
+            self._wait_for(self.capacity.take_slot)
             try:
-                if by_deadline and deadlines.remaining() == 0:
+                if deadlines.remaining() == 0:
                     raise DeadlineExceeded()  # granted as the caller gave up: no hash
                 yield
             finally:
                 self.capacity.give_slot()
         finally:
             self.capacity.leave()
+
+    def _wait_for(self, acquire: Callable[[float | None], bool]) -> None:
+        """Runs ``acquire(limit)``: until the call's deadline, or the queue timeout without
+        one. Raises DeadlineExceeded or Overloaded when it gives up."""
+        wait, by_deadline = deadlines.wait_limit_or(self._queue_timeout)
+        if not acquire(wait):
+            raise DeadlineExceeded() if by_deadline else Overloaded()

@@ -414,8 +414,9 @@ def _grpc_server(
     settings: Settings, interceptors: list[grpc.ServerInterceptor], worker: bool
 ) -> grpc.Server:
     # Calls waiting in the replica's hash queue hold a handler thread each; threads for
-    # as many as it admits keep ``rpc_threads`` free for everything else, so a burst of
-    # sign-ups on this worker never queues a ValidateToken behind it.
+    # as many as it admits keep ``rpc_threads`` free for the other calls, so a burst of
+    # sign-ups on this worker never queues them behind it (ValidateToken has its own
+    # pool, see ``HotPath``).
     threads = settings.rpc_threads + settings.hash_slots + settings.hash_queue_length
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),

@@ -15,6 +15,7 @@ import ipaddress
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeAlias, cast
+from urllib.parse import unquote
 
 import grpc
 
@@ -57,24 +58,36 @@ def peer_identities(context: grpc.ServicerContext) -> tuple[str, ...]:
     )
 
 
-def is_local_peer(peer: str) -> bool:
-    """True for a peer on the loopback interface or a unix socket.
+def peer_address(peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address of a gRPC peer string; None for unix sockets and anything unparsable.
 
-    ``peer`` is gRPC's ``ipv4:127.0.0.1:5000``, ``ipv6:[::1]:5000`` (an IPv4-mapped
-    ``[::ffff:127.0.0.1]`` counts too), ``unix:/path`` or ``unix-abstract:name``.
+    ``peer`` is gRPC's ``ipv4:127.0.0.1:5000`` or ``ipv6:[::1]:5000``; grpc may
+    percent-encode the brackets (``ipv6:%5B::1%5D:5000``), so the address is unquoted
+    first. An IPv4-mapped IPv6 address (``[::ffff:127.0.0.1]``) is its IPv4 address.
     """
     kind, _, address = peer.partition(":")
-    if kind in ("unix", "unix-abstract"):
-        return True
     if kind not in ("ipv4", "ipv6"):
-        return False
-    host = address.rsplit(":", 1)[0].strip("[]")
+        return None
+    host = unquote(address).rsplit(":", 1)[0]
+    if kind == "ipv6":
+        if not (host.startswith("[") and host.endswith("]")):
+            return None
+        host = host[1:-1].partition("%")[0]  # a zone id names the peer's own interface
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return None
     mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+    return mapped or ip
+
+
+def is_local_peer(peer: str) -> bool:
+    """True for a peer on the loopback interface (``127.0.0.0/8``, ``::1``, an
+    IPv4-mapped ``::ffff:127.0.0.1``, however grpc escapes it) or a unix socket."""
+    if peer.partition(":")[0] in ("unix", "unix-abstract"):
+        return True
+    ip = peer_address(peer)
+    return ip is not None and ip.is_loopback
 
 
 def presented_keys(context: grpc.ServicerContext) -> list[str]:

@@ -370,6 +370,11 @@ def test_an_unclassified_rpc_is_privileged_and_health_is_not() -> None:
         ("ipv4:127.8.9.10:5000", True),
         ("ipv6:[::1]:5000", True),
         ("ipv6:[::ffff:127.0.0.1]:5000", True),
+        # grpc percent-encodes the brackets of an IPv6 peer.
+        ("ipv6:%5B::1%5D:5000", True),
+        ("ipv6:%5B::ffff:127.0.0.1%5D:5000", True),
+        ("ipv6:%5b0:0:0:0:0:0:0:1%5d:5000", True),
+        ("ipv6:%5B2001:db8::1%5D:5000", False),
         ("unix:/run/authsvc.sock", True),
         ("unix-abstract:authsvc", True),
         ("ipv4:192.0.2.7:5000", False),
@@ -382,6 +387,20 @@ def test_an_unclassified_rpc_is_privileged_and_health_is_not() -> None:
 )
 def test_loopback_peers_are_recognised(peer: str, local: bool) -> None:
     assert is_local_peer(peer) is local
+
+
+def test_ipv6_loopback_may_call_privileged_rpcs_without_a_policy(
+    start_server: Callable[..., tuple[AuthServer, pb_grpc.AuthServiceStub]], database: Database
+) -> None:
+    if not socket.has_ipv6:
+        pytest.fail("this test needs IPv6 on the loopback interface")
+    server, _ = start_server(address="[::]:0")
+    with grpc.insecure_channel(f"[::1]:{server.port}") as channel:
+        stub = pb_grpc.AuthServiceStub(channel)
+        user = sign_up(stub)
+        listed = stub.ListUsers(pb.ListUsersRequest(), timeout=10).users
+    assert [u.id for u in listed] == [user.id]
+    assert audit_rows(database, "CALLER_DENIED") == []
 
 
 def test_protected_mode_decides_by_method_and_peer() -> None:

@@ -7,6 +7,10 @@ reason ``API_KEY_INVALID``, whatever the method: a service sending a revoked key
 learn so at once. Denials raise CallerNotAllowed, which the error interceptor (installed
 outside this one) turns into PERMISSION_DENIED with reason CALLER_NOT_ALLOWED. Every
 refusal is handed to a hook (the composition root audits and logs it).
+
+For an RPC whose request carries the end user's ``ip_address``, it also settles whether
+this caller may assert that address, for the duration of the call
+(``asserts_end_user_address``, read by ``edge.end_user``).
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol, TypeAlias, cast
 from urllib.parse import unquote
 
 import grpc
 
-from authsvc.edge.caller_policy import Admission
+from authsvc.edge.caller_policy import SERVICES, Admission
 from authsvc.edge.wrapping import (
     Handler,
     PerMethodInterceptor,
@@ -35,6 +40,22 @@ API_KEY_HEADER = "x-api-key"
 _IDENTITY_KEYS = ("x509_common_name", "peer_dns", "peer_uri")
 
 DeniedHook: TypeAlias = Callable[[tuple[str, ...], str], None]
+
+#: The AuthService RPCs whose request carries the end user's ``ip_address``.
+ASSERTING_METHODS = frozenset(
+    f"/{SERVICES[0].full_name}/{m.name}"
+    for m in SERVICES[0].methods
+    if "ip_address" in m.input_type.fields_by_name
+)
+# Whether the current call's caller may assert the end user's address (None: not settled,
+# the call did not pass this interceptor). A handler runs in the thread that set it.
+_ASSERTS: ContextVar[bool | None] = ContextVar("asserts_end_user_address", default=None)
+
+
+def asserts_end_user_address() -> bool | None:
+    """Whether the caller of the current call may assert the end user's address;
+    None outside a call of an ``ASSERTING_METHODS`` RPC through this interceptor."""
+    return _ASSERTS.get()
 
 
 class CallerKeys(Protocol):
@@ -118,32 +139,57 @@ class CallerInterceptor(PerMethodInterceptor):
         if handler.unary_unary is None:  # streaming: health Watch, reflection
             return guard_handler(handler, lambda context: self._guard(context, method, decides))
 
-        def admitting(inner: UnaryBehavior) -> UnaryBehavior:
+        def plain(inner: UnaryBehavior) -> UnaryBehavior:
             def behavior(request: Any, context: grpc.ServicerContext) -> Any:
                 self._admit(context, method, decides)
                 return inner(request, context)
 
             return behavior
 
+        asserting = method in ASSERTING_METHODS
+        admitting = self._asserting(method, decides) if asserting else plain
         wrapped: Handler = wrap_unary(handler, admitting)
         return wrapped
+
+    def _asserting(self, method: str, decides: bool) -> Callable[[UnaryBehavior], UnaryBehavior]:
+        """Admits like ``admitting``, then runs the call knowing whether its caller may
+        assert the end user's address."""
+
+        def admitting(inner: UnaryBehavior) -> UnaryBehavior:
+            def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+                identities = self._admit(context, method, decides)
+                local = is_local_peer(context.peer())
+                trusted = self._admission.trusts_end_user_address(identities, local=local)
+                settled = _ASSERTS.set(trusted)
+                try:
+                    return inner(request, context)
+                finally:
+                    _ASSERTS.reset(settled)
+
+            return behavior
+
+        return admitting
 
     @contextmanager
     def _guard(self, context: grpc.ServicerContext, method: str, decides: bool) -> Iterator[None]:
         self._admit(context, method, decides)
         yield
 
-    def _admit(self, context: grpc.ServicerContext, method: str, decides: bool) -> None:
-        """Raises ApiKeyInvalid or CallerNotAllowed unless the caller may call ``method``."""
+    def _admit(self, context: grpc.ServicerContext, method: str, decides: bool) -> tuple[str, ...]:
+        """Raises ApiKeyInvalid or CallerNotAllowed unless the caller may call ``method``.
+
+        Returns the caller's identities (only its key's when the policy need not decide).
+        """
         names = self._key_names(context, method)
         if not decides:  # e.g. ValidateToken without a policy: only a bad key is refused
-            return
+            return names
         identities = peer_identities(context) + names
         peer = context.peer()
         refusal = self._admission.refusal(identities, method, local=is_local_peer(peer))
         if refusal is not None:
             self._on_denied(identities or (f"peer {peer}",), method)
             raise CallerNotAllowed(refusal)
+        return identities
 
     def _key_names(self, context: grpc.ServicerContext, method: str) -> tuple[str, ...]:
         """The identity of the call's API key (none without a key).

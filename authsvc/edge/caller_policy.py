@@ -22,6 +22,13 @@ The file is TOML (or JSON when its name ends in ``.json``)::
 The identity ``*`` stands for every caller, identified or not (a kubelet's gRPC probe
 presents neither a certificate nor a key).
 
+An identity may instead map to a table, to say it may assert the end user's address
+(the ``ip_address`` of a request; see ``edge.end_user``)::
+
+    [callers.web-frontend]
+    methods = ["CreateUser", "CreateSession"]
+    asserts_end_user_address = true
+
 A rule is a short AuthService method name (``CreateUser``), a full method name
 (``grpc.health.v1.Health/Check``, leading ``/`` optional), every method of a service
 (``grpc.health.v1.Health/*``), or ``*`` for everything served. Unknown names are errors,
@@ -117,9 +124,13 @@ def is_privileged(method: str) -> bool:
 
 @dataclass(frozen=True)
 class CallerPolicy:
-    """Which (identity, full method name) pairs are allowed; everything else is denied."""
+    """Which (identity, full method name) pairs are allowed; everything else is denied.
+
+    ``asserting``: the identities trusted to assert the end user's address.
+    """
 
     allowed: frozenset[tuple[str, str]]
+    asserting: frozenset[str] = frozenset()
 
     def allows(self, identities: Sequence[str], method: str) -> bool:
         """True when any of the caller's ``identities`` (or ``*``, every caller) may call
@@ -128,9 +139,14 @@ class CallerPolicy:
             (identity, method) in self.allowed for identity in identities
         )
 
+    def asserts_end_user_address(self, identities: Sequence[str]) -> bool:
+        """True when any of ``identities`` (or ``*``) may assert the end user's address."""
+        return ANY_CALLER in self.asserting or any(i in self.asserting for i in identities)
+
     @classmethod
     def from_mapping(cls, data: object) -> CallerPolicy:
-        """Builds a policy from ``{"callers": {identity: [rule, ...]}}``.
+        """Builds a policy from ``{"callers": {identity: [rule, ...]}}`` (or, for an
+        identity, ``{"methods": [rule, ...], "asserts_end_user_address": bool}``).
 
         Raises ValueError naming the first bad entry.
         """
@@ -140,12 +156,14 @@ class CallerPolicy:
         if not isinstance(callers, dict):
             raise ValueError('"callers" must map identities to lists of methods')
         allowed: set[tuple[str, str]] = set()
-        for identity, rules in callers.items():
-            if not identity or not isinstance(rules, list):
-                raise ValueError(f"callers.{identity}: expected a list of methods")
+        asserting: set[str] = set()
+        for identity, entry in callers.items():
+            rules, asserts = _entry(identity, entry)
+            if asserts:
+                asserting.add(identity)
             for rule in rules:
                 allowed.update((identity, method) for method in _expand(identity, rule))
-        return cls(frozenset(allowed))
+        return cls(frozenset(allowed), frozenset(asserting))
 
 
 @dataclass(frozen=True)
@@ -161,6 +179,14 @@ class Admission:
         if self.policy is not None:
             return True
         return is_privileged(method) and not self.privileged_from_anywhere
+
+    def trusts_end_user_address(self, identities: Sequence[str], *, local: bool) -> bool:
+        """True when the caller may assert the end user's address: by the policy's flag
+        when there is one; else when it is local, or protected mode is off (then every
+        peer is trusted with the privileged RPCs, which is more)."""
+        if self.policy is not None:
+            return self.policy.asserts_end_user_address(identities)
+        return local or self.privileged_from_anywhere
 
     def refusal(self, identities: Sequence[str], method: str, *, local: bool) -> str | None:
         """None when the call may proceed, else the message of its PERMISSION_DENIED.
@@ -202,6 +228,23 @@ def load_policy(path: str) -> CallerPolicy:
         return CallerPolicy.from_mapping(data)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
+
+
+def _entry(identity: str, entry: object) -> tuple[list[object], bool]:
+    """An identity's rules, and whether it may assert the end user's address."""
+    if isinstance(entry, dict):
+        unknown = set(entry) - {"methods", "asserts_end_user_address"}
+        if unknown:
+            raise ValueError(f"callers.{identity}: unknown key {sorted(unknown)[0]!r}")
+        asserts = entry.get("asserts_end_user_address", False)
+        if not isinstance(asserts, bool):
+            raise ValueError(f"callers.{identity}.asserts_end_user_address: expected true or false")
+        entry = entry.get("methods", [])
+    else:
+        asserts = False
+    if not identity or not isinstance(entry, list):
+        raise ValueError(f"callers.{identity}: expected a list of methods")
+    return entry, asserts
 
 
 def _expand(identity: str, rule: object) -> list[str]:

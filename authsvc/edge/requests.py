@@ -3,7 +3,8 @@
 A parser runs the value checks of ``rules.values`` (and the password policy) on the
 fields of one request, collects every violation with its proto path (``user.email``),
 and raises one InvalidArgument naming them all; otherwise it returns the frozen command
-the flow takes. Flows never see a raw field or a field path.
+the flow takes. Flows never see a raw field or a field path. A request's ``ip_address``
+becomes the end user's address only as ``edge.end_user`` allows (``where``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from typing import Any, TypeVar, cast
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authsvc.edge import paging
+from authsvc.edge.end_user import EndUser
 from authsvc.errors import FieldViolation, InvalidArgument, UnsupportedHashFormat
 from authsvc.flows.accounts import NewUser
+from authsvc.flows.changes import Origin
 from authsvc.flows.credentials import PasswordChange
 from authsvc.flows.mailed_tokens import Presented
 from authsvc.flows.password_reset import NewPassword, ResetRequest
 from authsvc.flows.second_factor import Code
-from authsvc.flows.sign_in import Credentials, Origin, SecondStep
+from authsvc.flows.sign_in import Credentials, SecondStep
 from authsvc.flows.step_up import Reauthentication
 from authsvc.rules import imported_hashes, passwords, values
 from authsvc.rules.users import IMPORT_BATCH_MAX, ImportedUser, Profile, ProfileChanges
@@ -69,14 +72,31 @@ def one(path: str, check: Callable[[Any], T], value: Any) -> T:
     return result
 
 
-def create_user(r: pb.CreateUserRequest) -> NewUser:
+def create_user(r: pb.CreateUserRequest, where: EndUser) -> NewUser:
     f = _Fields()
     email = f.take("email", values.email, r.email)
     password = f.take("password", passwords.new_password, r.password)
     first_name = f.take("first_name", values.name, r.first_name)
     last_name = f.take("last_name", values.name, r.last_name)
+    origin = _origin(f, r, where)
     f.done()
-    return NewUser(Profile(email, first_name, last_name), password)
+    return NewUser(Profile(email, first_name, last_name), password, origin)
+
+
+def _origin(
+    f: _Fields,
+    r: pb.CreateUserRequest
+    | pb.CreateSessionRequest
+    | pb.StartPasswordResetRequest
+    | pb.CompletePasswordResetRequest
+    | pb.VerifyEmailRequest
+    | pb.FinishPasskeySignInRequest,
+    where: EndUser,
+) -> Origin:
+    """The request's checked ``ip_address`` and ``user_agent``, read as ``where`` allows."""
+    user_agent = f.take("user_agent", values.user_agent, r.user_agent)
+    ip_address = f.take("ip_address", values.ip_address, r.ip_address)
+    return where.origin(ip_address or "", user_agent)
 
 
 def update_user(r: pb.UpdateUserRequest) -> tuple[uuid.UUID, ProfileChanges]:
@@ -120,42 +140,38 @@ def change_password(r: pb.ChangePasswordRequest) -> PasswordChange:
     return PasswordChange(token, current, new)
 
 
-def create_session(r: pb.CreateSessionRequest) -> Credentials:
+def create_session(r: pb.CreateSessionRequest, where: EndUser) -> Credentials:
     f = _Fields()
     email = f.take("email", values.email, r.email)
     password = f.take("password", values.required, r.password)
-    user_agent = f.take("user_agent", values.user_agent, r.user_agent)
-    ip_address = f.take("ip_address", values.ip_address, r.ip_address)
+    origin = _origin(f, r, where)
     f.done()
-    return Credentials(email, password, Origin(ip_address, user_agent))
+    return Credentials(email, password, origin)
 
 
-def start_password_reset(r: pb.StartPasswordResetRequest) -> ResetRequest:
+def start_password_reset(r: pb.StartPasswordResetRequest, where: EndUser) -> ResetRequest:
     f = _Fields()
     email = f.take("email", values.email, r.email)
-    ip_address = f.take("ip_address", values.ip_address, r.ip_address)
-    user_agent = f.take("user_agent", values.user_agent, r.user_agent)
+    origin = _origin(f, r, where)
     f.done()
-    return ResetRequest(email, ip_address, user_agent)
+    return ResetRequest(email, origin)
 
 
-def complete_password_reset(r: pb.CompletePasswordResetRequest) -> NewPassword:
+def complete_password_reset(r: pb.CompletePasswordResetRequest, where: EndUser) -> NewPassword:
     f = _Fields()
     token = f.take("reset_token", values.required, r.reset_token)
     new = f.take("new_password", passwords.new_password, r.new_password)
-    ip_address = f.take("ip_address", values.ip_address, r.ip_address)
-    user_agent = f.take("user_agent", values.user_agent, r.user_agent)
+    origin = _origin(f, r, where)
     f.done()
-    return NewPassword(Presented(token, ip_address, user_agent), new)
+    return NewPassword(Presented(token, origin), new)
 
 
-def verify_email(r: pb.VerifyEmailRequest) -> Presented:
+def verify_email(r: pb.VerifyEmailRequest, where: EndUser) -> Presented:
     f = _Fields()
     token = f.take("verification_token", values.required, r.verification_token)
-    ip_address = f.take("ip_address", values.ip_address, r.ip_address)
-    user_agent = f.take("user_agent", values.user_agent, r.user_agent)
+    origin = _origin(f, r, where)
     f.done()
-    return Presented(token, ip_address, user_agent)
+    return Presented(token, origin)
 
 
 def set_password(r: pb.SetPasswordRequest) -> tuple[uuid.UUID, str]:
@@ -351,14 +367,15 @@ def start_passkey_sign_in(r: pb.StartPasskeySignInRequest) -> Email | None:
     return one("email", values.email, r.email) if r.email else None
 
 
-def finish_passkey_sign_in(r: pb.FinishPasskeySignInRequest) -> tuple[str, str, Origin]:
+def finish_passkey_sign_in(
+    r: pb.FinishPasskeySignInRequest, where: EndUser
+) -> tuple[str, str, Origin]:
     f = _Fields()
     token = f.take("challenge_token", values.required, r.challenge_token)
     assertion = f.take("assertion_json", _json, r.assertion_json)
-    user_agent = f.take("user_agent", values.user_agent, r.user_agent)
-    ip_address = f.take("ip_address", values.ip_address, r.ip_address)
+    origin = _origin(f, r, where)
     f.done()
-    return token, assertion, Origin(ip_address, user_agent)
+    return token, assertion, origin
 
 
 def _second_factor_code(value: str) -> Code:

@@ -11,6 +11,7 @@ from typing import TypeAlias
 import grpc
 
 from authsvc.edge import requests, responses
+from authsvc.edge.end_user import EndUser
 from authsvc.flows.service import Flows
 from authsvc.rules import values
 from authsvc_client.v1 import auth_service_pb2 as pb
@@ -26,7 +27,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         self._flows = flows
 
     def CreateUser(self, request: pb.CreateUserRequest, context: Ctx) -> pb.CreateUserResponse:
-        user = self._flows.accounts.create_user(requests.create_user(request))
+        user = self._flows.accounts.create_user(requests.create_user(request, EndUser.of(context)))
         return pb.CreateUserResponse(user=responses.user(user))
 
     def GetUser(self, request: pb.GetUserRequest, context: Ctx) -> pb.GetUserResponse:
@@ -53,7 +54,8 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def CreateSession(
         self, request: pb.CreateSessionRequest, context: Ctx
     ) -> pb.CreateSessionResponse:
-        return responses.signed_in(self._flows.sign_in.sign_in(requests.create_session(request)))
+        credentials = requests.create_session(request, EndUser.of(context))
+        return responses.signed_in(self._flows.sign_in.sign_in(credentials))
 
     def ValidateToken(
         self, request: pb.ValidateTokenRequest, context: Ctx
@@ -91,13 +93,16 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def StartPasswordReset(
         self, request: pb.StartPasswordResetRequest, context: Ctx
     ) -> pb.StartPasswordResetResponse:
-        started = self._flows.password_reset.start(requests.start_password_reset(request))
+        started = self._flows.password_reset.start(
+            requests.start_password_reset(request, EndUser.of(context))
+        )
         return responses.started_reset(started)
 
     def CompletePasswordReset(
         self, request: pb.CompletePasswordResetRequest, context: Ctx
     ) -> pb.CompletePasswordResetResponse:
-        user = self._flows.password_reset.complete(requests.complete_password_reset(request))
+        new = requests.complete_password_reset(request, EndUser.of(context))
+        user = self._flows.password_reset.complete(new)
         return pb.CompletePasswordResetResponse(user=responses.user(user))
 
     def StartEmailVerification(
@@ -107,7 +112,9 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         return responses.started_verification(self._flows.email_verification.start(user_id))
 
     def VerifyEmail(self, request: pb.VerifyEmailRequest, context: Ctx) -> pb.VerifyEmailResponse:
-        user = self._flows.email_verification.verify(requests.verify_email(request))
+        user = self._flows.email_verification.verify(
+            requests.verify_email(request, EndUser.of(context))
+        )
         return pb.VerifyEmailResponse(user=responses.user(user))
 
     def DisableUser(self, request: pb.DisableUserRequest, context: Ctx) -> pb.DisableUserResponse:
@@ -211,5 +218,6 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def FinishPasskeySignIn(
         self, request: pb.FinishPasskeySignInRequest, context: Ctx
     ) -> pb.FinishPasskeySignInResponse:
-        done = self._flows.passkeys.finish_sign_in(*requests.finish_passkey_sign_in(request))
+        finish = requests.finish_passkey_sign_in(request, EndUser.of(context))
+        done = self._flows.passkeys.finish_sign_in(*finish)
         return responses.passkey_signed_in(done)

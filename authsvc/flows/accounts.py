@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import partial
 
-from authsvc.flows.changes import Changes, Who
+from authsvc.flows.changes import Changes, Origin, Who
+from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hashing import Hasher
@@ -16,25 +18,36 @@ from authsvc.storage.paging import Page, PageRequest
 
 @dataclass(frozen=True)
 class NewUser:
-    """A checked sign-up: who, and the password to hash (already within policy)."""
+    """A checked sign-up: who, the password to hash (already within policy), and where
+    the end user is."""
 
     profile: Profile
     password: str
+    origin: Origin
 
 
 class Accounts:
     """CreateUser, GetUser, UpdateUser, DeleteUser, ListUsers, DisableUser, EnableUser."""
 
-    def __init__(self, changes: Changes, hasher: Hasher) -> None:
+    def __init__(self, changes: Changes, hasher: Hasher, sign_ups: SecretCheck) -> None:
         self._changes = changes
         self._hasher = hasher
+        self._sign_ups = sign_ups
 
     def create_user(self, new: NewUser) -> User:
-        """Signs up a user; hashes outside the transaction. Raises EmailTaken."""
-        password_hash = self._hasher.hash(new.password)
+        """Signs up a user; hashes outside the transaction.
+
+        Raises EmailTaken, or TooManyAttempts: a sign-up costs a hash, so each one counts
+        against the end user's address (when known) before hashing, and only one whose
+        password could not be hashed (overload, a deadline) is uncounted.
+        """
+        who = new.origin.who()
+        attempt = self._sign_ups.begin(self._sign_ups.keys(None, who.ip_address), who)
+        hashing = partial(self._hasher.hash, new.password)
+        password_hash = self._sign_ups.unless_unchecked(attempt, hashing)
         with self._changes.open() as change:
             user = users.create_user(change.db, new.profile, password_hash)
-            change.audit(AuditEvent.USER_CREATED, Who(user.id))
+            change.audit(AuditEvent.USER_CREATED, new.origin.who(user.id))
         return user
 
     def get_user(self, user_id: uuid.UUID) -> User:

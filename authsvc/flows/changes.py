@@ -40,12 +40,32 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True)
 class Who:
-    """Whom an event concerns, and where the end user was (as the caller sent it)."""
+    """Whom an event concerns, and where the end user was.
+
+    ``ip_address`` is the end user's address as the edge established it (asserted by a
+    caller trusted to, else the caller's own); ``claimed_ip`` an address an untrusted
+    caller asserted, which the audit row's detail records and nothing else uses.
+    """
 
     user_id: uuid.UUID | None = None
     session_id: uuid.UUID | None = None
     ip_address: str = ""
     user_agent: str = ""
+    claimed_ip: str = ""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the end user is: the address to throttle and audit by (may be empty), the
+    user agent, and an address the caller claimed but may not assert (audited only)."""
+
+    ip_address: str = ""
+    user_agent: str = ""
+    claimed_ip: str = ""
+
+    def who(self, user_id: uuid.UUID | None = None, session_id: uuid.UUID | None = None) -> Who:
+        """``Who`` for an event of ``user_id`` from here."""
+        return Who(user_id, session_id, self.ip_address, self.user_agent, self.claimed_ip)
 
 
 NOBODY = Who()
@@ -81,7 +101,7 @@ class Change:
             session_id=who.session_id,
             ip_address=who.ip_address,
             user_agent=who.user_agent,
-            detail=detail,
+            detail=_with_claim(detail, who.claimed_ip),
         )
         self._events.append((event, who, log))
 
@@ -92,6 +112,13 @@ class Change:
             if who.session_id is not None:
                 extra["session_id"] = str(who.session_id)
             security_log.info("%s", event.log_name, extra={**extra, **fields})
+
+
+def _with_claim(detail: str, claimed_ip: str) -> str:
+    if not claimed_ip:
+        return detail
+    claim = f"claimed ip {claimed_ip}"
+    return f"{detail}; {claim}" if detail else claim
 
 
 def _text(value: uuid.UUID | None) -> str | None:

@@ -58,7 +58,6 @@ class EmailVerification:
             if won:
                 users.mark_verified(change.db, user, change.now)
                 change.changed_user(user.id)
-                self._tokens.succeeded(change, found)
                 change.audit(AuditEvent.EMAIL_VERIFIED, found.who)
         if not won:
             self._tokens.failed(found.who, "used meanwhile")

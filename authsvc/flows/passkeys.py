@@ -16,10 +16,9 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 
 from authsvc.errors import ChallengeInvalid, ClonedAuthenticator, PasskeyInvalid, UserNotFound
-from authsvc.flows.changes import Change, Changes, Who
+from authsvc.flows.changes import Change, Changes, Origin, Who
 from authsvc.flows.factors import Factors
 from authsvc.flows.sign_in import (
-    Origin,
     SecondStep,
     SignedIn,
     SignIn,
@@ -143,7 +142,7 @@ class Passkeys:
         """
         asserted = self.assertion(challenge_token, assertion_json, None)
         key = asserted.passkey
-        who = Who(key.user_id, None, origin.ip_address, origin.user_agent)
+        who = origin.who(key.user_id)
         with self._changes.open() as change:
             # Waits for a concurrent DisableUser, so no session outlives it.
             try:

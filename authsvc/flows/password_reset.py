@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from authsvc.errors import TokenInvalid
-from authsvc.flows.changes import Change, Changes, Who
+from authsvc.flows.changes import Change, Changes, Origin
 from authsvc.flows.mailed_tokens import Found, Presented, TokenCheck
 from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import sessions, user_tokens, users
@@ -28,8 +28,7 @@ class ResetRequest:
     """A checked StartPasswordReset request."""
 
     email: Email
-    ip_address: str = ""
-    user_agent: str = ""
+    origin: Origin
 
 
 @dataclass(frozen=True)
@@ -74,9 +73,9 @@ class PasswordReset:
         """
         with self._changes.read() as db:
             found = users.find_by_email(db, request.email)
-        who = Who(found.id if found else None, None, request.ip_address, request.user_agent)
+        who = request.origin.who(found.id if found else None)
         # Every start counts and none is uncounted: the limit is on starts, not failures.
-        self._starts.begin(self._starts.keys(request.email, request.ip_address), who)
+        self._starts.begin(self._starts.keys(request.email, who.ip_address), who)
         with self._changes.open() as change:
             issued = user_tokens.issue(
                 change.db, found.id if found else NOBODY, Purpose.RESET, change.now, self._ttl
@@ -109,5 +108,4 @@ class PasswordReset:
         users.mark_verified(change.db, user, change.now)
         change.ended(*sessions.revoke_all(change.db, user.id))
         change.changed_user(user.id)
-        self._tokens.succeeded(change, found)
         change.audit(AuditEvent.PASSWORD_RESET_COMPLETED, found.who)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from authsvc.errors import AuthError, TooManyAttempts
 from authsvc.flows.changes import Change, Changes, Who
@@ -26,6 +27,8 @@ from authsvc.rules.audit import AuditEvent
 from authsvc.rules.throttling import Attempt, Blocked, Key, ThrottlePolicy
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,12 +54,18 @@ class SecretCheck:
         self._events = events
         self._wrong = wrong
 
-    def keys(self, subject: str, ip_address: str = "") -> list[Key]:
-        """The keys of an attempt on ``subject`` from ``ip_address`` (may be empty)."""
+    def keys(self, subject: str | None, ip_address: str = "") -> list[Key]:
+        """The keys of an attempt on ``subject`` (None: no subject key) from
+        ``ip_address`` (may be empty)."""
         return throttling.keys(subject, ip_address, self.policy)
 
     def begin(self, keys: list[Key], who: Who) -> Attempt:
-        """Counts an attempt; raises TooManyAttempts (after auditing it) while blocked."""
+        """Counts an attempt; raises TooManyAttempts (after auditing it) while blocked.
+
+        An attempt with no keys is counted nowhere (and costs no transaction).
+        """
+        if not keys:
+            return Attempt(None, [])
         with self._changes.open() as change:
             outcome = throttling.begin(change.db, keys, change.now, self.policy)
             if isinstance(outcome, Blocked):
@@ -67,14 +76,21 @@ class SecretCheck:
 
     def verify(self, attempt: Attempt, who: Who, check: Callable[[], bool]) -> None:
         """Runs ``check``; a False result is audited and raises the flow's failure."""
-        try:
-            right = check()
-        except Exception:
-            self._release(attempt)  # overload or a deadline is no wrong secret
-            raise
-        if not right:
+        if not self.unless_unchecked(attempt, check):
             self._changes.record(self._events.failed, who)
             raise self._wrong()
+
+    def unless_unchecked(self, attempt: Attempt, work: Callable[[], T]) -> T:
+        """Runs ``work`` (a hash, a lookup) for a counted attempt, and returns its result.
+
+        If ``work`` raises (overload, a deadline) the attempt is uncounted before the
+        error propagates: load alone never throttles anyone.
+        """
+        try:
+            return work()
+        except Exception:
+            self._release(attempt)
+            raise
 
     def succeeded(self, change: Change, attempt: Attempt) -> None:
         """Uncounts a successful attempt in the flow's success transaction."""

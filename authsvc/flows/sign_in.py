@@ -9,7 +9,7 @@ A new password (ChangePassword, SetPassword, a reset) ends the user's pending ch
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -24,7 +24,7 @@ from authsvc.errors import (
     UserDisabled,
     UserNotFound,
 )
-from authsvc.flows.changes import Change, Changes, Who
+from authsvc.flows.changes import Change, Changes, Origin, Who
 from authsvc.flows.second_factor import Code, SecondFactorCheck
 from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import challenges, sessions, totp, users
@@ -35,14 +35,6 @@ from authsvc.rules.sessions import IssuedSession, SessionPolicy
 from authsvc.rules.throttling import Attempt
 from authsvc.rules.values import Email
 from authsvc.storage.models import Authentication, AuthMethod, Challenge, Passkey, User
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where the end user is, as the calling service saw it (both optional)."""
-
-    ip_address: str = ""
-    user_agent: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,7 +111,7 @@ class SignIn:
         with self._hasher.preparing():  # a burst prepares a few at a time
             with self._changes.read() as db:
                 found = users.find_by_email(db, credentials.email)
-            who = Who(found.id if found else None, None, origin.ip_address, origin.user_agent)
+            who = origin.who(found.id if found else None)
             keys = self._check.keys(credentials.email, origin.ip_address)
             attempt = self._check.begin(keys, who)
         stored = found.password_hash if found else None
@@ -198,7 +190,7 @@ class SignIn:
             methods=methods,
         )
         change.ended(*issued.ended)
-        opened = Who(user.id, issued.session.id, who.ip_address, who.user_agent)
+        opened = replace(who, user_id=user.id, session_id=issued.session.id)
         event = event if methods else AuditEvent.SIGN_IN_SUCCEEDED
         change.audit(event, opened, ",".join(a.method.value for a in methods))
         return issued

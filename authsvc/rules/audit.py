@@ -74,6 +74,7 @@ class AuditEvent(enum.Enum):
     PASSKEY_SIGN_IN_FAILED = 54
     PASSKEY_COUNTER_REGRESSED = 55
     TOTP_ENROLLMENT_STARTED = 56
+    SIGN_UP_THROTTLED = 57  # a sign-up refused: its address is over the budget
 
     @property
     def log_name(self) -> str:

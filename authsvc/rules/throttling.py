@@ -11,8 +11,12 @@ mid-attempt errs on the safe side (the attempt stays counted).
   failure blocks the subject for ``base_delay * 2**(n - threshold)``, capped at
   ``max_delay``. Success resets the count; so does ``forget_after`` without a failure.
   Besides, at most ``subject_limit`` failures in any sliding ``subject_window``.
-- End-user IP (only when the caller sends one): at most ``ip_limit`` failures in any
-  sliding ``ip_window``, across accounts.
+- End-user IP (when the edge knows one: the address a trusted caller asserts, else the
+  caller's own): at most ``ip_limit`` failures in any sliding ``ip_window``, across
+  accounts. Some checks have no subject, only this key (wrong mailed tokens, sign-ups).
+
+No key is ever shared by everyone: each names an account, a user or an address, so
+nobody's wrong secrets can make somebody else's right one fail from elsewhere.
 
 A refused attempt is neither counted nor extends a delay, so nobody can keep an
 account's owner out for longer than the schedule. Each flow that checks a secret has its
@@ -94,9 +98,10 @@ def ip_key(ip_address: str, policy: ThrottlePolicy) -> Key:
     return Key(_digest(kind, ip_address), policy.ip_limit, policy.ip_window, False)
 
 
-def keys(subject: str, ip_address: str, policy: ThrottlePolicy) -> list[Key]:
-    """The keys of an attempt: its subject, and its end-user IP when the caller sent one."""
-    found = [subject_key(subject, policy)]
+def keys(subject: str | None, ip_address: str, policy: ThrottlePolicy) -> list[Key]:
+    """The keys of an attempt: its subject (None: it has none), and its end-user IP
+    when one is known. May be empty: an attempt with no key is counted nowhere."""
+    found = [] if subject is None else [subject_key(subject, policy)]
     if ip_address:
         found.append(ip_key(ip_address, policy))
     return found
@@ -117,7 +122,7 @@ class Attempt:
     it replaced, so ``release`` can undo it.
     """
 
-    subject: bytes
+    subject: bytes | None  # None for an attempt without a subject key
     failure_ids: list[uuid.UUID]
     blocked_until: datetime | None = None
     previous_block: datetime | None = None
@@ -131,11 +136,13 @@ def begin(
     While any key is blocked, counts nothing and returns Blocked.
     """
     counters = _lock(db, [k.digest for k in keys], now)
-    wait = max(_wait(db, key, counters[key.digest], now) for key in keys)
+    wait = max((_wait(db, key, counters[key.digest], now) for key in keys), default=timedelta(0))
     if wait > timedelta(0):
         return Blocked(wait)
     ids = [_count(db, key, now) for key in keys]
-    subject = next(k.digest for k in keys if k.is_subject)
+    subject = next((k.digest for k in keys if k.is_subject), None)
+    if subject is None:
+        return Attempt(None, ids)
     previous = counters[subject].blocked_until
     blocked = _count_consecutive(db, subject, counters[subject], now, policy)
     return Attempt(subject, ids, blocked, previous)
@@ -144,6 +151,8 @@ def begin(
 def succeeded(db: DbSession, attempt: Attempt, now: datetime) -> None:
     """Uncounts a successful attempt and resets its subject's consecutive failures."""
     db.execute(delete(ThrottleFailure).where(ThrottleFailure.id.in_(attempt.failure_ids)))
+    if attempt.subject is None:
+        return
     db.execute(
         update(ThrottleCounter)
         .where(ThrottleCounter.key == attempt.subject)
@@ -157,6 +166,8 @@ def release(db: DbSession, attempt: Attempt) -> None:
     Only the counts go back: a delay started since by another attempt stays.
     """
     db.execute(delete(ThrottleFailure).where(ThrottleFailure.id.in_(attempt.failure_ids)))
+    if attempt.subject is None:
+        return
     subject = ThrottleCounter.key == attempt.subject
     db.execute(
         update(ThrottleCounter)

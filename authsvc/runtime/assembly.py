@@ -90,10 +90,6 @@ def sign_in_throttle(settings: Settings) -> ThrottlePolicy:
     )
 
 
-#: Wrong reset or verification tokens allowed per hour across the whole service, before
-#: everyone waits: 256-bit tokens cannot be guessed, so this only caps the rate of tries
-#: (high enough that no one attacker's failures lock other users out for long).
-TOKEN_FAILURES_PER_HOUR = 1000
 HOUR = timedelta(hours=1)
 
 
@@ -118,18 +114,21 @@ def reset_start_throttle(settings: Settings) -> ThrottlePolicy:
 
 
 def token_throttle(settings: Settings, purpose: Purpose) -> ThrottlePolicy:
-    """The throttle of presented reset or verification tokens: a global subject per
-    purpose, and the end user's IP (shared with sign-in: a wrong secret is a failure)."""
-    return ThrottlePolicy(
-        scope=f"{purpose.value}_token",
-        threshold=TOKEN_FAILURES_PER_HOUR,
-        base_delay=settings.throttle_base_delay,
-        max_delay=settings.throttle_max_delay,
-        subject_limit=TOKEN_FAILURES_PER_HOUR,
-        subject_window=HOUR,
-        ip_limit=settings.throttle_ip_limit,
-        ip_window=settings.throttle_ip_window,
-        forget_after=settings.throttle_forget_after,
+    """The throttle of wrong reset or verification tokens: the end user's address only,
+    the key sign-in counts too (a wrong secret is a failure). A 256-bit token cannot be
+    guessed, so it has no budget of its own, and no key is shared by everyone; a live
+    token is never throttled (``flows.mailed_tokens``)."""
+    return replace(sign_in_throttle(settings), scope=f"{purpose.value}_token")
+
+
+def sign_up_throttle(settings: Settings) -> ThrottlePolicy:
+    """The throttle of CreateUser: every sign-up costs a hash, so every one counts
+    against its end-user address (its own keys, apart from sign-in's), at most
+    ``AUTHSVC_SIGN_UP_LIMIT`` in any sliding hour. No subject: who signs up is no key."""
+    return replace(
+        reset_start_throttle(settings),
+        scope="sign_up",
+        ip_limit=settings.sign_up_limit,
     )
 
 
@@ -154,6 +153,7 @@ def retention(settings: Settings) -> Retention:
     policies = [
         sign_in_throttle(settings),
         reset_start_throttle(settings),
+        sign_up_throttle(settings),
         token_throttle(settings, Purpose.RESET),
     ]
     return Retention(
@@ -227,7 +227,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
     signing_in = _sign_in(settings, infra, changes, codes)
     passkeys = _passkeys(settings, changes, factors, signing_in)
     return Flows(
-        accounts=Accounts(changes, infra.hasher),
+        accounts=Accounts(changes, infra.hasher, _sign_ups(settings, changes)),
         sign_in=signing_in,
         sessions=Sessions(changes, infra.validator, session_policy(settings)),
         credentials=Credentials(
@@ -281,6 +281,12 @@ _THROTTLED_AFTER = {
 def _password_check(settings: Settings, changes: Changes, failed: AuditEvent) -> SecretCheck:
     events = CheckEvents(failed, _THROTTLED_AFTER[failed])
     return SecretCheck(changes, sign_in_throttle(settings), events, InvalidCredentials)
+
+
+def _sign_ups(settings: Settings, changes: Changes) -> SecretCheck:
+    # Sign-ups are only counted, never verified: USER_CREATED stands in for a failure.
+    events = CheckEvents(AuditEvent.USER_CREATED, AuditEvent.SIGN_UP_THROTTLED)
+    return SecretCheck(changes, sign_up_throttle(settings), events, TokenInvalid)
 
 
 def _sign_in(

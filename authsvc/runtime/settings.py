@@ -400,6 +400,14 @@ class Settings:
         check=_positive,
         shown_default="1d",
     )
+    sign_up_limit: int = setting(
+        20,
+        "AUTHSVC_SIGN_UP_LIMIT",
+        int,
+        "sign-ups (CreateUser) per end-user IP in any sliding hour, each one hashes",
+        _T,
+        check=_at_least(1),
+    )
     audit_retention: timedelta = setting(
         timedelta(days=90),
         "AUTHSVC_AUDIT_RETENTION",

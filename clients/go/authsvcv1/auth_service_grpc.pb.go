@@ -19,6 +19,8 @@ const _ = grpc.SupportPackageIsVersion7
 type AuthServiceClient interface {
 	// Registers a new user (sign up). The email is trimmed and lower-cased and
 	// must not be registered already (ALREADY_EXISTS, reason EMAIL_TAKEN).
+	// Sign-ups are throttled per end-user address (RESOURCE_EXHAUSTED, reason
+	// TOO_MANY_ATTEMPTS, with RetryInfo).
 	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*CreateUserResponse, error)
 	// Returns one user by id (NOT_FOUND, reason USER_NOT_FOUND, if unknown).
 	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*GetUserResponse, error)
@@ -31,7 +33,9 @@ type AuthServiceClient interface {
 	// Changes the password of the user owning `session_token`. Every other
 	// session of that user is revoked; the calling session stays valid. The
 	// current password counts as a fresh authentication (recorded on the
-	// session); second factors are kept.
+	// session); second factors are kept. A user with a second factor must
+	// also have proven one on the session within AUTHSVC_REAUTH_MAX_AGE
+	// (FAILED_PRECONDITION, reason REAUTHENTICATION_REQUIRED).
 	ChangePassword(ctx context.Context, in *ChangePasswordRequest, opts ...grpc.CallOption) (*ChangePasswordResponse, error)
 	// Signs a user in: checks email and password and opens a new session.
 	// A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
@@ -106,6 +110,9 @@ type AuthServiceClient interface {
 	// `session_token`: returns a new secret to scan. Not active until
 	// ConfirmTotpEnrollment. Needs a recent authentication (reason
 	// REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+	// Here and for every call that changes factors, a user who has a second
+	// factor (TOTP or passkey) must have re-proven a second factor (TOTP,
+	// recovery code or passkey) recently: a password alone is not enough.
 	StartTotpEnrollment(ctx context.Context, in *StartTotpEnrollmentRequest, opts ...grpc.CallOption) (*StartTotpEnrollmentResponse, error)
 	// Confirms a TOTP enrolment with a current code and returns 10 single-use
 	// recovery codes, shown this once.
@@ -117,7 +124,8 @@ type AuthServiceClient interface {
 	// second factor for the password already checked. Returns the tokens.
 	CompleteSignIn(ctx context.Context, in *CompleteSignInRequest, opts ...grpc.CallOption) (*CompleteSignInResponse, error)
 	// Records a fresh authentication on an existing session (step-up), with
-	// the password, a TOTP code or a passkey. Issues no new tokens.
+	// the password, a TOTP code, a recovery code or a passkey. Issues no new
+	// tokens.
 	ReauthenticateSession(ctx context.Context, in *ReauthenticateSessionRequest, opts ...grpc.CallOption) (*ReauthenticateSessionResponse, error)
 	// Starts registering a passkey (WebAuthn) for the user of `session_token`.
 	// Needs a recent authentication.
@@ -448,6 +456,8 @@ func (c *authServiceClient) FinishPasskeySignIn(ctx context.Context, in *FinishP
 type AuthServiceServer interface {
 	// Registers a new user (sign up). The email is trimmed and lower-cased and
 	// must not be registered already (ALREADY_EXISTS, reason EMAIL_TAKEN).
+	// Sign-ups are throttled per end-user address (RESOURCE_EXHAUSTED, reason
+	// TOO_MANY_ATTEMPTS, with RetryInfo).
 	CreateUser(context.Context, *CreateUserRequest) (*CreateUserResponse, error)
 	// Returns one user by id (NOT_FOUND, reason USER_NOT_FOUND, if unknown).
 	GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error)
@@ -460,7 +470,9 @@ type AuthServiceServer interface {
 	// Changes the password of the user owning `session_token`. Every other
 	// session of that user is revoked; the calling session stays valid. The
 	// current password counts as a fresh authentication (recorded on the
-	// session); second factors are kept.
+	// session); second factors are kept. A user with a second factor must
+	// also have proven one on the session within AUTHSVC_REAUTH_MAX_AGE
+	// (FAILED_PRECONDITION, reason REAUTHENTICATION_REQUIRED).
 	ChangePassword(context.Context, *ChangePasswordRequest) (*ChangePasswordResponse, error)
 	// Signs a user in: checks email and password and opens a new session.
 	// A wrong email and a wrong password fail alike (UNAUTHENTICATED, reason
@@ -535,6 +547,9 @@ type AuthServiceServer interface {
 	// `session_token`: returns a new secret to scan. Not active until
 	// ConfirmTotpEnrollment. Needs a recent authentication (reason
 	// REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+	// Here and for every call that changes factors, a user who has a second
+	// factor (TOTP or passkey) must have re-proven a second factor (TOTP,
+	// recovery code or passkey) recently: a password alone is not enough.
 	StartTotpEnrollment(context.Context, *StartTotpEnrollmentRequest) (*StartTotpEnrollmentResponse, error)
 	// Confirms a TOTP enrolment with a current code and returns 10 single-use
 	// recovery codes, shown this once.
@@ -546,7 +561,8 @@ type AuthServiceServer interface {
 	// second factor for the password already checked. Returns the tokens.
 	CompleteSignIn(context.Context, *CompleteSignInRequest) (*CompleteSignInResponse, error)
 	// Records a fresh authentication on an existing session (step-up), with
-	// the password, a TOTP code or a passkey. Issues no new tokens.
+	// the password, a TOTP code, a recovery code or a passkey. Issues no new
+	// tokens.
 	ReauthenticateSession(context.Context, *ReauthenticateSessionRequest) (*ReauthenticateSessionResponse, error)
 	// Starts registering a passkey (WebAuthn) for the user of `session_token`.
 	// Needs a recent authentication.

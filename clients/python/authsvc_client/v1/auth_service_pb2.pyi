@@ -66,6 +66,7 @@ class AuditEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_EVENT_TYPE_PASSKEY_SIGN_IN_FAILED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_PASSKEY_COUNTER_REGRESSED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_TOTP_ENROLLMENT_STARTED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_SIGN_UP_THROTTLED: _ClassVar[AuditEventType]
 
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -169,6 +170,7 @@ AUDIT_EVENT_TYPE_PASSKEY_SIGN_IN_SUCCEEDED: AuditEventType
 AUDIT_EVENT_TYPE_PASSKEY_SIGN_IN_FAILED: AuditEventType
 AUDIT_EVENT_TYPE_PASSKEY_COUNTER_REGRESSED: AuditEventType
 AUDIT_EVENT_TYPE_TOTP_ENROLLMENT_STARTED: AuditEventType
+AUDIT_EVENT_TYPE_SIGN_UP_THROTTLED: AuditEventType
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_EMAIL_TAKEN: ErrorReason
@@ -256,16 +258,20 @@ class Session(_message.Message):
     def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_agent: _Optional[str] = ..., ip_address: _Optional[str] = ..., authentication_methods: _Optional[_Iterable[_Union[AuthenticationMethod, _Mapping]]] = ..., assurance_level: _Optional[_Union[AssuranceLevel, str]] = ...) -> None: ...
 
 class CreateUserRequest(_message.Message):
-    __slots__ = ("email", "password", "first_name", "last_name")
+    __slots__ = ("email", "password", "first_name", "last_name", "ip_address", "user_agent")
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     FIRST_NAME_FIELD_NUMBER: _ClassVar[int]
     LAST_NAME_FIELD_NUMBER: _ClassVar[int]
+    IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     email: str
     password: str
     first_name: str
     last_name: str
-    def __init__(self, email: _Optional[str] = ..., password: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ...) -> None: ...
+    ip_address: str
+    user_agent: str
+    def __init__(self, email: _Optional[str] = ..., password: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
 
 class CreateUserResponse(_message.Message):
     __slots__ = ("user",)
@@ -726,16 +732,18 @@ class CompleteSignInResponse(_message.Message):
     def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., session_token: _Optional[str] = ..., update_token: _Optional[str] = ..., user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
 
 class ReauthenticateSessionRequest(_message.Message):
-    __slots__ = ("session_token", "password", "totp_code", "passkey_assertion")
+    __slots__ = ("session_token", "password", "totp_code", "passkey_assertion", "recovery_code")
     SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     TOTP_CODE_FIELD_NUMBER: _ClassVar[int]
     PASSKEY_ASSERTION_FIELD_NUMBER: _ClassVar[int]
+    RECOVERY_CODE_FIELD_NUMBER: _ClassVar[int]
     session_token: str
     password: str
     totp_code: str
     passkey_assertion: PasskeyAssertion
-    def __init__(self, session_token: _Optional[str] = ..., password: _Optional[str] = ..., totp_code: _Optional[str] = ..., passkey_assertion: _Optional[_Union[PasskeyAssertion, _Mapping]] = ...) -> None: ...
+    recovery_code: str
+    def __init__(self, session_token: _Optional[str] = ..., password: _Optional[str] = ..., totp_code: _Optional[str] = ..., passkey_assertion: _Optional[_Union[PasskeyAssertion, _Mapping]] = ..., recovery_code: _Optional[str] = ...) -> None: ...
 
 class PasskeyAssertion(_message.Message):
     __slots__ = ("challenge_token", "assertion_json")

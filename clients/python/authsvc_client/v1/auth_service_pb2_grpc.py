@@ -215,6 +215,8 @@ class AuthServiceServicer:
     def CreateUser(self, request, context):
         """Registers a new user (sign up). The email is trimmed and lower-cased and
         must not be registered already (ALREADY_EXISTS, reason EMAIL_TAKEN).
+        Sign-ups are throttled per end-user address (RESOURCE_EXHAUSTED, reason
+        TOO_MANY_ATTEMPTS, with RetryInfo).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -252,7 +254,9 @@ class AuthServiceServicer:
         """Changes the password of the user owning `session_token`. Every other
         session of that user is revoked; the calling session stays valid. The
         current password counts as a fresh authentication (recorded on the
-        session); second factors are kept.
+        session); second factors are kept. A user with a second factor must
+        also have proven one on the session within AUTHSVC_REAUTH_MAX_AGE
+        (FAILED_PRECONDITION, reason REAUTHENTICATION_REQUIRED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -414,6 +418,9 @@ class AuthServiceServicer:
         `session_token`: returns a new secret to scan. Not active until
         ConfirmTotpEnrollment. Needs a recent authentication (reason
         REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+        Here and for every call that changes factors, a user who has a second
+        factor (TOTP or passkey) must have re-proven a second factor (TOTP,
+        recovery code or passkey) recently: a password alone is not enough.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -445,7 +452,8 @@ class AuthServiceServicer:
 
     def ReauthenticateSession(self, request, context):
         """Records a fresh authentication on an existing session (step-up), with
-        the password, a TOTP code or a passkey. Issues no new tokens.
+        the password, a TOTP code, a recovery code or a passkey. Issues no new
+        tokens.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -40,6 +40,8 @@ class AuthServiceStub:
     CreateUser: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.CreateUserRequest, _auth_service_pb2.CreateUserResponse]
     """Registers a new user (sign up). The email is trimmed and lower-cased and
     must not be registered already (ALREADY_EXISTS, reason EMAIL_TAKEN).
+    Sign-ups are throttled per end-user address (RESOURCE_EXHAUSTED, reason
+    TOO_MANY_ATTEMPTS, with RetryInfo).
     """
     GetUser: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetUserRequest, _auth_service_pb2.GetUserResponse]
     """Returns one user by id (NOT_FOUND, reason USER_NOT_FOUND, if unknown)."""
@@ -53,7 +55,9 @@ class AuthServiceStub:
     """Changes the password of the user owning `session_token`. Every other
     session of that user is revoked; the calling session stays valid. The
     current password counts as a fresh authentication (recorded on the
-    session); second factors are kept.
+    session); second factors are kept. A user with a second factor must
+    also have proven one on the session within AUTHSVC_REAUTH_MAX_AGE
+    (FAILED_PRECONDITION, reason REAUTHENTICATION_REQUIRED).
     """
     CreateSession: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.CreateSessionRequest, _auth_service_pb2.CreateSessionResponse]
     """Signs a user in: checks email and password and opens a new session.
@@ -143,6 +147,9 @@ class AuthServiceStub:
     `session_token`: returns a new secret to scan. Not active until
     ConfirmTotpEnrollment. Needs a recent authentication (reason
     REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+    Here and for every call that changes factors, a user who has a second
+    factor (TOTP or passkey) must have re-proven a second factor (TOTP,
+    recovery code or passkey) recently: a password alone is not enough.
     """
     ConfirmTotpEnrollment: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ConfirmTotpEnrollmentRequest, _auth_service_pb2.ConfirmTotpEnrollmentResponse]
     """Confirms a TOTP enrolment with a current code and returns 10 single-use
@@ -158,7 +165,8 @@ class AuthServiceStub:
     """
     ReauthenticateSession: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ReauthenticateSessionRequest, _auth_service_pb2.ReauthenticateSessionResponse]
     """Records a fresh authentication on an existing session (step-up), with
-    the password, a TOTP code or a passkey. Issues no new tokens.
+    the password, a TOTP code, a recovery code or a passkey. Issues no new
+    tokens.
     """
     StartPasskeyRegistration: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasskeyRegistrationRequest, _auth_service_pb2.StartPasskeyRegistrationResponse]
     """Starts registering a passkey (WebAuthn) for the user of `session_token`.
@@ -193,6 +201,8 @@ class AuthServiceAsyncStub(AuthServiceStub):
     CreateUser: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.CreateUserRequest, _auth_service_pb2.CreateUserResponse]  # type: ignore[assignment]
     """Registers a new user (sign up). The email is trimmed and lower-cased and
     must not be registered already (ALREADY_EXISTS, reason EMAIL_TAKEN).
+    Sign-ups are throttled per end-user address (RESOURCE_EXHAUSTED, reason
+    TOO_MANY_ATTEMPTS, with RetryInfo).
     """
     GetUser: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetUserRequest, _auth_service_pb2.GetUserResponse]  # type: ignore[assignment]
     """Returns one user by id (NOT_FOUND, reason USER_NOT_FOUND, if unknown)."""
@@ -206,7 +216,9 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Changes the password of the user owning `session_token`. Every other
     session of that user is revoked; the calling session stays valid. The
     current password counts as a fresh authentication (recorded on the
-    session); second factors are kept.
+    session); second factors are kept. A user with a second factor must
+    also have proven one on the session within AUTHSVC_REAUTH_MAX_AGE
+    (FAILED_PRECONDITION, reason REAUTHENTICATION_REQUIRED).
     """
     CreateSession: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.CreateSessionRequest, _auth_service_pb2.CreateSessionResponse]  # type: ignore[assignment]
     """Signs a user in: checks email and password and opens a new session.
@@ -296,6 +308,9 @@ class AuthServiceAsyncStub(AuthServiceStub):
     `session_token`: returns a new secret to scan. Not active until
     ConfirmTotpEnrollment. Needs a recent authentication (reason
     REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+    Here and for every call that changes factors, a user who has a second
+    factor (TOTP or passkey) must have re-proven a second factor (TOTP,
+    recovery code or passkey) recently: a password alone is not enough.
     """
     ConfirmTotpEnrollment: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ConfirmTotpEnrollmentRequest, _auth_service_pb2.ConfirmTotpEnrollmentResponse]  # type: ignore[assignment]
     """Confirms a TOTP enrolment with a current code and returns 10 single-use
@@ -311,7 +326,8 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """
     ReauthenticateSession: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ReauthenticateSessionRequest, _auth_service_pb2.ReauthenticateSessionResponse]  # type: ignore[assignment]
     """Records a fresh authentication on an existing session (step-up), with
-    the password, a TOTP code or a passkey. Issues no new tokens.
+    the password, a TOTP code, a recovery code or a passkey. Issues no new
+    tokens.
     """
     StartPasskeyRegistration: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasskeyRegistrationRequest, _auth_service_pb2.StartPasskeyRegistrationResponse]  # type: ignore[assignment]
     """Starts registering a passkey (WebAuthn) for the user of `session_token`.
@@ -349,6 +365,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_auth_service_pb2.CreateUserResponse, _abc.Awaitable[_auth_service_pb2.CreateUserResponse]]:
         """Registers a new user (sign up). The email is trimmed and lower-cased and
         must not be registered already (ALREADY_EXISTS, reason EMAIL_TAKEN).
+        Sign-ups are throttled per end-user address (RESOURCE_EXHAUSTED, reason
+        TOO_MANY_ATTEMPTS, with RetryInfo).
         """
 
     @_abc_1.abstractmethod
@@ -392,7 +410,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         """Changes the password of the user owning `session_token`. Every other
         session of that user is revoked; the calling session stays valid. The
         current password counts as a fresh authentication (recorded on the
-        session); second factors are kept.
+        session); second factors are kept. A user with a second factor must
+        also have proven one on the session within AUTHSVC_REAUTH_MAX_AGE
+        (FAILED_PRECONDITION, reason REAUTHENTICATION_REQUIRED).
         """
 
     @_abc_1.abstractmethod
@@ -584,6 +604,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         `session_token`: returns a new secret to scan. Not active until
         ConfirmTotpEnrollment. Needs a recent authentication (reason
         REAUTHENTICATION_REQUIRED) and AUTHSVC_SECRET_KEY (MFA_NOT_CONFIGURED).
+        Here and for every call that changes factors, a user who has a second
+        factor (TOTP or passkey) must have re-proven a second factor (TOTP,
+        recovery code or passkey) recently: a password alone is not enough.
         """
 
     @_abc_1.abstractmethod
@@ -623,7 +646,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.ReauthenticateSessionResponse, _abc.Awaitable[_auth_service_pb2.ReauthenticateSessionResponse]]:
         """Records a fresh authentication on an existing session (step-up), with
-        the password, a TOTP code or a passkey. Issues no new tokens.
+        the password, a TOTP code, a recovery code or a passkey. Issues no new
+        tokens.
         """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,93 @@
+"""No throttle key is shared by everyone: a stranger's wrong secrets never make somebody
+else's right secret fail (issue 17)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import grpc
+import pytest
+
+from authsvc.runtime.settings import load_settings
+from authsvc_client.v1 import auth_service_pb2 as pb
+from tests.flows.lifecycle_helpers import (
+    NEW_PASSWORD,
+    complete_reset,
+    events,
+    start_reset,
+    start_verification,
+)
+from tests.flows.test_secret_check import retry_delay
+from tests.helpers import PASSWORD, failure, sign_up
+
+#: The old service-wide budget of wrong tokens per purpose was 1000 an hour; one more.
+BOGUS_CALLS = 1001
+
+
+def reasons(calls: list[tuple[object, object]]) -> list[str]:
+    """Makes each (method, request) call, four at a time; each failure's reason."""
+
+    def call(pair: tuple[object, object]) -> str:
+        method, request = pair
+        try:
+            method(request, timeout=30)  # type: ignore[operator]
+        except grpc.RpcError as exc:
+            return failure(exc).reason
+        return "OK"
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(call, calls))
+
+
+def test_a_strangers_wrong_tokens_never_block_a_victims_right_ones(stub, database):
+    victim = sign_up(stub)
+    bogus = [
+        (
+            stub.CompletePasswordReset,
+            pb.CompletePasswordResetRequest(
+                reset_token=f"asv_rt_{n:043d}", new_password=NEW_PASSWORD
+            ),
+        )
+        for n in range(BOGUS_CALLS)
+    ] + [
+        (stub.VerifyEmail, pb.VerifyEmailRequest(verification_token=f"asv_vt_{n:043d}"))
+        for n in range(BOGUS_CALLS)
+    ]
+    # The stranger calls the open RPCs without an ip_address, as in the attack.
+    assert set(reasons(bogus)) == {"TOKEN_INVALID"}
+    verification = start_verification(stub, victim.id).verification_token
+    reset = start_reset(stub).reset_token
+    verified = stub.VerifyEmail(
+        pb.VerifyEmailRequest(verification_token=verification, ip_address="198.51.100.20"),
+        timeout=10,
+    )
+    assert verified.user.email_verified
+    complete_reset(stub, reset, ip_address="198.51.100.20")
+    assert events(database, "PASSWORD_RESET_COMPLETED") == 1
+    assert events(database, "PASSWORD_RESET_THROTTLED") == 0
+    assert events(database, "EMAIL_VERIFICATION_THROTTLED") == 0
+
+
+def test_sign_ups_are_throttled_per_end_user_address(start_server, database):
+    _, stub = start_server(sign_up_limit=2)
+    for n in range(2):
+        sign_up_from(stub, f"user{n}@example.com", "203.0.113.5")
+    with pytest.raises(grpc.RpcError) as caught:
+        sign_up_from(stub, "user2@example.com", "203.0.113.5")
+    assert failure(caught.value).reason == "TOO_MANY_ATTEMPTS"
+    assert timedelta(minutes=59) < retry_delay(caught.value) <= timedelta(hours=1)
+    assert events(database, "SIGN_UP_THROTTLED") == 1
+    sign_up_from(stub, "user2@example.com", "203.0.113.6")  # another address is not blocked
+
+
+def test_the_sign_up_budget_is_a_setting_of_twenty_an_hour():
+    assert load_settings({}).sign_up_limit == 20
+    assert load_settings({"AUTHSVC_SIGN_UP_LIMIT": "3"}).sign_up_limit == 3
+
+
+def sign_up_from(stub, email, ip_address):
+    request = pb.CreateUserRequest(
+        email=email, password=PASSWORD, first_name="Ada", last_name="L", ip_address=ip_address
+    )
+    return stub.CreateUser(request, timeout=10).user

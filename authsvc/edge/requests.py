@@ -316,6 +316,10 @@ def reauthenticate(r: pb.ReauthenticateSessionRequest) -> Reauthentication:
         code = f.take("totp_code", values.totp_code, r.totp_code)
         f.done()
         return Reauthentication(token, totp_code=code)
+    if which == "recovery_code":
+        code = f.take("recovery_code", values.recovery_code, r.recovery_code)
+        f.done()
+        return Reauthentication(token, recovery_code=code)
     if which == "passkey_assertion":
         a = r.passkey_assertion
         challenge = f.take("passkey_assertion.challenge_token", values.required, a.challenge_token)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from authsvc.errors import InvalidCredentials
 from authsvc.flows.changes import Changes, Who
 from authsvc.flows.secret_check import SecretCheck
+from authsvc.flows.sign_in import second_factors
 from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hashing import Hasher
@@ -29,29 +31,45 @@ class Credentials:
     """ChangePassword, SetPassword."""
 
     def __init__(
-        self, changes: Changes, hasher: Hasher, check: SecretCheck, validator: TokenValidator
+        self,
+        changes: Changes,
+        hasher: Hasher,
+        check: SecretCheck,
+        validator: TokenValidator,
+        reauth_max_age: timedelta,
     ) -> None:
         self._changes = changes
         self._hasher = hasher
         self._check = check
         self._validator = validator
+        self._reauth_max_age = reauth_max_age
 
     def change_password(self, request: PasswordChange) -> None:
         """Changes the password of the token's user and ends the user's other sessions and
         any unused reset token (a reset asked for before must not undo the change).
 
         The current password counts as a fresh authentication: it is recorded on the
-        session (PASSWORD, now) and no recent step-up is needed. The user's second
-        factors are kept; pending sign-in challenges (which proved the old password) end.
+        session (PASSWORD, now), and for a password-only user no recent step-up is needed.
+        A user with a second factor must also have proven one on this session within
+        ``AUTHSVC_REAUTH_MAX_AGE`` (checked first, before the password is counted). The
+        user's second factors are kept; pending sign-in challenges (which proved the old
+        password) end.
 
-        Raises TokenInvalid, TokenExpired, InvalidCredentials or TooManyAttempts: the
-        current password is throttled like a sign-in of the user's account, so a stolen
-        session token is no unthrottled password oracle.
+        Raises TokenInvalid, TokenExpired, ReauthenticationRequired, InvalidCredentials or
+        TooManyAttempts: the current password is throttled like a sign-in of the user's
+        account, so a stolen session token is no unthrottled password oracle.
         """
         with self._hasher.preparing():
             with self._changes.read() as db:
                 found = self._validator.validate_in(db, request.session_token)
                 user = users.get_user(db, uuid.UUID(found.user.id))
+                if second_factors(db, user.id):
+                    sessions.require_recent_authentication(
+                        found.session,
+                        self._changes.clock(),
+                        self._reauth_max_age,
+                        second_factor=True,
+                    )
             session_id = uuid.UUID(found.session.id)
             who = Who(user.id, session_id)
             attempt = self._check.begin(self._check.keys(user.email), who)
@@ -67,7 +85,7 @@ class Credentials:
             sessions.revoke_others(change.db, user.id, keep=session_id)
             user_tokens.forget(change.db, user.id, Purpose.RESET)
             # The current password was just proven: that is this session's fresh
-            # authentication (ChangePassword needs no separate step-up).
+            # authentication (a password-only user needs no separate step-up).
             sessions.record_authentication(change.db, session_id, AuthMethod.PASSWORD, change.now)
             change.changed_user(user.id)
             self._check.succeeded(change, attempt)

@@ -1,7 +1,9 @@
 """Factors: enrolling and removing TOTP (with its recovery codes).
 
 Every call here is sensitive: it needs an authentication on the session within
-``AUTHSVC_REAUTH_MAX_AGE`` (else REAUTHENTICATION_REQUIRED).
+``AUTHSVC_REAUTH_MAX_AGE`` (else REAUTHENTICATION_REQUIRED); for a user who has a second
+factor (TOTP or a passkey), a second factor proven within that age, since a stolen
+password and session token must not be enough to plant or remove a factor.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime, timedelta
 from authsvc.errors import CodeInvalid
 from authsvc.flows.changes import Changes, Who
 from authsvc.flows.second_factor import Code, SecondFactorCheck
+from authsvc.flows.sign_in import second_factors
 from authsvc.rules import recovery_codes, sessions, totp
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.secrets_at_rest import SecretKeys
@@ -56,15 +59,18 @@ class Factors:
         self._keys = keys
         self._policy = policy
 
-    def fresh_session(self, session_token: str) -> Validated:
-        """The token's session, if it authenticated recently enough.
+    def fresh_session(self, session_token: str, *, proving_now: bool = False) -> Validated:
+        """The token's session, if it authenticated recently enough: with a second factor
+        when the user has one, unless the call itself checks one (``proving_now``).
 
         Raises TokenInvalid, TokenExpired or ReauthenticationRequired.
         """
         with self._changes.read() as db:
             found = self.validator.validate_in(db, session_token)
+            strong = not proving_now and bool(second_factors(db, uuid.UUID(found.user.id)))
         now = self._changes.clock()
-        sessions.require_recent_authentication(found.session, now, self._policy.reauth_max_age)
+        max_age = self._policy.reauth_max_age
+        sessions.require_recent_authentication(found.session, now, max_age, second_factor=strong)
         return found
 
     def start_totp(self, session_token: str) -> TotpEnrollment:
@@ -112,9 +118,11 @@ class Factors:
     def remove_totp(self, session_token: str, code: Code) -> None:
         """Removes the TOTP and the recovery codes, given a current code or a recovery code.
 
-        Raises TotpNotEnrolled, CodeInvalid, TooManyAttempts, ReauthenticationRequired.
+        That code is the second factor this change needs (proven now), so a recent
+        authentication of any kind suffices besides. Raises TotpNotEnrolled, CodeInvalid,
+        TooManyAttempts, ReauthenticationRequired.
         """
-        found = self.fresh_session(session_token)
+        found = self.fresh_session(session_token, proving_now=True)
         user_id, who = _who(found)
         verified = self._codes.verify(user_id, code, who)
         with self._changes.open() as change:

@@ -25,11 +25,13 @@ from authsvc.storage.models import AuthMethod, Session
 
 @dataclass(frozen=True)
 class Reauthentication:
-    """A checked ReauthenticateSession request: a password, a TOTP code or a passkey."""
+    """A checked ReauthenticateSession request: a password, a TOTP code, a recovery
+    code or a passkey."""
 
     session_token: str
     password: str = ""
     totp_code: str = ""
+    recovery_code: str = ""
     #: A passkey assertion and the StartPasskeySignIn challenge it answers.
     passkey_challenge: str = ""
     passkey_assertion: str = ""
@@ -58,15 +60,19 @@ class StepUp:
         """Records the proof on the session and returns it.
 
         Raises TokenInvalid, TokenExpired, InvalidCredentials (wrong password),
-        CodeInvalid, TotpNotEnrolled, TooManyAttempts, ChallengeInvalid, PasskeyInvalid
-        (also for another user's passkey) or ClonedAuthenticator.
+        CodeInvalid (also a wrong or spent recovery code), TotpNotEnrolled,
+        TooManyAttempts, ChallengeInvalid, PasskeyInvalid (also for another user's
+        passkey) or ClonedAuthenticator.
         """
         with self._changes.read() as db:
             found = self._validator.validate_in(db, request.session_token)
             user = users.get_user(db, uuid.UUID(found.user.id))
         who = Who(user.id, uuid.UUID(found.session.id))
         if request.totp_code:
-            return self._with_code(request, who, Code(AuthMethod.TOTP, request.totp_code))
+            return self._with_code(who, Code(AuthMethod.TOTP, request.totp_code))
+        if request.recovery_code:
+            code = Code(AuthMethod.RECOVERY_CODE, request.recovery_code)
+            return self._with_code(who, code)
         if request.passkey_assertion:
             return self._with_passkey(request, who)
         check = self._password_check
@@ -77,13 +83,14 @@ class StepUp:
             check.succeeded(change, attempt)
             return self._record(change, who, AuthMethod.PASSWORD)
 
-    def _with_code(self, request: Reauthentication, who: Who, code: Code) -> Session:
+    def _with_code(self, who: Who, code: Code) -> Session:
+        """Step-up with a TOTP or a recovery code (spent), recorded as that method."""
         assert who.user_id is not None
         verified = self._codes.verify(who.user_id, code, who)
         with self._changes.open() as change:
             session = None
             if self._codes.spend(change, verified, who):
-                session = self._record(change, who, AuthMethod.TOTP)
+                session = self._record(change, who, code.method)
         if session is None:
             raise CodeInvalid()
         return session

@@ -20,7 +20,13 @@ from authsvc.errors import (
     TokenInvalid,
 )
 from authsvc.rules.tokens import TokenKind, is_well_formed, new_token, token_hash
-from authsvc.storage.models import Authentication, AuthMethod, RotatedToken, Session
+from authsvc.storage.models import (
+    SECOND_FACTORS,
+    Authentication,
+    AuthMethod,
+    RotatedToken,
+    Session,
+)
 from authsvc.storage.paging import Page, PageRequest, page
 from authsvc.storage.read_model import SessionView
 
@@ -264,8 +270,26 @@ def record_authentication(
     return session
 
 
-def require_recent_authentication(view: SessionView, now: datetime, max_age: timedelta) -> None:
-    """Raises ReauthenticationRequired unless the session proved a method within ``max_age``."""
+#: What a user with a second factor is told when only a password is recent.
+SECOND_FACTOR_NEEDED = (
+    "this account has a second factor: prove one again (ReauthenticateSession with a "
+    "totp_code, recovery_code or passkey_assertion) before this call; a password is not enough"
+)
+
+
+def require_recent_authentication(
+    view: SessionView, now: datetime, max_age: timedelta, *, second_factor: bool = False
+) -> None:
+    """Raises ReauthenticationRequired unless the session proved a method within
+    ``max_age``: with ``second_factor`` (the user has one), a second factor (TOTP,
+    recovery code or passkey), since a password alone must not change what protects
+    an account that has more than a password."""
+    if second_factor:
+        times = [a.time for a in view.authentication_methods if a.method in SECOND_FACTORS]
+        last = max(times, default=None)
+        if last is None or now - last > max_age:
+            raise ReauthenticationRequired(SECOND_FACTOR_NEEDED)
+        return
     last = view.authenticated_since()
     if last is None or now - last > max_age:
         raise ReauthenticationRequired()

@@ -235,6 +235,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
             infra.hasher,
             _password_check(settings, changes, AuditEvent.PASSWORD_CHANGE_FAILED),
             infra.validator,
+            settings.reauth_max_age,
         ),
         audit_trail=AuditTrail(changes),
         housekeeping=Housekeeping(changes, retention(settings)),

@@ -380,14 +380,20 @@ def test_require_mfa_flags_users_without_a_second_factor(start_server, keys, clo
 def test_changing_the_password_keeps_the_second_factor(mfa, clock) -> None:
     secret, _ = enrolled_user(mfa, clock)
     done = complete(mfa, sign_in(mfa).challenge.challenge_token, totp_code=code(secret, clock))
-    clock.advance(timedelta(minutes=30))  # no step-up needed: the current password is one
-    mfa.ChangePassword(
-        pb.ChangePasswordRequest(
-            session_token=done.session_token,
-            current_password=PASSWORD,
-            new_password="a new and long passphrase",
+    clock.advance(timedelta(minutes=30))
+    change = pb.ChangePasswordRequest(
+        session_token=done.session_token,
+        current_password=PASSWORD,
+        new_password="a new and long passphrase",
+    )
+    # The user has a second factor: the current password alone is no longer enough.
+    assert fails(mfa.ChangePassword, change).reason == "REAUTHENTICATION_REQUIRED"
+    mfa.ReauthenticateSession(
+        pb.ReauthenticateSessionRequest(
+            session_token=done.session_token, totp_code=code(secret, clock)
         )
     )
+    mfa.ChangePassword(change)
     assert sign_in(mfa, password="a new and long passphrase").HasField("challenge")
     seen = mfa.ValidateToken(pb.ValidateTokenRequest(session_token=done.session_token))
     password_time = seen.session.authentication_methods[-1]

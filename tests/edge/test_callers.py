@@ -578,6 +578,9 @@ def test_the_kubernetes_policy_is_valid_and_lets_probes_check_health() -> None:
     assert policy.allows([], "/grpc.health.v1.Health/Check")
     assert policy.allows(["admin-tool"], f"{AUTH}ListUsers")
     assert not policy.allows(["billing-service"], f"{AUTH}ListUsers")
+    assert policy.allows(["web-frontend"], f"{AUTH}CreateSession")
+    assert policy.asserts_end_user_address(["web-frontend"])
+    assert not policy.asserts_end_user_address(["billing-service"])
 
 
 def test_only_privileged_rpcs_need_an_identity_without_a_policy() -> None:

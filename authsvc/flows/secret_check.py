@@ -1,8 +1,11 @@
 """The throttled secret check: count, delay, verify, reset.
 
 Every secret a caller presents on someone's behalf (a password at sign-in, the current
-password of ChangePassword; reset tokens, email codes and second factors alike) goes
-through one ``SecretCheck`` with the flow's own ``ThrottlePolicy`` and audit events:
+password of ChangePassword, second factors; wrong reset and verification tokens, which
+``flows.mailed_tokens`` looks up first) goes through one ``SecretCheck`` with the flow's
+own ``ThrottlePolicy`` and audit events; so do sign-ups and reset starts, which are only
+counted. Its keys name an account, a user or an end-user address, never one shared by
+everyone:
 
 1. ``begin`` counts the attempt against its keys *before* the secret is checked, in its
    own transaction; while a key is blocked it audits the refusal, commits, and raises

@@ -10,6 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from authsvc.rules.secrets_at_rest import SecretKeys
+from authsvc_client import AuthClient
 from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.flows.test_multi_factor import STEP, code, complete, enrol
 from tests.flows.test_passkeys import ORIGIN, RP_ID, register
@@ -134,3 +135,16 @@ def test_a_password_only_user_keeps_password_step_up(stub, clock) -> None:
     reauthenticate(stub, token, password=NEW_PASSWORD)
     stub.StartPasskeyRegistration(pb.StartPasskeyRegistrationRequest(session_token=token))
     stub.StartTotpEnrollment(pb.StartTotpEnrollmentRequest(session_token=token))
+
+
+def test_the_python_client_steps_up_with_a_recovery_code(start_server, clock) -> None:
+    keys = SecretKeys.parse(Fernet.generate_key().decode())
+    server, stub = start_server(secret_key=keys)
+    token, _, codes = totp_user(stub, clock)
+    with AuthClient(f"127.0.0.1:{server.port}", timeout=10) as client:
+        session = client.reauthenticate_session(token, recovery_code=codes[0])
+        assert pb.AUTHENTICATION_METHOD_TYPE_RECOVERY_CODE in methods(session)
+        user = client.create_user(
+            "bob@example.com", PASSWORD, "Bob", "B", ip_address="203.0.113.8", user_agent="t/1"
+        )
+    assert user.email == "bob@example.com"

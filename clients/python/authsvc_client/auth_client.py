@@ -153,11 +153,19 @@ class AuthClient:
         first_name: str,
         last_name: str,
         *,
+        ip_address: str = "",
+        user_agent: str = "",
         timeout: float | None = None,
     ) -> pb.User:
-        """Signs up a user (never retried). Reasons: INVALID_ARGUMENT, EMAIL_TAKEN."""
+        """Signs up a user (never retried); ``ip_address`` is the end user's (sign-ups are
+        throttled per address). Reasons: INVALID_ARGUMENT, EMAIL_TAKEN, TOO_MANY_ATTEMPTS."""
         request = pb.CreateUserRequest(
-            email=email, password=password, first_name=first_name, last_name=last_name
+            email=email,
+            password=password,
+            first_name=first_name,
+            last_name=last_name,
+            ip_address=ip_address,
+            user_agent=user_agent,
         )
         return self._call(self._stub.CreateUser, request, timeout).user
 
@@ -446,11 +454,14 @@ class AuthClient:
         *,
         password: str = "",
         totp_code: str = "",
+        recovery_code: str = "",
         passkey_challenge_token: str = "",
         passkey_assertion_json: str = "",
         timeout: float | None = None,
     ) -> pb.Session:
         """Records a fresh authentication (one proof) on the session; no new tokens.
+        A user with a second factor must step up with one (TOTP, a recovery code, which
+        this spends, or a passkey) before changing factors or the password.
 
         Reasons: INVALID_CREDENTIALS, CODE_INVALID, PASSKEY_INVALID, CHALLENGE_INVALID,
         CLONED_AUTHENTICATOR, TOO_MANY_ATTEMPTS, TOKEN_INVALID, TOKEN_EXPIRED.
@@ -458,6 +469,8 @@ class AuthClient:
         request = pb.ReauthenticateSessionRequest(session_token=session_token)
         if totp_code:
             request.totp_code = totp_code
+        elif recovery_code:
+            request.recovery_code = recovery_code
         elif passkey_assertion_json:
             request.passkey_assertion.challenge_token = passkey_challenge_token
             request.passkey_assertion.assertion_json = passkey_assertion_json

@@ -74,6 +74,13 @@ PRIVILEGED_METHODS = (
     "StartEmailVerification",
     "RevokeSession",
     "RevokeUserSessions",
+    # Account events and webhooks: every user's changes.
+    "WatchEvents",
+    "ListEvents",
+    "CreateWebhook",
+    "ListWebhooks",
+    "DeleteWebhook",
+    "ListWebhookDeliveries",
 )
 #: AuthService RPCs an end user's own request drives (they carry the user's password or
 #: token): open to every caller without a policy. Any RPC in neither list is privileged.
@@ -99,6 +106,9 @@ ORDINARY_METHODS = (
     "RemovePasskey",
     "StartPasskeySignIn",
     "FinishPasskeySignIn",
+    # Local verification: public keys and revoked ids, nothing secret or personal.
+    "GetSigningKeys",
+    "WatchRevocations",
 )
 #: Named above but not served yet (none: kept for RPCs added in steps).
 PENDING_METHODS: frozenset[str] = frozenset()

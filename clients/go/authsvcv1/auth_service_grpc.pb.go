@@ -143,6 +143,42 @@ type AuthServiceClient interface {
 	// Finishes a passkey sign-in: a user-verified passkey is a full sign-in
 	// (AAL2) on its own. Returns the tokens.
 	FinishPasskeySignIn(ctx context.Context, in *FinishPasskeySignInRequest, opts ...grpc.CallOption) (*FinishPasskeySignInResponse, error)
+	// Streams account events (never failed attempts: those stay in the audit
+	// trail) in the order their changes committed: first every retained event
+	// after `after_cursor`, then new ones as they commit, and a heartbeat (an
+	// Event of type "heartbeat" carrying only the current `cursor`) at least
+	// every 10 s. Resume with the cursor of the last event processed: every
+	// later event arrives exactly once. FAILED_PRECONDITION, reason
+	// CURSOR_EXPIRED, for a cursor older than AUTHSVC_EVENT_RETENTION.
+	// Privileged.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (AuthService_WatchEventsClient, error)
+	// Returns one page of account events after `after_cursor`, in commit
+	// order, for consumers that poll. Privileged.
+	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
+	// Registers a webhook endpoint: every event of the chosen types is POSTed
+	// to `url`, signed per the Standard Webhooks specification with the
+	// returned secret (shown once). Privileged.
+	CreateWebhook(ctx context.Context, in *CreateWebhookRequest, opts ...grpc.CallOption) (*CreateWebhookResponse, error)
+	// Lists the webhook endpoints, oldest first. Privileged.
+	ListWebhooks(ctx context.Context, in *ListWebhooksRequest, opts ...grpc.CallOption) (*ListWebhooksResponse, error)
+	// Deletes a webhook endpoint; its pending deliveries are dropped.
+	// Privileged.
+	DeleteWebhook(ctx context.Context, in *DeleteWebhookRequest, opts ...grpc.CallOption) (*DeleteWebhookResponse, error)
+	// Lists the delivery attempts of one webhook endpoint, newest first.
+	// Privileged.
+	ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error)
+	// Returns the public keys that sign access tokens, as a JWKS (RFC 7517,
+	// RFC 8037 Ed25519 keys): keys about to sign, signing and recently
+	// retired. Open to every caller.
+	GetSigningKeys(ctx context.Context, in *GetSigningKeysRequest, opts ...grpc.CallOption) (*GetSigningKeysResponse, error)
+	// Streams revocations that affect access tokens: first a snapshot of every
+	// revocation whose access tokens could still be unexpired, then new ones
+	// as they commit, and a heartbeat (a Revocation with a cursor and no
+	// subject) at least every 5 s. Resume with the last cursor received.
+	// Open to every caller (it carries only ids).
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	WatchRevocations(ctx context.Context, in *WatchRevocationsRequest, opts ...grpc.CallOption) (AuthService_WatchRevocationsClient, error)
 }
 
 type authServiceClient struct {
@@ -450,6 +486,124 @@ func (c *authServiceClient) FinishPasskeySignIn(ctx context.Context, in *FinishP
 	return out, nil
 }
 
+func (c *authServiceClient) WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (AuthService_WatchEventsClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_AuthService_serviceDesc.Streams[0], "/authsvc.v1.AuthService/WatchEvents", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &authServiceWatchEventsClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type AuthService_WatchEventsClient interface {
+	Recv() (*Event, error)
+	grpc.ClientStream
+}
+
+type authServiceWatchEventsClient struct {
+	grpc.ClientStream
+}
+
+func (x *authServiceWatchEventsClient) Recv() (*Event, error) {
+	m := new(Event)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *authServiceClient) ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error) {
+	out := new(ListEventsResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/ListEvents", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) CreateWebhook(ctx context.Context, in *CreateWebhookRequest, opts ...grpc.CallOption) (*CreateWebhookResponse, error) {
+	out := new(CreateWebhookResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/CreateWebhook", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) ListWebhooks(ctx context.Context, in *ListWebhooksRequest, opts ...grpc.CallOption) (*ListWebhooksResponse, error) {
+	out := new(ListWebhooksResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/ListWebhooks", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) DeleteWebhook(ctx context.Context, in *DeleteWebhookRequest, opts ...grpc.CallOption) (*DeleteWebhookResponse, error) {
+	out := new(DeleteWebhookResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/DeleteWebhook", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error) {
+	out := new(ListWebhookDeliveriesResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/ListWebhookDeliveries", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) GetSigningKeys(ctx context.Context, in *GetSigningKeysRequest, opts ...grpc.CallOption) (*GetSigningKeysResponse, error) {
+	out := new(GetSigningKeysResponse)
+	err := c.cc.Invoke(ctx, "/authsvc.v1.AuthService/GetSigningKeys", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) WatchRevocations(ctx context.Context, in *WatchRevocationsRequest, opts ...grpc.CallOption) (AuthService_WatchRevocationsClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_AuthService_serviceDesc.Streams[1], "/authsvc.v1.AuthService/WatchRevocations", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &authServiceWatchRevocationsClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type AuthService_WatchRevocationsClient interface {
+	Recv() (*Revocation, error)
+	grpc.ClientStream
+}
+
+type authServiceWatchRevocationsClient struct {
+	grpc.ClientStream
+}
+
+func (x *authServiceWatchRevocationsClient) Recv() (*Revocation, error) {
+	m := new(Revocation)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility
@@ -580,6 +734,42 @@ type AuthServiceServer interface {
 	// Finishes a passkey sign-in: a user-verified passkey is a full sign-in
 	// (AAL2) on its own. Returns the tokens.
 	FinishPasskeySignIn(context.Context, *FinishPasskeySignInRequest) (*FinishPasskeySignInResponse, error)
+	// Streams account events (never failed attempts: those stay in the audit
+	// trail) in the order their changes committed: first every retained event
+	// after `after_cursor`, then new ones as they commit, and a heartbeat (an
+	// Event of type "heartbeat" carrying only the current `cursor`) at least
+	// every 10 s. Resume with the cursor of the last event processed: every
+	// later event arrives exactly once. FAILED_PRECONDITION, reason
+	// CURSOR_EXPIRED, for a cursor older than AUTHSVC_EVENT_RETENTION.
+	// Privileged.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	WatchEvents(*WatchEventsRequest, AuthService_WatchEventsServer) error
+	// Returns one page of account events after `after_cursor`, in commit
+	// order, for consumers that poll. Privileged.
+	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
+	// Registers a webhook endpoint: every event of the chosen types is POSTed
+	// to `url`, signed per the Standard Webhooks specification with the
+	// returned secret (shown once). Privileged.
+	CreateWebhook(context.Context, *CreateWebhookRequest) (*CreateWebhookResponse, error)
+	// Lists the webhook endpoints, oldest first. Privileged.
+	ListWebhooks(context.Context, *ListWebhooksRequest) (*ListWebhooksResponse, error)
+	// Deletes a webhook endpoint; its pending deliveries are dropped.
+	// Privileged.
+	DeleteWebhook(context.Context, *DeleteWebhookRequest) (*DeleteWebhookResponse, error)
+	// Lists the delivery attempts of one webhook endpoint, newest first.
+	// Privileged.
+	ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error)
+	// Returns the public keys that sign access tokens, as a JWKS (RFC 7517,
+	// RFC 8037 Ed25519 keys): keys about to sign, signing and recently
+	// retired. Open to every caller.
+	GetSigningKeys(context.Context, *GetSigningKeysRequest) (*GetSigningKeysResponse, error)
+	// Streams revocations that affect access tokens: first a snapshot of every
+	// revocation whose access tokens could still be unexpired, then new ones
+	// as they commit, and a heartbeat (a Revocation with a cursor and no
+	// subject) at least every 5 s. Resume with the last cursor received.
+	// Open to every caller (it carries only ids).
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	WatchRevocations(*WatchRevocationsRequest, AuthService_WatchRevocationsServer) error
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -685,6 +875,30 @@ func (UnimplementedAuthServiceServer) StartPasskeySignIn(context.Context, *Start
 }
 func (UnimplementedAuthServiceServer) FinishPasskeySignIn(context.Context, *FinishPasskeySignInRequest) (*FinishPasskeySignInResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method FinishPasskeySignIn not implemented")
+}
+func (UnimplementedAuthServiceServer) WatchEvents(*WatchEventsRequest, AuthService_WatchEventsServer) error {
+	return status.Errorf(codes.Unimplemented, "method WatchEvents not implemented")
+}
+func (UnimplementedAuthServiceServer) ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListEvents not implemented")
+}
+func (UnimplementedAuthServiceServer) CreateWebhook(context.Context, *CreateWebhookRequest) (*CreateWebhookResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateWebhook not implemented")
+}
+func (UnimplementedAuthServiceServer) ListWebhooks(context.Context, *ListWebhooksRequest) (*ListWebhooksResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListWebhooks not implemented")
+}
+func (UnimplementedAuthServiceServer) DeleteWebhook(context.Context, *DeleteWebhookRequest) (*DeleteWebhookResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteWebhook not implemented")
+}
+func (UnimplementedAuthServiceServer) ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListWebhookDeliveries not implemented")
+}
+func (UnimplementedAuthServiceServer) GetSigningKeys(context.Context, *GetSigningKeysRequest) (*GetSigningKeysResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetSigningKeys not implemented")
+}
+func (UnimplementedAuthServiceServer) WatchRevocations(*WatchRevocationsRequest, AuthService_WatchRevocationsServer) error {
+	return status.Errorf(codes.Unimplemented, "method WatchRevocations not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 
@@ -1293,6 +1507,156 @@ func _AuthService_FinishPasskeySignIn_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_WatchEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchEventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AuthServiceServer).WatchEvents(m, &authServiceWatchEventsServer{stream})
+}
+
+type AuthService_WatchEventsServer interface {
+	Send(*Event) error
+	grpc.ServerStream
+}
+
+type authServiceWatchEventsServer struct {
+	grpc.ServerStream
+}
+
+func (x *authServiceWatchEventsServer) Send(m *Event) error {
+	return x.ServerStream.SendMsg(m)
+}
+
+func _AuthService_ListEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ListEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/ListEvents",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ListEvents(ctx, req.(*ListEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_CreateWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateWebhookRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).CreateWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/CreateWebhook",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).CreateWebhook(ctx, req.(*CreateWebhookRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_ListWebhooks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWebhooksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ListWebhooks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/ListWebhooks",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ListWebhooks(ctx, req.(*ListWebhooksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_DeleteWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteWebhookRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).DeleteWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/DeleteWebhook",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).DeleteWebhook(ctx, req.(*DeleteWebhookRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_ListWebhookDeliveries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWebhookDeliveriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ListWebhookDeliveries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/ListWebhookDeliveries",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ListWebhookDeliveries(ctx, req.(*ListWebhookDeliveriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_GetSigningKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSigningKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).GetSigningKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/authsvc.v1.AuthService/GetSigningKeys",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).GetSigningKeys(ctx, req.(*GetSigningKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_WatchRevocations_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRevocationsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AuthServiceServer).WatchRevocations(m, &authServiceWatchRevocationsServer{stream})
+}
+
+type AuthService_WatchRevocationsServer interface {
+	Send(*Revocation) error
+	grpc.ServerStream
+}
+
+type authServiceWatchRevocationsServer struct {
+	grpc.ServerStream
+}
+
+func (x *authServiceWatchRevocationsServer) Send(m *Revocation) error {
+	return x.ServerStream.SendMsg(m)
+}
+
 var _AuthService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "authsvc.v1.AuthService",
 	HandlerType: (*AuthServiceServer)(nil),
@@ -1429,7 +1793,42 @@ var _AuthService_serviceDesc = grpc.ServiceDesc{
 			MethodName: "FinishPasskeySignIn",
 			Handler:    _AuthService_FinishPasskeySignIn_Handler,
 		},
+		{
+			MethodName: "ListEvents",
+			Handler:    _AuthService_ListEvents_Handler,
+		},
+		{
+			MethodName: "CreateWebhook",
+			Handler:    _AuthService_CreateWebhook_Handler,
+		},
+		{
+			MethodName: "ListWebhooks",
+			Handler:    _AuthService_ListWebhooks_Handler,
+		},
+		{
+			MethodName: "DeleteWebhook",
+			Handler:    _AuthService_DeleteWebhook_Handler,
+		},
+		{
+			MethodName: "ListWebhookDeliveries",
+			Handler:    _AuthService_ListWebhookDeliveries_Handler,
+		},
+		{
+			MethodName: "GetSigningKeys",
+			Handler:    _AuthService_GetSigningKeys_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchEvents",
+			Handler:       _AuthService_WatchEvents_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchRevocations",
+			Handler:       _AuthService_WatchRevocations_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "authsvc/v1/auth_service.proto",
 }

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -98,6 +99,8 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_PASSKEY_INVALID: _ClassVar[ErrorReason]
     ERROR_REASON_CLONED_AUTHENTICATOR: _ClassVar[ErrorReason]
     ERROR_REASON_PASSKEY_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_CURSOR_EXPIRED: _ClassVar[ErrorReason]
+    ERROR_REASON_WEBHOOK_NOT_FOUND: _ClassVar[ErrorReason]
 
 class AuthenticationMethodType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -120,6 +123,28 @@ class SecondFactor(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SECOND_FACTOR_TOTP: _ClassVar[SecondFactor]
     SECOND_FACTOR_RECOVERY_CODE: _ClassVar[SecondFactor]
     SECOND_FACTOR_PASSKEY: _ClassVar[SecondFactor]
+
+class ActorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACTOR_KIND_UNSPECIFIED: _ClassVar[ActorKind]
+    ACTOR_KIND_USER: _ClassVar[ActorKind]
+    ACTOR_KIND_API_KEY: _ClassVar[ActorKind]
+    ACTOR_KIND_MTLS: _ClassVar[ActorKind]
+    ACTOR_KIND_SYSTEM: _ClassVar[ActorKind]
+    ACTOR_KIND_CALLER: _ClassVar[ActorKind]
+
+class WebhookState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WEBHOOK_STATE_UNSPECIFIED: _ClassVar[WebhookState]
+    WEBHOOK_STATE_ACTIVE: _ClassVar[WebhookState]
+    WEBHOOK_STATE_FAILING: _ClassVar[WebhookState]
+
+class WebhookDeliveryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WEBHOOK_DELIVERY_STATE_UNSPECIFIED: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_PENDING: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_DELIVERED: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_FAILED: _ClassVar[WebhookDeliveryState]
 USER_STATE_UNSPECIFIED: UserState
 USER_STATE_ACTIVE: UserState
 USER_STATE_DISABLED: UserState
@@ -199,6 +224,8 @@ ERROR_REASON_TOTP_NOT_ENROLLED: ErrorReason
 ERROR_REASON_PASSKEY_INVALID: ErrorReason
 ERROR_REASON_CLONED_AUTHENTICATOR: ErrorReason
 ERROR_REASON_PASSKEY_NOT_FOUND: ErrorReason
+ERROR_REASON_CURSOR_EXPIRED: ErrorReason
+ERROR_REASON_WEBHOOK_NOT_FOUND: ErrorReason
 AUTHENTICATION_METHOD_TYPE_UNSPECIFIED: AuthenticationMethodType
 AUTHENTICATION_METHOD_TYPE_PASSWORD: AuthenticationMethodType
 AUTHENTICATION_METHOD_TYPE_TOTP: AuthenticationMethodType
@@ -212,9 +239,22 @@ SECOND_FACTOR_UNSPECIFIED: SecondFactor
 SECOND_FACTOR_TOTP: SecondFactor
 SECOND_FACTOR_RECOVERY_CODE: SecondFactor
 SECOND_FACTOR_PASSKEY: SecondFactor
+ACTOR_KIND_UNSPECIFIED: ActorKind
+ACTOR_KIND_USER: ActorKind
+ACTOR_KIND_API_KEY: ActorKind
+ACTOR_KIND_MTLS: ActorKind
+ACTOR_KIND_SYSTEM: ActorKind
+ACTOR_KIND_CALLER: ActorKind
+WEBHOOK_STATE_UNSPECIFIED: WebhookState
+WEBHOOK_STATE_ACTIVE: WebhookState
+WEBHOOK_STATE_FAILING: WebhookState
+WEBHOOK_DELIVERY_STATE_UNSPECIFIED: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_PENDING: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_DELIVERED: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_FAILED: WebhookDeliveryState
 
 class User(_message.Message):
-    __slots__ = ("id", "email", "first_name", "last_name", "create_time", "update_time", "email_verified", "email_verify_time", "state")
+    __slots__ = ("id", "email", "first_name", "last_name", "create_time", "update_time", "email_verified", "email_verify_time", "state", "locale")
     ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     FIRST_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -224,6 +264,7 @@ class User(_message.Message):
     EMAIL_VERIFIED_FIELD_NUMBER: _ClassVar[int]
     EMAIL_VERIFY_TIME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
     id: str
     email: str
     first_name: str
@@ -233,7 +274,8 @@ class User(_message.Message):
     email_verified: bool
     email_verify_time: _timestamp_pb2.Timestamp
     state: UserState
-    def __init__(self, id: _Optional[str] = ..., email: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., email_verified: _Optional[bool] = ..., email_verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[UserState, str]] = ...) -> None: ...
+    locale: str
+    def __init__(self, id: _Optional[str] = ..., email: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., email_verified: _Optional[bool] = ..., email_verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[UserState, str]] = ..., locale: _Optional[str] = ...) -> None: ...
 
 class Session(_message.Message):
     __slots__ = ("id", "user_id", "create_time", "expire_time", "refresh_expire_time", "user_agent", "ip_address", "authentication_methods", "assurance_level")
@@ -258,20 +300,22 @@ class Session(_message.Message):
     def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_agent: _Optional[str] = ..., ip_address: _Optional[str] = ..., authentication_methods: _Optional[_Iterable[_Union[AuthenticationMethod, _Mapping]]] = ..., assurance_level: _Optional[_Union[AssuranceLevel, str]] = ...) -> None: ...
 
 class CreateUserRequest(_message.Message):
-    __slots__ = ("email", "password", "first_name", "last_name", "ip_address", "user_agent")
+    __slots__ = ("email", "password", "first_name", "last_name", "locale", "ip_address", "user_agent")
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     FIRST_NAME_FIELD_NUMBER: _ClassVar[int]
     LAST_NAME_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
     IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     email: str
     password: str
     first_name: str
     last_name: str
+    locale: str
     ip_address: str
     user_agent: str
-    def __init__(self, email: _Optional[str] = ..., password: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
+    def __init__(self, email: _Optional[str] = ..., password: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., locale: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
 
 class CreateUserResponse(_message.Message):
     __slots__ = ("user",)
@@ -358,20 +402,24 @@ class CreateSessionRequest(_message.Message):
     def __init__(self, email: _Optional[str] = ..., password: _Optional[str] = ..., user_agent: _Optional[str] = ..., ip_address: _Optional[str] = ...) -> None: ...
 
 class CreateSessionResponse(_message.Message):
-    __slots__ = ("session", "session_token", "update_token", "user", "challenge", "second_factor_enrollment_required")
+    __slots__ = ("session", "session_token", "update_token", "user", "challenge", "second_factor_enrollment_required", "access_token", "access_token_expire_time")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
     CHALLENGE_FIELD_NUMBER: _ClassVar[int]
     SECOND_FACTOR_ENROLLMENT_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TOKEN_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     session: Session
     session_token: str
     update_token: str
     user: User
     challenge: SignInChallenge
     second_factor_enrollment_required: bool
-    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., session_token: _Optional[str] = ..., update_token: _Optional[str] = ..., user: _Optional[_Union[User, _Mapping]] = ..., challenge: _Optional[_Union[SignInChallenge, _Mapping]] = ..., second_factor_enrollment_required: _Optional[bool] = ...) -> None: ...
+    access_token: str
+    access_token_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., session_token: _Optional[str] = ..., update_token: _Optional[str] = ..., user: _Optional[_Union[User, _Mapping]] = ..., challenge: _Optional[_Union[SignInChallenge, _Mapping]] = ..., second_factor_enrollment_required: _Optional[bool] = ..., access_token: _Optional[str] = ..., access_token_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ValidateTokenRequest(_message.Message):
     __slots__ = ("session_token",)
@@ -394,14 +442,18 @@ class RefreshSessionRequest(_message.Message):
     def __init__(self, update_token: _Optional[str] = ...) -> None: ...
 
 class RefreshSessionResponse(_message.Message):
-    __slots__ = ("session", "session_token", "update_token")
+    __slots__ = ("session", "session_token", "update_token", "access_token", "access_token_expire_time")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TOKEN_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     session: Session
     session_token: str
     update_token: str
-    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., session_token: _Optional[str] = ..., update_token: _Optional[str] = ...) -> None: ...
+    access_token: str
+    access_token_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., session_token: _Optional[str] = ..., update_token: _Optional[str] = ..., access_token: _Optional[str] = ..., access_token_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeleteSessionRequest(_message.Message):
     __slots__ = ("session_token",)
@@ -720,16 +772,20 @@ class CompleteSignInRequest(_message.Message):
     def __init__(self, challenge_token: _Optional[str] = ..., totp_code: _Optional[str] = ..., recovery_code: _Optional[str] = ..., passkey_assertion: _Optional[_Union[PasskeyAssertion, _Mapping]] = ...) -> None: ...
 
 class CompleteSignInResponse(_message.Message):
-    __slots__ = ("session", "session_token", "update_token", "user")
+    __slots__ = ("session", "session_token", "update_token", "user", "access_token", "access_token_expire_time")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TOKEN_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     session: Session
     session_token: str
     update_token: str
     user: User
-    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., session_token: _Optional[str] = ..., update_token: _Optional[str] = ..., user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+    access_token: str
+    access_token_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., session_token: _Optional[str] = ..., update_token: _Optional[str] = ..., user: _Optional[_Union[User, _Mapping]] = ..., access_token: _Optional[str] = ..., access_token_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReauthenticateSessionRequest(_message.Message):
     __slots__ = ("session_token", "password", "totp_code", "passkey_assertion", "recovery_code")
@@ -852,13 +908,189 @@ class FinishPasskeySignInRequest(_message.Message):
     def __init__(self, challenge_token: _Optional[str] = ..., assertion_json: _Optional[str] = ..., user_agent: _Optional[str] = ..., ip_address: _Optional[str] = ...) -> None: ...
 
 class FinishPasskeySignInResponse(_message.Message):
-    __slots__ = ("session", "session_token", "update_token", "user")
+    __slots__ = ("session", "session_token", "update_token", "user", "access_token", "access_token_expire_time")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TOKEN_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     session: Session
     session_token: str
     update_token: str
     user: User
-    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., session_token: _Optional[str] = ..., update_token: _Optional[str] = ..., user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+    access_token: str
+    access_token_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., session_token: _Optional[str] = ..., update_token: _Optional[str] = ..., user: _Optional[_Union[User, _Mapping]] = ..., access_token: _Optional[str] = ..., access_token_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("id", "cursor", "type", "time", "user_id", "session_id", "actor", "data")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    cursor: str
+    type: str
+    time: _timestamp_pb2.Timestamp
+    user_id: str
+    session_id: str
+    actor: Actor
+    data: _struct_pb2.Struct
+    def __init__(self, id: _Optional[str] = ..., cursor: _Optional[str] = ..., type: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ..., session_id: _Optional[str] = ..., actor: _Optional[_Union[Actor, _Mapping]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class Actor(_message.Message):
+    __slots__ = ("kind", "name")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    kind: ActorKind
+    name: str
+    def __init__(self, kind: _Optional[_Union[ActorKind, str]] = ..., name: _Optional[str] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ("after_cursor", "types")
+    AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    after_cursor: str
+    types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, after_cursor: _Optional[str] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListEventsRequest(_message.Message):
+    __slots__ = ("after_cursor", "page_size", "types")
+    AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    after_cursor: str
+    page_size: int
+    types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, after_cursor: _Optional[str] = ..., page_size: _Optional[int] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListEventsResponse(_message.Message):
+    __slots__ = ("events", "next_cursor")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    next_cursor: str
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., next_cursor: _Optional[str] = ...) -> None: ...
+
+class Webhook(_message.Message):
+    __slots__ = ("id", "url", "types", "create_time", "state")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    url: str
+    types: _containers.RepeatedScalarFieldContainer[str]
+    create_time: _timestamp_pb2.Timestamp
+    state: WebhookState
+    def __init__(self, id: _Optional[str] = ..., url: _Optional[str] = ..., types: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[WebhookState, str]] = ...) -> None: ...
+
+class CreateWebhookRequest(_message.Message):
+    __slots__ = ("url", "types")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, url: _Optional[str] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateWebhookResponse(_message.Message):
+    __slots__ = ("webhook", "secret")
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    webhook: Webhook
+    secret: str
+    def __init__(self, webhook: _Optional[_Union[Webhook, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class ListWebhooksRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListWebhooksResponse(_message.Message):
+    __slots__ = ("webhooks",)
+    WEBHOOKS_FIELD_NUMBER: _ClassVar[int]
+    webhooks: _containers.RepeatedCompositeFieldContainer[Webhook]
+    def __init__(self, webhooks: _Optional[_Iterable[_Union[Webhook, _Mapping]]] = ...) -> None: ...
+
+class DeleteWebhookRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteWebhookResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListWebhookDeliveriesRequest(_message.Message):
+    __slots__ = ("webhook_id", "page_size", "page_token")
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    webhook_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, webhook_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListWebhookDeliveriesResponse(_message.Message):
+    __slots__ = ("deliveries", "next_page_token")
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[WebhookDelivery]
+    next_page_token: str
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WebhookDelivery(_message.Message):
+    __slots__ = ("event_id", "event_type", "state", "attempts", "last_attempt_time", "next_attempt_time", "last_status_code", "last_error")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    event_type: str
+    state: WebhookDeliveryState
+    attempts: int
+    last_attempt_time: _timestamp_pb2.Timestamp
+    next_attempt_time: _timestamp_pb2.Timestamp
+    last_status_code: int
+    last_error: str
+    def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., state: _Optional[_Union[WebhookDeliveryState, str]] = ..., attempts: _Optional[int] = ..., last_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_status_code: _Optional[int] = ..., last_error: _Optional[str] = ...) -> None: ...
+
+class GetSigningKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetSigningKeysResponse(_message.Message):
+    __slots__ = ("jwks_json",)
+    JWKS_JSON_FIELD_NUMBER: _ClassVar[int]
+    jwks_json: str
+    def __init__(self, jwks_json: _Optional[str] = ...) -> None: ...
+
+class WatchRevocationsRequest(_message.Message):
+    __slots__ = ("after_cursor",)
+    AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    after_cursor: str
+    def __init__(self, after_cursor: _Optional[str] = ...) -> None: ...
+
+class Revocation(_message.Message):
+    __slots__ = ("cursor", "session_id", "user_id", "not_before", "expire_time")
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    cursor: str
+    session_id: str
+    user_id: str
+    not_before: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, cursor: _Optional[str] = ..., session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

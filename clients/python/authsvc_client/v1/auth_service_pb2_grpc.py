@@ -203,6 +203,46 @@ class AuthServiceStub:
                 request_serializer=authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeySignInRequest.SerializeToString,
                 response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeySignInResponse.FromString,
                 _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/authsvc.v1.AuthService/WatchEvents',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.Event.FromString,
+                _registered_method=True)
+        self.ListEvents = channel.unary_unary(
+                '/authsvc.v1.AuthService/ListEvents',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListEventsRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListEventsResponse.FromString,
+                _registered_method=True)
+        self.CreateWebhook = channel.unary_unary(
+                '/authsvc.v1.AuthService/CreateWebhook',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.CreateWebhookRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.CreateWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListWebhooks = channel.unary_unary(
+                '/authsvc.v1.AuthService/ListWebhooks',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListWebhooksResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhook = channel.unary_unary(
+                '/authsvc.v1.AuthService/DeleteWebhook',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.DeleteWebhookRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.DeleteWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/authsvc.v1.AuthService/ListWebhookDeliveries',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.GetSigningKeys = channel.unary_unary(
+                '/authsvc.v1.AuthService/GetSigningKeys',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.GetSigningKeysRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.GetSigningKeysResponse.FromString,
+                _registered_method=True)
+        self.WatchRevocations = channel.unary_stream(
+                '/authsvc.v1.AuthService/WatchRevocations',
+                request_serializer=authsvc_dot_v1_dot_auth__service__pb2.WatchRevocationsRequest.SerializeToString,
+                response_deserializer=authsvc_dot_v1_dot_auth__service__pb2.Revocation.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -505,6 +545,86 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEvents(self, request, context):
+        """--- Account events (issue 19) ---
+
+        Streams account events (never failed attempts: those stay in the audit
+        trail) in the order their changes committed: first every retained event
+        after `after_cursor`, then new ones as they commit, and a heartbeat (an
+        Event of type "heartbeat" carrying only the current `cursor`) at least
+        every 10 s. Resume with the cursor of the last event processed: every
+        later event arrives exactly once. FAILED_PRECONDITION, reason
+        CURSOR_EXPIRED, for a cursor older than AUTHSVC_EVENT_RETENTION.
+        Privileged.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEvents(self, request, context):
+        """Returns one page of account events after `after_cursor`, in commit
+        order, for consumers that poll. Privileged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateWebhook(self, request, context):
+        """Registers a webhook endpoint: every event of the chosen types is POSTed
+        to `url`, signed per the Standard Webhooks specification with the
+        returned secret (shown once). Privileged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """Lists the webhook endpoints, oldest first. Privileged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhook(self, request, context):
+        """Deletes a webhook endpoint; its pending deliveries are dropped.
+        Privileged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """Lists the delivery attempts of one webhook endpoint, newest first.
+        Privileged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSigningKeys(self, request, context):
+        """--- Local verification of access tokens (issue 21) ---
+
+        Returns the public keys that sign access tokens, as a JWKS (RFC 7517,
+        RFC 8037 Ed25519 keys): keys about to sign, signing and recently
+        retired. Open to every caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchRevocations(self, request, context):
+        """Streams revocations that affect access tokens: first a snapshot of every
+        revocation whose access tokens could still be unexpired, then new ones
+        as they commit, and a heartbeat (a Revocation with a cursor and no
+        subject) at least every 5 s. Resume with the last cursor received.
+        Open to every caller (it carries only ids).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -672,6 +792,46 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.FinishPasskeySignIn,
                     request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeySignInRequest.FromString,
                     response_serializer=authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeySignInResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.WatchEventsRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.Event.SerializeToString,
+            ),
+            'ListEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvents,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListEventsRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListEventsResponse.SerializeToString,
+            ),
+            'CreateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhook,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.CreateWebhookRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.CreateWebhookResponse.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'DeleteWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhook,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.DeleteWebhookRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.DeleteWebhookResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'GetSigningKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSigningKeys,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.GetSigningKeysRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.GetSigningKeysResponse.SerializeToString,
+            ),
+            'WatchRevocations': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRevocations,
+                    request_deserializer=authsvc_dot_v1_dot_auth__service__pb2.WatchRevocationsRequest.FromString,
+                    response_serializer=authsvc_dot_v1_dot_auth__service__pb2.Revocation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1569,6 +1729,222 @@ class AuthService:
             '/authsvc.v1.AuthService/FinishPasskeySignIn',
             authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeySignInRequest.SerializeToString,
             authsvc_dot_v1_dot_auth__service__pb2.FinishPasskeySignInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/authsvc.v1.AuthService/WatchEvents',
+            authsvc_dot_v1_dot_auth__service__pb2.WatchEventsRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/ListEvents',
+            authsvc_dot_v1_dot_auth__service__pb2.ListEventsRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.ListEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/CreateWebhook',
+            authsvc_dot_v1_dot_auth__service__pb2.CreateWebhookRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.CreateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/ListWebhooks',
+            authsvc_dot_v1_dot_auth__service__pb2.ListWebhooksRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.ListWebhooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/DeleteWebhook',
+            authsvc_dot_v1_dot_auth__service__pb2.DeleteWebhookRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.DeleteWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/ListWebhookDeliveries',
+            authsvc_dot_v1_dot_auth__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSigningKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsvc.v1.AuthService/GetSigningKeys',
+            authsvc_dot_v1_dot_auth__service__pb2.GetSigningKeysRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.GetSigningKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchRevocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/authsvc.v1.AuthService/WatchRevocations',
+            authsvc_dot_v1_dot_auth__service__pb2.WatchRevocationsRequest.SerializeToString,
+            authsvc_dot_v1_dot_auth__service__pb2.Revocation.FromString,
             options,
             channel_credentials,
             insecure,

@@ -188,6 +188,53 @@ class AuthServiceStub:
     """Finishes a passkey sign-in: a user-verified passkey is a full sign-in
     (AAL2) on its own. Returns the tokens.
     """
+    WatchEvents: _grpc.UnaryStreamMultiCallable[_auth_service_pb2.WatchEventsRequest, _auth_service_pb2.Event]
+    """--- Account events (issue 19) ---
+
+    Streams account events (never failed attempts: those stay in the audit
+    trail) in the order their changes committed: first every retained event
+    after `after_cursor`, then new ones as they commit, and a heartbeat (an
+    Event of type "heartbeat" carrying only the current `cursor`) at least
+    every 10 s. Resume with the cursor of the last event processed: every
+    later event arrives exactly once. FAILED_PRECONDITION, reason
+    CURSOR_EXPIRED, for a cursor older than AUTHSVC_EVENT_RETENTION.
+    Privileged.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    """
+    ListEvents: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ListEventsRequest, _auth_service_pb2.ListEventsResponse]
+    """Returns one page of account events after `after_cursor`, in commit
+    order, for consumers that poll. Privileged.
+    """
+    CreateWebhook: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.CreateWebhookRequest, _auth_service_pb2.CreateWebhookResponse]
+    """Registers a webhook endpoint: every event of the chosen types is POSTed
+    to `url`, signed per the Standard Webhooks specification with the
+    returned secret (shown once). Privileged.
+    """
+    ListWebhooks: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ListWebhooksRequest, _auth_service_pb2.ListWebhooksResponse]
+    """Lists the webhook endpoints, oldest first. Privileged."""
+    DeleteWebhook: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.DeleteWebhookRequest, _auth_service_pb2.DeleteWebhookResponse]
+    """Deletes a webhook endpoint; its pending deliveries are dropped.
+    Privileged.
+    """
+    ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ListWebhookDeliveriesRequest, _auth_service_pb2.ListWebhookDeliveriesResponse]
+    """Lists the delivery attempts of one webhook endpoint, newest first.
+    Privileged.
+    """
+    GetSigningKeys: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetSigningKeysRequest, _auth_service_pb2.GetSigningKeysResponse]
+    """--- Local verification of access tokens (issue 21) ---
+
+    Returns the public keys that sign access tokens, as a JWKS (RFC 7517,
+    RFC 8037 Ed25519 keys): keys about to sign, signing and recently
+    retired. Open to every caller.
+    """
+    WatchRevocations: _grpc.UnaryStreamMultiCallable[_auth_service_pb2.WatchRevocationsRequest, _auth_service_pb2.Revocation]
+    """Streams revocations that affect access tokens: first a snapshot of every
+    revocation whose access tokens could still be unexpired, then new ones
+    as they commit, and a heartbeat (a Revocation with a cursor and no
+    subject) at least every 5 s. Resume with the last cursor received.
+    Open to every caller (it carries only ids).
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -348,6 +395,53 @@ class AuthServiceAsyncStub(AuthServiceStub):
     FinishPasskeySignIn: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.FinishPasskeySignInRequest, _auth_service_pb2.FinishPasskeySignInResponse]  # type: ignore[assignment]
     """Finishes a passkey sign-in: a user-verified passkey is a full sign-in
     (AAL2) on its own. Returns the tokens.
+    """
+    WatchEvents: _aio.UnaryStreamMultiCallable[_auth_service_pb2.WatchEventsRequest, _auth_service_pb2.Event]  # type: ignore[assignment]
+    """--- Account events (issue 19) ---
+
+    Streams account events (never failed attempts: those stay in the audit
+    trail) in the order their changes committed: first every retained event
+    after `after_cursor`, then new ones as they commit, and a heartbeat (an
+    Event of type "heartbeat" carrying only the current `cursor`) at least
+    every 10 s. Resume with the cursor of the last event processed: every
+    later event arrives exactly once. FAILED_PRECONDITION, reason
+    CURSOR_EXPIRED, for a cursor older than AUTHSVC_EVENT_RETENTION.
+    Privileged.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    """
+    ListEvents: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ListEventsRequest, _auth_service_pb2.ListEventsResponse]  # type: ignore[assignment]
+    """Returns one page of account events after `after_cursor`, in commit
+    order, for consumers that poll. Privileged.
+    """
+    CreateWebhook: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.CreateWebhookRequest, _auth_service_pb2.CreateWebhookResponse]  # type: ignore[assignment]
+    """Registers a webhook endpoint: every event of the chosen types is POSTed
+    to `url`, signed per the Standard Webhooks specification with the
+    returned secret (shown once). Privileged.
+    """
+    ListWebhooks: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ListWebhooksRequest, _auth_service_pb2.ListWebhooksResponse]  # type: ignore[assignment]
+    """Lists the webhook endpoints, oldest first. Privileged."""
+    DeleteWebhook: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.DeleteWebhookRequest, _auth_service_pb2.DeleteWebhookResponse]  # type: ignore[assignment]
+    """Deletes a webhook endpoint; its pending deliveries are dropped.
+    Privileged.
+    """
+    ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ListWebhookDeliveriesRequest, _auth_service_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
+    """Lists the delivery attempts of one webhook endpoint, newest first.
+    Privileged.
+    """
+    GetSigningKeys: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetSigningKeysRequest, _auth_service_pb2.GetSigningKeysResponse]  # type: ignore[assignment]
+    """--- Local verification of access tokens (issue 21) ---
+
+    Returns the public keys that sign access tokens, as a JWKS (RFC 7517,
+    RFC 8037 Ed25519 keys): keys about to sign, signing and recently
+    retired. Open to every caller.
+    """
+    WatchRevocations: _aio.UnaryStreamMultiCallable[_auth_service_pb2.WatchRevocationsRequest, _auth_service_pb2.Revocation]  # type: ignore[assignment]
+    """Streams revocations that affect access tokens: first a snapshot of every
+    revocation whose access tokens could still be unexpired, then new ones
+    as they commit, and a heartbeat (a Revocation with a cursor and no
+    subject) at least every 5 s. Resume with the last cursor received.
+    Open to every caller (it carries only ids).
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -704,6 +798,101 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_auth_service_pb2.FinishPasskeySignInResponse, _abc.Awaitable[_auth_service_pb2.FinishPasskeySignInResponse]]:
         """Finishes a passkey sign-in: a user-verified passkey is a full sign-in
         (AAL2) on its own. Returns the tokens.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchEvents(
+        self,
+        request: _auth_service_pb2.WatchEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_auth_service_pb2.Event], _abc.AsyncIterator[_auth_service_pb2.Event]]:
+        """--- Account events (issue 19) ---
+
+        Streams account events (never failed attempts: those stay in the audit
+        trail) in the order their changes committed: first every retained event
+        after `after_cursor`, then new ones as they commit, and a heartbeat (an
+        Event of type "heartbeat" carrying only the current `cursor`) at least
+        every 10 s. Resume with the cursor of the last event processed: every
+        later event arrives exactly once. FAILED_PRECONDITION, reason
+        CURSOR_EXPIRED, for a cursor older than AUTHSVC_EVENT_RETENTION.
+        Privileged.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+
+    @_abc_1.abstractmethod
+    def ListEvents(
+        self,
+        request: _auth_service_pb2.ListEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ListEventsResponse, _abc.Awaitable[_auth_service_pb2.ListEventsResponse]]:
+        """Returns one page of account events after `after_cursor`, in commit
+        order, for consumers that poll. Privileged.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateWebhook(
+        self,
+        request: _auth_service_pb2.CreateWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.CreateWebhookResponse, _abc.Awaitable[_auth_service_pb2.CreateWebhookResponse]]:
+        """Registers a webhook endpoint: every event of the chosen types is POSTed
+        to `url`, signed per the Standard Webhooks specification with the
+        returned secret (shown once). Privileged.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWebhooks(
+        self,
+        request: _auth_service_pb2.ListWebhooksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ListWebhooksResponse, _abc.Awaitable[_auth_service_pb2.ListWebhooksResponse]]:
+        """Lists the webhook endpoints, oldest first. Privileged."""
+
+    @_abc_1.abstractmethod
+    def DeleteWebhook(
+        self,
+        request: _auth_service_pb2.DeleteWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.DeleteWebhookResponse, _abc.Awaitable[_auth_service_pb2.DeleteWebhookResponse]]:
+        """Deletes a webhook endpoint; its pending deliveries are dropped.
+        Privileged.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWebhookDeliveries(
+        self,
+        request: _auth_service_pb2.ListWebhookDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ListWebhookDeliveriesResponse, _abc.Awaitable[_auth_service_pb2.ListWebhookDeliveriesResponse]]:
+        """Lists the delivery attempts of one webhook endpoint, newest first.
+        Privileged.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSigningKeys(
+        self,
+        request: _auth_service_pb2.GetSigningKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.GetSigningKeysResponse, _abc.Awaitable[_auth_service_pb2.GetSigningKeysResponse]]:
+        """--- Local verification of access tokens (issue 21) ---
+
+        Returns the public keys that sign access tokens, as a JWKS (RFC 7517,
+        RFC 8037 Ed25519 keys): keys about to sign, signing and recently
+        retired. Open to every caller.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchRevocations(
+        self,
+        request: _auth_service_pb2.WatchRevocationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_auth_service_pb2.Revocation], _abc.AsyncIterator[_auth_service_pb2.Revocation]]:
+        """Streams revocations that affect access tokens: first a snapshot of every
+        revocation whose access tokens could still be unexpired, then new ones
+        as they commit, and a heartbeat (a Revocation with a cursor and no
+        subject) at least every 5 s. Resume with the last cursor received.
+        Open to every caller (it carries only ids).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

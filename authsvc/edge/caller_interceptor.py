@@ -152,8 +152,8 @@ class CallerInterceptor(PerMethodInterceptor):
         return wrapped
 
     def _asserting(self, method: str, decides: bool) -> Callable[[UnaryBehavior], UnaryBehavior]:
-        """Admits like ``admitting``, then runs the call knowing whether its caller may
-        assert the end user's address."""
+        """Admits the caller as ``wrap`` does, then runs the call knowing whether the
+        caller may assert the end user's address (``asserts_end_user_address``)."""
 
         def admitting(inner: UnaryBehavior) -> UnaryBehavior:
             def behavior(request: Any, context: grpc.ServicerContext) -> Any:

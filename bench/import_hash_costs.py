@@ -83,15 +83,13 @@ def main() -> None:
     )
     print("\nlargest affordable value per format (linear in the named number):")
     ten = cpu_seconds(bcrypt_check(10), args.repeat)
-    print(
-        f"  bcrypt          cost 10: {ten * 1000:6.0f} ms -> cost <= {10 + math.log2(budget / ten):.2f}"
-    )
+    most = 10 + math.log2(budget / ten)
+    print(f"  bcrypt          cost 10: {ten * 1000:.0f} ms -> cost <= {most:.2f}")
     unit = cpu_seconds(werkzeug_check("scrypt:16384:8:1"), args.repeat) / (16384 * 8)
     print(f"  scrypt          N*r*p <= {budget / unit:,.0f} (2^{math.log2(budget / unit):.2f})")
     unit = cpu_seconds(argon2_check(65536, 1, 1), args.repeat) / 65536
-    print(
-        f"  argon2          m*t <= {budget / unit:,.0f} KiB-passes (2^{math.log2(budget / unit):.2f})"
-    )
+    exponent = math.log2(budget / unit)
+    print(f"  argon2          m*t <= {budget / unit:,.0f} KiB-passes (2^{exponent:.2f})")
     for digest in caps.PBKDF2_HASHES:
         unit = cpu_seconds(pbkdf2_check(digest, 100_000), args.repeat) / 100_000
         print(f"  pbkdf2-{digest:<8} iterations <= {budget / unit:,.0f}")

@@ -180,7 +180,7 @@ def _werkzeug_pbkdf2(password_hash: str) -> HashFormat:
     what = f"an iteration count (pbkdf2-{method[1]})"
     if len(method) == 3:
         _number(method[2], 1, cap, what)
-    elif DEFAULT_PBKDF2_ITERATIONS > cap:  # Werkzeug's default applies
+    elif cap < DEFAULT_PBKDF2_ITERATIONS:  # Werkzeug's default applies
         raise UnsupportedHash(f"has {what} outside 1..{cap}")
     if len(digest) != 2 * hashlib.new(method[1]).digest_size:
         raise UnsupportedHash("has a digest of the wrong length")

@@ -130,17 +130,21 @@ def test_a_foreign_check_cheaper_than_the_current_method_is_padded_to_its_time()
 # Hostile digits and bytes (issue 17): refused as unsupported, never raised.
 
 _SALT = "saltsalt"
+INDIC_12 = "\u0661\u0662"  # Arabic-Indic "12": isdigit() says yes, int() reads 12
+INDIC_1000 = "\u0661\u0660\u0660\u0660"
+INDIC_1024 = "\u0661\u0660\u0662\u0664"
 
 
 def _hostile_hashes() -> dict[str, str]:
     h = old_hashes()
     return {
         "superscript_iterations": f"pbkdf2:sha256:²${_SALT}$" + "ab" * 32,
-        "arabic_indic_iterations": f"pbkdf2:sha256:١٠٠٠${_SALT}$" + "ab" * 32,
-        "arabic_indic_scrypt_n": "scrypt:١٠٢٤:8:1$" + h["werkzeug-scrypt"].split("$", 1)[1],
-        "arabic_indic_bcrypt_cost": "$2b$١٢$" + h["bcrypt-2b"][7:],
-        "arabic_indic_argon2_memory": h["argon2id"].replace("m=1024", "m=١٠٢٤"),
-        "arabic_indic_django_iterations": h["django"].replace("$1000$", "$١٠٠٠$"),
+        "arabic_indic_iterations": f"pbkdf2:sha256:{INDIC_1000}${_SALT}$" + "ab" * 32,
+        "arabic_indic_scrypt_n": f"scrypt:{INDIC_1024}:8:1$"
+        + h["werkzeug-scrypt"].split("$", 1)[1],
+        "arabic_indic_bcrypt_cost": f"$2b${INDIC_12}$" + h["bcrypt-2b"][7:],
+        "arabic_indic_argon2_memory": h["argon2id"].replace("m=1024", f"m={INDIC_1024}"),
+        "arabic_indic_django_iterations": h["django"].replace("$1000$", f"${INDIC_1000}$"),
         "nul_in_werkzeug_salt": "pbkdf2:sha256:1000$sa\x00lt$" + "ab" * 32,
         "nul_in_django_salt": h["django"].replace("seasalt", "sea\x00salt"),
         "newline_after_bcrypt": h["bcrypt-2b"] + "\n",

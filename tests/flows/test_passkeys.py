@@ -351,3 +351,12 @@ def test_passkey_sign_in_needs_a_secret_key(start_server) -> None:
         grpc.StatusCode.FAILED_PRECONDITION,
         "MFA_NOT_CONFIGURED",
     )
+
+
+def test_registration_asks_for_a_discoverable_passkey(stub) -> None:
+    # A passkey sign-in names no credentials: only a discoverable passkey can answer it.
+    sign_up(stub)
+    token = sign_in(stub).session_token
+    started = stub.StartPasskeyRegistration(pb.StartPasskeyRegistrationRequest(session_token=token))
+    selection = json.loads(started.options_json)["authenticatorSelection"]
+    assert (selection["residentKey"], selection["requireResidentKey"]) == ("required", True)

@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from hypothesis import strategies as st
 
 from authsvc_client.v1 import auth_service_pb2 as pb

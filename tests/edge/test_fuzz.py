@@ -101,6 +101,15 @@ class Live:
         engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def no_traceback_is_logged() -> Iterator[None]:
+    """Whatever a test sends, nothing unexpected happens: no record carries a traceback."""
+    since = leak_watch.WATCH.mark()
+    yield
+    tracebacks = leak_watch.WATCH.tracebacks(since)
+    assert not tracebacks, tracebacks[0][:2000]
+
+
 @pytest.fixture(scope="module")
 def live(migrated_url: str) -> Iterator[Live]:
     clock = FakeClock()

@@ -360,3 +360,18 @@ def test_registration_asks_for_a_discoverable_passkey(stub) -> None:
     started = stub.StartPasskeyRegistration(pb.StartPasskeyRegistrationRequest(session_token=token))
     selection = json.loads(started.options_json)["authenticatorSelection"]
     assert (selection["residentKey"], selection["requireResidentKey"]) == ("required", True)
+
+
+def test_the_record_of_a_used_challenge_is_purged_when_the_challenge_expires(
+    start_server, clock, database
+) -> None:
+    server, stub = start_server(webauthn_rp_id=RP_ID, webauthn_origins=(ORIGIN,), secret_key=KEYS)
+    sign_up(stub)
+    device = SoftAuthenticator(ORIGIN)
+    register(stub, sign_in(stub).session_token, device)
+    passkey_sign_in(stub, device)
+    assert server.flows.housekeeping.purge().ceremonies == 0  # kept while the challenge lives
+    clock.advance(timedelta(minutes=5))
+    assert server.flows.housekeeping.purge().ceremonies == 1
+    with database.transaction(writes=False) as db:
+        assert db.scalars(select(Challenge.kind)).all() == []

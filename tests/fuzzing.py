@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from hypothesis import strategies as st
@@ -58,6 +59,73 @@ PAYLOADS = [
     "é" * (BIG // 2),
     "\x00" * BIG,
 ]
+
+# What an attacker puts in a field (issue 17): NUL bytes, digits that are not ASCII
+# (str.isdigit takes them, int() reads or refuses them), bidi overrides and other
+# controls, line separators, JSON nested 5000 deep (past Python's recursion limit), and
+# values at and just past each length limit, up to what one request may carry.
+DEEP_JSON = "[" * 5000 + "]" * 5000
+DEEP_OBJECT = '{"a":' * 5000 + "1" + "}" * 5000
+HOSTILE = [
+    "\x00",
+    "a\x00b",
+    "asv_st_" + "A" * 42 + "\x00",
+    "²",
+    "\u0661\u0662",  # Arabic-Indic 12
+    "\u0661\u0662\u0663\u0664\u0665\u0666",  # six Arabic-Indic digits: a TOTP code?
+    "\uff11\uff12\uff13\uff14\uff15\uff16",  # six fullwidth digits
+    "pbkdf2:sha256:²$salt$" + "ab" * 32,
+    "$2b$\u0661\u0662$" + "a" * 53,
+    "\u202egpj.exe",
+    "\u2066x\u2069\u200f",
+    "\x1b[31mred\x1b[0m",
+    "\x07\x08\x7f\x85",
+    "line\nbreak",
+    "a\u2028b\u2029",
+    "ada@example.com\n",
+    "ada\n@example.com",
+    "\ud7ff\ue000\uffff\U0010ffff",
+    DEEP_JSON,
+    DEEP_OBJECT,
+    '{"id":' + DEEP_JSON + "}",
+    *("x" * n for n in (45, 46, 64, 65, 128, 129, 254, 255, 256, 257, 512, 513)),
+    "{" + " " * (16 * 1024) + "}",
+    "é" * 4097,
+    "x" * BIG,
+]
+
+
+def string_paths(
+    descriptor: Descriptor, prefix: tuple[FieldDescriptor, ...] = ()
+) -> list[tuple[FieldDescriptor, ...]]:
+    """Every string field of a message, nested ones and repeated ones included, as the
+    path of fields that leads to it: new RPCs and fields are covered as they appear."""
+    paths = []
+    for f in descriptor.fields:
+        if f.type == FieldDescriptor.TYPE_STRING:
+            paths.append((*prefix, f))
+        elif f.message_type is not None and len(prefix) < 4:
+            paths += string_paths(f.message_type, (*prefix, f))
+    return paths
+
+
+def path_name(path: tuple[FieldDescriptor, ...]) -> str:
+    """``passkey_assertion.assertion_json``."""
+    return ".".join(f.name for f in path)
+
+
+def set_string(message: Any, path: tuple[FieldDescriptor, ...], value: str) -> None:
+    """Sets the string at ``path`` (the first element of a repeated message, added if
+    there is none; a repeated string gets ``value`` appended)."""
+    *parents, leaf = path
+    for f in parents:
+        child = getattr(message, f.name)
+        message = (child[0] if len(child) else child.add()) if f.is_repeated else child
+    if leaf.is_repeated:
+        getattr(message, leaf.name).append(value)
+    else:
+        setattr(message, leaf.name, value)
+
 
 # Arbitrary text, any code point UTF-8 can carry (no lone surrogates: protobuf strings
 # are UTF-8; invalid UTF-8 is sent as raw bytes by its own test).

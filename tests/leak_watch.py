@@ -119,6 +119,11 @@ class LeakWatch(logging.Handler):
         with self._lock:
             return len(self.texts)
 
+    def tracebacks(self, since: int = 0) -> list[str]:
+        """The records since ``mark`` that carry a traceback (an unexpected error)."""
+        with self._lock:
+            return [t for t in self.texts[since:] if "Traceback (most recent call last)" in t]
+
     def leaks(self, since: int = 0) -> list[str]:
         """Every secret found in the records since ``mark``, described without repeating it."""
         with self._lock:

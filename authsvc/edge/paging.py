@@ -51,6 +51,8 @@ def _parse(token: str, scope: str) -> Cursor | None:
         created_at, row_id = payload.get("c"), payload.get("i")
         if not isinstance(created_at, str) or not isinstance(row_id, str):
             return None
+        if not (created_at.isascii() and row_id.isascii()):
+            return None  # int() inside these parsers would read "١٢" as 12
         when = datetime.fromisoformat(created_at)
         if when.tzinfo is None:
             return None

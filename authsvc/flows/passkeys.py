@@ -2,7 +2,12 @@
 
 Each ceremony runs on a single-use challenge (``rules.challenges``) that keeps the
 WebAuthn challenge bytes; the response is verified outside any transaction, then the
-challenge is consumed (its DELETE's rowcount decides) in the transaction that acts.
+challenge is used up in the transaction that acts. A registration's challenge is a row
+(only a signed-in user starts one), consumed by its DELETE's rowcount. A sign-in's is
+sealed into its token, since anyone may start one: starting stores nothing and reads
+nothing, and the answer is the same whoever the email names (no ``allowCredentials``:
+the passkeys authsvc registers are discoverable), so it tells a stranger nothing about
+accounts. The email is sealed in the token; only that account's passkey finishes it.
 An assertion is a signature, not a guessable secret, so it is not throttled; every
 refused one is audited.
 """
@@ -15,7 +20,13 @@ from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from authsvc.errors import ChallengeInvalid, ClonedAuthenticator, PasskeyInvalid, UserNotFound
+from authsvc.errors import (
+    ChallengeInvalid,
+    ClonedAuthenticator,
+    MfaNotConfigured,
+    PasskeyInvalid,
+    UserNotFound,
+)
 from authsvc.flows.changes import Change, Changes, Origin, Who
 from authsvc.flows.factors import Factors
 from authsvc.flows.sign_in import (
@@ -27,8 +38,9 @@ from authsvc.flows.sign_in import (
 )
 from authsvc.rules import challenges, passkeys, users
 from authsvc.rules.audit import AuditEvent
-from authsvc.rules.challenges import Ceremony
+from authsvc.rules.challenges import Ceremony, SealedChallenge
 from authsvc.rules.passkeys import RelyingParty
+from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.values import Email
 from authsvc.storage.models import Authentication, AuthMethod, Challenge, Passkey
 from authsvc.storage.read_model import Validated
@@ -48,7 +60,7 @@ class Asserted:
 
     passkey: Passkey
     sign_count: int
-    challenge: Challenge
+    challenge: SealedChallenge
 
 
 class Passkeys:
@@ -63,12 +75,14 @@ class Passkeys:
         rp: RelyingParty,
         sign_in: SignIn,
         ceremony_ttl: timedelta,
+        keys: SecretKeys,
     ) -> None:
         self._changes = changes
         self._factors = factors
         self._rp = rp
         self._sign_in = sign_in
         self._ttl = ceremony_ttl
+        self._keys = keys
 
     def start_registration(self, session_token: str) -> Started:
         """Options to create a passkey. Raises MfaNotConfigured, ReauthenticationRequired,
@@ -120,20 +134,19 @@ class Passkeys:
             change.audit(AuditEvent.PASSKEY_REMOVED, who, str(passkey_id))
 
     def start_sign_in(self, email: Email | None) -> Started:
-        """Options to sign in: the user's passkeys, or (no email) any discoverable one.
+        """Options to sign in with a discoverable passkey (of the email's account, given).
 
-        An unknown email gets options like a user without passkeys: nothing is revealed.
+        Stores and reads nothing: the challenge is sealed into the token. The answer has
+        the same shape for any email, registered or not, with passkeys or without.
+        Raises MfaNotConfigured without a relying party or AUTHSVC_SECRET_KEY.
         """
         rp = self._rp.require()
+        if not self._keys.configured:
+            raise MfaNotConfigured("passkey sign-in needs AUTHSVC_SECRET_KEY")
         challenge = passkeys.new_challenge()
-        with self._changes.open() as change:
-            user = users.find_by_email(change.db, email) if email else None
-            allowed = (
-                [p.credential_id for p in passkeys.of_user(change.db, user.id)] if user else []
-            )
-            user_id = user.id if user else None
-            issued = self._issue(change, Ceremony.PASSKEY_SIGN_IN, user_id, challenge)
-        return Started(issued, passkeys.authentication_options(rp, challenge, allowed))
+        expires = self._changes.clock() + self._ttl
+        token = challenges.seal(self._keys, challenge, email or "", expires)
+        return Started(token, passkeys.authentication_options(rp, challenge, []))
 
     def finish_sign_in(self, challenge_token: str, assertion_json: str, origin: Origin) -> SignedIn:
         """Opens an AAL2 session for a verified, user-verified assertion.
@@ -182,34 +195,39 @@ class Passkeys:
     ) -> Asserted:
         """Verifies an assertion against its challenge (and, given, the user it must be).
 
-        Audits and raises PasskeyInvalid when refused; raises ChallengeInvalid.
+        Audits and raises PasskeyInvalid when refused (also when the challenge was
+        started for another account's email); raises ChallengeInvalid or
+        MfaNotConfigured.
         """
         rp = self._rp.require()
-        found = self._find(challenge_token, Ceremony.PASSKEY_SIGN_IN)
+        if not self._keys.configured:
+            raise MfaNotConfigured("passkey sign-in needs AUTHSVC_SECRET_KEY")
+        sealed = challenges.unseal(self._keys, challenge_token, self._changes.clock())
         credential_id = passkeys.credential_id_of(assertion_json)
         with self._changes.read() as db:
             key = passkeys.by_credential(db, credential_id)
+            bound = users.find_by_email(db, Email(sealed.email)) if sealed.email else None
         owner = key.user_id if key else None
-        wanted = {u for u in (found.user_id, user_id) if u is not None}
+        wanted = {u for u in (bound.id if bound else None, user_id) if u is not None}
         try:
-            if key is None or (wanted and wanted != {owner}):
+            if key is None or (sealed.email and bound is None) or (wanted and wanted != {owner}):
                 raise PasskeyInvalid()
-            count = passkeys.verify_assertion(rp, assertion_json, passkeys.decode(found.data), key)
+            count = passkeys.verify_assertion(rp, assertion_json, sealed.challenge, key)
         except PasskeyInvalid:
             self._changes.record(AuditEvent.PASSKEY_SIGN_IN_FAILED, Who(owner or user_id))
             raise
-        return Asserted(key, count, found)
+        return Asserted(key, count, sealed)
 
     def use(self, change: Change, asserted: Asserted, who: Who) -> bool:
-        """Consumes the challenge and advances the counter in ``change``.
+        """Spends the sealed challenge and advances the counter in ``change``.
 
         Raises ChallengeInvalid when the challenge was used meanwhile; returns False
         (audited) when the counter went backwards: the caller leaves its block, then
         raises ClonedAuthenticator.
         """
-        if not challenges.consume(change.db, asserted.challenge.id):
-            raise ChallengeInvalid()  # used concurrently: nothing written
         key = asserted.passkey
+        if not challenges.spend(change.db, asserted.challenge, key.user_id, change.now):
+            raise ChallengeInvalid()  # used before, or concurrently: nothing written
         if passkeys.advance_counter(change.db, key.id, asserted.sign_count, change.now):
             return True
         change.audit(AuditEvent.PASSKEY_COUNTER_REGRESSED, who, str(key.id))

@@ -74,7 +74,11 @@ def decode(text: str) -> bytes:
 def registration_options(
     rp: RelyingParty, user_id: uuid.UUID, email: str, challenge: bytes, existing: list[bytes]
 ) -> str:
-    """PublicKeyCredentialCreationOptions (JSON) for a discoverable, user-verified passkey."""
+    """PublicKeyCredentialCreationOptions (JSON) for a discoverable, user-verified passkey.
+
+    Discoverable is required: a passkey sign-in names no credentials (naming them would
+    tell a stranger which accounts have passkeys), so only a discoverable one answers.
+    """
     options = webauthn.generate_registration_options(
         rp_id=rp.id,
         rp_name=rp.name,
@@ -82,7 +86,7 @@ def registration_options(
         user_id=user_id.bytes,
         challenge=challenge,
         authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.PREFERRED, user_verification=_REQUIRED
+            resident_key=ResidentKeyRequirement.REQUIRED, user_verification=_REQUIRED
         ),
         exclude_credentials=[PublicKeyCredentialDescriptor(id=c) for c in existing],
     )

@@ -1,4 +1,5 @@
-"""Encryption at rest of secrets authsvc must read back (TOTP seeds).
+"""Encryption of secrets authsvc must read back: TOTP seeds at rest, and the sealed
+challenges of passkey sign-ins it hands out instead of storing them.
 
 Fernet (AES-128-CBC + HMAC-SHA256) with rotation: ``AUTHSVC_SECRET_KEY`` lists keys,
 the first encrypts, every one decrypts, so a new key goes first and an old one is
@@ -51,6 +52,15 @@ class SecretKeys:
             return self._require().decrypt(sealed.encode("ascii")).decode()
         except InvalidToken:
             raise MfaNotConfigured("no configured AUTHSVC_SECRET_KEY opens this secret") from None
+
+    def open(self, sealed: str) -> str | None:
+        """The secret, or None when no configured key opens it (forged, altered, not
+        ASCII, or sealed with a dropped key). Raises MfaNotConfigured without keys."""
+        box = self._require()
+        try:
+            return box.decrypt(sealed.encode("ascii")).decode()
+        except (InvalidToken, UnicodeError):
+            return None
 
     def reencrypt(self, sealed: str) -> str:
         """The secret encrypted with the first key (for key rotation). Raises

@@ -4,12 +4,17 @@ Each check returns the normalized value or raises ``Rejected`` saying what is wr
 knows no field path. The edge runs them on request fields and names the field.
 
 All text that reaches the database passes through here: PostgreSQL refuses NUL
-characters, and control characters in names or user agents are never legitimate.
+characters, and control characters in names or user agents are never legitimate. Nor are
+bidirectional overrides and line separators in a text another person reads (a name, a
+user agent, a passkey's name): they make a listing lie about what it shows. Digits are
+ASCII digits (``str.isdigit`` also takes "²" and "١٢", which ``int`` then reads or
+refuses), and a JSON document is measured (length, nesting) before anything parses it.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import unicodedata
 import uuid
@@ -18,6 +23,12 @@ from typing import NewType
 EMAIL_MAX = 254
 NAME_MAX = 128
 USER_AGENT_MAX = 512
+PASSKEY_NAME_MAX = 128
+RECOVERY_CODE_MAX = 64
+#: A WebAuthn response is a few kilobytes at most.
+JSON_MAX = 16 * 1024
+#: WebAuthn responses nest three levels deep; a little room for extensions.
+JSON_MAX_DEPTH = 8
 PAGE_SIZE_DEFAULT = 50
 PAGE_SIZE_MAX = 1000
 
@@ -25,8 +36,17 @@ PAGE_SIZE_MAX = 1000
 Email = NewType("Email", str)
 
 # A pragmatic subset of RFC 5321: dot-atom local part, dotted domain of LDH labels.
-_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# Matched with fullmatch: "$" alone also matches before a trailing newline.
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+# Bidirectional embeddings, overrides and isolates, and the implicit marks (Unicode
+# UAX #9): they reorder what a reader sees ("\u202egpj.exe" reads "exe.jpg").
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+# Control and surrogate code points, and line or paragraph separators.
+_UNSHOWABLE = frozenset({"Cc", "Cs", "Zl", "Zp"})
 
 
 class Rejected(ValueError):
@@ -35,6 +55,16 @@ class Rejected(ValueError):
 
 def _has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
+
+
+def _unshowable(text: str) -> bool:
+    """True when ``text`` holds a character that has no place in a text people read."""
+    return any(ch in _BIDI_CONTROLS or unicodedata.category(ch) in _UNSHOWABLE for ch in text)
+
+
+def is_ascii_number(text: str) -> bool:
+    """True for one or more ASCII digits (``str.isdigit`` also takes "²" and "١٢")."""
+    return _ASCII_DIGITS.fullmatch(text) is not None
 
 
 def email(value: str) -> Email:
@@ -49,10 +79,10 @@ def email(value: str) -> Email:
     valid = (
         at
         and 0 < len(local) <= 64
-        and _LOCAL.match(local)
+        and _LOCAL.fullmatch(local)
         and len(labels) >= 2
-        and all(_LABEL.match(label) for label in labels)
-        and not labels[-1].isdigit()
+        and all(_LABEL.fullmatch(label) for label in labels)
+        and not is_ascii_number(labels[-1])
     )
     if not valid:
         raise Rejected("is not a valid email address")
@@ -60,15 +90,30 @@ def email(value: str) -> Email:
 
 
 def name(value: str) -> str:
-    """A trimmed name of 1 to 128 characters with no control characters."""
+    """A trimmed name of 1 to 128 characters with no control characters.
+
+    Also refused: bidirectional overrides and line separators. Joiners stay (Persian
+    and Indic names, emoji sequences need them).
+    """
     value = value.strip()
     if not value:
         raise Rejected("is required")
     if len(value) > NAME_MAX:
         raise Rejected(f"must be at most {NAME_MAX} characters")
-    if _has_control(value):
+    if _unshowable(value):
         raise Rejected("must not contain control characters")
     return value
+
+
+def passkey_name(value: str) -> str:
+    """A trimmed passkey name of at most 128 characters ("passkey" when empty), with no
+    control characters, newlines or bidirectional overrides (it is shown in listings)."""
+    value = value.strip()
+    if len(value) > PASSKEY_NAME_MAX:
+        raise Rejected(f"must be at most {PASSKEY_NAME_MAX} characters")
+    if _unshowable(value):
+        raise Rejected("must not contain control characters, newlines or bidi overrides")
+    return value or "passkey"
 
 
 def required(value: str) -> str:
@@ -82,6 +127,9 @@ def uuid_id(value: str) -> uuid.UUID:
     """A UUID in text form."""
     if not value:
         raise Rejected("is required")
+    # uuid.UUID reads its hex digits with int(), which also takes "١٢".
+    if not value.isascii():
+        raise Rejected("is not a UUID")
     try:
         return uuid.UUID(value)
     except ValueError:
@@ -98,7 +146,7 @@ def user_agent(value: str) -> str:
     value = value.strip()
     if len(value) > USER_AGENT_MAX:
         raise Rejected(f"must be at most {USER_AGENT_MAX} characters")
-    if _has_control(value):
+    if _unshowable(value):
         raise Rejected("must not contain control characters")
     return value
 
@@ -112,6 +160,8 @@ def ip_address(value: str) -> str:
     value = value.strip()
     if not value:
         return ""
+    if not value.isascii():
+        raise Rejected("is not an IPv4 or IPv6 address")
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
@@ -142,6 +192,51 @@ def recovery_code(value: str) -> str:
     """A recovery code as typed (dashes and spaces allowed); checked against the store."""
     if not value.strip():
         raise Rejected("is required")
-    if len(value) > 64:
+    if len(value) > RECOVERY_CODE_MAX:
         raise Rejected("is too long")
+    if _has_control(value):
+        raise Rejected("must not contain control characters")
     return value
+
+
+def json_document(value: str) -> str:
+    """A JSON object of at most 16 KiB nested at most 8 deep, unchanged.
+
+    Measured before it is parsed (the nesting by a scan, not by recursion), so a
+    5000-deep document costs a linear scan, not Python's recursion limit.
+    """
+    if not value.strip():
+        raise Rejected("is required")
+    if len(value) > JSON_MAX:
+        raise Rejected(f"must be at most {JSON_MAX // 1024} KiB")
+    if nesting(value) > JSON_MAX_DEPTH:
+        raise Rejected(f"must not nest deeper than {JSON_MAX_DEPTH} levels")
+    try:
+        parsed = json.loads(value)
+    except ValueError:  # RecursionError cannot happen: the depth is bounded above
+        raise Rejected("is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise Rejected("is not a JSON object")
+    return value
+
+
+def nesting(text: str) -> int:
+    """How deep the brackets of a JSON text nest (those inside strings aside)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest

@@ -340,7 +340,7 @@ def _factors(
 
 def _passkeys(settings: Settings, changes: Changes, factors: Factors, sign_in: SignIn) -> Passkeys:
     rp = RelyingParty(settings.webauthn_rp_id, settings.webauthn_rp_name, settings.webauthn_origins)
-    return Passkeys(changes, factors, rp, sign_in, settings.challenge_ttl)
+    return Passkeys(changes, factors, rp, sign_in, settings.challenge_ttl, settings.secret_key)
 
 
 @dataclass

@@ -644,9 +644,10 @@ class Settings:
         SecretKeys(()),
         "AUTHSVC_SECRET_KEY",
         SecretKeys.parse,
-        "Fernet keys (comma-separated; the first encrypts, all decrypt) for TOTP secrets",
+        "Fernet keys (comma-separated; the first encrypts, all decrypt) for TOTP secrets"
+        " and passkey sign-in challenges",
         _MFA,
-        shown_default="empty: TOTP enrolment refused (`MFA_NOT_CONFIGURED`)",
+        shown_default="empty: TOTP enrolment and passkey sign-in refused (`MFA_NOT_CONFIGURED`)",
     )
     reauth_max_age: timedelta = setting(
         timedelta(minutes=15),

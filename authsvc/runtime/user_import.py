@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, TextIO
 from authsvc.edge import requests, responses
 from authsvc.flows.changes import Changes
 from authsvc.flows.importing import Importing
+from authsvc.rules import values
 from authsvc.storage.engine import Database
 from authsvc.storage.models import utcnow
 from authsvc.storage.validation_cache import ValidationCache
@@ -86,7 +87,10 @@ def to_message(obj: Any) -> pb.ImportedUser:
         value = obj.get(name)
         if value is not None and not isinstance(value, str):
             raise BadLine(f"{name} must be a string")
-        setattr(user, name, value or "")
+        try:
+            setattr(user, name, value or "")
+        except ValueError:  # a lone surrogate ("\ud800") has no UTF-8 form
+            raise BadLine(f"{name} is not valid Unicode") from None
     verified = obj.get("email_verified")
     if verified is not None and not isinstance(verified, bool):
         raise BadLine("email_verified must be true or false")
@@ -101,9 +105,9 @@ def _time(value: Any) -> datetime:
         raise BadLine("create_time must be an ISO 8601 string")
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (ValueError, OverflowError):  # 0001-01-01T00:00+01:00 is before year 1 in UTC
         raise BadLine("create_time is not an ISO 8601 time") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 class Importer:
@@ -136,11 +140,10 @@ class Importer:
         numbers, users = [], []
         for number, raw in batch:
             try:
-                users.append(to_message(json.loads(raw)))
+                users.append(to_message(parse_line(raw)))
                 numbers.append(number)
-            except (BadLine, ValueError) as exc:
-                why = str(exc) if isinstance(exc, BadLine) else "is not valid JSON"
-                tally.refused.append((number, f"INVALID_ARGUMENT: the line {why}"))
+            except BadLine as exc:
+                tally.refused.append((number, f"INVALID_ARGUMENT: the line {exc}"))
         if not users:
             return
         checked = requests.import_users(pb.ImportUsersRequest(users=users))
@@ -148,6 +151,21 @@ class Importer:
         for number, result in zip(numbers, reply.results, strict=True):
             _count(tally, number, result)
         tally.refused.sort()
+
+
+def parse_line(raw: bytes) -> Any:
+    """One line's JSON; raises BadLine. A user is a flat object: a line nested deeper is
+    refused before it is parsed (5000 brackets would exhaust Python's recursion limit)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadLine("is not valid JSON") from None
+    if values.nesting(text) > 1:
+        raise BadLine("is not a JSON object of strings and booleans")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise BadLine("is not valid JSON") from None
 
 
 def _count(tally: Tally, number: int, result: pb.ImportUserResult) -> None:

@@ -295,3 +295,52 @@ def test_an_import_stopped_by_a_failing_batch_resumes_where_it_stopped(
     monkeypatch.setattr(Importing, "import_users", real)
     status, out = run_import(path, db_url, capsys, batch_size=200)
     assert status == 0 and out[0].startswith("imported 400, existing 200, refused 0 ")
+
+
+# Hostile users (issue 17): each refused on its own, the others imported.
+
+
+def test_hostile_users_are_refused_one_by_one_and_the_batch_goes_on(stub):
+    good = old_hashes()["django"]
+    users = [
+        imported("first@example.com", good),
+        imported("digits@example.com", "pbkdf2:sha256:²$salt$" + "ab" * 32),
+        imported("indic@example.com", "$2b$\u0661\u0662$" + old_hashes()["bcrypt-2b"][7:]),
+        imported("nul-salt@example.com", "pbkdf2:sha256:1000$sa\x00lt$" + "ab" * 32),
+        imported("nul-name@example.com", good, first_name="Old\x00"),
+        imported("bidi@example.com", good, last_name="\u202eresU"),
+        imported("costly@example.com", "$2b$16$" + "a" * 21 + "u" + "a" * 30 + "C"),
+        imported("unverifiable@example.com", "scrypt:16:1:1$salt$" + "ab" * 64),
+        imported("last@example.com", good),
+    ]
+    results = stub.ImportUsers(pb.ImportUsersRequest(users=users), timeout=10).results
+    reasons = [pb.ErrorReason.Name(r.error.reason) if not r.user_id else "OK" for r in results]
+    unsupported = "ERROR_REASON_UNSUPPORTED_HASH_FORMAT"
+    invalid = "ERROR_REASON_INVALID_ARGUMENT"
+    assert reasons == ["OK", *[unsupported] * 3, invalid, invalid, *[unsupported] * 2, "OK"]
+    fields = [[v.field for v in r.error.field_violations] for r in results]
+    assert fields[4] == ["users[4].first_name"] and fields[5] == ["users[5].last_name"]
+    assert fields[6] == ["users[6].password_hash"]
+    assert "cost" in results[6].error.field_violations[0].description
+    assert "hashlib" in results[7].error.field_violations[0].description
+    assert sign_in(stub, "last@example.com", OLD_PASSWORD).user.email == "last@example.com"
+
+
+def test_the_import_command_reports_hostile_lines_and_goes_on(db_url, tmp_path, capsys):
+    good = {"first_name": "Old", "last_name": "User", "password_hash": old_hashes()["django"]}
+    lines = [
+        json.dumps({**good, "email": "a@example.com", "password_hash": "pbkdf2:sha256:²$s$ab"}),
+        "[" * 5000 + "]" * 5000,
+        '{"email": "\\ud800@example.com"}',
+        json.dumps({**good, "email": "c@example.com", "create_time": "0001-01-01T00:00:00+01:00"}),
+        json.dumps({**good, "email": "d@example.com", "first_name": "\x00"}),
+        json.dumps({**good, "email": "ok@example.com"}),
+    ]
+    path = tmp_path / "users.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    status, out = run_import(path, db_url, capsys)
+    assert status == 1
+    assert out[0].startswith("imported 1, existing 0, refused 5 ")
+    assert [line.split(":")[0] for line in out[1:]] == [f"line {n}" for n in range(1, 6)]
+    assert out[1].startswith("line 1: UNSUPPORTED_HASH_FORMAT: password_hash ")
+    assert out[5] == "line 5: INVALID_ARGUMENT: first_name must not contain control characters"

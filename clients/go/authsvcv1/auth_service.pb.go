@@ -5405,8 +5405,9 @@ type StartPasskeySignInRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// Optional. The user's email: only their passkeys are offered. Empty:
-	// any discoverable passkey.
+	// Optional. The user's email: only their passkey can finish the sign-in.
+	// Empty: any discoverable passkey. The answer is the same whatever the
+	// email names (no account, no passkeys, or passkeys).
 	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
 }
 
@@ -5455,7 +5456,8 @@ type StartPasskeySignInResponse struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// Pass it to FinishPasskeySignIn; single-use. Keep it secret.
+	// Pass it to FinishPasskeySignIn (or as a passkey_assertion's challenge);
+	// single-use, sealed with AUTHSVC_SECRET_KEY. Keep it secret.
 	ChallengeToken string `protobuf:"bytes,1,opt,name=challenge_token,json=challengeToken,proto3" json:"challenge_token,omitempty"`
 	// PublicKeyCredentialRequestOptions as JSON, for navigator.credentials.get().
 	OptionsJson string `protobuf:"bytes,2,opt,name=options_json,json=optionsJson,proto3" json:"options_json,omitempty"`

@@ -137,8 +137,8 @@ type AuthServiceClient interface {
 	// Removes one passkey of the user of `session_token`; needs a recent
 	// authentication.
 	RemovePasskey(ctx context.Context, in *RemovePasskeyRequest, opts ...grpc.CallOption) (*RemovePasskeyResponse, error)
-	// Starts a passkey sign-in (with an email: that user's passkeys; without:
-	// any discoverable passkey).
+	// Starts a passkey sign-in (with an email: only that user's passkey can
+	// finish it; without: any discoverable passkey). Stores nothing.
 	StartPasskeySignIn(ctx context.Context, in *StartPasskeySignInRequest, opts ...grpc.CallOption) (*StartPasskeySignInResponse, error)
 	// Finishes a passkey sign-in: a user-verified passkey is a full sign-in
 	// (AAL2) on its own. Returns the tokens.
@@ -728,8 +728,8 @@ type AuthServiceServer interface {
 	// Removes one passkey of the user of `session_token`; needs a recent
 	// authentication.
 	RemovePasskey(context.Context, *RemovePasskeyRequest) (*RemovePasskeyResponse, error)
-	// Starts a passkey sign-in (with an email: that user's passkeys; without:
-	// any discoverable passkey).
+	// Starts a passkey sign-in (with an email: only that user's passkey can
+	// finish it; without: any discoverable passkey). Stores nothing.
 	StartPasskeySignIn(context.Context, *StartPasskeySignInRequest) (*StartPasskeySignInResponse, error)
 	// Finishes a passkey sign-in: a user-verified passkey is a full sign-in
 	// (AAL2) on its own. Returns the tokens.

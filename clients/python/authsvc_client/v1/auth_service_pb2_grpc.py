@@ -530,8 +530,8 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StartPasskeySignIn(self, request, context):
-        """Starts a passkey sign-in (with an email: that user's passkeys; without:
-        any discoverable passkey).
+        """Starts a passkey sign-in (with an email: only that user's passkey can
+        finish it; without: any discoverable passkey). Stores nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -181,8 +181,8 @@ class AuthServiceStub:
     authentication.
     """
     StartPasskeySignIn: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasskeySignInRequest, _auth_service_pb2.StartPasskeySignInResponse]
-    """Starts a passkey sign-in (with an email: that user's passkeys; without:
-    any discoverable passkey).
+    """Starts a passkey sign-in (with an email: only that user's passkey can
+    finish it; without: any discoverable passkey). Stores nothing.
     """
     FinishPasskeySignIn: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.FinishPasskeySignInRequest, _auth_service_pb2.FinishPasskeySignInResponse]
     """Finishes a passkey sign-in: a user-verified passkey is a full sign-in
@@ -389,8 +389,8 @@ class AuthServiceAsyncStub(AuthServiceStub):
     authentication.
     """
     StartPasskeySignIn: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasskeySignInRequest, _auth_service_pb2.StartPasskeySignInResponse]  # type: ignore[assignment]
-    """Starts a passkey sign-in (with an email: that user's passkeys; without:
-    any discoverable passkey).
+    """Starts a passkey sign-in (with an email: only that user's passkey can
+    finish it; without: any discoverable passkey). Stores nothing.
     """
     FinishPasskeySignIn: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.FinishPasskeySignInRequest, _auth_service_pb2.FinishPasskeySignInResponse]  # type: ignore[assignment]
     """Finishes a passkey sign-in: a user-verified passkey is a full sign-in
@@ -786,8 +786,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_service_pb2.StartPasskeySignInRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.StartPasskeySignInResponse, _abc.Awaitable[_auth_service_pb2.StartPasskeySignInResponse]]:
-        """Starts a passkey sign-in (with an email: that user's passkeys; without:
-        any discoverable passkey).
+        """Starts a passkey sign-in (with an email: only that user's passkey can
+        finish it; without: any discoverable passkey). Stores nothing.
         """
 
     @_abc_1.abstractmethod

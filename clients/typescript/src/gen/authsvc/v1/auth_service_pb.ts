@@ -2293,8 +2293,9 @@ export const RemovePasskeyResponseSchema: GenMessage<RemovePasskeyResponse> = /*
  */
 export type StartPasskeySignInRequest = Message<"authsvc.v1.StartPasskeySignInRequest"> & {
   /**
-   * Optional. The user's email: only their passkeys are offered. Empty:
-   * any discoverable passkey.
+   * Optional. The user's email: only their passkey can finish the sign-in.
+   * Empty: any discoverable passkey. The answer is the same whatever the
+   * email names (no account, no passkeys, or passkeys).
    *
    * @generated from field: string email = 1;
    */
@@ -2315,7 +2316,8 @@ export const StartPasskeySignInRequestSchema: GenMessage<StartPasskeySignInReque
  */
 export type StartPasskeySignInResponse = Message<"authsvc.v1.StartPasskeySignInResponse"> & {
   /**
-   * Pass it to FinishPasskeySignIn; single-use. Keep it secret.
+   * Pass it to FinishPasskeySignIn (or as a passkey_assertion's challenge);
+   * single-use, sealed with AUTHSVC_SECRET_KEY. Keep it secret.
    *
    * @generated from field: string challenge_token = 1;
    */
@@ -4345,8 +4347,8 @@ export const AuthService: GenService<{
     output: typeof RemovePasskeyResponseSchema;
   },
   /**
-   * Starts a passkey sign-in (with an email: that user's passkeys; without:
-   * any discoverable passkey).
+   * Starts a passkey sign-in (with an email: only that user's passkey can
+   * finish it; without: any discoverable passkey). Stores nothing.
    *
    * @generated from rpc authsvc.v1.AuthService.StartPasskeySignIn
    */

@@ -21,11 +21,22 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# One pip command: the server depends on authsvc-client, which pip takes from
-# ./clients/python (editable) rather than from an index.
-$(STAMP): pyproject.toml clients/python/pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ./clients/python -e '.[dev]'
-	touch $(STAMP)
+SERVE_STAMP := $(VENV)/.installed-serve
+PIP_INPUTS := pyproject.toml setup.py clients/python/pyproject.toml
+# The server depends on authsvc-client by the file URL of ./clients/python (setup.py), so
+# pip installs a copy of it; the second command makes that an editable install, so edits
+# to clients/python (and `make gen`) take effect without reinstalling.
+# `make run` needs only what serving needs: the server and its runtime dependencies.
+$(SERVE_STAMP): $(PIP_INPUTS) | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-deps -e ./clients/python
+	touch $(SERVE_STAMP)
+
+# Everything else (tests, lint, gen) also needs the dev tools.
+$(STAMP): $(PIP_INPUTS) | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps -e ./clients/python
+	touch $(STAMP) $(SERVE_STAMP)
 
 $(NPM_STAMP): package.json package-lock.json clients/typescript/package.json
 	npm ci --no-audit --no-fund
@@ -68,7 +79,7 @@ PYTEST_ARGS ?= -n 2
 test: $(STAMP) $(NPM_STAMP) postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-run: $(STAMP)
+run: $(SERVE_STAMP)
 	$(BIN)/authsvc serve
 
 bench: $(STAMP) postgres

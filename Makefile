@@ -15,7 +15,8 @@ BUF := node_modules/.bin/buf
 TSC = $(firstword $(wildcard clients/typescript/node_modules/.bin/tsc) node_modules/.bin/tsc)
 RELEASED_CONTRACT := protos/released/authsvc-v1.binpb
 
-.PHONY: install gen lint test run bench soak postgres clean release-contract container-test
+.PHONY: install gen lint test run bench soak postgres clean release-contract container-test \
+	client-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,8 +77,16 @@ postgres:
 # The suite runs on two processes by default (pytest-xdist): no test depends on another's
 # order or process. PYTEST_ARGS="tests/x.py -x" runs a part of it, in one process.
 PYTEST_ARGS ?= -n 2
-test: $(STAMP) $(NPM_STAMP) postgres
+test: $(STAMP) $(NPM_STAMP) postgres client-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The Go and Java client tests build against Debian's packages (Go, protoc, grpc-java):
+# apt-get installs the missing ones (as root, or through sudo); when all are installed
+# the scripts only ask dpkg, in about a second, and never touch apt. buf and the
+# TypeScript tooling come from node_modules ($(NPM_STAMP)).
+client-deps:
+	@bash .ci/deps-go.sh
+	@bash .ci/deps-java.sh
 
 run: $(SERVE_STAMP)
 	$(BIN)/authsvc serve

@@ -74,3 +74,61 @@ def test_make_run_installs_the_server_without_the_dev_tools(tmp_path: Path) -> N
     assert installs, planned.stdout
     assert not any("[dev]" in line for line in installs), installs
     assert planned.stdout.splitlines()[-1].endswith("authsvc serve")
+
+
+# --- `make test` on a fresh machine: it installs what the Go and Java tests need ---
+
+DEPS_SCRIPTS = (".ci/deps-go.sh", ".ci/deps-java.sh")
+
+
+def test_make_test_installs_the_client_test_dependencies_before_the_suite(tmp_path: Path) -> None:
+    planned = _run(["make", "-n", "test", f"VENV={tmp_path / 'venv'}"], ROOT)
+    assert planned.returncode == 0, planned.stderr
+    lines = planned.stdout.splitlines()
+    pytest_line = next(i for i, line in enumerate(lines) if "-m pytest" in line)
+    for script in DEPS_SCRIPTS:
+        assert any(script in line for line in lines[:pytest_line]), planned.stdout
+
+
+def _stub(directory: Path, name: str, body: str) -> None:
+    path = directory / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+
+
+@pytest.mark.parametrize("script", DEPS_SCRIPTS)
+def test_on_a_fresh_machine_the_deps_scripts_install_the_missing_packages(
+    script: str, tmp_path: Path
+) -> None:
+    """dpkg knows none of the packages (a fresh machine): apt-get installs them all."""
+    calls = tmp_path / "apt-get.calls"
+    _stub(tmp_path, "dpkg-query", "exit 1")
+    _stub(tmp_path, "apt-get", f'echo "$*" >> {calls}')
+    _stub(tmp_path, "sudo", '"$@"')
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    update, install = calls.read_text().splitlines()
+    assert " update" in update
+    expected = {
+        "go": ("golang-go", "protobuf-compiler"),
+        "java": ("libgrpc-java", "protobuf-compiler"),
+    }
+    for package in expected["go" if "go" in script else "java"]:
+        assert f" {package}" in install, install
+
+
+@pytest.mark.parametrize("script", DEPS_SCRIPTS)
+def test_with_everything_installed_the_deps_scripts_leave_apt_alone(
+    script: str, tmp_path: Path
+) -> None:
+    """The second and later runs only ask dpkg (make test runs them every time)."""
+    subprocess.run(["bash", script], cwd=ROOT, check=True, capture_output=True, timeout=1800)
+    _stub(tmp_path, "apt-get", "echo apt-get was called >&2; exit 1")
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    again = subprocess.run(
+        ["bash", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert (again.returncode, again.stderr) == (0, ""), again.stderr

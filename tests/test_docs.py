@@ -17,6 +17,7 @@ RPC tables and client method lists match the proto.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -164,7 +165,8 @@ class Completions:
 
     def __init__(self, start: StartServer, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         self.start, self.cwd, self.monkeypatch = start, cwd, monkeypatch
-        self.pki = make_pki(cwd / "pki" if (cwd / "pki").mkdir() is None else cwd)
+        (cwd / "pki").mkdir()
+        self.pki = make_pki(cwd / "pki")
 
     def plain(self) -> Completion:
         server, _ = self.start()
@@ -197,7 +199,7 @@ class Completions:
             with pytest.raises(AuthClientError):
                 auth.create_session("ada@example.com", "wrong password!", ip_address="203.0.113.7")
 
-        class TryLater(Exception):  # noqa: N818 (the example's own name)
+        class TryLater(Exception):  # the example's own exception
             def __init__(self, seconds: float) -> None:
                 super().__init__(seconds)
                 self.seconds = seconds
@@ -233,8 +235,6 @@ class Completions:
         _tls_files(self.pki, self.cwd, client=False)
         self.monkeypatch.setenv("AUTHSVC_API_KEY", _live_key(server, "billing-service"))
         tls = grpc.ssl_channel_credentials((self.cwd / "ca.pem").read_bytes())
-        import os
-
         names = {"AuthClient": AuthClient, "grpc": grpc, "os": os, "tls": tls}
         return Completion(names, _created, server)
 
@@ -325,6 +325,7 @@ def test_every_buf_curl_example_runs(server_address: str) -> None:
     assert commands
     outputs: dict[str, Any] = {}
     for command, comment in commands:
+
         def placeholder(match: re.Match[str]) -> str:
             field, method = match.group(1), match.group(2)
             return str(outputs[method][re.sub(r"_(\w)", lambda m: m.group(1).upper(), field)])
@@ -436,7 +437,7 @@ def test_the_go_client_embeds_the_generated_stub_so_has_every_rpc() -> None:
 
 
 def test_the_java_client_reaches_every_rpc_by_method_or_its_documented_call() -> None:
-    client = (ROOT / "clients/java/src/main/java/com/example/authsvc/client/AuthClient.java")
+    client = ROOT / "clients/java/src/main/java/com/example/authsvc/client/AuthClient.java"
     source = client.read_text()
     generic = "public <R> R call(Function<AuthServiceGrpc.AuthServiceBlockingStub, R> rpc)"
     documented = "auth.call(stub -> stub." in (ROOT / "clients/java/README.md").read_text()

@@ -111,6 +111,7 @@ _ORDINARY = frozenset(
 ALLOW_EVERYWHERE_SETTING = "AUTHSVC_PRIVILEGED_FROM_ANYWHERE"
 #: What a policy's ``loopback`` may say loopback callers get on top of their grants.
 LOOPBACK_ACCESS = ("privileged", "open", "none")
+_TOP_LEVEL = frozenset({"callers", "loopback"})
 #: The policy identity that stands for every caller.
 ANY_CALLER = "*"
 
@@ -149,10 +150,7 @@ class CallerPolicy:
 
         Raises ValueError naming the first bad entry.
         """
-        if not isinstance(data, dict) or "callers" not in data or set(data) - {
-            "callers",
-            "loopback",
-        }:
+        if not isinstance(data, dict) or "callers" not in data or set(data) - _TOP_LEVEL:
             raise ValueError('expected a table "callers" and optionally a key "loopback"')
         loopback = data.get("loopback", "privileged")
         if loopback not in LOOPBACK_ACCESS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from authsvc.runtime.settings import (
     parse_int,
     parse_list,
     specs,
+    unknown_variables,
 )
 from tests.certs import SERVER_NAME, Pki, make_pki
 from tests.conftest import FakeClock
@@ -226,3 +228,15 @@ def test_a_tls_mismatch_in_health_is_one_line(
     assert result.returncode == 1
     line = one_line(result.stderr)  # no "Handshake failed" line of gRPC's own
     assert line.startswith("authsvc: health check failed: ") and expected in line, line
+
+
+def test_the_shipped_deployment_files_name_only_settings() -> None:
+    """The image and the manifests would not start if they set a variable that is no
+    setting (start-up refuses unknown ``AUTHSVC_*`` variables)."""
+    root = Path(__file__).resolve().parents[2]
+    files = [root / "Dockerfile", *sorted((root / "deploy").rglob("*.yaml"))]
+    known = {name for spec in specs().values() for name in (spec.env, *spec.aliases)}
+    for path in files:
+        for name in set(re.findall(r"AUTHSVC_[A-Z0-9_]+", path.read_text())):
+            problems = [] if name in known else unknown_variables({name: "x"})
+            assert problems == [], f"{path.name}: {problems}"

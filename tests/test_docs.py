@@ -375,6 +375,25 @@ def test_no_path_points_outside_the_repository(path: Path) -> None:
             assert resolved.is_relative_to(ROOT) and resolved.exists(), f"{path.name}: {quoted}"
 
 
+REPO_PATH = re.compile(
+    r"`((?:tests|clients|authsvc|deploy|docs|\.ci|bench|migrations|protos)/[^`\s]*)`"
+)
+#: Paths the docs name that a build makes (not in a checkout).
+BUILT = ("clients/typescript/dist/",)
+
+
+@pytest.mark.parametrize("path", LINKED_DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_repository_path_the_docs_name_exists(path: Path) -> None:
+    """``tests/...``, ``clients/...`` and the like, named in prose (relative to the
+    repository or to the document), exist: moved tests and files are caught."""
+    for line in prose_lines(path):
+        for named in REPO_PATH.findall(line):
+            if named.startswith(BUILT):
+                continue
+            exists = (ROOT / named).exists() or (path.parent / named).exists()
+            assert exists, f"{path.relative_to(ROOT)} names {named}, which does not exist"
+
+
 # --- The RPCs: README's table and each client, from the proto ---
 
 

@@ -593,3 +593,33 @@ def test_only_privileged_rpcs_need_an_identity_without_a_policy() -> None:
     assert not Admission(None, privileged_from_anywhere=True).decides(f"{AUTH}ListUsers")
     policy = CallerPolicy.from_mapping({"callers": {"web": ["ValidateToken"]}})
     assert Admission(policy).decides(f"{AUTH}ValidateToken")
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("loopback", "may_list_users", "may_sign_up"),
+    [(None, True, True), ("open", False, True), ("none", False, False)],
+)
+def test_a_loopback_caller_under_a_policy_gets_what_loopback_says(
+    start_server: Callable[..., tuple[AuthServer, pb_grpc.AuthServiceStub]],
+    loopback: str | None,
+    may_list_users: bool,
+    may_sign_up: bool,
+) -> None:
+    """A policy for remote callers leaves the host's own tools their protected-mode
+    privileges (the default), the open RPCs only, or nothing beyond the grants."""
+    data: dict[str, Any] = {"callers": {"billing-service": ["GetUser"]}}
+    if loopback is not None:
+        data["loopback"] = loopback
+    _, stub = start_server(callers=CallerPolicy.from_mapping(data))  # called from 127.0.0.1
+
+    def allowed(call: Callable[[], Any]) -> bool:
+        try:
+            call()
+        except grpc.RpcError as error:
+            assert failure(error).reason == "CALLER_NOT_ALLOWED", failure(error)
+            return False
+        return True
+
+    assert allowed(lambda: stub.ListUsers(pb.ListUsersRequest())) is may_list_users
+    assert allowed(lambda: sign_up(stub)) is may_sign_up

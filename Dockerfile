@@ -20,14 +20,14 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /src
 RUN python3 -m venv /opt/authsvc
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY clients/python ./clients/python
 COPY authsvc ./authsvc
 COPY migrations ./migrations
-# The dependency ranges are pinned in pyproject.toml; `.` is authsvc itself and
-# ./clients/python the authsvc-client distribution it depends on (its generated stubs),
-# installed in the same command so pip takes it from here and not from an index.
-RUN /opt/authsvc/bin/pip install --no-cache-dir ./clients/python .
+# The dependency ranges are pinned in setup.py; `.` is authsvc itself, and setup.py names
+# ./clients/python (the authsvc-client distribution: its generated stubs) by file URL,
+# so pip takes the client from here and not from an index.
+RUN /opt/authsvc/bin/pip install --no-cache-dir .
 
 
 FROM ${BASE} AS runtime

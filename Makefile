@@ -15,17 +15,29 @@ BUF := node_modules/.bin/buf
 TSC = $(firstword $(wildcard clients/typescript/node_modules/.bin/tsc) node_modules/.bin/tsc)
 RELEASED_CONTRACT := protos/released/authsvc-v1.binpb
 
-.PHONY: install gen lint test run bench soak postgres clean release-contract container-test
+.PHONY: install gen lint test run bench soak postgres clean release-contract container-test \
+	client-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# One pip command: the server depends on authsvc-client, which pip takes from
-# ./clients/python (editable) rather than from an index.
-$(STAMP): pyproject.toml clients/python/pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ./clients/python -e '.[dev]'
-	touch $(STAMP)
+SERVE_STAMP := $(VENV)/.installed-serve
+PIP_INPUTS := pyproject.toml setup.py clients/python/pyproject.toml
+# The server depends on authsvc-client by the file URL of ./clients/python (setup.py), so
+# pip installs a copy of it; the second command makes that an editable install, so edits
+# to clients/python (and `make gen`) take effect without reinstalling.
+# `make run` needs only what serving needs: the server and its runtime dependencies.
+$(SERVE_STAMP): $(PIP_INPUTS) | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-deps -e ./clients/python
+	touch $(SERVE_STAMP)
+
+# Everything else (tests, lint, gen) also needs the dev tools.
+$(STAMP): $(PIP_INPUTS) | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps -e ./clients/python
+	touch $(STAMP) $(SERVE_STAMP)
 
 $(NPM_STAMP): package.json package-lock.json clients/typescript/package.json
 	npm ci --no-audit --no-fund
@@ -65,10 +77,18 @@ postgres:
 # The suite runs on two processes by default (pytest-xdist): no test depends on another's
 # order or process. PYTEST_ARGS="tests/x.py -x" runs a part of it, in one process.
 PYTEST_ARGS ?= -n 2
-test: $(STAMP) $(NPM_STAMP) postgres
+test: $(STAMP) $(NPM_STAMP) postgres client-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-run: $(STAMP)
+# The Go and Java client tests build against Debian's packages (Go, protoc, grpc-java):
+# apt-get installs the missing ones (as root, or through sudo); when all are installed
+# the scripts only ask dpkg, in about a second, and never touch apt. buf and the
+# TypeScript tooling come from node_modules ($(NPM_STAMP)).
+client-deps:
+	@bash .ci/deps-go.sh
+	@bash .ci/deps-java.sh
+
+run: $(SERVE_STAMP)
 	$(BIN)/authsvc serve
 
 bench: $(STAMP) postgres

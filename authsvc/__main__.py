@@ -2,6 +2,6 @@
 
 import sys
 
-from authsvc.runtime.cli import main
+from authsvc.runtime.command import main
 
 sys.exit(main())

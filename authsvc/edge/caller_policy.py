@@ -29,6 +29,12 @@ An identity may instead map to a table, to say it may assert the end user's addr
     methods = ["CreateUser", "CreateSession"]
     asserts_end_user_address = true
 
+Loopback callers keep what protected mode gives them unless the policy says otherwise,
+with a top-level ``loopback`` key: ``"privileged"`` (the default: every method),
+``"open"`` (the open RPCs, health and reflection: what any caller gets without a policy)
+or ``"none"`` (only what the policy grants; for a proxy or sidecar on the same host,
+which makes every caller look local).
+
 A rule is a short AuthService method name (``CreateUser``), a full method name
 (``grpc.health.v1.Health/Check``, leading ``/`` optional), every method of a service
 (``grpc.health.v1.Health/*``), or ``*`` for everything served. Unknown names are errors,
@@ -120,6 +126,9 @@ _ORDINARY = frozenset(
 )
 
 ALLOW_EVERYWHERE_SETTING = "AUTHSVC_PRIVILEGED_FROM_ANYWHERE"
+#: What a policy's ``loopback`` may say loopback callers get on top of their grants.
+LOOPBACK_ACCESS = ("privileged", "open", "none")
+_TOP_LEVEL = frozenset({"callers", "loopback"})
 #: The policy identity that stands for every caller.
 ANY_CALLER = "*"
 
@@ -134,17 +143,23 @@ def is_privileged(method: str) -> bool:
 
 @dataclass(frozen=True)
 class CallerPolicy:
-    """Which (identity, full method name) pairs are allowed; everything else is denied.
+    """Which (identity, full method name) pairs are allowed, and what loopback callers get
+    besides (``LOOPBACK_ACCESS``); everything else is denied.
 
     ``asserting``: the identities trusted to assert the end user's address.
     """
 
     allowed: frozenset[tuple[str, str]]
     asserting: frozenset[str] = frozenset()
+    loopback: str = "privileged"
 
-    def allows(self, identities: Sequence[str], method: str) -> bool:
+    def allows(self, identities: Sequence[str], method: str, *, local: bool = False) -> bool:
         """True when any of the caller's ``identities`` (or ``*``, every caller) may call
-        ``method`` (``/svc/Name``)."""
+        ``method`` (``/svc/Name``), or a ``local`` caller may by ``loopback``."""
+        if local and (
+            self.loopback == "privileged" or (self.loopback == "open" and not is_privileged(method))
+        ):
+            return True
         return (ANY_CALLER, method) in self.allowed or any(
             (identity, method) in self.allowed for identity in identities
         )
@@ -155,13 +170,18 @@ class CallerPolicy:
 
     @classmethod
     def from_mapping(cls, data: object) -> CallerPolicy:
-        """Builds a policy from ``{"callers": {identity: [rule, ...]}}`` (or, for an
-        identity, ``{"methods": [rule, ...], "asserts_end_user_address": bool}``).
+        """Builds a policy from ``{"callers": {identity: [rule, ...]}, "loopback": ...}``
+        (``loopback`` optional; an identity may map to ``{"methods": [rule, ...],
+        "asserts_end_user_address": bool}`` instead of a list).
 
         Raises ValueError naming the first bad entry.
         """
-        if not isinstance(data, dict) or set(data) != {"callers"}:
-            raise ValueError('expected exactly one table, "callers"')
+        if not isinstance(data, dict) or "callers" not in data or set(data) - _TOP_LEVEL:
+            raise ValueError('expected a table "callers" and optionally a key "loopback"')
+        loopback = data.get("loopback", "privileged")
+        if loopback not in LOOPBACK_ACCESS:
+            allowed_values = ", ".join(f'"{value}"' for value in LOOPBACK_ACCESS)
+            raise ValueError(f"loopback = {loopback!r} is not one of {allowed_values}")
         callers = data["callers"]
         if not isinstance(callers, dict):
             raise ValueError('"callers" must map identities to lists of methods')
@@ -173,7 +193,7 @@ class CallerPolicy:
                 asserting.add(identity)
             for rule in rules:
                 allowed.update((identity, method) for method in _expand(identity, rule))
-        return cls(frozenset(allowed), frozenset(asserting))
+        return cls(frozenset(allowed), frozenset(asserting), loopback)
 
 
 @dataclass(frozen=True)
@@ -205,7 +225,7 @@ class Admission:
         """
         name = method.rsplit("/", 1)[-1]
         if self.policy is not None:
-            if self.policy.allows(identities, method):
+            if self.policy.allows(identities, method, local=local):
                 return None
             who = ", ".join(identities) or "a caller with no identity (no certificate, no API key)"
             return f"{who} may not call {name}: grant it in the caller policy (AUTHSVC_CALLERS)"

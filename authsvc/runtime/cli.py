@@ -11,12 +11,13 @@ import threading
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy.exc import OperationalError
 
 from authsvc.errors import MfaNotConfigured
 from authsvc.flows.api_keys import ApiKeys
@@ -26,10 +27,17 @@ from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.values import Rejected
 from authsvc.runtime import health_probe, tls, user_import, workers
 from authsvc.runtime.assembly import create_server, make_hash_capacity, retention
+from authsvc.runtime.command import package_version
 from authsvc.runtime.logs import configure_logging
-from authsvc.runtime.settings import ConfigError, Settings, flags, load_settings
+from authsvc.runtime.settings import (
+    ConfigError,
+    Settings,
+    flags,
+    load_settings,
+    unknown_variables,
+)
 from authsvc.storage import migrate, purge
-from authsvc.storage.engine import Database, make_engine
+from authsvc.storage.engine import Database, connection_failure, make_engine
 from authsvc.storage.models import utcnow
 from authsvc.storage.validation_cache import ValidationCache
 
@@ -50,8 +58,26 @@ _COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2), like a bad setting."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds (``--timeout``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="authsvc", description="gRPC authentication service")
+    parser = _Parser(prog="authsvc", description="gRPC authentication service")
     parser.add_argument("--version", action="version", version=f"authsvc {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command, summary in _COMMANDS.items():
@@ -59,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         if command != "api-key":  # its actions take the flags, after the action's name
             _add_flags(cmd, command)
     health = sub.choices["health"]
-    health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait")
+    health.add_argument("--timeout", type=_seconds, default=3.0, help="seconds to wait")
     _api_key_parser(sub.choices["api-key"])
     sub.choices["import"].add_argument(
         "file",
@@ -88,14 +114,6 @@ def _api_key_parser(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--id", dest="key_id", help="revoke only the key with this id")
 
 
-def package_version() -> str:
-    """The installed authsvc distribution's version ("unknown" when not installed)."""
-    try:
-        return metadata.version("authsvc")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs a subcommand; a bad setting is a one-line error and exit status 2."""
     args = _parser().parse_args(argv)
@@ -106,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    for problem in unknown_variables():  # allowed: AUTHSVC_ALLOW_UNKNOWN_SETTINGS=true
+        log.warning("%s; starting anyway (AUTHSVC_ALLOW_UNKNOWN_SETTINGS=true)", problem)
     commands = {
         "serve": serve,
         "migrate": run_migrate,
@@ -115,7 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "import": run_import,
         "reencrypt-secrets": run_reencrypt,
     }
-    return commands[args.command](settings, args)
+    try:
+        return commands[args.command](settings, args)
+    except OperationalError as exc:  # the database is unreachable: one line, no traceback
+        print(f"authsvc: {_failure(args.command, settings, exc)}", file=sys.stderr)
+        return 1
 
 
 def run_migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -124,11 +148,21 @@ def run_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     try:
         migrate.upgrade(engine)
     except Exception as exc:  # report, don't dump a traceback at the operator
-        print(f"authsvc: migration failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"authsvc: {_failure('migration', settings, exc)}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
     return 0
+
+
+def _failure(what: str, settings: Settings, error: Exception) -> str:
+    """One line for a command that failed: where the database connection failed and why,
+    or else the kind of error and the first line of its text."""
+    found = connection_failure(settings.database_url, error)
+    if found is not None:
+        return found
+    first = str(error).strip().split("\n", 1)[0]
+    return f"{what} failed: {type(error).__name__}: {first}"
 
 
 def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
@@ -138,7 +172,7 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
     try:
         done = purge.purge_all(db, utcnow, retention(settings))
     except Exception as exc:  # report, don't dump a traceback at the operator
-        print(f"authsvc: purge failed: {type(exc).__name__}", file=sys.stderr)
+        print(f"authsvc: {_failure('purge', settings, exc)}", file=sys.stderr)
         return 1
     finally:
         db.dispose()
@@ -326,8 +360,8 @@ def check_health(settings: Settings, args: argparse.Namespace) -> int:
     failure says why on stderr (refused, timeout, TLS expected or not, client certificate).
     """
     try:
-        with tls.open_channel(settings, settings.address) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
+        with health_probe.quiet_grpc_core(), tls.open_channel(settings, settings.address) as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
             reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=args.timeout)
     except grpc.RpcError as exc:
         why = health_probe.explain(settings, exc, args.timeout)

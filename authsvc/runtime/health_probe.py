@@ -9,8 +9,12 @@ server speaks TLS.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 
@@ -33,6 +37,23 @@ _EXPLAINED = (
         "the server's certificate does not name {name}: set AUTHSVC_TLS_SERVER_NAME",
     ),
 )
+
+
+@contextmanager
+def quiet_grpc_core() -> Iterator[None]:
+    """Keeps gRPC's C core from writing its own log lines (``Handshake failed with error
+    SSL_ERROR_SSL ...``) to file descriptor 2 while the check runs: ``explain`` says what
+    went wrong in one line of its own. Python's ``sys.stderr`` is untouched."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def explain(settings: Settings, error: grpc.RpcError, timeout: float) -> str:

@@ -10,6 +10,7 @@ Nothing else in authsvc reads the environment; the settings are passed down.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import enum
 import os
 import re
@@ -31,6 +32,21 @@ from authsvc.rules.users import IMPORT_BATCH_MAX
 
 DEFAULT_CACHE_SIZE = 10_000
 LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: ``AUTHSVC_*`` variables that are not settings of the server: the test suite's
+#: (``AUTHSVC_TEST_`` prefix) and those of the tools around it (a calling service's key
+#: and target, the Go and container test scripts). Start-up ignores them; any other
+#: unknown ``AUTHSVC_*`` variable is refused, unless AUTHSVC_ALLOW_UNKNOWN_SETTINGS=true.
+NOT_SETTINGS_PREFIX = "AUTHSVC_TEST_"
+NOT_SETTINGS = frozenset(
+    {
+        "AUTHSVC_API_KEY",
+        "AUTHSVC_TARGET",
+        "AUTHSVC_GOCODE",
+        "AUTHSVC_BASE_IMAGE",
+        "AUTHSVC_REBUILD_BASE",
+    }
+)
 
 
 class ConfigError(ValueError):
@@ -72,6 +88,22 @@ def parse_duration(text: str) -> timedelta:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+def parse_int(text: str) -> int:
+    """Parses a whole number (``42``, ``-1``); raises ValueError naming the text."""
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+
+
+def parse_log_level(text: str) -> str:
+    """A Python log level name, any case; raises ValueError listing the allowed ones."""
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
 def parse_duration_or_zero(text: str) -> timedelta:
     """Like ``parse_duration``, but a bare ``0`` (meaning "off") is accepted too."""
     return timedelta(0) if text.strip() == "0" else parse_duration(text)
@@ -104,13 +136,16 @@ def normalize_database_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise ValueError(f"{url!r} is not a database URL") from exc
+        raise ValueError(
+            f"{url!r} is not a database URL (postgresql://user:pass@host/db or sqlite:///path)"
+        ) from exc
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg2")
+    shown = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() not in ("postgresql", "sqlite"):
-        raise ValueError("only postgresql:// and sqlite:// URLs are supported")
+        raise ValueError(f"{shown!r}: only postgresql:// and sqlite:// URLs are supported")
     if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg2":
-        raise ValueError("PostgreSQL URLs must use the psycopg2 driver")
+        raise ValueError(f"{shown!r}: PostgreSQL URLs must use the psycopg2 driver")
     return parsed.render_as_string(hide_password=False)
 
 
@@ -127,7 +162,7 @@ def parse_access_log(text: str) -> AccessLogMode:
 
 
 def _positive(value: timedelta) -> str | None:
-    return None if value > timedelta(0) else "must be longer than 0"
+    return None if value > timedelta(0) else "must be longer than 0 (e.g. 90s, 15m, 1h)"
 
 
 def _not_negative_duration(value: timedelta) -> str | None:
@@ -142,7 +177,12 @@ def _at_least(low: int, meaning: str = "") -> Callable[[int], str | None]:
 
 
 def _host_port(value: str) -> str | None:
-    return None if not value or ":" in value else f"{value!r} is not HOST:PORT"
+    if not value:
+        return None
+    _host, colon, port = value.rpartition(":")
+    if colon and port.isdigit() and int(port) <= 65535:  # an empty host: every interface
+        return None
+    return "is not HOST:PORT (a port from 0 to 65535, e.g. 127.0.0.1:50051 or [::]:50051)"
 
 
 def _pem(path: str) -> str | None:
@@ -151,15 +191,15 @@ def _pem(path: str) -> str | None:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        return f"cannot read {path}: {exc.strerror}"
-    return None if b"-----BEGIN " in data else f"{path} is not a PEM file"
+        return f"cannot be read ({exc.strerror}): a readable PEM file is needed"
+    return None if b"-----BEGIN " in data else "is not a PEM file"
 
 
 def _hash_method(method: str) -> str | None:
     try:
         dummy_hash(method)
     except (ValueError, TypeError) as exc:
-        return f"{method!r}: {exc}"
+        return f"is not a Werkzeug hash method such as scrypt:32768:8:3 ({exc})"
     return None
 
 
@@ -259,7 +299,7 @@ class Settings:
     purge_batch_size: int = setting(
         1000,
         "AUTHSVC_PURGE_BATCH_SIZE",
-        int,
+        parse_int,
         "rows deleted per purge transaction",
         _D,
         flag="--batch-size",
@@ -297,7 +337,7 @@ class Settings:
     max_sessions_per_user: int = setting(
         0,
         "AUTHSVC_MAX_SESSIONS_PER_USER",
-        int,
+        parse_int,
         "live sessions per user, oldest ended first (0 = unlimited)",
         _SE,
         check=_at_least(0, " (unlimited)"),
@@ -314,7 +354,7 @@ class Settings:
     hash_concurrency: int = setting(
         0,
         "AUTHSVC_HASH_CONCURRENCY",
-        int,
+        parse_int,
         "password hashes a replica computes at once, shared by its workers",
         _P,
         check=_at_least(0, " (the CPU count)"),
@@ -334,7 +374,7 @@ class Settings:
     throttle_account_threshold: int = setting(
         5,
         "AUTHSVC_THROTTLE_ACCOUNT_THRESHOLD",
-        int,
+        parse_int,
         "consecutive failures before an account's delay starts",
         _T,
         check=_at_least(1),
@@ -360,7 +400,7 @@ class Settings:
     throttle_account_limit: int = setting(
         100,
         "AUTHSVC_THROTTLE_ACCOUNT_LIMIT",
-        int,
+        parse_int,
         "most failures per account in any sliding window of …",
         _T,
         check=_at_least(1),
@@ -377,7 +417,7 @@ class Settings:
     throttle_ip_limit: int = setting(
         50,
         "AUTHSVC_THROTTLE_IP_LIMIT",
-        int,
+        parse_int,
         "most failures per end-user IP, across accounts, in any sliding window of …",
         _T,
         check=_at_least(1),
@@ -483,7 +523,7 @@ class Settings:
     max_concurrent_rpcs: int = setting(
         100,
         "AUTHSVC_MAX_CONCURRENT_RPCS",
-        int,
+        parse_int,
         "calls in progress before gRPC sheds more",
         _SEC,
         check=_at_least(1),
@@ -492,7 +532,7 @@ class Settings:
     workers: int = setting(
         0,
         "AUTHSVC_WORKERS",
-        int,
+        parse_int,
         "pre-forked server processes sharing the port",
         _PERF,
         flag="--workers",
@@ -503,7 +543,7 @@ class Settings:
     rpc_threads: int = setting(
         16,
         "AUTHSVC_RPC_THREADS",
-        int,
+        parse_int,
         "gRPC handler threads per process (and its database pool size)",
         _PERF,
         check=_at_least(1),
@@ -512,7 +552,7 @@ class Settings:
     validate_threads: int = setting(
         4,
         "AUTHSVC_VALIDATE_THREADS",
-        int,
+        parse_int,
         "handler threads per process for ValidateToken, apart from the other calls"
         " (and its idle database connections)",
         _PERF,
@@ -521,7 +561,7 @@ class Settings:
     validation_cache: int | None = setting(
         None,
         "AUTHSVC_VALIDATION_CACHE",
-        int,
+        parse_int,
         "validation cache entries, 0 = off",
         _PERF,
         check=lambda v: None if v is None or v >= 0 else "must be 0 (off) or more",
@@ -531,8 +571,8 @@ class Settings:
     log_level: str = setting(
         "INFO",
         "AUTHSVC_LOG_LEVEL",
-        str.upper,
-        "Python log level",
+        parse_log_level,
+        "Python log level (`DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`)",
         _O,
     )
     log_format: str = setting(
@@ -541,7 +581,7 @@ class Settings:
         str.lower,
         "`text` or `json` lines",
         _O,
-        check=lambda v: None if v in LOG_FORMATS else f"{v!r} is not one of text, json",
+        check=lambda v: None if v in LOG_FORMATS else "is not one of text, json",
     )
     metrics_address: str = setting(
         "",
@@ -582,7 +622,7 @@ class Settings:
     reset_start_limit: int = setting(
         5,
         "AUTHSVC_RESET_START_LIMIT",
-        int,
+        parse_int,
         "password resets started per email per hour (and 4 times that per end-user IP)",
         _L,
         check=_at_least(1),
@@ -632,7 +672,7 @@ class Settings:
     import_batch_size: int = setting(
         IMPORT_BATCH_MAX,
         "AUTHSVC_IMPORT_BATCH_SIZE",
-        int,
+        parse_int,
         f"users per transaction of `authsvc import` (1 to {IMPORT_BATCH_MAX})",
         _D,
         flag="--batch-size",
@@ -702,18 +742,30 @@ class Settings:
     hash_queue_length: int = setting(
         64,
         "AUTHSVC_HASH_QUEUE_LENGTH",
-        int,
+        parse_int,
         "calls a replica lets wait for a hash slot, across its workers; more get `OVERLOADED`"
         " at once",
         _P,
         check=_at_least(0),
     )
+    # Start-up (issue 18)
+    allow_unknown_settings: bool = setting(
+        False,
+        "AUTHSVC_ALLOW_UNKNOWN_SETTINGS",
+        parse_bool,
+        "start even when an `AUTHSVC_*` variable is no setting (a typo, or a setting of "
+        f"another version), with a warning; variables starting `{NOT_SETTINGS_PREFIX}` are "
+        "never settings",
+        _S,
+        shown_default="`false`",
+    )
 
     def __post_init__(self) -> None:
         for name, spec in specs().items():
-            problem = spec.check(getattr(self, name)) if spec.check else None
+            value = getattr(self, name)
+            problem = spec.check(value) if spec.check else None
             if problem:
-                raise ConfigError(f"{spec.env}: {problem}")
+                raise ConfigError(f"{spec.env}: {_shown_value(value)} {problem}")
         for check in _CROSS_CHECKS:
             check(self)
 
@@ -808,22 +860,56 @@ def load_settings(
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for name, spec in specs().items():
-        text = (overrides or {}).get(name) or _from_env(environ, spec)
+        flag_text = (overrides or {}).get(name)
+        where, text = (
+            (f"{spec.flag} ({spec.env})", flag_text) if flag_text else _from_env(environ, spec)
+        )
         if not text:
             continue
         try:
             values[name] = spec.parse(text)
         except ValueError as exc:
-            raise ConfigError(f"{spec.env}: {exc}") from None
+            raise ConfigError(f"{where}: {exc}") from None
+        problem = spec.check(values[name]) if spec.check else None
+        if problem:
+            raise ConfigError(f"{where}: {_shown_value(text)} {problem}")
     values.setdefault("database_url", normalize_database_url(Settings.database_url))
+    unknown = unknown_variables(environ)
+    if unknown and not values.get("allow_unknown_settings", False):
+        raise ConfigError(f"{unknown[0]}; set AUTHSVC_ALLOW_UNKNOWN_SETTINGS=true to start anyway")
     return Settings(**values)
 
 
-def _from_env(environ: Mapping[str, str], spec: Spec) -> str:
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One message per ``AUTHSVC_*`` variable that is no setting (nor an alias, nor one of
+    ``NOT_SETTINGS``), naming the closest known setting."""
+    environ = os.environ if environ is None else environ
+    known = [name for spec in specs().values() for name in (spec.env, *spec.aliases)]
+    messages = []
+    for name in sorted(environ):
+        if not name.startswith("AUTHSVC_") or name in known or name in NOT_SETTINGS:
+            continue
+        if name.startswith(NOT_SETTINGS_PREFIX):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "see the settings table in README.md"
+        messages.append(f"{name} is not an authsvc setting ({hint})")
+    return messages
+
+
+def _from_env(environ: Mapping[str, str], spec: Spec) -> tuple[str, str]:
+    """(the variable it came from, its text), or ("", "") when unset."""
     for name in (spec.env, *spec.aliases):
         if environ.get(name):
-            return environ[name]
-    return ""
+            return name, environ[name]
+    return "", ""
+
+
+def _shown_value(value: object) -> str:
+    """A bad value as an error message shows it (quoted text)."""
+    if isinstance(value, timedelta):
+        return repr(str(value))
+    return repr(value) if isinstance(value, str) else repr(str(value))
 
 
 def flags(command: str) -> Iterator[tuple[str, str, Spec]]:

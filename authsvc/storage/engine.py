@@ -155,3 +155,24 @@ def _rollback_quietly(session: DbSession) -> None:
         session.rollback()
     except Exception:  # the link is gone: the server rolls back on its own
         log.debug("rollback failed", exc_info=True)
+
+
+def connection_failure(url: str, error: BaseException) -> str | None:
+    """One line saying where a connection to ``url`` failed and the driver's reason, when
+    ``error`` is a failure to connect (None for any other error).
+
+    The driver's text spans lines (hints, SQLAlchemy's link to its error page); only its
+    reason stays, e.g. ``cannot connect to PostgreSQL at db:5432, database authsvc (user
+    authsvc): Connection refused``.
+    """
+    if not isinstance(error, OperationalError):
+        return None
+    reason = " ".join(str(error.orig).split("\n")[0].split())
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"cannot open SQLite database {parsed.database or ':memory:'}: {reason}"
+    # psycopg2: 'connection to server at "db" (10.0.0.7), port 5432 failed: <reason>'
+    reason = reason.split(" failed: ", 1)[-1]
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    user = f" (user {parsed.username})" if parsed.username else ""
+    return f"cannot connect to PostgreSQL at {where}, database {parsed.database}{user}: {reason}"

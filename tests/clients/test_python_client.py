@@ -208,3 +208,43 @@ def test_client_signs_in_with_totp_and_with_a_passkey(make_settings, clock):
             assert client.create_session("ada@example.com", PASSWORD).session_token
     finally:
         server.stop(0)
+
+
+def test_client_completes_a_password_sign_in_with_a_passkey(make_settings, clock):
+    """Password, then a passkey as the second factor: ``complete_sign_in`` with
+    ``passkey_assertion`` (and a passkey step-up the same way)."""
+    from tests.webauthn_authenticator import SoftAuthenticator
+
+    server, port = create_server(make_settings(webauthn_rp_id="example.com"), clock=clock)
+    try:
+        with AuthClient(f"127.0.0.1:{port}", timeout=10) as client:
+            client.create_user("ada@example.com", PASSWORD, "Ada", "Lovelace")
+            token = client.create_session("ada@example.com", PASSWORD).session_token
+            device = SoftAuthenticator("https://example.com")
+            started = client.start_passkey_registration(token)
+            client.finish_passkey_registration(
+                started.challenge_token, device.create(started.options_json), "laptop"
+            )
+            challenge = client.create_session("ada@example.com", PASSWORD).challenge
+            assert list(challenge.factors) == [pb.SECOND_FACTOR_PASSKEY]
+            ceremony = client.start_passkey_sign_in("ada@example.com")
+            assertion = pb.PasskeyAssertion(
+                challenge_token=ceremony.challenge_token,
+                assertion_json=device.get(ceremony.options_json),
+            )
+            done = client.complete_sign_in(challenge.challenge_token, passkey_assertion=assertion)
+            methods = [m.method for m in done.session.authentication_methods]
+            assert methods == [
+                pb.AUTHENTICATION_METHOD_TYPE_PASSWORD,
+                pb.AUTHENTICATION_METHOD_TYPE_PASSKEY,
+            ]
+
+            ceremony = client.start_passkey_sign_in("ada@example.com")
+            again = pb.PasskeyAssertion(
+                challenge_token=ceremony.challenge_token,
+                assertion_json=device.get(ceremony.options_json),
+            )
+            session = client.reauthenticate_session(done.session_token, passkey_assertion=again)
+            assert session.id == done.session.id
+    finally:
+        server.stop(0)

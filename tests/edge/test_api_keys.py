@@ -33,6 +33,8 @@ from tests.leak_watch import WATCH
 
 AUTH = "/authsvc.v1.AuthService/"
 POLICY = """
+# These tests call from loopback: the policy alone decides (no loopback privileges).
+loopback = "none"
 [callers]
 # Known by an API key (authsvc api-key create billing-service) or a certificate CN.
 "billing-service" = ["CreateUser", "CreateSession", "ValidateToken", "GetUser", "ListUsers"]

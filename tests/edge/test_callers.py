@@ -60,6 +60,8 @@ ADMIN_RPCS = ["ListUsers", "DeleteUser", "GetUser", "ListSessions", "ListAuditEv
 ADMIN_URI = "spiffe://example.org/admin-tool"
 ADMIN_EXTRAS = ["grpc.health.v1.Health/*", "grpc.reflection.v1alpha.ServerReflection/*"]
 POLICY = f"""
+# These tests call from loopback: the policy alone decides (no loopback privileges).
+loopback = "none"
 # The web front end is known by its certificate's subject CN.
 [callers]
 "web-frontend" = {json.dumps([*FRONT_END_RPCS, "grpc.health.v1.Health/Check"])}
@@ -296,7 +298,11 @@ def test_any_identity_of_the_certificate_may_grant_a_method() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"web": ["CreateUser"]}, 'expected exactly one table, "callers"'),
+        ({"web": ["CreateUser"]}, 'expected a table "callers" and optionally a key "loopback"'),
+        (
+            {"callers": {}, "loopback": "all"},
+            'loopback = \'all\' is not one of "privileged", "open", "none"',
+        ),
         ({"callers": ["web"]}, '"callers" must map identities to lists of methods'),
         ({"callers": {"web": "CreateUser"}}, "callers.web: expected a list of methods"),
         ({"callers": {"web": [42]}}, "callers.web: 42 is not a method name"),
@@ -416,12 +422,30 @@ def test_protected_mode_decides_by_method_and_peer() -> None:
     assert opened.refusal((), f"{AUTH}ListUsers", local=False) is None
 
 
-def test_a_policy_decides_every_call_even_from_loopback() -> None:
-    policy = CallerPolicy.from_mapping({"callers": {"billing": ["GetUser"]}})
-    admission = Admission(policy)
-    assert admission.refusal(("billing",), f"{AUTH}GetUser", local=False) is None
-    assert admission.refusal((), f"{AUTH}GetUser", local=True) is not None
-    assert admission.refusal((), f"{AUTH}CreateUser", local=True) is not None
+def test_loopback_keeps_its_privileges_under_a_policy_unless_it_says_otherwise() -> None:
+    def admission(loopback: str | None) -> Admission:
+        data: dict[str, Any] = {"callers": {"billing": ["GetUser"]}}
+        if loopback is not None:
+            data["loopback"] = loopback
+        return Admission(CallerPolicy.from_mapping(data))
+
+    health = "/grpc.health.v1.Health/Check"
+    for loopback in (None, "privileged", "open", "none"):
+        policy = admission(loopback)
+        assert policy.refusal(("billing",), f"{AUTH}GetUser", local=False) is None
+        for method in (f"{AUTH}GetUser", f"{AUTH}CreateUser", f"{AUTH}ListUsers", health):
+            assert policy.refusal((), method, local=False) is not None  # remote: only grants
+        local = {
+            m: policy.refusal((), m, local=True) is None
+            for m in (f"{AUTH}ListUsers", f"{AUTH}CreateUser", health)
+        }
+        expected = {
+            None: [True, True, True],
+            "privileged": [True, True, True],
+            "open": [False, True, True],
+            "none": [False, False, False],
+        }[loopback]
+        assert list(local.values()) == expected, loopback
 
 
 # Protected mode on a live server: no caller policy, a caller from another address
@@ -581,6 +605,8 @@ def test_the_kubernetes_policy_is_valid_and_lets_probes_check_health() -> None:
     assert policy.allows(["web-frontend"], f"{AUTH}CreateSession")
     assert policy.asserts_end_user_address(["web-frontend"])
     assert not policy.asserts_end_user_address(["billing-service"])
+    # A mesh sidecar forwards every caller from loopback: loopback gets no privileges.
+    assert not policy.allows([], f"{AUTH}ListUsers", local=True)
 
 
 def test_only_privileged_rpcs_need_an_identity_without_a_policy() -> None:
@@ -589,3 +615,33 @@ def test_only_privileged_rpcs_need_an_identity_without_a_policy() -> None:
     assert not Admission(None, privileged_from_anywhere=True).decides(f"{AUTH}ListUsers")
     policy = CallerPolicy.from_mapping({"callers": {"web": ["ValidateToken"]}})
     assert Admission(policy).decides(f"{AUTH}ValidateToken")
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("loopback", "may_list_users", "may_sign_up"),
+    [(None, True, True), ("open", False, True), ("none", False, False)],
+)
+def test_a_loopback_caller_under_a_policy_gets_what_loopback_says(
+    start_server: Callable[..., tuple[AuthServer, pb_grpc.AuthServiceStub]],
+    loopback: str | None,
+    may_list_users: bool,
+    may_sign_up: bool,
+) -> None:
+    """A policy for remote callers leaves the host's own tools their protected-mode
+    privileges (the default), the open RPCs only, or nothing beyond the grants."""
+    data: dict[str, Any] = {"callers": {"billing-service": ["GetUser"]}}
+    if loopback is not None:
+        data["loopback"] = loopback
+    _, stub = start_server(callers=CallerPolicy.from_mapping(data))  # called from 127.0.0.1
+
+    def allowed(call: Callable[[], Any]) -> bool:
+        try:
+            call()
+        except grpc.RpcError as error:
+            assert failure(error).reason == "CALLER_NOT_ALLOWED", failure(error)
+            return False
+        return True
+
+    assert allowed(lambda: stub.ListUsers(pb.ListUsersRequest())) is may_list_users
+    assert allowed(lambda: sign_up(stub)) is may_sign_up

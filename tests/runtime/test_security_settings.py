@@ -66,7 +66,10 @@ def test_key_without_certificate_is_an_error(pki: Pki) -> None:
 def test_missing_certificate_file_is_an_error(pki: Pki, tmp_path: Path) -> None:
     missing = tmp_path / "nope.pem"
     message = settings_error(AUTHSVC_TLS_CERT=str(missing), AUTHSVC_TLS_KEY=str(pki.server.key))
-    assert message == f"AUTHSVC_TLS_CERT: cannot read {missing}: No such file or directory"
+    assert message == (
+        f"AUTHSVC_TLS_CERT: '{missing}' cannot be read (No such file or directory): "
+        "a readable PEM file is needed"
+    )
 
 
 def test_unreadable_client_ca_is_an_error(pki: Pki, tmp_path: Path) -> None:
@@ -75,14 +78,14 @@ def test_unreadable_client_ca_is_an_error(pki: Pki, tmp_path: Path) -> None:
         AUTHSVC_TLS_KEY=str(pki.server.key),
         AUTHSVC_TLS_CLIENT_CA=str(tmp_path),  # a directory cannot be read as a file
     )
-    assert message.startswith(f"AUTHSVC_TLS_CLIENT_CA: cannot read {tmp_path}")
+    assert message.startswith(f"AUTHSVC_TLS_CLIENT_CA: '{tmp_path}' cannot be read")
 
 
 def test_a_file_that_is_not_pem_is_an_error(pki: Pki, tmp_path: Path) -> None:
     junk = tmp_path / "key.pem"
     junk.write_text("not a key")
     message = settings_error(AUTHSVC_TLS_CERT=str(pki.server.cert), AUTHSVC_TLS_KEY=str(junk))
-    assert message == f"AUTHSVC_TLS_KEY: {junk} is not a PEM file"
+    assert message == f"AUTHSVC_TLS_KEY: '{junk}' is not a PEM file"
 
 
 def test_client_ca_needs_a_server_certificate(pki: Pki) -> None:
@@ -159,4 +162,7 @@ def test_health_reports_a_missing_ca_file_in_one_line_and_exits_2(
     missing = tmp_path / "ca.pem"
     assert cli.main(["health", "--tls-ca", str(missing)]) == 2
     err = capsys.readouterr().err
-    assert err == f"authsvc: AUTHSVC_TLS_CA: cannot read {missing}: No such file or directory\n"
+    assert err == (
+        f"authsvc: --tls-ca (AUTHSVC_TLS_CA): '{missing}' cannot be read "
+        "(No such file or directory): a readable PEM file is needed\n"
+    )

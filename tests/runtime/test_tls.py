@@ -184,7 +184,9 @@ def test_serve_under_mutual_tls_and_a_policy_passes_its_own_health_check(
     """The container case: ``authsvc health`` runs with the server's own environment."""
     server = pki.ca.server(also_client=True)  # presented by the health check as well
     callers = tmp_path / "callers.toml"
-    callers.write_text(f'[callers]\n"{SERVER_NAME}" = ["grpc.health.v1.Health/Check"]\n')
+    callers.write_text(
+        f'loopback = "none"\n[callers]\n"{SERVER_NAME}" = ["grpc.health.v1.Health/Check"]\n'
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
     env |= {
         "AUTHSVC_DATABASE_URL": db_url,

@@ -435,14 +435,20 @@ class AuthClient:
         *,
         totp_code: str = "",
         recovery_code: str = "",
+        passkey_assertion: pb.PasskeyAssertion | None = None,
         timeout: float | None = None,
     ) -> pb.CompleteSignInResponse:
-        """Exchanges a CreateSession ``challenge`` and one second factor for tokens.
+        """Exchanges a CreateSession ``challenge`` and one second factor for tokens: a
+        ``totp_code``, a ``recovery_code`` or a ``passkey_assertion`` (the challenge token
+        of ``start_passkey_sign_in(email)`` and the browser's assertion JSON).
 
-        Reasons: CHALLENGE_INVALID, CODE_INVALID, TOO_MANY_ATTEMPTS, INVALID_ARGUMENT.
+        Reasons: CHALLENGE_INVALID, CODE_INVALID, PASSKEY_INVALID, CLONED_AUTHENTICATOR,
+        TOO_MANY_ATTEMPTS, INVALID_ARGUMENT.
         """
         request = pb.CompleteSignInRequest(challenge_token=challenge_token)
-        if recovery_code:
+        if passkey_assertion is not None:
+            request.passkey_assertion.CopyFrom(passkey_assertion)
+        elif recovery_code:
             request.recovery_code = recovery_code
         else:
             request.totp_code = totp_code
@@ -457,17 +463,22 @@ class AuthClient:
         recovery_code: str = "",
         passkey_challenge_token: str = "",
         passkey_assertion_json: str = "",
+        passkey_assertion: pb.PasskeyAssertion | None = None,
         timeout: float | None = None,
     ) -> pb.Session:
         """Records a fresh authentication (one proof) on the session; no new tokens.
         A user with a second factor must step up with one (TOTP, a recovery code, which
-        this spends, or a passkey) before changing factors or the password.
+        this spends, or a passkey) before changing factors or the password. A passkey
+        proof is ``passkey_assertion`` (as in ``complete_sign_in``) or, the same,
+        ``passkey_challenge_token`` with ``passkey_assertion_json``.
 
         Reasons: INVALID_CREDENTIALS, CODE_INVALID, PASSKEY_INVALID, CHALLENGE_INVALID,
         CLONED_AUTHENTICATOR, TOO_MANY_ATTEMPTS, TOKEN_INVALID, TOKEN_EXPIRED.
         """
         request = pb.ReauthenticateSessionRequest(session_token=session_token)
-        if totp_code:
+        if passkey_assertion is not None:
+            request.passkey_assertion.CopyFrom(passkey_assertion)
+        elif totp_code:
             request.totp_code = totp_code
         elif recovery_code:
             request.recovery_code = recovery_code

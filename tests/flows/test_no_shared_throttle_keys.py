@@ -3,11 +3,14 @@ else's right secret fail (issue 17)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import pytest
+from grpc_status import rpc_status
 
 from authsvc.runtime.settings import load_settings
 from authsvc_client.v1 import auth_service_pb2 as pb
@@ -25,19 +28,38 @@ from tests.helpers import PASSWORD, failure, sign_up
 BOGUS_CALLS = 1001
 
 
-def reasons(calls: list[tuple[object, object]]) -> list[str]:
-    """Makes each (method, request) call, four at a time; each failure's reason."""
+#: Outcomes that say nothing about the token: the machine was too busy (a shared
+#: PostgreSQL out of connections, a full hash queue; gRPC's own statuses, which carry
+#: no ErrorInfo, by their code). Such a call is made again.
+TRANSIENT = frozenset(
+    {"DATABASE_UNAVAILABLE", "OVERLOADED", "DEADLINE_EXCEEDED", "UNAVAILABLE", "RESOURCE_EXHAUSTED"}
+)
 
-    def call(pair: tuple[object, object]) -> str:
-        method, request = pair
+
+def reasons(calls: list[tuple[object, object]]) -> Counter[str]:
+    """Makes each (method, request) call, four at a time; counts the outcomes (failure
+    reasons, or "OK"). Of 2002 calls one may meet a busy machine: each is tried up to
+    three times while its outcome is transient."""
+
+    def once(method: Any, request: object) -> str:
         try:
-            method(request, timeout=30)  # type: ignore[operator]
+            method(request, timeout=60)
         except grpc.RpcError as exc:
+            if rpc_status.from_call(exc) is None:  # type: ignore[arg-type]
+                return str(exc.code().name)  # from gRPC itself: no ErrorInfo
             return failure(exc).reason
         return "OK"
 
+    def call(pair: tuple[object, object]) -> str:
+        outcome = "DEADLINE_EXCEEDED"
+        for _ in range(3):
+            outcome = once(*pair)
+            if outcome not in TRANSIENT:
+                break
+        return outcome
+
     with ThreadPoolExecutor(4) as pool:
-        return list(pool.map(call, calls))
+        return Counter(pool.map(call, calls))
 
 
 def test_a_strangers_wrong_tokens_never_block_a_victims_right_ones(stub, database):
@@ -55,7 +77,7 @@ def test_a_strangers_wrong_tokens_never_block_a_victims_right_ones(stub, databas
         for n in range(BOGUS_CALLS)
     ]
     # The stranger calls the open RPCs without an ip_address, as in the attack.
-    assert set(reasons(bogus)) == {"TOKEN_INVALID"}
+    assert reasons(bogus) == Counter({"TOKEN_INVALID": 2 * BOGUS_CALLS})
     verification = start_verification(stub, victim.id).verification_token
     reset = start_reset(stub).reset_token
     verified = stub.VerifyEmail(

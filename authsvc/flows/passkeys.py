@@ -39,6 +39,7 @@ from authsvc.flows.sign_in import (
 from authsvc.rules import challenges, passkeys, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.challenges import Ceremony, SealedChallenge
+from authsvc.rules.events import Actor
 from authsvc.rules.passkeys import RelyingParty
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.values import Email
@@ -114,6 +115,8 @@ class Passkeys:
                     raise ChallengeInvalid()  # finished concurrently: nothing written
                 stored = passkeys.add(change.db, found.user_id, new, name, change.now)
                 change.audit(AuditEvent.PASSKEY_REGISTERED, who, str(stored.id))
+                added = {"passkey_id": str(stored.id), "name": stored.name}
+                change.event("passkey.added", who, Actor.user(found.user_id), **added)
         except IntegrityError:
             raise PasskeyInvalid("this passkey is already registered") from None
         return stored
@@ -132,6 +135,8 @@ class Passkeys:
             assert who.user_id is not None
             passkeys.remove(change.db, who.user_id, passkey_id)
             change.audit(AuditEvent.PASSKEY_REMOVED, who, str(passkey_id))
+            by_user = Actor.user(who.user_id)
+            change.event("passkey.removed", who, by_user, passkey_id=str(passkey_id))
 
     def start_sign_in(self, email: Email | None) -> Started:
         """Options to sign in with a discoverable passkey (of the email's account, given).

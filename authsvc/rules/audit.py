@@ -75,6 +75,8 @@ class AuditEvent(enum.Enum):
     PASSKEY_COUNTER_REGRESSED = 55
     TOTP_ENROLLMENT_STARTED = 56
     SIGN_UP_THROTTLED = 57  # a sign-up refused: its address is over the budget
+    # Account events (issue 19)
+    USER_UPDATED = 60  # the detail names the changed fields
 
     @property
     def log_name(self) -> str:

@@ -32,6 +32,10 @@ class Profile:
     first_name: str
     last_name: str
 
+    def event_data(self) -> dict[str, str]:
+        """The fields as the data of ``user.created`` and ``user.imported``."""
+        return {"email": self.email, "first_name": self.first_name, "last_name": self.last_name}
+
 
 @dataclass(frozen=True)
 class ProfileChanges:
@@ -131,6 +135,21 @@ def get_user(db: DbSession, user_id: uuid.UUID) -> User:
 def find_by_email(db: DbSession, email: Email) -> User | None:
     """The user registered with ``email``, if any."""
     return db.scalar(select(User).where(User.email == email))
+
+
+def lock(db: DbSession, user_id: uuid.UUID) -> User:
+    """The user, locked until the transaction ends (as ``lock_active``, disabled or not);
+    raises UserNotFound. What a change reads under it (the old email, whether the user
+    was disabled) is what it changes: its account event says exactly what happened."""
+    user = db.scalar(
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    if user is None:
+        raise UserNotFound()
+    return user
 
 
 def lock_active(db: DbSession, user_id: uuid.UUID) -> User:

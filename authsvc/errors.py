@@ -51,6 +51,9 @@ class Reason(enum.StrEnum):
     PASSKEY_INVALID = "PASSKEY_INVALID"
     CLONED_AUTHENTICATOR = "CLONED_AUTHENTICATOR"
     PASSKEY_NOT_FOUND = "PASSKEY_NOT_FOUND"
+    # Webhooks (issue 19)
+    WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
+    WEBHOOKS_NOT_CONFIGURED = "WEBHOOKS_NOT_CONFIGURED"
 
 
 @dataclass(frozen=True)
@@ -300,3 +303,20 @@ class PasskeyNotFound(AuthError):
     code = code_pb2.NOT_FOUND
     reason = Reason.PASSKEY_NOT_FOUND
     message = "no passkey of this user has this id"
+
+
+# Webhooks (issue 19)
+
+
+class WebhookNotFound(AuthError):
+    code = code_pb2.NOT_FOUND
+    reason = Reason.WEBHOOK_NOT_FOUND
+    message = "no webhook endpoint has this id"
+
+
+class WebhooksNotConfigured(AuthError):
+    """Webhook secrets are stored encrypted with AUTHSVC_SECRET_KEY, which is not set."""
+
+    code = code_pb2.FAILED_PRECONDITION
+    reason = Reason.WEBHOOKS_NOT_CONFIGURED
+    message = "webhooks need AUTHSVC_SECRET_KEY to store their signing secrets encrypted"

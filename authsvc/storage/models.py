@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Dialect,
     ForeignKey,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -372,3 +374,56 @@ class Passkey(Base):
     sign_count: Mapped[int] = mapped_column(Integer, default=0)
     name: Mapped[str] = mapped_column(String(128), default="")
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Webhooks (issue 19)
+
+
+class Webhook(Base):
+    """A webhook endpoint: events of ``types`` (a JSON list; empty: all) are POSTed to ``url``.
+
+    ``secret`` is its Standard Webhooks signing secret, encrypted with
+    ``AUTHSVC_SECRET_KEY`` (Fernet): the signer needs it back, so a hash would not do.
+    ``event_position`` is how far the dispatcher has read the events table for it: every
+    event after it has yet to become a delivery. ``state`` is ``ACTIVE`` or ``FAILING``
+    (a delivery ran out of retries; the next success makes it ``ACTIVE`` again).
+    """
+
+    __tablename__ = "webhooks"
+
+    url: Mapped[str] = mapped_column(String(2048))
+    types: Mapped[str] = mapped_column(Text, default="[]")
+    secret: Mapped[str] = mapped_column(String(512))
+    state: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    event_position: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WebhookDelivery(Base):
+    """One event on its way to one endpoint, and how its attempts went.
+
+    ``payload`` is the JSON body as signed and sent, so a delivery outlives its event's
+    retention. ``state``: ``PENDING`` (due at ``next_attempt_at``; while an attempt is in
+    flight that is the attempt's lease, after which another sender may take it over),
+    ``DELIVERED`` or ``FAILED`` (retries ran out; kept for inspection). One endpoint
+    receives one user's events in ``event_position`` order.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_position", name="uq_webhook_deliveries_event"),
+        Index("ix_webhook_deliveries_due", "webhook_id", "state", "next_attempt_at"),
+        Index("ix_webhook_deliveries_created_at", "created_at"),
+    )
+
+    webhook_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_position: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    event_type: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    payload: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="PENDING")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(255), default="")

@@ -100,6 +100,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_PASSKEY_NOT_FOUND: _ClassVar[ErrorReason]
     ERROR_REASON_CURSOR_EXPIRED: _ClassVar[ErrorReason]
     ERROR_REASON_WEBHOOK_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_WEBHOOKS_NOT_CONFIGURED: _ClassVar[ErrorReason]
 
 class AuthenticationMethodType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -224,6 +225,7 @@ ERROR_REASON_CLONED_AUTHENTICATOR: ErrorReason
 ERROR_REASON_PASSKEY_NOT_FOUND: ErrorReason
 ERROR_REASON_CURSOR_EXPIRED: ErrorReason
 ERROR_REASON_WEBHOOK_NOT_FOUND: ErrorReason
+ERROR_REASON_WEBHOOKS_NOT_CONFIGURED: ErrorReason
 AUTHENTICATION_METHOD_TYPE_UNSPECIFIED: AuthenticationMethodType
 AUTHENTICATION_METHOD_TYPE_PASSWORD: AuthenticationMethodType
 AUTHENTICATION_METHOD_TYPE_TOTP: AuthenticationMethodType

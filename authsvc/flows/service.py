@@ -17,6 +17,7 @@ from authsvc.flows.password_reset import PasswordReset
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn
 from authsvc.flows.step_up import StepUp
+from authsvc.flows.webhooks import Webhooks
 
 
 @dataclass(frozen=True)
@@ -36,3 +37,4 @@ class Flows:
     factors: Factors
     step_up: StepUp
     passkeys: Passkeys
+    webhooks: Webhooks

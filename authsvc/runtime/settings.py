@@ -720,8 +720,9 @@ class Settings:
         "the waits before each retry of a failed webhook delivery (each ±20% jitter); after "
         "the last, the delivery is kept as failed and its endpoint marked failing",
         _WH,
-        check=lambda v: None if v and all(d > timedelta(0) for d in v) else "must list "
-        "durations longer than 0",
+        check=lambda v: (
+            None if v and all(d > timedelta(0) for d in v) else "must list durations longer than 0"
+        ),
         shown_default="`5s,5m,30m,2h,5h,10h,10h` (27.6 h)",
     )
     webhook_timeout: timedelta = setting(
@@ -737,8 +738,7 @@ class Settings:
         False,
         "AUTHSVC_WEBHOOK_ALLOW_PRIVATE",
         parse_bool,
-        "let webhooks reach private, loopback and link-local addresses (refused by default: "
-        "SSRF)",
+        "let webhooks reach private, loopback and link-local addresses (refused by default: SSRF)",
         _WH,
         shown_default="`false`",
     )

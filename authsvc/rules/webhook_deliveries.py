@@ -47,8 +47,9 @@ from authsvc.storage.models import EventRow, Webhook, WebhookDelivery
 
 #: Events read per dispatch transaction.
 DISPATCH_BATCH = 500
-#: A claimed attempt's lease lasts its timeout and this much more.
-LEASE_MARGIN = timedelta(seconds=30)
+#: A claimed attempt's lease: three timeouts (connect, send, answer each have one) and
+#: this much more. Past it, the attempt is presumed dead and is made again.
+LEASE_MARGIN = timedelta(seconds=5)
 ERROR_MAX = 255
 JITTER = 0.2
 
@@ -184,7 +185,7 @@ def claim(
         return None
     row.attempts += 1
     row.last_attempt_at = now
-    row.next_attempt_at = now + timeout + LEASE_MARGIN
+    row.next_attempt_at = now + 3 * timeout + LEASE_MARGIN
     row.updated_at = now
     db.flush()
     return Attempt(row.id, row.attempts, endpoint.url, row.event_id, row.payload, endpoint.secret)

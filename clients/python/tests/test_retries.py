@@ -70,6 +70,8 @@ def test_service_config_names_only_idempotent_methods():
         "ListSessions",
         "ListAuditEvents",
         "ListPasskeys",
+        "ListWebhooks",
+        "ListWebhookDeliveries",
     }
     policy = config["methodConfig"][0]["retryPolicy"]
     assert policy["retryableStatusCodes"] == ["UNAVAILABLE"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -93,7 +93,7 @@ class Change:
         self._events.append((event, who, log))
 
     def event(
-        self, type_name: str, who: Who = NOBODY, actor: Actor | None = None, **data: Any
+        self, type_name: str, who: Who = NOBODY, actor: Actor | None = None, /, **data: Any
     ) -> None:
         """Records the account event ``type_name`` about ``who``, committed with this change.
 
@@ -111,6 +111,19 @@ class Change:
             data=data,
         )
         self._outbox.append(row)
+
+    def revoked(
+        self,
+        user_id: uuid.UUID,
+        session_ids: Iterable[uuid.UUID],
+        why: str,
+        actor: Actor | None = None,
+    ) -> None:
+        """Sessions of ``user_id`` revoked (``why``): caches forget them, and each gets its
+        ``session.revoked`` event."""
+        for session_id in session_ids:
+            self.ended(session_id)
+            self.event("session.revoked", Who(user_id, session_id), actor, why=why)
 
     def append_events(self) -> None:
         """Appends the recorded events to the outbox (last: the lock lasts until commit)."""

@@ -18,13 +18,15 @@ from __future__ import annotations
 import enum
 import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from authsvc.rules.values import Rejected
+from authsvc.storage.events import decode_cursor
 from authsvc.storage.models import EventRow
 
 
@@ -210,3 +212,34 @@ def event_data(row: EventRow) -> dict[str, Any]:
     """The data of a stored event."""
     loaded: dict[str, Any] = json.loads(row.data)
     return loaded
+
+
+#: The most type names a request may filter on (there are fewer types than this).
+MAX_TYPE_FILTERS = 64
+
+
+def after_cursor(text: str) -> int | None:
+    """The position a consumer resumes after: 0 for "" (the oldest retained event), None
+    for "now" (the end). Raises Rejected for anything that is not an event's cursor."""
+    if text == "":
+        return 0
+    if text == "now":
+        return None
+    try:
+        return decode_cursor(text)
+    except ValueError:
+        raise Rejected('must be empty, "now" or the cursor of an Event') from None
+
+
+def event_type(name: str) -> str:
+    """One event type name of a filter. Raises Rejected when no type has that name."""
+    if name not in EVENT_TYPE_NAMES:
+        raise Rejected("is not an event type (see the README's Events section)")
+    return name
+
+
+def type_count(names: Sequence[str]) -> Sequence[str]:
+    """A filter's names, when there are not too many. Raises Rejected otherwise."""
+    if len(names) > MAX_TYPE_FILTERS:
+        raise Rejected(f"must name at most {MAX_TYPE_FILTERS} types")
+    return names

@@ -65,11 +65,17 @@ def append(db: DbSession, rows: Sequence[EventRow]) -> None:
 
 
 def events_after(
-    db: DbSession, after_position: int, limit: int, types: frozenset[str] = frozenset()
+    db: DbSession,
+    after_position: int,
+    limit: int,
+    types: frozenset[str] = frozenset(),
+    up_to: int | None = None,
 ) -> list[EventRow]:
-    """Up to ``limit`` events after ``after_position``, in position (commit) order;
-    only the ``types`` given, when any are."""
+    """Up to ``limit`` events after ``after_position`` (and up to ``up_to``, when given),
+    in position (commit) order; only the ``types`` given, when any are."""
     query = select(EventRow).where(EventRow.position > after_position)
+    if up_to is not None:
+        query = query.where(EventRow.position <= up_to)
     if types:
         query = query.where(EventRow.type.in_(sorted(types)))
     return list(db.scalars(query.order_by(EventRow.position).limit(limit)))

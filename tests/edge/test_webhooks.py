@@ -32,9 +32,7 @@ Start = Callable[..., tuple[AuthServer, pb_grpc.AuthServiceStub]]
 def hooks_stub(start_server: Start, make_settings: Callable[..., Settings]) -> Any:
     """A server with webhooks configured (a secret key, loopback URLs allowed)."""
     settings = webhook_settings(make_settings)
-    return start_server(
-        secret_key=settings.secret_key, webhook_allow_private=True
-    )[1]
+    return start_server(secret_key=settings.secret_key, webhook_allow_private=True)[1]
 
 
 def create(stub: Any, url: str = "http://127.0.0.1:9/hooks", types: tuple[str, ...] = ()) -> Any:

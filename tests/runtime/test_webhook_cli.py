@@ -59,7 +59,13 @@ def test_add_prints_the_secret_alone_and_list_shows_the_endpoint(run: Run) -> No
     status, out, _ = run("list")
     assert status == 0
     [line] = out.splitlines()[1:]
-    assert line.split() == [webhook_id, "ACTIVE", line.split()[2], "http://127.0.0.1:9/hooks", "user.created"]
+    assert line.split() == [
+        webhook_id,
+        "ACTIVE",
+        line.split()[2],
+        "http://127.0.0.1:9/hooks",
+        "user.created",
+    ]
     assert secret not in out
 
 

@@ -60,8 +60,10 @@ def position_decoder(scope: str) -> Callable[[str], int | None]:
             payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         except (ValueError, RecursionError, binascii.Error):
             payload = None
-        position = payload.get("p") if isinstance(payload, dict) else None
-        if payload is None or payload.get("s") != scope or type(position) is not int:
+        if not isinstance(payload, dict) or payload.get("s") != scope:
+            raise Rejected("is not a page token of this request")
+        position = payload.get("p")
+        if type(position) is not int or not 0 < position < 2**63:
             raise Rejected("is not a page token of this request")
         return position
 

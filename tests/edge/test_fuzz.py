@@ -206,6 +206,8 @@ def _fill(message: Any, data: st.DataObject, ids: list[str]) -> None:
     for f in message.DESCRIPTOR.fields:
         if f.name == "page_token":
             setattr(message, f.name, data.draw(st.one_of(hostile_text, forged_page_tokens)))
+        elif f.type == FieldDescriptor.TYPE_STRING and f.is_repeated:
+            getattr(message, f.name).extend(data.draw(st.lists(hostile_text, max_size=4)))
         elif f.type == FieldDescriptor.TYPE_STRING:
             choice = st.one_of(hostile_text, st.sampled_from(ids)) if ids else hostile_text
             setattr(message, f.name, data.draw(choice))

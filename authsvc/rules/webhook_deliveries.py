@@ -15,7 +15,7 @@ Everything is driven from the database, so a restart loses nothing:
   never take the same attempt; a replica that dies mid-attempt leaves a lease that runs
   out, and another replica (or this one, restarted) makes the attempt again.
 - **Outcome.** ``record`` marks a 2xx DELIVERED; anything else waits for the next step
-  of the retry schedule (with ±20% jitter) or, after the last, becomes FAILED (kept for
+  of the retry schedule (plus up to 20% jitter) or, after the last, becomes FAILED (kept for
   inspection) and marks the endpoint FAILING. A later success marks it ACTIVE again.
 
 Delivery is at least once: an attempt whose answer is lost (a crash after the POST) is
@@ -195,10 +195,12 @@ def retry_delay(
     schedule: Sequence[timedelta], attempt: int, jitter: Jitter = random.uniform
 ) -> timedelta | None:
     """The wait after failed attempt number ``attempt`` (1 is the first try): the
-    schedule's step, ±20% jitter; None once the schedule has run out."""
+    schedule's step lengthened by 0 to 20% at random (so endpoints that failed together
+    are not retried in lockstep, and the schedule stays a minimum); None once the
+    schedule has run out."""
     if attempt > len(schedule):
         return None
-    return schedule[attempt - 1] * jitter(1 - JITTER, 1 + JITTER)
+    return schedule[attempt - 1] * jitter(1, 1 + JITTER)
 
 
 def record(

@@ -750,7 +750,7 @@ class Settings:
         DEFAULT_WEBHOOK_RETRIES,
         "AUTHSVC_WEBHOOK_RETRY_SCHEDULE",
         parse_durations,
-        "the waits before each retry of a failed webhook delivery (each ±20% jitter); after "
+        "the waits before each retry of a failed webhook delivery (each plus 0-20% jitter); after "
         "the last, the delivery is kept as failed and its endpoint marked failing",
         _WH,
         check=lambda v: (

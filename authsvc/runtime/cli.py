@@ -48,7 +48,8 @@ _COMMANDS = {
     "webhook": "add, list or remove webhook endpoints, or show one's deliveries",
     "import": "migrate the schema, then import users (with their old password hashes) from a "
     "JSON-lines file, in batches; safe to run again",
-    "reencrypt-secrets": "seal every stored TOTP secret with the first AUTHSVC_SECRET_KEY "
+    "reencrypt-secrets": "seal every stored TOTP and webhook secret with the first "
+    "AUTHSVC_SECRET_KEY "
     "(after putting a new key first), and exit",
 }
 
@@ -179,17 +180,19 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def run_reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
-    """Seals every TOTP secret again with the first key, in one transaction."""
+    """Seals every TOTP and webhook secret again with the first key, in one transaction."""
     db = Database(make_engine(settings.database_url))
     try:
         with db.transaction() as tx:
             count = totp.reencrypt_all(tx, settings.secret_key, utcnow())
+            hooks = webhooks.reencrypt_all(tx, settings.secret_key, utcnow())
     except MfaNotConfigured as exc:
         print(f"authsvc: {exc.message}", file=sys.stderr)
         return 1
     finally:
         db.dispose()
     print(f"sealed {count} TOTP secrets with the first key")
+    print(f"sealed {hooks} webhook signing secrets with the first key")
     return 0
 
 

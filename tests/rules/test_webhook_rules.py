@@ -52,7 +52,7 @@ def test_a_name_is_refused_if_any_of_its_addresses_is_private() -> None:
         return [ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("10.0.0.7")]
 
     target = parse("https://hooks.example.com/in")
-    with pytest.raises(Rejected, match="10.0.0.7"):
+    with pytest.raises(Rejected, match=r"10\.0\.0\.7"):
         resolve_public(target, allow_private=False, resolver=resolver)
     assert str(resolve_public(target, allow_private=True, resolver=resolver)) == "93.184.216.34"
 
@@ -107,7 +107,7 @@ def test_event_types_must_be_known_and_are_deduplicated() -> None:
         "user.created",
         "webhook.deleted",
     )
-    with pytest.raises(Rejected, match="user.exploded"):
+    with pytest.raises(Rejected, match=r"user\.exploded"):
         webhooks.event_types(["user.exploded"])
     with pytest.raises(Rejected, match="at most"):
         webhooks.event_types(["user.created"] * 65)

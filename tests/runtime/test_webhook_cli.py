@@ -8,12 +8,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.runtime import cli
 from authsvc.runtime.assembly import create_server
 from authsvc.runtime.settings import Settings
-from authsvc.storage.models import utcnow
+from authsvc.storage.engine import Database
+from authsvc.storage.models import Webhook, utcnow
 from tests.conftest import CHEAP_HASH
 from tests.leak_watch import WATCH
 from tests.webhook_receiver import Receiver, wait_until, webhook_settings
@@ -117,3 +119,15 @@ def test_deliveries_show_the_attempts_of_a_failing_endpoint(
     assert fields[-3:] == ["500", "HTTP", "500"]
     assert run("list")[1].splitlines()[1].split()[1] == "FAILING"
     assert run("deliveries", str(uuid.uuid4()))[0] == 1
+
+
+def test_reencrypt_secrets_seals_webhook_secrets_with_the_new_key(
+    run: Run, db_url: str, database: Database, monkeypatch: pytest.MonkeyPatch, cli_environment: str
+) -> None:
+    secret = run("add", "http://127.0.0.1:9/hooks")[1].strip()
+    new = Fernet.generate_key().decode()
+    monkeypatch.setenv("AUTHSVC_SECRET_KEY", f"{new},{cli_environment}")
+    assert cli.main(["reencrypt-secrets", "--database-url", db_url]) == 0
+    with database.transaction(writes=False) as db:
+        [sealed] = db.scalars(select(Webhook.secret))
+    assert SecretKeys.parse(new).unseal(sealed) == secret  # the old key can go now

@@ -7,6 +7,7 @@ Servers here run on the real clock (retries must come due) with a fast retry sch
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -23,6 +24,7 @@ from authsvc.storage.engine import Database
 from authsvc.storage.models import Webhook, WebhookDelivery, utcnow
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
+from tests.node_tools import ROOT, node
 from tests.webhook_receiver import Receiver, emit, wait_until, webhook_settings
 
 
@@ -275,3 +277,49 @@ def test_deliveries_page_newest_first(live: Callable[..., Any], database: Databa
             break
         request.page_token = reply.next_page_token
     assert seen == sent[::-1]
+
+
+VERIFY_IN_NODE = """
+const { Webhook } = require("standardwebhooks");
+let input = "";
+process.stdin.on("data", (chunk) => (input += chunk));
+process.stdin.on("end", () => {
+  const { secret, requests } = JSON.parse(input);
+  const wh = new Webhook(secret);
+  const events = requests.map((r) => wh.verify(r.body, r.headers));
+  let forged = "verified";
+  try {
+    wh.verify(requests[0].body + " ", requests[0].headers);
+  } catch (e) {
+    forged = e.constructor.name;
+  }
+  console.log(JSON.stringify({ types: events.map((e) => e.type), forged }));
+});
+"""
+
+
+def test_deliveries_verify_with_the_npm_standardwebhooks_library(
+    live: Callable[..., Any], database: Database
+) -> None:
+    stub = live()
+    with Receiver() as receiver:
+        _, secret = add(stub, receiver.url)
+        emit(database, uuid.uuid4())
+        wait_until(lambda: len(receiver.delivered()) == 2)
+        requests = [
+            {"body": r.body.decode(), "headers": {k.lower(): v for k, v in r.headers.items()}}
+            for r in receiver.delivered()
+        ]
+    done = subprocess.run(
+        [node(), "-e", VERIFY_IN_NODE],
+        input=json.dumps({"secret": secret, "requests": requests}),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(done.stdout) == {
+        "types": ["webhook.created", "user.enabled"],
+        "forged": "WebhookVerificationError",
+    }

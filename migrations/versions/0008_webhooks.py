@@ -57,9 +57,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
-        sa.UniqueConstraint(
-            "webhook_id", "event_position", name="uq_webhook_deliveries_event"
-        ),
+        sa.UniqueConstraint("webhook_id", "event_position", name="uq_webhook_deliveries_event"),
     )
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.create_index(

@@ -70,6 +70,7 @@ def test_service_config_names_only_idempotent_methods():
         "ListSessions",
         "ListAuditEvents",
         "ListPasskeys",
+        "ListEvents",
         "ListWebhooks",
         "ListWebhookDeliveries",
     }

@@ -1,6 +1,7 @@
 """The webhook threads of a replica: one dispatcher, and one sender per endpoint.
 
-The dispatcher wakes every poll interval, turns new events into deliveries
+The dispatcher wakes when events commit (PostgreSQL's ``NOTIFY``, through the replica's
+``Wakeups``) or every poll interval, turns new events into deliveries
 (``Webhooks.dispatch``) and keeps one sender thread per endpoint. A sender claims its
 endpoint's due deliveries one at a time, POSTs each (``webhook_http.post``, outside any
 transaction) and records the outcome. So a slow or dead endpoint holds only its own
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 
 from authsvc.flows.webhooks import Webhooks
 from authsvc.rules.webhook_deliveries import Attempt, Outcome
 from authsvc.runtime import webhook_http
+from authsvc.storage.event_wakeups import Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +92,16 @@ class _Sender:
 class WebhookWorker:
     """The dispatcher thread, which starts and stops the senders."""
 
-    def __init__(self, webhooks: Webhooks, interval: float, post: Post = webhook_http.post) -> None:
+    def __init__(
+        self,
+        webhooks: Webhooks,
+        interval: float,
+        wakeups: Wakeups | None = None,
+        post: Post = webhook_http.post,
+    ) -> None:
         self._webhooks = webhooks
         self._interval = interval
+        self._wakeups = wakeups
         self._post = post
         self._senders: dict[uuid.UUID, _Sender] = {}
         self._stopping = threading.Event()
@@ -112,11 +122,23 @@ class WebhookWorker:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
+            seen = self._wakeups.generation if self._wakeups else 0
             try:
                 self._tick()
             except Exception:  # the database is down, say: try again next interval
                 log.warning("webhook dispatch failed", exc_info=True)
-            self._stopping.wait(self._interval)
+            self._pause(seen)
+
+    def _pause(self, seen: int) -> None:
+        """Until the poll interval has passed, events commit, or ``stop()``."""
+        end = time.monotonic() + self._interval
+        while (left := end - time.monotonic()) > 0 and not self._stopping.is_set():
+            if self._wakeups is None:
+                self._stopping.wait(left)
+            elif self._wakeups.generation != seen:
+                return
+            else:
+                self._wakeups.wait(seen, left)  # returns at least every 0.25 s
 
     def _tick(self) -> None:
         fed = self._webhooks.dispatch()

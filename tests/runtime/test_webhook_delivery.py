@@ -15,8 +15,10 @@ from typing import Any
 
 import grpc
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.runtime import webhook_http
 from authsvc.runtime.assembly import AuthServer, create_server
 from authsvc.runtime.settings import Settings
@@ -323,3 +325,26 @@ def test_deliveries_verify_with_the_npm_standardwebhooks_library(
         "types": ["webhook.created", "user.enabled"],
         "forged": "WebhookVerificationError",
     }
+
+
+def test_two_replicas_send_each_event_once_and_each_users_in_order(
+    live: Callable[..., Any], database: Database
+) -> None:
+    keys = SecretKeys.parse(Fernet.generate_key().decode())  # the replicas share their key
+    first, _second = live(secret_key=keys), live(secret_key=keys)  # both delivering
+    users = [uuid.uuid4() for _ in range(3)]
+    with Receiver() as receiver:
+        add(first, receiver.url, "user.enabled")
+        for i in range(30):
+            emit(database, users[i % 3])
+        wait_until(lambda: len(receiver.delivered()) >= 30, what="every event")
+        arrived = [r.event() for r in receiver.all()]
+    ids = [e["id"] for e in arrived]
+    assert len(ids) == len(set(ids)) == 30  # no attempt made twice
+    with database.transaction(writes=False) as db:
+        committed = list(
+            db.scalars(select(WebhookDelivery.event_id).order_by(WebhookDelivery.event_position))
+        )
+    for user in users:
+        mine = [uuid.UUID(e["id"]) for e in arrived if e["user_id"] == str(user)]
+        assert mine == [c for c in committed if c in set(mine)]  # commit order per user

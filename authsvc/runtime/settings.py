@@ -779,7 +779,8 @@ class Settings:
         timedelta(seconds=1),
         "AUTHSVC_WEBHOOK_POLL_INTERVAL",
         parse_duration,
-        "how often each replica looks for new events and due webhook deliveries",
+        "how often each replica looks for new events (PostgreSQL: also as they commit) and due "
+        "webhook deliveries",
         _WH,
         check=_positive,
         shown_default="1s",

@@ -9,6 +9,7 @@ with the ``standardwebhooks`` library, as a real receiver would.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -42,9 +43,11 @@ class Received:
 
 
 class Receiver:
-    """Start with ``with Receiver() as r:``; ``r.url`` is where to point a webhook."""
+    """Start with ``with Receiver() as r:``; ``r.url`` is where to point a webhook.
 
-    def __init__(self, status: int = 204) -> None:
+    ``tls``: serve HTTPS with this certificate and key."""
+
+    def __init__(self, status: int = 204, tls: tuple[str, str] | None = None) -> None:
         self.status = status
         self.answers: list[int] = []
         self.hold = False
@@ -79,11 +82,21 @@ class Receiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:  # (certificate, key) PEM files
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        return f"{self.scheme}://127.0.0.1:{self.port}/hooks"
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
 
     def release(self) -> None:
         """Lets held requests (and every later one) through."""

@@ -6,11 +6,13 @@ Servers here run on the real clock (retries must come due) with a fast retry sch
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -26,6 +28,7 @@ from authsvc.storage.engine import Database
 from authsvc.storage.models import Webhook, WebhookDelivery, utcnow
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
+from tests.certs import SERVER_NAME, make_pki
 from tests.node_tools import ROOT, node
 from tests.webhook_receiver import Receiver, emit, wait_until, webhook_settings
 
@@ -348,3 +351,23 @@ def test_two_replicas_send_each_event_once_and_each_users_in_order(
     for user in users:
         mine = [uuid.UUID(e["id"]) for e in arrived if e["user_id"] == str(user)]
         assert mine == [c for c in committed if c in set(mine)]  # commit order per user
+
+
+def test_https_checks_the_certificate_against_the_host_not_the_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pki = make_pki(tmp_path)
+
+    def pinned(host: str, _port: int) -> list[Any]:
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    with Receiver(tls=(str(pki.server.cert), str(pki.server.key))) as receiver:
+        url = f"https://{SERVER_NAME}:{receiver.port}/hooks"
+        untrusted = webhook_http.post(url, "{}", {}, 5, True, pinned)
+        assert untrusted.status_code == 0 and "CERTIFICATE_VERIFY_FAILED" in untrusted.error
+        monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca.cert))  # now the test CA is trusted
+        assert webhook_http.post(url, "{}", {}, 5, True, pinned).delivered
+        wrong_name = f"https://other.test:{receiver.port}/hooks"  # not in the certificate
+        mismatch = webhook_http.post(wrong_name, "{}", {}, 5, True, pinned)
+        assert mismatch.status_code == 0 and "CERTIFICATE_VERIFY_FAILED" in mismatch.error
+        assert len(receiver.delivered()) == 1

@@ -1,8 +1,9 @@
 """Webhook endpoints: created, listed and deleted (CreateWebhook…, ``authsvc webhook``),
 their deliveries listed; and the delivery work the runtime's ``WebhookWorker`` drives.
 
-Each write is an audited change: creating and deleting an endpoint are account events
-(``webhook.created``, ``webhook.deleted``), so other consumers learn where events go.
+Each write is an audited change: creating and deleting an endpoint are audited (and
+logged) and are account events (``webhook.created``, ``webhook.deleted``), so the
+security team and other consumers learn where events go.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from authsvc.errors import InvalidArgument
 from authsvc.flows.changes import NOBODY, Changes
 from authsvc.rules import webhook_deliveries, webhook_urls, webhooks
+from authsvc.rules.audit import AuditEvent
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.values import Rejected
 from authsvc.rules.webhook_deliveries import Attempt, Outcome
@@ -113,6 +115,7 @@ class Webhooks:
             raise InvalidArgument.of("url", str(exc)) from None
         with self._changes.open() as change:
             row, secret = webhooks.create(change.db, new.url, new.types, self._keys, change.now)
+            change.audit(AuditEvent.WEBHOOK_CREATED, NOBODY, _detail(row), webhook_id=str(row.id))
             change.event(
                 "webhook.created",
                 NOBODY,
@@ -131,6 +134,7 @@ class Webhooks:
         """Deletes an endpoint, dropping its deliveries. Raises WebhookNotFound."""
         with self._changes.open() as change:
             row = webhooks.remove(change.db, webhook_id)
+            change.audit(AuditEvent.WEBHOOK_DELETED, NOBODY, _detail(row), webhook_id=str(row.id))
             change.event("webhook.deleted", NOBODY, webhook_id=str(row.id), url=row.url)
         return WebhookView.of(row)
 
@@ -185,3 +189,8 @@ class Webhooks:
             webhook_deliveries.record(
                 change.db, attempt, outcome, change.now, self.policy.retry_schedule
             )
+
+
+def _detail(row: Webhook) -> str:
+    # The URL without its query, which may carry a receiver's own token.
+    return f"{row.id} {row.url.split('?', 1)[0]}"

@@ -76,6 +76,9 @@ class AuditEvent(enum.Enum):
     TOTP_ENROLLMENT_STARTED = 56
     # Account events (issue 19)
     USER_UPDATED = 60  # the detail names the changed fields
+    # Webhooks (issue 19): proto values 70 and 71.
+    WEBHOOK_CREATED = 70
+    WEBHOOK_DELETED = 71
 
     @property
     def log_name(self) -> str:

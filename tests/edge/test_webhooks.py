@@ -54,7 +54,7 @@ def test_create_returns_the_endpoint_and_a_standard_webhooks_secret(
     assert "secret" not in str(listed[0]).lower()  # listing never shows it again
 
 
-def test_create_and_delete_are_account_events(hooks_stub: Any, database: Database) -> None:
+def test_create_and_delete_are_audited_account_events(hooks_stub: Any, database: Database) -> None:
     hook = create(hooks_stub, types=("user.created",)).webhook
     hooks_stub.DeleteWebhook(pb.DeleteWebhookRequest(id=hook.id), timeout=10)
     with database.transaction(writes=False) as db:
@@ -67,6 +67,11 @@ def test_create_and_delete_are_account_events(hooks_stub: Any, database: Databas
         }
         assert event_data(deleted) == {"webhook_id": hook.id, "url": hook.url}
     assert not hooks_stub.ListWebhooks(pb.ListWebhooksRequest(), timeout=10).webhooks
+    audited = hooks_stub.ListAuditEvents(pb.ListAuditEventsRequest(), timeout=10).audit_events
+    assert sorted((e.type, e.detail) for e in audited) == [  # one time: the test's clock
+        (pb.AUDIT_EVENT_TYPE_WEBHOOK_CREATED, f"{hook.id} {hook.url}"),
+        (pb.AUDIT_EVENT_TYPE_WEBHOOK_DELETED, f"{hook.id} {hook.url}"),
+    ]
 
 
 def test_deleting_an_unknown_webhook_is_not_found(hooks_stub: Any) -> None:

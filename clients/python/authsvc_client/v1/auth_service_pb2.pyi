@@ -68,6 +68,8 @@ class AuditEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_EVENT_TYPE_PASSKEY_COUNTER_REGRESSED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_TOTP_ENROLLMENT_STARTED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_USER_UPDATED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_WEBHOOK_CREATED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_WEBHOOK_DELETED: _ClassVar[AuditEventType]
 
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -197,6 +199,8 @@ AUDIT_EVENT_TYPE_PASSKEY_SIGN_IN_FAILED: AuditEventType
 AUDIT_EVENT_TYPE_PASSKEY_COUNTER_REGRESSED: AuditEventType
 AUDIT_EVENT_TYPE_TOTP_ENROLLMENT_STARTED: AuditEventType
 AUDIT_EVENT_TYPE_USER_UPDATED: AuditEventType
+AUDIT_EVENT_TYPE_WEBHOOK_CREATED: AuditEventType
+AUDIT_EVENT_TYPE_WEBHOOK_DELETED: AuditEventType
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_EMAIL_TAKEN: ErrorReason

@@ -57,15 +57,17 @@ class _Sender:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
+            self._wake.clear()  # before looking: a wake-up from now on is not lost
             try:
                 attempt = self._webhooks.claim(self._id)
                 if attempt is not None:
                     self._attempt(attempt)
                     continue
             except Exception:  # the database is down, say: try again next interval
-                log.warning("webhook %s: could not claim a delivery", self._id, exc_info=True)
+                log.warning(
+                    "webhook %s: could not claim or record a delivery", self._id, exc_info=True
+                )
             self._wake.wait(self._interval)
-            self._wake.clear()
 
     def _attempt(self, attempt: Attempt) -> None:
         policy = self._webhooks.policy

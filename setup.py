@@ -35,6 +35,8 @@ DEPENDENCIES = [
     "pyotp>=2.9,<3",
     "webauthn>=2.0,<4",
     "cbor2>=5.6",
+    # Signing webhook deliveries (Standard Webhooks); the tests verify with it too.
+    "standardwebhooks>=1.3,<2",
 ]
 
 

@@ -53,6 +53,9 @@ class Reason(enum.StrEnum):
     PASSKEY_NOT_FOUND = "PASSKEY_NOT_FOUND"
     # Account events (issue 19)
     CURSOR_EXPIRED = "CURSOR_EXPIRED"
+    # Webhooks (issue 19)
+    WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
+    WEBHOOKS_NOT_CONFIGURED = "WEBHOOKS_NOT_CONFIGURED"
 
 
 @dataclass(frozen=True)
@@ -319,3 +322,20 @@ class TooManyStreams(Overloaded):
     """Every event stream slot of this replica is taken (AUTHSVC_EVENT_STREAMS)."""
 
     message = "too many event streams on this replica; retry later or on another replica"
+
+
+# Webhooks (issue 19)
+
+
+class WebhookNotFound(AuthError):
+    code = code_pb2.NOT_FOUND
+    reason = Reason.WEBHOOK_NOT_FOUND
+    message = "no webhook endpoint has this id"
+
+
+class WebhooksNotConfigured(AuthError):
+    """Webhook secrets are stored encrypted with AUTHSVC_SECRET_KEY, which is not set."""
+
+    code = code_pb2.FAILED_PRECONDITION
+    reason = Reason.WEBHOOKS_NOT_CONFIGURED
+    message = "webhooks need AUTHSVC_SECRET_KEY to store their signing secrets encrypted"

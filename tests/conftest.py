@@ -57,6 +57,8 @@ TABLES = (
     "audit_events",
     "api_keys",
     "events",
+    "webhook_deliveries",
+    "webhooks",
 )
 
 

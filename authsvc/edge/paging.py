@@ -41,6 +41,35 @@ def decoder(scope: str) -> Callable[[str], Cursor | None]:
     return decode
 
 
+def encode_position(position: int | None, scope: str) -> str:
+    """The page token of a listing ordered by a position (webhook deliveries)."""
+    if position is None:
+        return ""
+    raw = json.dumps({"p": position, "s": scope}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def position_decoder(scope: str) -> Callable[[str], int | None]:
+    """A parser of ``encode_position`` tokens of ``scope``: None for the first page;
+    raises Rejected."""
+
+    def decode(token: str) -> int | None:
+        if not token:
+            return None
+        try:
+            payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        except (ValueError, RecursionError, binascii.Error):
+            payload = None
+        if not isinstance(payload, dict) or payload.get("s") != scope:
+            raise Rejected("is not a page token of this request")
+        position = payload.get("p")
+        if type(position) is not int or not 0 < position < 2**63:
+            raise Rejected("is not a page token of this request")
+        return position
+
+    return decode
+
+
 def _parse(token: str, scope: str) -> Cursor | None:
     # Page tokens come from callers: anything may be in them (wrong JSON types, dates
     # that overflow when moved to UTC, nesting deep enough to exhaust the recursion limit).
@@ -77,3 +106,8 @@ def sessions_scope(user_id: uuid.UUID | None) -> str:
 def audit_scope(user_id: uuid.UUID | None) -> str:
     """ListAuditEvents, of one user or of all (``*``)."""
     return f"audit:{user_id or '*'}"
+
+
+def deliveries_scope(webhook_id: uuid.UUID | None) -> str:
+    """ListWebhookDeliveries of one endpoint."""
+    return f"deliveries:{webhook_id}"

@@ -28,8 +28,9 @@ from authsvc.flows.password_reset import NewPassword, ResetRequest
 from authsvc.flows.second_factor import Code
 from authsvc.flows.sign_in import Credentials, SecondStep
 from authsvc.flows.step_up import Reauthentication
+from authsvc.flows.webhooks import NewWebhook
 from authsvc.rules import events as event_rules
-from authsvc.rules import imported_hashes, passwords, values
+from authsvc.rules import imported_hashes, passwords, values, webhook_urls, webhooks
 from authsvc.rules.users import IMPORT_BATCH_MAX, ImportedUser, Profile, ProfileChanges
 from authsvc.rules.values import Email, Rejected
 from authsvc.storage.models import AuthMethod
@@ -406,3 +407,27 @@ def _types(f: _Fields, names: Sequence[str]) -> frozenset[str]:
     if checked is None:
         return frozenset()
     return frozenset(f.take(f"types[{i}]", event_rules.event_type, n) for i, n in enumerate(names))
+
+
+# Webhooks (issue 19)
+
+
+def create_webhook(r: pb.CreateWebhookRequest) -> NewWebhook:
+    f = _Fields()
+    f.take("url", webhook_urls.parse, r.url)
+    types = f.take("types", webhooks.event_types, list(r.types))
+    f.done()
+    return NewWebhook(r.url, types)
+
+
+def list_webhook_deliveries(
+    r: pb.ListWebhookDeliveriesRequest,
+) -> tuple[uuid.UUID, int, int | None]:
+    """The endpoint, the page size and the event position the page starts before."""
+    f = _Fields()
+    webhook_id = f.take("webhook_id", values.uuid_id, r.webhook_id)
+    size = f.take("page_size", values.page_size, r.page_size)
+    scope = paging.deliveries_scope(webhook_id)
+    before = f.take("page_token", paging.position_decoder(scope), r.page_token)
+    f.done()
+    return webhook_id, size, before

@@ -23,6 +23,7 @@ from authsvc.flows.factors import TotpEnrollment
 from authsvc.flows.importing import Outcome
 from authsvc.flows.password_reset import StartedReset
 from authsvc.flows.sign_in import SignedIn
+from authsvc.flows.webhooks import DeliveryPage, DeliveryView, WebhookView
 from authsvc.rules.challenges import IssuedChallenge
 from authsvc.rules.events import HEARTBEAT, event_data
 from authsvc.rules.sessions import IssuedSession
@@ -274,3 +275,47 @@ def events(found: EventPage, after_cursor: str) -> pb.ListEventsResponse:
     else:
         next_cursor = encode_cursor(found.next_position)
     return pb.ListEventsResponse(events=[event(e) for e in found.events], next_cursor=next_cursor)
+
+
+# Webhooks (issue 19)
+
+_WEBHOOK_STATES = {"ACTIVE": pb.WEBHOOK_STATE_ACTIVE, "FAILING": pb.WEBHOOK_STATE_FAILING}
+_DELIVERY_STATES = {
+    "PENDING": pb.WEBHOOK_DELIVERY_STATE_PENDING,
+    "DELIVERED": pb.WEBHOOK_DELIVERY_STATE_DELIVERED,
+    "FAILED": pb.WEBHOOK_DELIVERY_STATE_FAILED,
+}
+
+
+def webhook(w: WebhookView) -> pb.Webhook:
+    """The public view of an endpoint: never its secret."""
+    return pb.Webhook(
+        id=str(w.id),
+        url=w.url,
+        types=list(w.types),
+        create_time=timestamp(w.created_at),
+        state=_WEBHOOK_STATES[w.state],
+    )
+
+
+def webhook_deliveries(
+    webhook_id: uuid.UUID, page: DeliveryPage
+) -> pb.ListWebhookDeliveriesResponse:
+    token = paging.encode_position(page.next_before, paging.deliveries_scope(webhook_id))
+    return pb.ListWebhookDeliveriesResponse(
+        deliveries=[webhook_delivery(d) for d in page.items], next_page_token=token
+    )
+
+
+def webhook_delivery(d: DeliveryView) -> pb.WebhookDelivery:
+    """One delivery: its event, state and how its last attempt went."""
+    return pb.WebhookDelivery(
+        event_id=str(d.event_id),
+        event_type=d.event_type,
+        state=_DELIVERY_STATES[d.state],
+        attempts=d.attempts,
+        last_attempt_time=timestamp(d.last_attempt_at) if d.last_attempt_at else None,
+        next_attempt_time=timestamp(d.next_attempt_at) if d.next_attempt_at else None,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+    )

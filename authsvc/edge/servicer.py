@@ -233,3 +233,30 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def ListEvents(self, request: pb.ListEventsRequest, context: Ctx) -> pb.ListEventsResponse:
         found = self._flows.events.list_events(requests.list_events(request))
         return responses.events(found, request.after_cursor)
+
+    # --- Webhooks (issue 19) ---
+
+    def CreateWebhook(
+        self, request: pb.CreateWebhookRequest, context: Ctx
+    ) -> pb.CreateWebhookResponse:
+        created, secret = self._flows.webhooks.create(requests.create_webhook(request))
+        return pb.CreateWebhookResponse(webhook=responses.webhook(created), secret=secret)
+
+    def ListWebhooks(
+        self, request: pb.ListWebhooksRequest, context: Ctx
+    ) -> pb.ListWebhooksResponse:
+        found = self._flows.webhooks.list_all()
+        return pb.ListWebhooksResponse(webhooks=[responses.webhook(w) for w in found])
+
+    def DeleteWebhook(
+        self, request: pb.DeleteWebhookRequest, context: Ctx
+    ) -> pb.DeleteWebhookResponse:
+        self._flows.webhooks.delete(requests.one("id", values.uuid_id, request.id))
+        return pb.DeleteWebhookResponse()
+
+    def ListWebhookDeliveries(
+        self, request: pb.ListWebhookDeliveriesRequest, context: Ctx
+    ) -> pb.ListWebhookDeliveriesResponse:
+        webhook_id, size, before = requests.list_webhook_deliveries(request)
+        page = self._flows.webhooks.deliveries(webhook_id, size, before)
+        return responses.webhook_deliveries(webhook_id, page)

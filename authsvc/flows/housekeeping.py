@@ -40,4 +40,6 @@ class Housekeeping:
                 done.ceremonies,
                 done.events,
             )
+        if done.webhook_deliveries:
+            log.info("purged %d finished webhook deliveries", done.webhook_deliveries)
         return done

@@ -18,6 +18,7 @@ from authsvc.flows.password_reset import PasswordReset
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn
 from authsvc.flows.step_up import StepUp
+from authsvc.flows.webhooks import Webhooks
 
 
 @dataclass(frozen=True)
@@ -38,3 +39,4 @@ class Flows:
     step_up: StepUp
     passkeys: Passkeys
     events: EventFeed
+    webhooks: Webhooks

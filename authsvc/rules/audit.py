@@ -77,6 +77,9 @@ class AuditEvent(enum.Enum):
     SIGN_UP_THROTTLED = 57  # a sign-up refused: its address is over the budget
     # Account events (issue 19)
     USER_UPDATED = 60  # the detail names the changed fields
+    # Webhooks (issue 19): proto values 70 and 71.
+    WEBHOOK_CREATED = 70
+    WEBHOOK_DELETED = 71
 
     @property
     def log_name(self) -> str:

@@ -47,6 +47,7 @@ from authsvc.flows.service import Flows
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn, SignInPolicy
 from authsvc.flows.step_up import StepUp
+from authsvc.flows.webhooks import DeliveryPolicy, Webhooks
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.hashing import Hasher
@@ -61,6 +62,7 @@ from authsvc.runtime.housekeeping import PurgeTimer
 from authsvc.runtime.logs import AccessSummaries
 from authsvc.runtime.metrics import Metrics, MetricsServer, start_metrics_server
 from authsvc.runtime.settings import Settings
+from authsvc.runtime.webhook_worker import WebhookWorker
 from authsvc.storage.engine import Database, make_engine
 from authsvc.storage.event_wakeups import NotifiedWakeups, Wakeups
 from authsvc.storage.invalidation import Listener
@@ -273,7 +275,16 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
             settings.event_heartbeat_interval,
             StreamSlots(settings.event_streams),
         ),
+        webhooks=webhooks(settings, changes),
     )
+
+
+def webhooks(settings: Settings, changes: Changes) -> Webhooks:
+    """The webhooks flow, with the delivery policy of ``settings``."""
+    policy = DeliveryPolicy(
+        settings.webhook_retry_schedule, settings.webhook_timeout, settings.webhook_allow_private
+    )
+    return Webhooks(changes, settings.secret_key, policy)
 
 
 def session_policy(settings: Settings) -> SessionPolicy:
@@ -371,6 +382,7 @@ class AuthServer:
     metrics: MetricsServer | None = None  # None unless AUTHSVC_METRICS_ADDRESS is set
     purge_timer: PurgeTimer | None = None
     summaries: AccessSummaries | None = None  # with AUTHSVC_ACCESS_LOG=summary
+    webhook_worker: WebhookWorker | None = None
 
     def stop(self, grace: float | None) -> None:
         """Refuses new calls, lets calls in flight finish within ``grace``, then closes."""
@@ -378,6 +390,8 @@ class AuthServer:
         if self.purge_timer:
             self.purge_timer.stop()
         self.grpc_server.stop(grace).wait()
+        if self.webhook_worker:
+            self.webhook_worker.stop()
         if self.summaries:
             self.summaries.stop()  # after the drain: the last calls are summed up too
         if self.metrics is not None:
@@ -427,9 +441,14 @@ def create_server(
     server.start()
     timer = _start_purge_timer(settings, flows)
     summaries = _start_summaries(settings, access_log)
+    poll = settings.webhook_poll_interval.total_seconds()
+    webhook_threads = WebhookWorker(flows.webhooks, poll, infra.wakeups)
+    webhook_threads.start()
     log.info("serving %s on port %d", SERVICE_NAME, port)
     _log_caller_mode(settings)
-    started = AuthServer(server, flows, infra, health, port, metrics_server, timer, summaries)
+    started = AuthServer(
+        server, flows, infra, health, port, metrics_server, timer, summaries, webhook_threads
+    )
     return started, port
 
 

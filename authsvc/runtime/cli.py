@@ -1,5 +1,5 @@
-"""``authsvc serve | migrate | health | purge | api-key | import | reencrypt-secrets``: the
-command line."""
+"""``authsvc serve | migrate | health | purge | api-key | webhook | import |
+reencrypt-secrets``: the command line."""
 
 from __future__ import annotations
 
@@ -19,14 +19,16 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.exc import OperationalError
 
-from authsvc.errors import MfaNotConfigured
+from authsvc.errors import AuthError, InvalidArgument, MfaNotConfigured
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.changes import Changes
-from authsvc.rules import totp
+from authsvc.flows.webhooks import NewWebhook, Webhooks
+from authsvc.rules import totp, webhook_urls, webhooks
 from authsvc.rules.hash_capacity import HashCapacity
-from authsvc.rules.values import Rejected
+from authsvc.rules.values import PAGE_SIZE_MAX, Rejected
 from authsvc.runtime import health_probe, tls, user_import, workers
 from authsvc.runtime.assembly import create_server, make_hash_capacity, retention
+from authsvc.runtime.assembly import webhooks as webhooks_flow
 from authsvc.runtime.command import package_version
 from authsvc.runtime.logs import configure_logging
 from authsvc.runtime.settings import (
@@ -51,9 +53,11 @@ _COMMANDS = {
     "purge": "delete expired sessions in batches, audit events past AUTHSVC_AUDIT_RETENTION "
     "and stale throttling state, and exit",
     "api-key": "create, list or revoke the API keys calling services send as x-api-key",
+    "webhook": "add, list or remove webhook endpoints, or show one's deliveries",
     "import": "migrate the schema, then import users (with their old password hashes) from a "
     "JSON-lines file, in batches; safe to run again",
-    "reencrypt-secrets": "seal every stored TOTP secret with the first AUTHSVC_SECRET_KEY "
+    "reencrypt-secrets": "seal every stored TOTP and webhook secret with the first "
+    "AUTHSVC_SECRET_KEY "
     "(after putting a new key first), and exit",
 }
 
@@ -82,11 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for command, summary in _COMMANDS.items():
         cmd = sub.add_parser(command, help=summary)
-        if command != "api-key":  # its actions take the flags, after the action's name
+        if command not in ("api-key", "webhook"):  # their actions take the flags
             _add_flags(cmd, command)
     health = sub.choices["health"]
     health.add_argument("--timeout", type=_seconds, default=3.0, help="seconds to wait")
     _api_key_parser(sub.choices["api-key"])
+    _webhook_parser(sub.choices["webhook"])
     sub.choices["import"].add_argument(
         "file",
         type=Path,
@@ -114,6 +119,29 @@ def _api_key_parser(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--id", dest="key_id", help="revoke only the key with this id")
 
 
+def _webhook_parser(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add an endpoint and print its secret (shown only once)")
+    add.add_argument("url", help="the http(s) URL events are POSTed to")
+    add.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        default=[],
+        help="send only events of this type (repeat it; none: every type)",
+    )
+    listing = actions.add_parser("list", help="list endpoints: id, state, URL, types")
+    remove = actions.add_parser("remove", help="remove an endpoint (its pending deliveries too)")
+    remove.add_argument("id", help="the endpoint's id")
+    deliveries = actions.add_parser(
+        "deliveries", help="show an endpoint's deliveries, newest first"
+    )
+    deliveries.add_argument("id", help="the endpoint's id")
+    deliveries.add_argument("--limit", type=int, default=50, help="at most this many (1 to 1000)")
+    for action in (add, listing, remove, deliveries):
+        _add_flags(action, "webhook")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs a subcommand; a bad setting is a one-line error and exit status 2."""
     args = _parser().parse_args(argv)
@@ -132,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "health": check_health,
         "purge": run_purge,
         "api-key": run_api_key,
+        "webhook": run_webhook,
         "import": run_import,
         "reencrypt-secrets": run_reencrypt,
     }
@@ -180,21 +209,24 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"purged {done.user_tokens} expired reset and verification tokens")
     print(f"purged {done.audit_events} audit events and {done.throttle_rows} throttling rows")
     print(f"purged {done.ceremonies} expired challenges and unconfirmed TOTP enrolments")
+    print(f"purged {done.webhook_deliveries} finished webhook deliveries")
     return 0
 
 
 def run_reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
-    """Seals every TOTP secret again with the first key, in one transaction."""
+    """Seals every TOTP and webhook secret again with the first key, in one transaction."""
     db = Database(make_engine(settings.database_url))
     try:
         with db.transaction() as tx:
             count = totp.reencrypt_all(tx, settings.secret_key, utcnow())
+            hooks = webhooks.reencrypt_all(tx, settings.secret_key, utcnow())
     except MfaNotConfigured as exc:
         print(f"authsvc: {exc.message}", file=sys.stderr)
         return 1
     finally:
         db.dispose()
     print(f"sealed {count} TOTP secrets with the first key")
+    print(f"sealed {hooks} webhook signing secrets with the first key")
     return 0
 
 
@@ -266,6 +298,96 @@ def _revoke_keys(keys: ApiKeys, args: argparse.Namespace) -> int:
 
 def _when(time: datetime | None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ") if time is not None else "-"
+
+
+def run_webhook(settings: Settings, args: argparse.Namespace) -> int:
+    """``webhook add URL [--type T ...] | list | remove ID | deliveries ID``, after
+    upgrading the schema.
+
+    ``add`` prints the secret alone on stdout (``SECRET=$(authsvc webhook add ...)``);
+    its id goes to stderr. Exit status 1 when it failed or nothing matched, 2 for a bad
+    argument.
+    """
+    if (status := run_migrate(settings, args)) != 0:
+        return status
+    db = Database(make_engine(settings.database_url))
+    hooks = webhooks_flow(settings, Changes(db, ValidationCache(0), utcnow))
+    actions = {
+        "add": _add_webhook,
+        "list": _list_webhooks,
+        "remove": _remove_webhook,
+        "deliveries": _show_deliveries,
+    }
+    try:
+        return actions[args.action](hooks, args)
+    except (Rejected, InvalidArgument) as exc:
+        print(f"authsvc: {exc}", file=sys.stderr)
+        return 2
+    except AuthError as exc:  # not found, not configured
+        print(f"authsvc: {exc.message}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # report, don't dump a traceback at the operator
+        print(f"authsvc: webhook {args.action} failed: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+
+
+def _add_webhook(hooks: Webhooks, args: argparse.Namespace) -> int:
+    try:
+        webhook_urls.parse(args.url)
+    except Rejected as exc:
+        raise Rejected(f"URL {args.url!r} {exc}") from None
+    try:
+        types = webhooks.event_types(args.types)
+    except Rejected as exc:
+        raise Rejected(f"--type: {exc}") from None
+    created, secret = hooks.create(NewWebhook(args.url, types))
+    print(secret)
+    print(
+        f"added webhook {created.id} for {created.url}. Its signing secret is shown only "
+        "this once: give it to the receiver's Standard Webhooks verifier now.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _list_webhooks(hooks: Webhooks, _args: argparse.Namespace) -> int:
+    print(f"{'ID':36}  {'STATE':8}  {'CREATED':20}  URL  TYPES")
+    for w in hooks.list_all():
+        types = ",".join(w.types) or "*"
+        print(f"{w.id!s:36}  {w.state:8}  {_when(w.created_at):20}  {w.url}  {types}")
+    return 0
+
+
+def _remove_webhook(hooks: Webhooks, args: argparse.Namespace) -> int:
+    removed = hooks.delete(_webhook_id(args.id))
+    print(f"removed webhook {removed.id} ({removed.url})", file=sys.stderr)
+    return 0
+
+
+def _show_deliveries(hooks: Webhooks, args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= PAGE_SIZE_MAX:
+        raise Rejected(f"--limit must be 1 to {PAGE_SIZE_MAX}")
+    page = hooks.deliveries(_webhook_id(args.id), args.limit, None)
+    print(
+        f"{'EVENT':36}  {'TYPE':24}  {'STATE':9}  {'TRIES':5}  {'LAST TRY':20}  "
+        f"{'NEXT TRY':20}  {'STATUS':6}  ERROR"
+    )
+    for d in page.items:
+        tries = (_when(d.last_attempt_at), _when(d.next_attempt_at))
+        print(
+            f"{d.event_id!s:36}  {d.event_type:24}  {d.state:9}  {d.attempts:5}  "
+            f"{tries[0]:20}  {tries[1]:20}  {d.last_status_code or '-'!s:6}  {d.last_error or '-'}"
+        )
+    return 0
+
+
+def _webhook_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise Rejected(f"{text!r} is not a webhook id (a UUID)") from None
 
 
 def run_import(settings: Settings, args: argparse.Namespace) -> int:

@@ -31,6 +31,10 @@ from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.users import IMPORT_BATCH_MAX
 
 DEFAULT_CACHE_SIZE = 10_000
+#: Standard Webhooks' suggested schedule: retries for about 27 hours after the first try.
+DEFAULT_WEBHOOK_RETRIES = tuple(
+    timedelta(seconds=s) for s in (5, 300, 1800, 7200, 18000, 36000, 36000)
+)
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: ``AUTHSVC_*`` variables that are not settings of the server: the test suite's
@@ -66,6 +70,7 @@ class Group(enum.Enum):
     OBSERVABILITY = "Observability"
     LIFECYCLE = "Account lifecycle"
     MFA = "Multi-factor"
+    WEBHOOKS = "Webhooks"
 
 
 # Parsers: text → value, raising ValueError with a message that names no setting.
@@ -147,6 +152,11 @@ def normalize_database_url(url: str) -> str:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg2":
         raise ValueError(f"{shown!r}: PostgreSQL URLs must use the psycopg2 driver")
     return parsed.render_as_string(hide_password=False)
+
+
+def parse_durations(text: str) -> tuple[timedelta, ...]:
+    """A comma-separated list of durations (``5s,5m,30m``); raises ValueError."""
+    return tuple(parse_duration(item) for item in parse_list(text))
 
 
 def parse_access_log(text: str) -> AccessLogMode:
@@ -234,7 +244,7 @@ def setting(
     return field(default=default, metadata={"spec": Spec(env, parse, doc, group, **more)})
 
 
-_S, _D, _SE, _P, _T, _SEC, _PERF, _O, _L, _MFA = (
+_S, _D, _SE, _P, _T, _SEC, _PERF, _O, _L, _MFA, _WH = (
     Group.SERVER,
     Group.DATABASE,
     Group.SESSIONS,
@@ -245,6 +255,7 @@ _S, _D, _SE, _P, _T, _SEC, _PERF, _O, _L, _MFA = (
     Group.OBSERVABILITY,
     Group.LIFECYCLE,
     Group.MFA,
+    Group.WEBHOOKS,
 )
 _SERVE = ("serve",)
 _TLS_FILE = ("serve", "health")
@@ -291,7 +302,7 @@ class Settings:
         "`postgresql://user:pass@host/db` or `sqlite:///path`",
         _D,
         flag="--database-url",
-        commands=("serve", "migrate", "purge", "api-key", "import", "reencrypt-secrets"),
+        commands=("serve", "migrate", "purge", "api-key", "import", "reencrypt-secrets", "webhook"),
     )
     purge_interval: timedelta = setting(
         timedelta(minutes=15),
@@ -717,10 +728,11 @@ class Settings:
         SecretKeys(()),
         "AUTHSVC_SECRET_KEY",
         SecretKeys.parse,
-        "Fernet keys (comma-separated; the first encrypts, all decrypt) for TOTP secrets"
-        " and passkey sign-in challenges",
+        "Fernet keys (comma-separated; the first encrypts, all decrypt) for TOTP secrets,"
+        " passkey sign-in challenges and webhook secrets",
         _MFA,
-        shown_default="empty: TOTP enrolment and passkey sign-in refused (`MFA_NOT_CONFIGURED`)",
+        shown_default="empty: TOTP enrolment and passkey sign-in refused (`MFA_NOT_CONFIGURED`),"
+        " webhooks too (`WEBHOOKS_NOT_CONFIGURED`)",
     )
     reauth_max_age: timedelta = setting(
         timedelta(minutes=15),
@@ -791,6 +803,46 @@ class Settings:
         "never settings",
         _S,
         shown_default="`false`",
+    )
+    # Webhooks (issue 19)
+    webhook_retry_schedule: tuple[timedelta, ...] = setting(
+        DEFAULT_WEBHOOK_RETRIES,
+        "AUTHSVC_WEBHOOK_RETRY_SCHEDULE",
+        parse_durations,
+        "the waits before each retry of a failed webhook delivery (each plus 0-20% jitter); after "
+        "the last, the delivery is kept as failed and its endpoint marked failing",
+        _WH,
+        check=lambda v: (
+            None if v and all(d > timedelta(0) for d in v) else "must list durations longer than 0"
+        ),
+        shown_default="`5s,5m,30m,2h,5h,10h,10h` (27.6 h)",
+    )
+    webhook_timeout: timedelta = setting(
+        timedelta(seconds=10),
+        "AUTHSVC_WEBHOOK_TIMEOUT",
+        parse_duration,
+        "how long one webhook attempt may take (connect, send, answer) before it is a failure",
+        _WH,
+        check=_positive,
+        shown_default="10s",
+    )
+    webhook_allow_private: bool = setting(
+        False,
+        "AUTHSVC_WEBHOOK_ALLOW_PRIVATE",
+        parse_bool,
+        "let webhooks reach private, loopback and link-local addresses (refused by default: SSRF)",
+        _WH,
+        shown_default="`false`",
+    )
+    webhook_poll_interval: timedelta = setting(
+        timedelta(seconds=1),
+        "AUTHSVC_WEBHOOK_POLL_INTERVAL",
+        parse_duration,
+        "how often each replica looks for new events (PostgreSQL: also as they commit) and due "
+        "webhook deliveries",
+        _WH,
+        check=_positive,
+        shown_default="1s",
     )
 
     def __post_init__(self) -> None:

@@ -1,6 +1,6 @@
 """SQLAlchemy 2.0 typed models: users, their sessions, rotated-away update tokens,
 single-use reset and verification tokens, sign-in throttling state, the audit trail, the
-calling services' API keys and the account events outbox.
+calling services' API keys, the account events outbox and webhook endpoints and deliveries.
 
 Only SHA-256 digests of tokens are stored. Times are UTC-aware everywhere.
 """
@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -409,3 +410,56 @@ class EventRow(Base):
 
     def __repr__(self) -> str:
         return f"EventRow(position={self.position}, type={self.type!r})"
+
+
+# Webhooks (issue 19)
+
+
+class Webhook(Base):
+    """A webhook endpoint: events of ``types`` (a JSON list; empty: all) are POSTed to ``url``.
+
+    ``secret`` is its Standard Webhooks signing secret, encrypted with
+    ``AUTHSVC_SECRET_KEY`` (Fernet): the signer needs it back, so a hash would not do.
+    ``event_position`` is how far the dispatcher has read the events table for it: every
+    event after it has yet to become a delivery. ``state`` is ``ACTIVE`` or ``FAILING``
+    (a delivery ran out of retries; the next success makes it ``ACTIVE`` again).
+    """
+
+    __tablename__ = "webhooks"
+
+    url: Mapped[str] = mapped_column(String(2048))
+    types: Mapped[str] = mapped_column(Text, default="[]")
+    secret: Mapped[str] = mapped_column(String(512))
+    state: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    event_position: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WebhookDelivery(Base):
+    """One event on its way to one endpoint, and how its attempts went.
+
+    ``payload`` is the JSON body as signed and sent, so a delivery outlives its event's
+    retention. ``state``: ``PENDING`` (due at ``next_attempt_at``; while an attempt is in
+    flight that is the attempt's lease, after which another sender may take it over),
+    ``DELIVERED`` or ``FAILED`` (retries ran out; kept for inspection). One endpoint
+    receives one user's events in ``event_position`` order.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_position", name="uq_webhook_deliveries_event"),
+        Index("ix_webhook_deliveries_due", "webhook_id", "state", "next_attempt_at"),
+        Index("ix_webhook_deliveries_created_at", "created_at"),
+    )
+
+    webhook_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_position: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    event_type: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    payload: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="PENDING")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(255), default="")

@@ -1,7 +1,7 @@
 """Deleting what nothing can use any more, in small batches: expired sessions, expired
 reset and verification tokens, audit events and account events past their retention,
-throttling state that no longer counts, and expired challenges and unconfirmed TOTP
-enrolments.
+throttling state that no longer counts, expired challenges and unconfirmed TOTP
+enrolments, and finished webhook deliveries as old as the events.
 
 A session is purgeable once nothing can use it: its update token has expired
 (``refresh_expires_at``, already capped by the absolute lifetime) and so has its session
@@ -28,6 +28,7 @@ from authsvc.storage.models import (
     ThrottleFailure,
     TotpFactor,
     UserToken,
+    WebhookDelivery,
 )
 
 
@@ -58,6 +59,8 @@ class Purged:
     ceremonies: int = 0
     #: Account events past their retention.
     events: int = 0
+    #: Finished webhook deliveries (delivered or failed) older than the event retention.
+    webhook_deliveries: int = 0
 
 
 def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention) -> Purged:
@@ -72,7 +75,22 @@ def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention)
         state = _purge_throttling(tx, now, retention)
         ceremonies = _purge_ceremonies(tx, now)
     outbox = _in_batches(db, clock, retention.batch_size, _old_events(retention.events))
-    return Purged(sessions, events, state, tokens, ceremonies, outbox)
+    hooks = _in_batches(db, clock, retention.batch_size, _finished_deliveries(retention.events))
+    return Purged(sessions, events, state, tokens, ceremonies, outbox, hooks)
+
+
+def _finished_deliveries(keep: timedelta) -> Callable[[DbSession, datetime, int], int]:
+    # Finished (delivered, or failed for good) is what has no next attempt; a pending
+    # delivery is kept however old, until it is delivered or fails.
+    def purge_batch(db: DbSession, now: datetime, batch_size: int) -> int:
+        old = WebhookDelivery.next_attempt_at.is_(None) & (WebhookDelivery.updated_at < now - keep)
+        batch = list(db.scalars(select(WebhookDelivery.id).where(old).limit(batch_size)))
+        if batch:
+            query = delete(WebhookDelivery).where(WebhookDelivery.id.in_(batch))
+            db.execute(query.execution_options(synchronize_session=False))
+        return len(batch)
+
+    return purge_batch
 
 
 def _old_events(keep: timedelta) -> Callable[[DbSession, datetime, int], int]:

@@ -13,7 +13,9 @@ from typing import Any
 
 import grpc
 import pytest
+from cryptography.fernet import Fernet
 
+from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.runtime.assembly import create_server
 from authsvc_client import AuthClient, AuthClientError
 from authsvc_client.v1 import auth_service_pb2 as pb
@@ -248,3 +250,19 @@ def test_client_completes_a_password_sign_in_with_a_passkey(make_settings, clock
             assert session.id == done.session.id
     finally:
         server.stop(0)
+
+
+def test_client_manages_webhooks(start_server: StartServer) -> None:
+    keys = SecretKeys.parse(Fernet.generate_key().decode())
+    server, _ = start_server(secret_key=keys, webhook_allow_private=True)
+    with AuthClient(f"127.0.0.1:{server.port}", timeout=10) as client:
+        created = client.create_webhook("http://127.0.0.1:9/hooks", ["user.created"])
+        assert created.secret.startswith("whsec_")
+        assert [w.id for w in client.list_webhooks()] == [created.webhook.id]
+        page = client.list_webhook_deliveries(created.webhook.id, page_size=10)
+        assert all(d.event_type == "webhook.created" for d in page.deliveries)
+        client.delete_webhook(created.webhook.id)
+        assert client.list_webhooks() == []
+        with pytest.raises(AuthClientError) as caught:
+            client.delete_webhook(created.webhook.id)
+        assert caught.value.reason == "WEBHOOK_NOT_FOUND"

@@ -32,6 +32,8 @@ IDEMPOTENT_METHODS = (
     "ListAuditEvents",
     "ListPasskeys",
     "ListEvents",
+    "ListWebhooks",
+    "ListWebhookDeliveries",
 )
 DEFAULT_TIMEOUT = 5.0
 #: The call metadata that carries ``api_key``.
@@ -611,6 +613,42 @@ class AuthClient:
     def _open_watch(self, after_cursor: str, types: tuple[str, ...]) -> Any:
         request = pb.WatchEventsRequest(after_cursor=after_cursor, types=list(types))
         return self._stub.WatchEvents(request, metadata=self._metadata)
+
+    # Webhooks (privileged). Creating and deleting are not retried.
+
+    def create_webhook(
+        self, url: str, types: Sequence[str] = (), *, timeout: float | None = None
+    ) -> pb.CreateWebhookResponse:
+        """Registers an endpoint for events of ``types`` (none: every type); the response
+        carries its signing ``secret``, shown only this once. Reasons: INVALID_ARGUMENT
+        (a bad or private URL, an unknown type), WEBHOOKS_NOT_CONFIGURED."""
+        request = pb.CreateWebhookRequest(url=url, types=list(types))
+        return self._call(self._stub.CreateWebhook, request, timeout)
+
+    def list_webhooks(self, *, timeout: float | None = None) -> list[pb.Webhook]:
+        """Every endpoint, oldest first (never a secret)."""
+        request = pb.ListWebhooksRequest()
+        return list(self._call(self._stub.ListWebhooks, request, timeout).webhooks)
+
+    def delete_webhook(self, webhook_id: str, *, timeout: float | None = None) -> None:
+        """Deletes an endpoint and drops its pending deliveries. Reason: WEBHOOK_NOT_FOUND."""
+        request = pb.DeleteWebhookRequest(id=webhook_id)
+        self._call(self._stub.DeleteWebhook, request, timeout)
+
+    def list_webhook_deliveries(
+        self,
+        webhook_id: str,
+        page_size: int = 0,
+        page_token: str = "",
+        *,
+        timeout: float | None = None,
+    ) -> pb.ListWebhookDeliveriesResponse:
+        """One page of an endpoint's deliveries, newest event first: state, attempts, the
+        last status and error. Reasons: WEBHOOK_NOT_FOUND, INVALID_ARGUMENT."""
+        request = pb.ListWebhookDeliveriesRequest(
+            webhook_id=webhook_id, page_size=page_size, page_token=page_token
+        )
+        return self._call(self._stub.ListWebhookDeliveries, request, timeout)
 
     def _call(
         self, rpc: grpc.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req, timeout: float | None

@@ -71,6 +71,8 @@ def test_service_config_names_only_idempotent_methods():
         "ListAuditEvents",
         "ListPasskeys",
         "ListEvents",
+        "ListWebhooks",
+        "ListWebhookDeliveries",
     }
     policy = config["methodConfig"][0]["retryPolicy"]
     assert policy["retryableStatusCodes"] == ["UNAVAILABLE"]

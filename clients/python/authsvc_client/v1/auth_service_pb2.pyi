@@ -69,6 +69,8 @@ class AuditEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_EVENT_TYPE_TOTP_ENROLLMENT_STARTED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_SIGN_UP_THROTTLED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_USER_UPDATED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_WEBHOOK_CREATED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_WEBHOOK_DELETED: _ClassVar[AuditEventType]
 
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -102,6 +104,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_PASSKEY_NOT_FOUND: _ClassVar[ErrorReason]
     ERROR_REASON_CURSOR_EXPIRED: _ClassVar[ErrorReason]
     ERROR_REASON_WEBHOOK_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_WEBHOOKS_NOT_CONFIGURED: _ClassVar[ErrorReason]
 
 class AuthenticationMethodType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -198,6 +201,8 @@ AUDIT_EVENT_TYPE_PASSKEY_COUNTER_REGRESSED: AuditEventType
 AUDIT_EVENT_TYPE_TOTP_ENROLLMENT_STARTED: AuditEventType
 AUDIT_EVENT_TYPE_SIGN_UP_THROTTLED: AuditEventType
 AUDIT_EVENT_TYPE_USER_UPDATED: AuditEventType
+AUDIT_EVENT_TYPE_WEBHOOK_CREATED: AuditEventType
+AUDIT_EVENT_TYPE_WEBHOOK_DELETED: AuditEventType
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_EMAIL_TAKEN: ErrorReason
@@ -228,6 +233,7 @@ ERROR_REASON_CLONED_AUTHENTICATOR: ErrorReason
 ERROR_REASON_PASSKEY_NOT_FOUND: ErrorReason
 ERROR_REASON_CURSOR_EXPIRED: ErrorReason
 ERROR_REASON_WEBHOOK_NOT_FOUND: ErrorReason
+ERROR_REASON_WEBHOOKS_NOT_CONFIGURED: ErrorReason
 AUTHENTICATION_METHOD_TYPE_UNSPECIFIED: AuthenticationMethodType
 AUTHENTICATION_METHOD_TYPE_PASSWORD: AuthenticationMethodType
 AUTHENTICATION_METHOD_TYPE_TOTP: AuthenticationMethodType

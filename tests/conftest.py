@@ -56,6 +56,8 @@ TABLES = (
     "throttle_counters",
     "audit_events",
     "api_keys",
+    "signing_keys",
+    "revocations",
 )
 
 

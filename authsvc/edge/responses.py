@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 import weakref
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -20,6 +21,7 @@ from authsvc.flows.email_verification import StartedVerification
 from authsvc.flows.factors import TotpEnrollment
 from authsvc.flows.importing import Outcome
 from authsvc.flows.password_reset import StartedReset
+from authsvc.flows.revocation_watch import Heartbeat
 from authsvc.flows.sign_in import SignedIn
 from authsvc.rules.challenges import IssuedChallenge
 from authsvc.rules.sessions import IssuedSession
@@ -29,6 +31,7 @@ from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User as UserRow
 from authsvc.storage.paging import Page
 from authsvc.storage.read_model import SessionView, UserView, Validated
+from authsvc.storage.revocation_feed import Entry
 from authsvc_client.v1 import auth_service_pb2 as pb
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -109,7 +112,35 @@ def signed_in(done: SignedIn) -> pb.CreateSessionResponse:
         update_token=done.issued.update_token,
         user=user(done.user),
         second_factor_enrollment_required=done.enrollment_required,
+        **access_token(done.issued),
     )
+
+
+def access_token(issued: IssuedSession) -> dict[str, Any]:
+    """The access token fields of a sign-in or refresh response (none when off)."""
+    if issued.access is None:
+        return {}
+    return {
+        "access_token": issued.access.token,
+        "access_token_expire_time": timestamp(issued.access.expires_at),
+    }
+
+
+def revocation(item: Entry | Heartbeat) -> pb.Revocation:
+    """One message of WatchRevocations: an entry, or a heartbeat (a cursor alone)."""
+    if isinstance(item, Heartbeat):
+        return pb.Revocation(cursor=paging.encode_position(item.position))
+    message = pb.Revocation(
+        cursor=paging.encode_position(item.position),
+        not_before=timestamp(item.not_before),
+        expire_time=timestamp(item.expires_at),
+    )
+    if item.session_id is not None:
+        message.session_id = item.session_id
+    else:
+        assert item.user_id is not None
+        message.user_id = item.user_id
+    return message
 
 
 def challenge(issued: IssuedChallenge, factors: list[str]) -> pb.SignInChallenge:
@@ -129,6 +160,7 @@ def completed(done: SignedIn) -> pb.CompleteSignInResponse:
         session_token=done.issued.session_token,
         update_token=done.issued.update_token,
         user=user(done.user),
+        **access_token(done.issued),
     )
 
 
@@ -145,6 +177,7 @@ def refreshed(issued: IssuedSession) -> pb.RefreshSessionResponse:
         session=session(issued.session),
         session_token=issued.session_token,
         update_token=issued.update_token,
+        **access_token(issued),
     )
 
 
@@ -240,4 +273,5 @@ def passkey_signed_in(done: SignedIn) -> pb.FinishPasskeySignInResponse:
         session_token=done.issued.session_token,
         update_token=done.issued.update_token,
         user=user(done.user),
+        **access_token(done.issued),
     )

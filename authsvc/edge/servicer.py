@@ -6,11 +6,12 @@ No SQL, no rules and no error handling here: errors propagate to
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TypeAlias
 
 import grpc
 
-from authsvc.edge import requests, responses
+from authsvc.edge import paging, requests, responses
 from authsvc.flows.service import Flows
 from authsvc.rules import values
 from authsvc_client.v1 import auth_service_pb2 as pb
@@ -213,3 +214,17 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     ) -> pb.FinishPasskeySignInResponse:
         done = self._flows.passkeys.finish_sign_in(*requests.finish_passkey_sign_in(request))
         return responses.passkey_signed_in(done)
+
+    # --- Local verification of access tokens (issue 21) ---
+
+    def GetSigningKeys(
+        self, request: pb.GetSigningKeysRequest, context: Ctx
+    ) -> pb.GetSigningKeysResponse:
+        return pb.GetSigningKeysResponse(jwks_json=self._flows.access_tokens.jwks_json())
+
+    def WatchRevocations(
+        self, request: pb.WatchRevocationsRequest, context: Ctx
+    ) -> Iterator[pb.Revocation]:
+        after = requests.one("after_cursor", paging.decode_position, request.after_cursor)
+        for item in self._flows.revocation_watch.watch(after, context.is_active):
+            yield responses.revocation(item)

@@ -53,7 +53,7 @@ class Accounts:
         """Deletes the user and all its sessions. Raises UserNotFound."""
         with self._changes.open() as change:
             users.delete_user(change.db, user_id)
-            change.changed_user(user_id)
+            change.revoked_user(user_id)
             change.audit(AuditEvent.USER_DELETED, Who(user_id))
 
     def disable_user(self, user_id: uuid.UUID) -> User:
@@ -66,8 +66,8 @@ class Accounts:
             user = users.set_disabled(change.db, user_id, True, change.now)
             ended = sessions.revoke_all(change.db, user_id)
             user_tokens.forget(change.db, user_id)
-            change.ended(*ended)
-            change.changed_user(user_id)
+            change.revoked(*ended)
+            change.revoked_user(user_id)
             change.audit(AuditEvent.USER_DISABLED, Who(user_id), f"{len(ended)} sessions ended")
         return user
 

@@ -64,12 +64,14 @@ class Credentials:
                 change.db, user.id, new_hash, change.now, replacing=user.password_hash
             ):
                 raise InvalidCredentials()  # changed concurrently: the current one is stale
-            sessions.revoke_others(change.db, user.id, keep=session_id)
+            change.revoked(*sessions.revoke_others(change.db, user.id, keep=session_id))
             user_tokens.forget(change.db, user.id, Purpose.RESET)
             # The current password was just proven: that is this session's fresh
             # authentication (ChangePassword needs no separate step-up).
             sessions.record_authentication(change.db, session_id, AuthMethod.PASSWORD, change.now)
-            change.changed_user(user.id)
+            # The current session lives on, but its access tokens issued until now do
+            # not: the caller refreshes to get one issued after the new password.
+            change.revoked_user(user.id)
             self._check.succeeded(change, attempt)
             change.audit(AuditEvent.PASSWORD_CHANGED, who)
 
@@ -82,6 +84,6 @@ class Credentials:
             users.get_user(change.db, user_id)
             users.set_password(change.db, user_id, new_hash, change.now)
             user_tokens.forget(change.db, user_id, Purpose.RESET)
-            change.ended(*sessions.revoke_all(change.db, user_id))
-            change.changed_user(user_id)
+            change.revoked(*sessions.revoke_all(change.db, user_id))
+            change.revoked_user(user_id)
             change.audit(AuditEvent.PASSWORD_SET, Who(user_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.changes import Changes
 from authsvc.storage.purge import Purged, Retention, purge_all
 
@@ -13,13 +14,18 @@ log = logging.getLogger(__name__)
 class Housekeeping:
     """The purge run by ``authsvc purge`` and by the timer inside ``serve``."""
 
-    def __init__(self, changes: Changes, retention: Retention) -> None:
+    def __init__(self, changes: Changes, retention: Retention, tokens: AccessTokens) -> None:
         self._changes = changes
         self._retention = retention
+        self._tokens = tokens
 
     def purge(self) -> Purged:
         """Deletes expired sessions (in batches), expired reset and verification tokens, old
-        audit events, stale throttling rows, expired challenges and unconfirmed TOTP enrolments."""
+        audit events, stale throttling rows, expired challenges and unconfirmed TOTP enrolments,
+        and expired revocations; rotates the signing key when due and deletes retired ones."""
+        keys = self._tokens.housekeep()
+        if keys.created or keys.purged:
+            log.info("signing keys: %s created, %d retired", keys.created or "none", keys.purged)
         done = purge_all(self._changes.database, self._changes.clock, self._retention)
         if (
             done.sessions
@@ -27,14 +33,17 @@ class Housekeeping:
             or done.throttle_rows
             or done.user_tokens
             or done.ceremonies
+            or done.revocations
         ):
             log.info(
                 "purged %d expired sessions, %d expired reset/verification tokens, "
-                "%d audit events, %d throttling rows and %d expired ceremonies",
+                "%d audit events, %d throttling rows, %d expired ceremonies and "
+                "%d expired revocations",
                 done.sessions,
                 done.user_tokens,
                 done.audit_events,
                 done.throttle_rows,
                 done.ceremonies,
+                done.revocations,
             )
         return done

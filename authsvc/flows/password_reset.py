@@ -107,7 +107,7 @@ class PasswordReset:
     def _reset(self, change: Change, user: User, new_hash: str, found: Found) -> None:
         users.set_password(change.db, user.id, new_hash, change.now)
         users.mark_verified(change.db, user, change.now)
-        change.ended(*sessions.revoke_all(change.db, user.id))
-        change.changed_user(user.id)
+        change.revoked(*sessions.revoke_all(change.db, user.id))
+        change.revoked_user(user.id)
         self._tokens.succeeded(change, found)
         change.audit(AuditEvent.PASSWORD_RESET_COMPLETED, found.who)

@@ -9,7 +9,7 @@ A new password (ChangePassword, SetPassword, a reset) ends the user's pending ch
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -24,6 +24,7 @@ from authsvc.errors import (
     UserDisabled,
     UserNotFound,
 )
+from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.changes import Change, Changes, Who
 from authsvc.flows.second_factor import Code, SecondFactorCheck
 from authsvc.flows.secret_check import SecretCheck
@@ -98,8 +99,10 @@ class SignIn:
         policy: SessionPolicy,
         codes: SecondFactorCheck,
         sign_in_policy: SignInPolicy,
+        tokens: AccessTokens,
     ) -> None:
         self._changes = changes
+        self._tokens = tokens
         self._hasher = hasher
         self._check = check
         self._policy = policy
@@ -197,7 +200,10 @@ class SignIn:
             ip_address=who.ip_address,
             methods=methods,
         )
-        change.ended(*issued.ended)
+        change.revoked(*issued.ended)
+        email = user.email if self._tokens.policy.with_email else ""
+        access = self._tokens.issue(sessions.subject(issued.session, email), change.now)
+        issued = replace(issued, access=access)
         opened = Who(user.id, issued.session.id, who.ip_address, who.user_agent)
         event = event if methods else AuditEvent.SIGN_IN_SUCCEEDED
         change.audit(event, opened, ",".join(a.method.value for a in methods))

@@ -28,6 +28,7 @@ from authsvc.edge.servicer import AuthServicer
 from authsvc.edge.thread_pools import HotPath
 from authsvc.edge.worker_tag import WorkerTag
 from authsvc.errors import CodeInvalid, InvalidCredentials, TokenInvalid
+from authsvc.flows.access_tokens import AccessTokens, TokenPolicy
 from authsvc.flows.accounts import Accounts
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.audit_trail import AuditTrail
@@ -40,12 +41,14 @@ from authsvc.flows.importing import Importing
 from authsvc.flows.mailed_tokens import TokenCheck
 from authsvc.flows.passkeys import Passkeys
 from authsvc.flows.password_reset import PasswordReset
+from authsvc.flows.revocation_watch import RevocationWatch
 from authsvc.flows.second_factor import SecondFactorCheck
 from authsvc.flows.secret_check import CheckEvents, SecretCheck
 from authsvc.flows.service import Flows
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn, SignInPolicy
 from authsvc.flows.step_up import StepUp
+from authsvc.rules import revocations
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.hashing import Hasher
@@ -65,6 +68,7 @@ from authsvc.storage.invalidation import Listener
 from authsvc.storage.models import utcnow
 from authsvc.storage.purge import Retention
 from authsvc.storage.read_model import Validated
+from authsvc.storage.revocation_feed import RevocationFeed
 from authsvc.storage.token_lookup import make_lookup
 from authsvc.storage.validation_cache import ValidationCache
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
@@ -181,6 +185,7 @@ class Infrastructure:
     cache: ValidationCache[Validated]
     validator: TokenValidator
     listener: Listener | None
+    feed: RevocationFeed
 
     @classmethod
     def build(
@@ -203,15 +208,24 @@ class Infrastructure:
         # Other replicas' revocations reach the cache only through a LISTEN connection.
         listening = cache.size and not settings.is_sqlite
         listener = Listener(settings.database_url, cache) if listening else None
-        return cls(database, hasher, cache, validator, listener)
+        feed = RevocationFeed(
+            database,
+            settings.database_url,
+            clock,
+            (revocations.after, revocations.last_position),
+            poll_interval=settings.revocation_heartbeat.total_seconds(),
+        )
+        return cls(database, hasher, cache, validator, listener, feed)
 
     def start(self) -> None:
-        """Starts the background parts (the invalidation listener)."""
+        """Starts the background parts (the invalidation listener, the revocation feed)."""
         if self.listener:
             self.listener.start()
+        self.feed.start()
 
     def close(self) -> None:
         """Stops the background parts and closes every database connection."""
+        self.feed.stop()
         if self.listener:
             self.listener.stop()
         self.validator.close()
@@ -221,15 +235,16 @@ class Infrastructure:
 
 def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flows:
     """Every flow, wired to ``infra`` with the policies ``settings`` describe."""
-    changes = Changes(infra.database, infra.cache, clock)
+    changes = Changes(infra.database, infra.cache, clock, settings.access_token_ttl)
+    tokens = AccessTokens(changes, settings.secret_key, token_policy(settings))
     codes = _second_factor_check(settings, changes)
     factors = _factors(settings, changes, infra, codes)
-    signing_in = _sign_in(settings, infra, changes, codes)
+    signing_in = _sign_in(settings, infra, changes, codes, tokens)
     passkeys = _passkeys(settings, changes, factors, signing_in)
     return Flows(
         accounts=Accounts(changes, infra.hasher),
         sign_in=signing_in,
-        sessions=Sessions(changes, infra.validator, session_policy(settings)),
+        sessions=Sessions(changes, infra.validator, session_policy(settings), tokens),
         credentials=Credentials(
             changes,
             infra.hasher,
@@ -237,7 +252,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
             infra.validator,
         ),
         audit_trail=AuditTrail(changes),
-        housekeeping=Housekeeping(changes, retention(settings)),
+        housekeeping=Housekeeping(changes, retention(settings), tokens),
         password_reset=_password_reset(settings, infra, changes),
         email_verification=EmailVerification(
             changes,
@@ -256,6 +271,19 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
             passkeys,
         ),
         passkeys=passkeys,
+        access_tokens=tokens,
+        revocation_watch=RevocationWatch(infra.feed, settings.revocation_heartbeat.total_seconds()),
+    )
+
+
+def token_policy(settings: Settings) -> TokenPolicy:
+    """Access tokens' issuer, lifetime, claims and key rotation, from the settings."""
+    return TokenPolicy(
+        issuer=settings.issuer,
+        ttl=settings.access_token_ttl,
+        jwks_refresh=settings.jwks_refresh,
+        rotation=settings.signing_key_rotation,
+        with_email=settings.access_token_email,
     )
 
 
@@ -284,13 +312,17 @@ def _password_check(settings: Settings, changes: Changes, failed: AuditEvent) ->
 
 
 def _sign_in(
-    settings: Settings, infra: Infrastructure, changes: Changes, codes: SecondFactorCheck
+    settings: Settings,
+    infra: Infrastructure,
+    changes: Changes,
+    codes: SecondFactorCheck,
+    tokens: AccessTokens,
 ) -> SignIn:
     policy = SignInPolicy(
         settings.challenge_ttl, settings.require_mfa, settings.require_verified_email
     )
     check = _password_check(settings, changes, AuditEvent.SIGN_IN_FAILED)
-    return SignIn(changes, infra.hasher, check, session_policy(settings), codes, policy)
+    return SignIn(changes, infra.hasher, check, session_policy(settings), codes, policy, tokens)
 
 
 def _password_reset(settings: Settings, infra: Infrastructure, changes: Changes) -> PasswordReset:
@@ -354,6 +386,7 @@ class AuthServer:
         self.health.stop()
         if self.purge_timer:
             self.purge_timer.stop()
+        self.infra.feed.stop()  # ends the WatchRevocations streams: they never finish
         self.grpc_server.stop(grace).wait()
         if self.summaries:
             self.summaries.stop()  # after the drain: the last calls are summed up too
@@ -399,6 +432,7 @@ def create_server(
     if port == 0:
         raise RuntimeError(f"cannot bind {settings.address}")
     metrics_server = _start_metrics(settings.metrics_address, metrics)
+    _first_signing_key(flows)
     infra.start()
     health.start()
     server.start()
@@ -408,6 +442,14 @@ def create_server(
     _log_caller_mode(settings)
     started = AuthServer(server, flows, infra, health, port, metrics_server, timer, summaries)
     return started, port
+
+
+def _first_signing_key(flows: Flows) -> None:
+    """Makes the first signing key (or rotates a due one) before the first sign-in."""
+    try:
+        flows.access_tokens.housekeep()
+    except Exception:  # the database is away: the purge timer tries again
+        log.warning("cannot prepare the signing keys", exc_info=True)
 
 
 def _grpc_server(

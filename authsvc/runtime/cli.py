@@ -1,5 +1,5 @@
-"""``authsvc serve | migrate | health | purge | api-key | import | reencrypt-secrets``: the
-command line."""
+"""``authsvc serve | migrate | health | purge | api-key | import | reencrypt-secrets |
+keys``: the command line."""
 
 from __future__ import annotations
 
@@ -19,13 +19,19 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authsvc.errors import MfaNotConfigured
+from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.changes import Changes
-from authsvc.rules import totp
+from authsvc.rules import signing_keys, totp
 from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.values import Rejected
 from authsvc.runtime import health_probe, tls, user_import, workers
-from authsvc.runtime.assembly import create_server, make_hash_capacity, retention
+from authsvc.runtime.assembly import (
+    create_server,
+    make_hash_capacity,
+    retention,
+    token_policy,
+)
 from authsvc.runtime.logs import configure_logging
 from authsvc.runtime.settings import ConfigError, Settings, flags, load_settings
 from authsvc.storage import migrate, purge
@@ -45,8 +51,9 @@ _COMMANDS = {
     "api-key": "create, list or revoke the API keys calling services send as x-api-key",
     "import": "migrate the schema, then import users (with their old password hashes) from a "
     "JSON-lines file, in batches; safe to run again",
-    "reencrypt-secrets": "seal every stored TOTP secret with the first AUTHSVC_SECRET_KEY "
-    "(after putting a new key first), and exit",
+    "reencrypt-secrets": "seal every stored TOTP secret and signing key with the first "
+    "AUTHSVC_SECRET_KEY (after putting a new key first), and exit",
+    "keys": "rotate or list the keys that sign access tokens",
 }
 
 
@@ -56,11 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for command, summary in _COMMANDS.items():
         cmd = sub.add_parser(command, help=summary)
-        if command != "api-key":  # its actions take the flags, after the action's name
+        if command not in ("api-key", "keys"):  # their actions take the flags
             _add_flags(cmd, command)
     health = sub.choices["health"]
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait")
     _api_key_parser(sub.choices["api-key"])
+    _keys_parser(sub.choices["keys"])
     sub.choices["import"].add_argument(
         "file",
         type=Path,
@@ -86,6 +94,18 @@ def _api_key_parser(parser: argparse.ArgumentParser) -> None:
     target = revoke.add_mutually_exclusive_group(required=True)
     target.add_argument("name", nargs="?", help="revoke every live key with this name")
     target.add_argument("--id", dest="key_id", help="revoke only the key with this id")
+
+
+def _keys_parser(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    rotate = actions.add_parser(
+        "rotate",
+        help="publish a new signing key now; it signs one access-token TTL plus "
+        "AUTHSVC_JWKS_REFRESH later (at once when no key signs yet)",
+    )
+    listing = actions.add_parser("list", help="list signing keys: kid, published, signs from")
+    for action in (rotate, listing):
+        _add_flags(action, "keys")
 
 
 def package_version() -> str:
@@ -114,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "api-key": run_api_key,
         "import": run_import,
         "reencrypt-secrets": run_reencrypt,
+        "keys": run_keys,
     }
     return commands[args.command](settings, args)
 
@@ -150,17 +171,49 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def run_reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
-    """Seals every TOTP secret again with the first key, in one transaction."""
+    """Seals every TOTP secret and signing key again with the first key, in one
+    transaction."""
     db = Database(make_engine(settings.database_url))
     try:
         with db.transaction() as tx:
             count = totp.reencrypt_all(tx, settings.secret_key, utcnow())
+            keys = signing_keys.reencrypt_all(tx, settings.secret_key, utcnow())
     except MfaNotConfigured as exc:
         print(f"authsvc: {exc.message}", file=sys.stderr)
         return 1
     finally:
         db.dispose()
     print(f"sealed {count} TOTP secrets with the first key")
+    print(f"sealed {keys} signing keys with the first key")
+    return 0
+
+
+def run_keys(settings: Settings, args: argparse.Namespace) -> int:
+    """``keys rotate | list``, after upgrading the schema. Exit status 1 on failure
+    (``rotate`` without AUTHSVC_SECRET_KEY)."""
+    if (status := run_migrate(settings, args)) != 0:
+        return status
+    db = Database(make_engine(settings.database_url))
+    changes = Changes(db, ValidationCache(0), utcnow, settings.access_token_ttl)
+    tokens = AccessTokens(changes, settings.secret_key, token_policy(settings))
+    try:
+        if args.action == "rotate":
+            key = tokens.rotate()
+            print(f"published signing key {key.kid}; it signs from {_when(key.signs_from)}")
+        else:
+            with changes.read() as tx:
+                rows = sorted(signing_keys.all_keys(tx), key=lambda k: k.signs_from)
+            print(f"{'KID':43}  {'PUBLISHED':20}  SIGNS FROM")
+            for k in rows:
+                print(f"{k.kid:43}  {_when(k.published_at):20}  {_when(k.signs_from)}")
+    except MfaNotConfigured as exc:
+        print(f"authsvc: keys {args.action}: {exc.message}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # report, don't dump a traceback at the operator
+        print(f"authsvc: keys {args.action} failed: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
     return 0
 
 

@@ -52,6 +52,7 @@ class Accounts:
     def delete_user(self, user_id: uuid.UUID) -> None:
         """Deletes the user and all its sessions. Raises UserNotFound."""
         with self._changes.open() as change:
+            change.revoked(*sessions.revoke_all(change.db, user_id))
             users.delete_user(change.db, user_id)
             change.revoked_user(user_id)
             change.audit(AuditEvent.USER_DELETED, Who(user_id))

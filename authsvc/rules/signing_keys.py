@@ -72,7 +72,8 @@ def schedule(rows: Sequence[SigningKey], now: datetime, ttl: timedelta) -> Sched
     published = []
     changes: list[datetime] = [k.signs_from for k in ordered if k.signs_from > now]
     changes += [k.published_at for k in ordered if k.published_at > now]
-    for key, successor in zip(ordered, [*ordered[1:], None], strict=True):
+    successors: list[SigningKey | None] = [*ordered[1:], None]
+    for key, successor in zip(ordered, successors, strict=False):
         gone = _unpublished_at(key, successor, ttl)
         if key.published_at <= now and (gone is None or gone > now):
             published.append(key)

@@ -172,8 +172,8 @@ class Verifier:
         if verified is None:
             verified = self._check_signature(access_token)
         else:
-            try:  # not contextlib.suppress: this is the hot path
-                self._verified.move_to_end(access_token)  # noqa: SIM105
+            try:  # noqa: SIM105 (contextlib.suppress costs more on this hot path)
+                self._verified.move_to_end(access_token)
             except KeyError:  # evicted meanwhile by another thread
                 pass
         if self._clock() >= verified.expires_at:
@@ -260,8 +260,10 @@ class Verifier:
 
     def _key(self, kid: str) -> Ed25519PublicKey | None:
         key = self._keys.get(kid)
-        if key is None and time.monotonic() - self._fetched_at >= self._refetch_interval:
-            self._fetch_keys()  # a new key: fetch now (at most once per refetch interval)
+        if key is None:
+            # A new key: fetch now (at most once per refetch interval; a fetch already
+            # under way is waited for).
+            self._fetch_keys()
             key = self._keys.get(kid)
         return key
 

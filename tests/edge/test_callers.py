@@ -129,6 +129,24 @@ def stranger(pki: Pki, connect: Callable[[Issued], grpc.Channel]) -> grpc.Channe
     return connect(pki.ca.client("stranger", dns="stranger.example.org"))
 
 
+def rpc(stub: Any, name: str) -> Callable[..., Any]:
+    """``stub.<name>`` as a call that raises its failure: a server-streaming call reads
+    its first message (a denial arrives there, not when the call is made)."""
+    call = getattr(stub, name)
+    method = pb.DESCRIPTOR.services_by_name["AuthService"].methods_by_name[name]
+    if not method.server_streaming:
+        return call  # type: ignore[no-any-return]
+
+    def first(request: Any, timeout: float | None = None) -> Any:
+        stream = call(request, timeout=timeout)
+        try:
+            return next(iter(stream))
+        finally:
+            stream.cancel()
+
+    return first
+
+
 def assert_denied(call: Callable[..., Any], request: Any) -> None:
     failed = fails(call, request)
     assert (failed.code, failed.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED")
@@ -173,7 +191,7 @@ def test_every_rpc_follows_the_policy(
     channels = {"web": web, "admin": admin, "stranger": stranger}
     stub = pb_grpc.AuthServiceStub(channels[caller])
     for method in pb.DESCRIPTOR.services_by_name["AuthService"].methods:
-        call = getattr(stub, method.name)
+        call = rpc(stub, method.name)
         empty = getattr(pb, method.input_type.name)()
         if method.name not in allowed:
             assert_denied(call, empty)
@@ -464,7 +482,7 @@ def test_privileged_rpcs_refuse_a_non_loopback_caller_without_a_policy(
     _, remote, _ = open_remote()
     stub = pb_grpc.AuthServiceStub(remote)
     for name, request in privileged_requests():
-        failed = fails(getattr(stub, name), request)
+        failed = fails(rpc(stub, name), request)
         assert (failed.code, failed.reason) == (
             grpc.StatusCode.PERMISSION_DENIED,
             "CALLER_NOT_ALLOWED",

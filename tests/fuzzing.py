@@ -29,6 +29,10 @@ SERVICE = "/authsvc.v1.AuthService/"
 _WERKZEUG_HASH = re.compile(rb"(?:pbkdf2|scrypt):[\w:]+\$[^$\s]+\$[0-9a-f]{16,}")
 # Request name → RPC, for every RPC of AuthService.
 RPCS = {m.input_type.name: m.name for m in pb.DESCRIPTOR.services_by_name["AuthService"].methods}
+#: The server-streaming RPCs (WatchRevocations...): a call reads its first message.
+STREAMING = frozenset(
+    m.name for m in pb.DESCRIPTOR.services_by_name["AuthService"].methods if m.server_streaming
+)
 FORBIDDEN_CODES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 # Largest string one request may carry in each of up to four fields, under the 64 KiB limit.
 BIG = 15_000
@@ -156,9 +160,23 @@ def fresh_tokens(response: Any) -> set[str]:
     """The tokens a response issues (sign-in, refresh and the lifecycle starts return new ones)."""
     return {
         getattr(response, name)
-        for name in ("session_token", "update_token", "reset_token", "verification_token")
+        for name in (
+            "session_token",
+            "update_token",
+            "reset_token",
+            "verification_token",
+            "access_token",
+        )
         if name in response.DESCRIPTOR.fields_by_name and getattr(response, name)
     }
+
+
+def first(stream: Any) -> Any:
+    """The first message of a streaming call, which is then cancelled."""
+    try:
+        return next(iter(stream))
+    finally:
+        stream.cancel()
 
 
 class Caller:
@@ -169,9 +187,14 @@ class Caller:
         self.secrets = secrets
 
     def __call__(self, request: Any) -> Outcome:
-        method = getattr(self.stub, RPCS[type(request).DESCRIPTOR.name])
+        name = RPCS[type(request).DESCRIPTOR.name]
+        method = getattr(self.stub, name)
         try:
-            response = method(request, timeout=30)
+            response = (
+                first(method(request, timeout=30))
+                if name in STREAMING
+                else method(request, timeout=30)
+            )
         except grpc.RpcError as error:
             return check_failure(error)
         self.check_response(response)

@@ -42,10 +42,12 @@ from tests.conftest import CHEAP_HASH, TABLES, FakeClock
 from tests.fuzzing import (
     RPCS,
     SERVICE,
+    STREAMING,
     Caller,
     Outcome,
     Secrets,
     check_failure,
+    first,
     forged_page_tokens,
     hostile_text,
 )
@@ -148,11 +150,12 @@ STRING_FIELDS = [(name, f.name) for name in RPCS for f in _string_fields(getattr
 
 
 def _raw_call(live: Live, rpc: str, body: bytes) -> Outcome:
-    call = live.channel.unary_unary(
-        SERVICE + rpc, request_serializer=lambda b: b, response_deserializer=lambda b: b
-    )
+    kind = live.channel.unary_stream if rpc in STREAMING else live.channel.unary_unary
+    call = kind(SERVICE + rpc, request_serializer=lambda b: b, response_deserializer=lambda b: b)
     try:
-        call(body, timeout=30)
+        reply = call(body, timeout=30)
+        if rpc in STREAMING:
+            first(reply)
     except grpc.RpcError as error:
         return check_failure(error)
     return Outcome()

@@ -53,3 +53,39 @@ class HotPath(PerMethodInterceptor):
             response_serializer=handler.response_serializer,
         )
         return hot
+
+
+#: Streams that stay open for as long as the caller listens (a thread each, meanwhile).
+LONG_STREAMS = frozenset({"/authsvc.v1.AuthService/WatchRevocations"})
+
+
+class LongStreams(PerMethodInterceptor):
+    """Runs the long-lived server-streaming ``methods`` on ``pool``.
+
+    Each open stream holds a handler thread until the caller leaves; on the shared pool,
+    a few dozen verifiers would hold the threads every other call needs.
+    """
+
+    def __init__(
+        self, pool: futures.ThreadPoolExecutor, methods: Iterable[str] = LONG_STREAMS
+    ) -> None:
+        super().__init__()
+        self._pool = pool
+        self._methods = frozenset(methods)
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """``handler`` itself, or for a long stream one whose behaviour names the pool."""
+        inner = handler.unary_stream
+        if method not in self._methods or inner is None:
+            return handler
+
+        def on_stream_pool(request: Any, context: grpc.ServicerContext) -> Any:
+            return inner(request, context)
+
+        on_stream_pool.experimental_thread_pool = self._pool  # type: ignore[attr-defined]
+        streaming: Handler = grpc.unary_stream_rpc_method_handler(
+            on_stream_pool,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+        return streaming

@@ -25,7 +25,7 @@ from authsvc.edge.caller_policy import SERVICES, Admission
 from authsvc.edge.error_interceptor import ErrorInterceptor
 from authsvc.edge.observability import ObservabilityInterceptor
 from authsvc.edge.servicer import AuthServicer
-from authsvc.edge.thread_pools import HotPath
+from authsvc.edge.thread_pools import HotPath, LongStreams
 from authsvc.edge.worker_tag import WorkerTag
 from authsvc.errors import CodeInvalid, InvalidCredentials, TokenInvalid
 from authsvc.flows.access_tokens import AccessTokens, TokenPolicy
@@ -534,6 +534,9 @@ def _interceptors(
     # Outermost of all: grpcio reads the pool from the handler the whole chain returns.
     hot_pool = futures.ThreadPoolExecutor(settings.validate_threads, thread_name_prefix="hot")
     interceptors.insert(0, HotPath(hot_pool))
+    # As many threads as calls may be in progress: open streams never starve other calls.
+    streams = futures.ThreadPoolExecutor(settings.max_concurrent_rpcs, thread_name_prefix="stream")
+    interceptors.insert(0, LongStreams(streams))
     admission = Admission(settings.callers, settings.privileged_from_anywhere)
     interceptors.append(
         CallerInterceptor(admission, flows.api_keys, flows.audit_trail.caller_denied)

@@ -191,6 +191,12 @@ def run_reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
 def run_keys(settings: Settings, args: argparse.Namespace) -> int:
     """``keys rotate | list``, after upgrading the schema. Exit status 1 on failure
     (``rotate`` without AUTHSVC_SECRET_KEY)."""
+    if args.action == "rotate" and not settings.secret_key.configured:
+        print(
+            "authsvc: keys rotate: signing keys are stored sealed: set AUTHSVC_SECRET_KEY",
+            file=sys.stderr,
+        )
+        return 1
     if (status := run_migrate(settings, args)) != 0:
         return status
     db = Database(make_engine(settings.database_url))

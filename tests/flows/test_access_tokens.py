@@ -379,3 +379,30 @@ def test_signing_key_rows_hold_no_plaintext_private_key(served, database) -> Non
     for shown in (raw, base64.b64encode(raw), b64(raw).encode(), raw.hex().encode()):
         assert shown not in stored
     Fernet(SECRET.encode()).decrypt(stored)  # sealed with AUTHSVC_SECRET_KEY
+
+
+def test_the_purge_timer_rotates_keys_by_period_and_deletes_retired_ones(
+    start_server, clock, database
+) -> None:
+    server, stub = start_server(**FAST, signing_key_rotation=timedelta(hours=1))
+    housekeeping, tokens = server.flows.housekeeping, server.flows.access_tokens
+    sign_up(stub)
+    (first,) = _kids(database)
+    clock.advance(timedelta(minutes=49))
+    housekeeping.purge()
+    assert _kids(database) == [first]  # not due yet
+    clock.advance(timedelta(minutes=2))  # the next key must be published one lead ahead
+    housekeeping.purge()
+    kids = _kids(database)
+    assert len(kids) == 2 and kids[0] == first
+    clock.advance(tokens.policy.lead)
+    assert parts(sign_in(stub).access_token)[0]["kid"] == kids[1]
+    clock.advance(tokens.policy.ttl + timedelta(minutes=1))
+    housekeeping.purge()
+    assert _kids(database) == [kids[1]]
+
+
+def _kids(database) -> list[str]:
+    with database.transaction(writes=False) as db:
+        rows = db.scalars(select(SigningKey).order_by(SigningKey.signs_from))
+        return [k.kid for k in rows]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 
+import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.runtime.cli import main
+from authsvc.runtime.settings import ConfigError, Settings
 from authsvc.storage.models import SigningKey
 
 
@@ -53,3 +56,9 @@ def test_reencrypt_secrets_seals_signing_keys_with_the_new_key(
     (after,) = _rows(database)
     raw = base64.b64decode(SecretKeys.parse(new).unseal(after.private_key))
     assert base64.b64decode(SecretKeys.parse(old).unseal(before.private_key)) == raw
+
+
+def test_a_rotation_period_shorter_than_the_lead_is_refused() -> None:
+    with pytest.raises(ConfigError, match="AUTHSVC_SIGNING_KEY_ROTATION"):
+        Settings(signing_key_rotation=timedelta(minutes=10))  # TTL 5m + refresh 5m
+    assert Settings(signing_key_rotation=timedelta(0)).signing_key_rotation == timedelta(0)

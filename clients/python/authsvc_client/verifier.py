@@ -308,6 +308,8 @@ class Verifier:
         self._call = self._stub.WatchRevocations(request, metadata=self._metadata)
         caught_up = False
         for message in self._call:
+            if self._closed.is_set():
+                break
             cursor = message.cursor or cursor
             kind = message.WhichOneof("subject")
             if kind is None:  # a heartbeat: everything up to the cursor has arrived

@@ -167,6 +167,7 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"purged {done.user_tokens} expired reset and verification tokens")
     print(f"purged {done.audit_events} audit events and {done.throttle_rows} throttling rows")
     print(f"purged {done.ceremonies} expired challenges and unconfirmed TOTP enrolments")
+    print(f"purged {done.revocations} expired revocations")
     return 0
 
 

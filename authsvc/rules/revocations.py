@@ -51,6 +51,11 @@ def append(db: DbSession, revoked: Revoked, clock: Callable[[], datetime], ttl: 
     now = clock()
     position = db.scalar(select(func.coalesce(func.max(Revocation.position), 0))) or 0
     expires = now + ttl + CLOCK_SKEW
+    # Tokens carry ``iat`` in whole seconds: a user's entry starts at the whole second,
+    # so a token issued right after it (a refresh after ChangePassword) is not refused.
+    # Tokens issued earlier within that second belong to sessions that the same change
+    # revoked one by one (all of them, or all but the one that proved the password).
+    user_not_before = now.replace(microsecond=0)
     subjects: list[tuple[uuid.UUID | None, uuid.UUID | None]] = [
         (s, None) for s in sorted(revoked.sessions)
     ] + [(None, u) for u in sorted(revoked.users)]
@@ -60,7 +65,7 @@ def append(db: DbSession, revoked: Revoked, clock: Callable[[], datetime], ttl: 
                 position=position + offset,
                 session_id=session_id,
                 user_id=user_id,
-                not_before=now,
+                not_before=now if user_id is None else user_not_before,
                 expires_at=expires,
                 created_at=now,
                 updated_at=now,

@@ -128,10 +128,14 @@ class Changes:
         cache: ValidationCache[Any],
         clock: Clock,
         access_token_ttl: timedelta = timedelta(minutes=5),
+        on_revoked: Callable[[], None] = lambda: None,
     ) -> None:
         self.database = database
         self.clock = clock
         self._cache = cache
+        #: Called after a change that revoked something committed (wakes this
+        #: process's revocation feed at once).
+        self._on_revoked = on_revoked
         #: How long a revocation matters: the longest an access token lives.
         self.access_token_ttl = access_token_ttl
 
@@ -151,6 +155,9 @@ class Changes:
                 done = change.invalidations
                 self._cache.invalidate(done.sessions, done.users)
         assert change is not None  # the block ran, and committed
+        revoked = change.revocations()
+        if revoked.sessions or revoked.users:
+            self._on_revoked()
         change.log_events()
 
     def _append_revocations(self, change: Change) -> None:

@@ -209,7 +209,8 @@ class Infrastructure:
         listening = cache.size and not settings.is_sqlite
         listener = Listener(settings.database_url, cache) if listening else None
         feed = RevocationFeed(
-            database,
+            # Its own connection: the feed never waits behind the calls for the pool.
+            Database(make_engine(settings.database_url, pool_size=1)),
             settings.database_url,
             clock,
             (revocations.after, revocations.last_position),
@@ -235,7 +236,9 @@ class Infrastructure:
 
 def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flows:
     """Every flow, wired to ``infra`` with the policies ``settings`` describe."""
-    changes = Changes(infra.database, infra.cache, clock, settings.access_token_ttl)
+    changes = Changes(
+        infra.database, infra.cache, clock, settings.access_token_ttl, infra.feed.wake
+    )
     tokens = AccessTokens(changes, settings.secret_key, token_policy(settings))
     codes = _second_factor_check(settings, changes)
     factors = _factors(settings, changes, infra, codes)

@@ -9,7 +9,9 @@ It reads when woken and at least every ``poll_interval``:
   in the revoking transaction (delivered when it commits), on one ``LISTEN``
   connection per replica; the poll is only a safety net (and proves the database
   answers).
-- SQLite (no notifications): the poll alone, every 50 ms.
+- SQLite (no notifications): woken in-process by ``wake`` after a revoking commit of
+  this process, and polling every ``poll_interval`` for other processes' (a
+  multi-process SQLite server, ``authsvc`` commands).
 
 ``fresh`` tells whether the last read succeeded recently: watchers send heartbeats
 only then, so verifiers fed by a replica that lost its database fail closed.
@@ -39,7 +41,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "authsvc_revocations"
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
-SQLITE_POLL = 0.05
+#: The poll while the LISTEN connection is down (PostgreSQL).
+UNLISTENED_POLL = 0.05
 Clock = Callable[[], datetime]
 
 
@@ -75,7 +78,10 @@ LastPosition = Callable[[DbSession], int]
 
 
 class RevocationFeed:
-    """Follows the revocations table in a daemon thread; watchers read and wait on it."""
+    """Follows the revocations table in a daemon thread; watchers read and wait on it.
+
+    It owns ``database`` (its own pool, disposed of at ``stop``).
+    """
 
     def __init__(
         self,
@@ -90,7 +96,7 @@ class RevocationFeed:
         self._read_after, self._last_position = reader
         self._listen = database_url.startswith("postgresql")
         self._args = psycopg2_connect_args(database_url) if self._listen else {}
-        self._poll = poll_interval if self._listen else min(poll_interval, SQLITE_POLL)
+        self._poll = poll_interval
         self._positions: list[int] = []
         self._entries: list[Entry] = []
         self._last = 0
@@ -118,6 +124,12 @@ class RevocationFeed:
         if not self._thread.is_alive():
             os.close(self._wake_r)
             os.close(self._wake_w)
+            self._database.dispose()
+
+    def wake(self) -> None:
+        """Reads the table now: this process just committed a revocation."""
+        if not self._stop.is_set():
+            os.write(self._wake_w, b"w")
 
     @property
     def stopped(self) -> bool:
@@ -171,10 +183,14 @@ class RevocationFeed:
     ) -> psycopg2.extensions.connection | None:
         """Waits for a notification, the poll interval or stop; returns the live link."""
         if conn is None:
-            select.select([self._wake_r], [], [], SQLITE_POLL if self._listen else self._poll)
+            ready, _, _ = select.select(
+                [self._wake_r], [], [], UNLISTENED_POLL if self._listen else self._poll
+            )
+            self._drain_wakes(ready)
             return None
         try:
             ready, _, _ = select.select([conn.fileno(), self._wake_r], [], [], self._poll)
+            self._drain_wakes(ready)
             if conn.fileno() in ready:
                 conn.poll()
                 conn.notifies.clear()
@@ -183,6 +199,10 @@ class RevocationFeed:
             log.warning("revocation listener lost its connection: %s", type(exc).__name__)
             conn.close()
             return None
+
+    def _drain_wakes(self, ready: list[int]) -> None:
+        if self._wake_r in ready and not self._stop.is_set():
+            os.read(self._wake_r, 4096)
 
     def _read_quietly(self) -> None:
         try:

@@ -5,6 +5,8 @@ forged ones refused; revocations reach verifiers; keys rotate without a refusal.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -17,7 +19,10 @@ import jwt
 import pytest
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from sqlalchemy import select
 
 from authsvc.rules.secrets_at_rest import SecretKeys
@@ -226,16 +231,17 @@ def _signing_key(served: Any, header: dict[str, Any]) -> Ed25519PrivateKey:
 
 
 def _public_pem(served: Any) -> bytes:
+    """The published public key as PEM: what an algorithm-confusion attack signs with."""
     with served[0].flows.access_tokens._changes.read() as db:
         row = db.scalars(select(SigningKey)).first()
-    return row.public_key
+    public = Ed25519PublicKey.from_public_bytes(row.public_key)
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def _hs256(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:
     # By hand: PyJWT refuses to use something that looks like a public key as an HMAC secret.
-    import hashlib
-    import hmac
-
     head = b64(json.dumps({**header, "alg": "HS256"}).encode())
     body = b64(json.dumps(claims).encode())
     mac = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()

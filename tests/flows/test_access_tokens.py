@@ -412,3 +412,21 @@ def _kids(database) -> list[str]:
     with database.transaction(writes=False) as db:
         rows = db.scalars(select(SigningKey).order_by(SigningKey.signs_from))
         return [k.kid for k in rows]
+
+
+def test_refetching_the_keys_for_an_unknown_kid_is_rate_limited(
+    served, verifier_for, clock
+) -> None:
+    server, stub = served
+    sign_up(stub)
+    slow = verifier_for(server.port, refetch_interval=3600.0, jwks_refresh=3600.0)
+    assert slow.wait_until_fresh(10)
+    assert slow.verify(sign_in(stub).access_token).user_id  # its kid is known
+    tokens = server.flows.access_tokens
+    tokens.rotate()
+    clock.advance(tokens.policy.lead)  # the fake clock skips the lead at once
+    token = sign_in(stub).access_token
+    assert refused(slow, token) is UnknownKey  # fetched just now: not again for an hour
+    eager = verifier_for(server.port, refetch_interval=0.0)
+    assert eager.wait_until_fresh(10)
+    assert eager.verify(token).user_id

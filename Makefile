@@ -96,6 +96,7 @@ run: $(SERVE_STAMP)
 bench: $(STAMP) postgres
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.events $(EVENTS_BENCH_ARGS)
+	$(BIN)/python -m bench.access_tokens $(ACCESS_TOKEN_BENCH_ARGS)
 
 # Mixed load on an `authsvc serve` subprocess (PostgreSQL) for 10 minutes: zero
 # unexpected errors, RSS growth < 10%. SOAK_ARGS="--minutes 2" for a short run.

@@ -59,6 +59,8 @@ TABLES = (
     "events",
     "webhook_deliveries",
     "webhooks",
+    "signing_keys",
+    "revocations",
 )
 
 

@@ -31,6 +31,7 @@ SERVICE = "/authsvc.v1.AuthService/"
 _WERKZEUG_HASH = re.compile(rb"(?:pbkdf2|scrypt):[\w:]+\$[^$\s]+\$[0-9a-f]{16,}")
 # Request name → RPC, for every RPC of AuthService.
 RPCS = {m.input_type.name: m.name for m in pb.DESCRIPTOR.services_by_name["AuthService"].methods}
+#: The server-streaming RPCs (WatchRevocations...): a call reads its first message.
 FORBIDDEN_CODES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 # Largest string one request may carry in each of up to four fields, under the 64 KiB limit.
 BIG = 15_000
@@ -225,7 +226,13 @@ def fresh_tokens(response: Any) -> set[str]:
     """The tokens a response issues (sign-in, refresh and the lifecycle starts return new ones)."""
     return {
         getattr(response, name)
-        for name in ("session_token", "update_token", "reset_token", "verification_token")
+        for name in (
+            "session_token",
+            "update_token",
+            "reset_token",
+            "verification_token",
+            "access_token",
+        )
         if name in response.DESCRIPTOR.fields_by_name and getattr(response, name)
     }
 

@@ -64,6 +64,8 @@ class LeakWatch(logging.Handler):
         self.tokens: set[str] = set()
         self.api_keys: set[str] = set()  # x-api-key values, well-formed or not
         self.codes: set[str] = set()
+        #: The signatures of access tokens (JWTs) seen: one in a log means the token is.
+        self.access_tokens: set[str] = set()
         self._lock = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -86,6 +88,9 @@ class LeakWatch(logging.Handler):
                 value = getattr(message, field, "")
                 if isinstance(value, str) and _TOKEN.fullmatch(value):
                     self.tokens.add(value)
+            access = getattr(message, "access_token", "")
+            if isinstance(access, str) and access.count(".") == 2 and len(access) > 64:
+                self.access_tokens.add(access.rsplit(".", 1)[1])
             # Like passwords, a code sent is a secret only if it was right.
             if message is request and response is None:
                 continue
@@ -135,6 +140,7 @@ class LeakWatch(logging.Handler):
         found += [f"password {p[:2]}…" for p in self.passwords if p in text]
         found += [f"API key {k[:9]}…" for k in self.api_keys if k in text]
         found += [f"code {c[:2]}…" for c in self.codes if _code_in(c, text)]
+        found += [f"access token …{s[-4:]}" for s in self.access_tokens if s in text]
         return found
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 import weakref
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -22,6 +23,7 @@ from authsvc.flows.event_feed import EventPage, Heartbeat
 from authsvc.flows.factors import TotpEnrollment
 from authsvc.flows.importing import Outcome
 from authsvc.flows.password_reset import StartedReset
+from authsvc.flows.revocation_watch import Heartbeat as FeedHeartbeat
 from authsvc.flows.sign_in import SignedIn
 from authsvc.flows.webhooks import DeliveryPage, DeliveryView, WebhookView
 from authsvc.rules.challenges import IssuedChallenge
@@ -34,6 +36,7 @@ from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User as UserRow
 from authsvc.storage.paging import Page
 from authsvc.storage.read_model import SessionView, UserView, Validated
+from authsvc.storage.revocation_feed import Entry
 from authsvc_client.v1 import auth_service_pb2 as pb
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -114,7 +117,35 @@ def signed_in(done: SignedIn) -> pb.CreateSessionResponse:
         update_token=done.issued.update_token,
         user=user(done.user),
         second_factor_enrollment_required=done.enrollment_required,
+        **access_token(done.issued),
     )
+
+
+def access_token(issued: IssuedSession) -> dict[str, Any]:
+    """The access token fields of a sign-in or refresh response (none when off)."""
+    if issued.access is None:
+        return {}
+    return {
+        "access_token": issued.access.token,
+        "access_token_expire_time": timestamp(issued.access.expires_at),
+    }
+
+
+def revocation(item: Entry | FeedHeartbeat) -> pb.Revocation:
+    """One message of WatchRevocations: an entry, or a heartbeat (a cursor alone)."""
+    if isinstance(item, FeedHeartbeat):
+        return pb.Revocation(cursor=paging.encode_revocation_cursor(item.position))
+    message = pb.Revocation(
+        cursor=paging.encode_revocation_cursor(item.position),
+        not_before=timestamp(item.not_before),
+        expire_time=timestamp(item.expires_at),
+    )
+    if item.session_id is not None:
+        message.session_id = item.session_id
+    else:
+        assert item.user_id is not None
+        message.user_id = item.user_id
+    return message
 
 
 def challenge(issued: IssuedChallenge, factors: list[str]) -> pb.SignInChallenge:
@@ -134,6 +165,7 @@ def completed(done: SignedIn) -> pb.CompleteSignInResponse:
         session_token=done.issued.session_token,
         update_token=done.issued.update_token,
         user=user(done.user),
+        **access_token(done.issued),
     )
 
 
@@ -150,6 +182,7 @@ def refreshed(issued: IssuedSession) -> pb.RefreshSessionResponse:
         session=session(issued.session),
         session_token=issued.session_token,
         update_token=issued.update_token,
+        **access_token(issued),
     )
 
 
@@ -245,6 +278,7 @@ def passkey_signed_in(done: SignedIn) -> pb.FinishPasskeySignInResponse:
         session_token=done.issued.session_token,
         update_token=done.issued.update_token,
         user=user(done.user),
+        **access_token(done.issued),
     )
 
 

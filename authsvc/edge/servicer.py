@@ -11,7 +11,7 @@ from typing import TypeAlias
 
 import grpc
 
-from authsvc.edge import requests, responses
+from authsvc.edge import paging, requests, responses
 from authsvc.edge.end_user import EndUser
 from authsvc.flows.service import Flows
 from authsvc.rules import values
@@ -260,3 +260,17 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         webhook_id, size, before = requests.list_webhook_deliveries(request)
         page = self._flows.webhooks.deliveries(webhook_id, size, before)
         return responses.webhook_deliveries(webhook_id, page)
+
+    # --- Local verification of access tokens (issue 21) ---
+
+    def GetSigningKeys(
+        self, request: pb.GetSigningKeysRequest, context: Ctx
+    ) -> pb.GetSigningKeysResponse:
+        return pb.GetSigningKeysResponse(jwks_json=self._flows.access_tokens.jwks_json())
+
+    def WatchRevocations(
+        self, request: pb.WatchRevocationsRequest, context: Ctx
+    ) -> Iterator[pb.Revocation]:
+        after = requests.one("after_cursor", paging.decode_revocation_cursor, request.after_cursor)
+        for item in self._flows.revocation_watch.watch(after, context.is_active):
+            yield responses.revocation(item)

@@ -57,6 +57,9 @@ class HotPath(PerMethodInterceptor):
 
 #: The long-lived server streams: each holds its thread for as long as its consumer listens.
 STREAM_METHODS = frozenset({"/authsvc.v1.AuthService/WatchEvents"})
+#: The revocation feed's streams, one per verifier: on a pool of their own, so that many
+#: verifiers never take the threads event consumers need, nor the reverse.
+REVOCATION_STREAMS = frozenset({"/authsvc.v1.AuthService/WatchRevocations"})
 
 
 class StreamPool(PerMethodInterceptor):

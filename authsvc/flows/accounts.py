@@ -82,7 +82,7 @@ class Accounts:
             email = users.lock(change.db, user_id).email
             change.revoked(user_id, sessions.revoke_all(change.db, user_id), "deleted")
             users.delete_user(change.db, user_id)
-            change.changed_user(user_id)
+            change.revoked_user(user_id)
             change.audit(AuditEvent.USER_DELETED, Who(user_id))
             change.event("user.deleted", Who(user_id), email=email)
 
@@ -98,7 +98,7 @@ class Accounts:
             ended = sessions.revoke_all(change.db, user_id)
             user_tokens.forget(change.db, user_id)
             change.revoked(user_id, ended, "disabled")
-            change.changed_user(user_id)
+            change.revoked_user(user_id)
             change.audit(AuditEvent.USER_DISABLED, Who(user_id), f"{len(ended)} sessions ended")
             if not was_disabled:
                 change.event("user.disabled", Who(user_id))

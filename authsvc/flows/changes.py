@@ -4,7 +4,7 @@ A flow states what happened once, in the vocabulary of ``AuditEvent``::
 
     with self.changes.open() as change:
         session = sessions.revoke(change.db, token)
-        change.ended(session.id)
+        change.revoked(session.id)
         change.audit(AuditEvent.SIGNED_OUT, Who(session.user_id, session.id))
 
 An account event (the outbox that WatchEvents and webhooks read) is stated the same way,
@@ -25,18 +25,20 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session as DbSession
 
-from authsvc.rules import audit
+from authsvc.rules import audit, revocations
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.events import Actor, current_caller, event_row
+from authsvc.rules.revocations import Revoked
 from authsvc.storage import events
 from authsvc.storage.engine import Database
 from authsvc.storage.invalidation import Invalidations, publish
 from authsvc.storage.models import EventRow
+from authsvc.storage.revocation_feed import notify_revoked
 from authsvc.storage.validation_cache import ValidationCache
 
 security_log = logging.getLogger("authsvc.security")
@@ -84,6 +86,8 @@ class Change:
     db: DbSession
     now: datetime
     invalidations: Invalidations = field(default_factory=Invalidations)
+    _revoked_sessions: set[uuid.UUID] = field(default_factory=set)
+    _revoked_users: set[uuid.UUID] = field(default_factory=set)
     _events: list[tuple[AuditEvent, Who, dict[str, str]]] = field(default_factory=list)
     _outbox: list[EventRow] = field(default_factory=list)
 
@@ -94,6 +98,16 @@ class Change:
     def changed_user(self, user_id: uuid.UUID | str) -> None:
         """A user changed or deleted: caches forget all of its sessions."""
         self.invalidations.user(user_id)
+
+    def revoked_user(self, user_id: uuid.UUID) -> None:
+        """Every access token of the user issued until now is revoked (disable, delete,
+        new password, sign out everywhere); caches forget the user's sessions."""
+        self.changed_user(user_id)
+        self._revoked_users.add(user_id)
+
+    def revocations(self) -> Revoked:
+        """What this change revoked, for the feed."""
+        return Revoked(frozenset(self._revoked_sessions), frozenset(self._revoked_users))
 
     def audit(self, event: AuditEvent, who: Who = NOBODY, detail: str = "", **log: str) -> None:
         """Records ``event`` in this transaction; its log line follows the commit.
@@ -139,10 +153,13 @@ class Change:
         why: str,
         actor: Actor | None = None,
     ) -> None:
-        """Sessions of ``user_id`` revoked (``why``): caches forget them, and each gets its
-        ``session.revoked`` event."""
+        """Sessions of ``user_id`` revoked (``why``): caches forget them, each gets its
+        ``session.revoked`` event, and the revocation feed carries them (their access
+        tokens are refused by verifiers). A refresh, which only replaces a session's
+        tokens, is ``ended``, not this."""
         for session_id in session_ids:
             self.ended(session_id)
+            self._revoked_sessions.add(session_id)
             self.event("session.revoked", Who(user_id, session_id), actor, why=why)
 
     def append_events(self) -> None:
@@ -172,10 +189,22 @@ def _text(value: uuid.UUID | None) -> str | None:
 class Changes:
     """Opens audited changes (and plain reads) on one database, for every flow."""
 
-    def __init__(self, database: Database, cache: ValidationCache[Any], clock: Clock) -> None:
+    def __init__(
+        self,
+        database: Database,
+        cache: ValidationCache[Any],
+        clock: Clock,
+        access_token_ttl: timedelta = timedelta(minutes=5),
+        on_revoked: Callable[[], None] = lambda: None,
+    ) -> None:
         self.database = database
         self.clock = clock
         self._cache = cache
+        #: Called after a change that revoked something committed (wakes this
+        #: process's revocation feed at once).
+        self._on_revoked = on_revoked
+        #: How long a revocation matters: the longest an access token lives.
+        self.access_token_ttl = access_token_ttl
 
     @contextmanager
     def open(self) -> Iterator[Change]:
@@ -187,13 +216,26 @@ class Changes:
                 yield change
                 publish(db, change.invalidations)
                 change.append_events()
+                self._append_revocations(change)
         finally:
             # Even after a rollback: forgetting too much only costs a lookup.
             if change is not None and change.invalidations:
                 done = change.invalidations
                 self._cache.invalidate(done.sessions, done.users)
         assert change is not None  # the block ran, and committed
+        revoked = change.revocations()
+        if revoked.sessions or revoked.users:
+            self._on_revoked()
         change.log_events()
+
+    def _append_revocations(self, change: Change) -> None:
+        # Last before commit: the feed's append lock is held until then. ``not_before``
+        # is read under it, not at the change's start, so a token that a concurrent
+        # transaction issued before this one commits is covered too.
+        revoked = change.revocations()
+        if revoked.sessions or revoked.users:
+            revocations.append(change.db, revoked, self.clock, self.access_token_ttl)
+            notify_revoked(change.db)
 
     @contextmanager
     def read(self) -> Iterator[DbSession]:

@@ -90,7 +90,9 @@ class Credentials:
             # The current password was just proven: that is this session's fresh
             # authentication (a password-only user needs no separate step-up).
             sessions.record_authentication(change.db, session_id, AuthMethod.PASSWORD, change.now)
-            change.changed_user(user.id)
+            # The current session lives on, but its access tokens issued until now do
+            # not: the caller refreshes to get one issued after the new password.
+            change.revoked_user(user.id)
             self._check.succeeded(change, attempt)
             change.audit(AuditEvent.PASSWORD_CHANGED, who)
             change.event("user.password_changed", who, by_user, how="change")
@@ -105,6 +107,6 @@ class Credentials:
             users.set_password(change.db, user_id, new_hash, change.now)
             user_tokens.forget(change.db, user_id, Purpose.RESET)
             change.revoked(user_id, sessions.revoke_all(change.db, user_id), "password_changed")
-            change.changed_user(user_id)
+            change.revoked_user(user_id)
             change.audit(AuditEvent.PASSWORD_SET, Who(user_id))
             change.event("user.password_changed", Who(user_id), how="set")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.changes import Changes
 from authsvc.storage.purge import Purged, Retention, purge_all
 
@@ -13,14 +14,19 @@ log = logging.getLogger(__name__)
 class Housekeeping:
     """The purge run by ``authsvc purge`` and by the timer inside ``serve``."""
 
-    def __init__(self, changes: Changes, retention: Retention) -> None:
+    def __init__(self, changes: Changes, retention: Retention, tokens: AccessTokens) -> None:
         self._changes = changes
         self._retention = retention
+        self._tokens = tokens
 
     def purge(self) -> Purged:
         """Deletes expired sessions (in batches), expired reset and verification tokens, old
-        audit events, stale throttling rows, expired challenges, unconfirmed TOTP enrolments and
-        account events past their retention."""
+        audit events, stale throttling rows, expired challenges, unconfirmed TOTP enrolments,
+        account events past their retention and expired revocations; rotates the signing key
+        when due and deletes retired ones."""
+        keys = self._tokens.housekeep()
+        if keys.created or keys.purged:
+            log.info("signing keys: %s created, %d retired", keys.created or "none", keys.purged)
         done = purge_all(self._changes.database, self._changes.clock, self._retention)
         if (
             done.sessions
@@ -29,16 +35,19 @@ class Housekeeping:
             or done.user_tokens
             or done.ceremonies
             or done.events
+            or done.revocations
         ):
             log.info(
                 "purged %d expired sessions, %d expired reset/verification tokens, "
-                "%d audit events, %d throttling rows, %d expired ceremonies and %d account events",
+                "%d audit events, %d throttling rows, %d expired ceremonies, "
+                "%d account events and %d expired revocations",
                 done.sessions,
                 done.user_tokens,
                 done.audit_events,
                 done.throttle_rows,
                 done.ceremonies,
                 done.events,
+                done.revocations,
             )
         if done.webhook_deliveries:
             log.info("purged %d finished webhook deliveries", done.webhook_deliveries)

@@ -112,7 +112,7 @@ class PasswordReset:
         change.revoked(
             user.id, sessions.revoke_all(change.db, user.id), "password_changed", by_user
         )
-        change.changed_user(user.id)
+        change.revoked_user(user.id)
         change.audit(AuditEvent.PASSWORD_RESET_COMPLETED, found.who)
         change.event("user.password_changed", Who(user.id), by_user, how="reset")
         if newly_verified:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.accounts import Accounts
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.audit_trail import AuditTrail
@@ -15,6 +16,7 @@ from authsvc.flows.housekeeping import Housekeeping
 from authsvc.flows.importing import Importing
 from authsvc.flows.passkeys import Passkeys
 from authsvc.flows.password_reset import PasswordReset
+from authsvc.flows.revocation_watch import RevocationWatch
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn
 from authsvc.flows.step_up import StepUp
@@ -40,3 +42,5 @@ class Flows:
     passkeys: Passkeys
     events: EventFeed
     webhooks: Webhooks
+    access_tokens: AccessTokens
+    revocation_watch: RevocationWatch

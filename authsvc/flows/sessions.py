@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
-from authsvc.errors import RefreshTokenReused
-from authsvc.flows.changes import Changes, Who
-from authsvc.rules import sessions, users
+from authsvc.errors import RefreshTokenReused, TokenInvalid
+from authsvc.flows.access_tokens import AccessTokens
+from authsvc.flows.changes import Change, Changes, Who
+from authsvc.rules import access_tokens, revocations, sessions, users
+from authsvc.rules.access_tokens import AccessToken
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.events import SYSTEM, Actor
 from authsvc.rules.sessions import IssuedSession, Reused, SessionPolicy
@@ -20,14 +23,37 @@ class Sessions:
     """ValidateToken, RefreshSession, DeleteSession, ListSessions, RevokeSession,
     RevokeUserSessions."""
 
-    def __init__(self, changes: Changes, validator: TokenValidator, policy: SessionPolicy) -> None:
+    def __init__(
+        self,
+        changes: Changes,
+        validator: TokenValidator,
+        policy: SessionPolicy,
+        tokens: AccessTokens,
+    ) -> None:
         self._changes = changes
         self._validator = validator
         self._policy = policy
+        self._tokens = tokens
 
     def validate(self, session_token: str) -> Validated:
-        """The user and session of a live token. Raises TokenInvalid or TokenExpired."""
-        return self._validator.validate(session_token)
+        """The user and session of a live session token, or of a valid access token.
+
+        An access token's signature, issuer and expiry are checked, then the session
+        it names exactly as a session token's (so a revoked session is refused), and
+        the revocations of its user (a new password refuses tokens issued before).
+        Raises TokenInvalid or TokenExpired.
+        """
+        if not access_tokens.looks_like_access_token(session_token):
+            return self._validator.validate(session_token)
+        claims = self._tokens.verify(session_token)
+        with self._changes.read() as db:
+            found = self._validator.validate_session_in(db, claims.session_id)
+            now = self._changes.clock()
+            if found.user.id != str(claims.user_id) or revocations.user_revoked_after(
+                db, claims.user_id, claims.issued_at, now
+            ):
+                raise TokenInvalid()
+        return found
 
     def refresh(self, update_token: str) -> IssuedSession:
         """Rotates both tokens. Raises TokenInvalid, TokenExpired or RefreshTokenReused.
@@ -47,9 +73,14 @@ class Sessions:
                 change.ended(outcome.session.id)  # its old session token is gone
                 who = Who(outcome.session.user_id, outcome.session.id)
                 change.audit(AuditEvent.SESSION_REFRESHED, who)
+                outcome = replace(outcome, access=self._access_token(change, outcome))
         if isinstance(outcome, Reused):
             raise RefreshTokenReused()
         return outcome
+
+    def _access_token(self, change: Change, issued: IssuedSession) -> AccessToken | None:
+        email = issued.session.user.email if self._tokens.policy.with_email else ""
+        return self._tokens.issue(sessions.subject(issued.session, email), change.now)
 
     def sign_out(self, session_token: str) -> None:
         """Ends the session (expired or not). Raises TokenInvalid."""
@@ -74,7 +105,7 @@ class Sessions:
             users.get_user(change.db, user_id)
             ended = sessions.revoke_all(change.db, user_id)
             change.revoked(user_id, ended, "revoked")
-            change.changed_user(user_id)
+            change.revoked_user(user_id)
             change.audit(AuditEvent.USER_SESSIONS_REVOKED, Who(user_id), f"{len(ended)} ended")
         return len(ended)
 

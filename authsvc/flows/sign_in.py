@@ -24,6 +24,7 @@ from authsvc.errors import (
     UserDisabled,
     UserNotFound,
 )
+from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.changes import Change, Changes, Origin, Who
 from authsvc.flows.second_factor import Code, SecondFactorCheck
 from authsvc.flows.secret_check import SecretCheck
@@ -98,8 +99,10 @@ class SignIn:
         policy: SessionPolicy,
         codes: SecondFactorCheck,
         sign_in_policy: SignInPolicy,
+        tokens: AccessTokens,
     ) -> None:
         self._changes = changes
+        self._tokens = tokens
         self._hasher = hasher
         self._check = check
         self._policy = policy
@@ -199,6 +202,9 @@ class SignIn:
         )
         # Over the cap on sessions per user: authsvc ends the oldest.
         change.revoked(user.id, issued.ended, "revoked", SYSTEM)
+        email = user.email if self._tokens.policy.with_email else ""
+        access = self._tokens.issue(sessions.subject(issued.session, email), change.now)
+        issued = replace(issued, access=access)
         opened = replace(who, user_id=user.id, session_id=issued.session.id)
         event = event if methods else AuditEvent.SIGN_IN_SUCCEEDED
         change.audit(event, opened, ",".join(a.method.value for a in methods))

@@ -19,6 +19,7 @@ from authsvc.errors import (
     TokenExpired,
     TokenInvalid,
 )
+from authsvc.rules.access_tokens import AccessToken, Subject
 from authsvc.rules.tokens import TokenKind, is_well_formed, new_token, token_hash
 from authsvc.storage.models import (
     SECOND_FACTORS,
@@ -50,6 +51,15 @@ class IssuedSession:
     update_token: str
     #: Sessions of the same user ended to respect the per-user limit (to invalidate).
     ended: tuple[uuid.UUID, ...] = ()
+    #: The access token issued with it (None when access tokens are off).
+    access: AccessToken | None = None
+
+
+def subject(session: Session, email: str = "") -> Subject:
+    """Whom an access token of ``session`` is for."""
+    return Subject(
+        session.user_id, session.id, session.expires_at, session.authentication_methods, email
+    )
 
 
 def open_session(

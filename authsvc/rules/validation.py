@@ -7,6 +7,7 @@ lookup); ``validate_in`` serves flows that act on a session inside their transac
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from authsvc.errors import TokenExpired, TokenInvalid
 from authsvc.rules.tokens import TokenKind, is_well_formed, token_hash
-from authsvc.storage.read_model import Validated, lookup_in
+from authsvc.storage.read_model import Validated, lookup_in, session_in
 from authsvc.storage.token_lookup import Lookup
 from authsvc.storage.validation_cache import ValidationCache
 
@@ -48,6 +49,14 @@ class TokenValidator:
     def validate_in(self, db: DbSession, session_token: str) -> Validated:
         """Like ``validate``, inside ``db``'s transaction and without the cache."""
         found = lookup_in(db, _digest(session_token))
+        if found is None:
+            raise TokenInvalid()
+        return self._live(found)
+
+    def validate_session_in(self, db: DbSession, session_id: uuid.UUID) -> Validated:
+        """The live session ``session_id`` (as a session token of it would validate),
+        inside ``db``'s transaction. Raises TokenInvalid or TokenExpired."""
+        found = session_in(db, session_id)
         if found is None:
             raise TokenInvalid()
         return self._live(found)

@@ -25,9 +25,10 @@ from authsvc.edge.caller_policy import SERVICES, Admission
 from authsvc.edge.error_interceptor import ErrorInterceptor
 from authsvc.edge.observability import ObservabilityInterceptor
 from authsvc.edge.servicer import AuthServicer
-from authsvc.edge.thread_pools import HotPath, StreamPool
+from authsvc.edge.thread_pools import REVOCATION_STREAMS, HotPath, StreamPool
 from authsvc.edge.worker_tag import WorkerTag
 from authsvc.errors import CodeInvalid, InvalidCredentials, TokenInvalid
+from authsvc.flows.access_tokens import AccessTokens, TokenPolicy
 from authsvc.flows.accounts import Accounts
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.audit_trail import AuditTrail
@@ -41,6 +42,7 @@ from authsvc.flows.importing import Importing
 from authsvc.flows.mailed_tokens import TokenCheck
 from authsvc.flows.passkeys import Passkeys
 from authsvc.flows.password_reset import PasswordReset
+from authsvc.flows.revocation_watch import RevocationWatch
 from authsvc.flows.second_factor import SecondFactorCheck
 from authsvc.flows.secret_check import CheckEvents, SecretCheck
 from authsvc.flows.service import Flows
@@ -48,6 +50,7 @@ from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn, SignInPolicy
 from authsvc.flows.step_up import StepUp
 from authsvc.flows.webhooks import DeliveryPolicy, Webhooks
+from authsvc.rules import revocations
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.hashing import Hasher
@@ -69,6 +72,7 @@ from authsvc.storage.invalidation import Listener
 from authsvc.storage.models import utcnow
 from authsvc.storage.purge import Retention
 from authsvc.storage.read_model import Validated
+from authsvc.storage.revocation_feed import RevocationFeed
 from authsvc.storage.token_lookup import make_lookup
 from authsvc.storage.validation_cache import ValidationCache
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
@@ -190,6 +194,7 @@ class Infrastructure:
     listener: Listener | None
     #: Wakes this replica's event streams (PostgreSQL: on NOTIFY; SQLite: polling).
     wakeups: Wakeups
+    feed: RevocationFeed
 
     @classmethod
     def build(
@@ -213,16 +218,27 @@ class Infrastructure:
         listening = cache.size and not settings.is_sqlite
         listener = Listener(settings.database_url, cache) if listening else None
         wakeups = Wakeups() if settings.is_sqlite else NotifiedWakeups(settings.database_url)
-        return cls(database, hasher, cache, validator, listener, wakeups)
+        feed = RevocationFeed(
+            # Its own connection: the feed never waits behind the calls for the pool.
+            Database(make_engine(settings.database_url, pool_size=1)),
+            settings.database_url,
+            clock,
+            (revocations.after, revocations.last_position),
+            poll_interval=settings.revocation_heartbeat.total_seconds(),
+        )
+        return cls(database, hasher, cache, validator, listener, wakeups, feed)
 
     def start(self) -> None:
-        """Starts the background parts (the invalidation and events listeners)."""
+        """Starts the background parts (the invalidation and events listeners, the
+        revocation feed)."""
         if self.listener:
             self.listener.start()
         self.wakeups.start()
+        self.feed.start()
 
     def close(self) -> None:
         """Stops the background parts and closes every database connection."""
+        self.feed.stop()
         if self.listener:
             self.listener.stop()
         self.wakeups.stop()
@@ -233,15 +249,18 @@ class Infrastructure:
 
 def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flows:
     """Every flow, wired to ``infra`` with the policies ``settings`` describe."""
-    changes = Changes(infra.database, infra.cache, clock)
+    changes = Changes(
+        infra.database, infra.cache, clock, settings.access_token_ttl, infra.feed.wake
+    )
+    tokens = AccessTokens(changes, settings.secret_key, token_policy(settings))
     codes = _second_factor_check(settings, changes)
     factors = _factors(settings, changes, infra, codes)
-    signing_in = _sign_in(settings, infra, changes, codes)
+    signing_in = _sign_in(settings, infra, changes, codes, tokens)
     passkeys = _passkeys(settings, changes, factors, signing_in)
     return Flows(
         accounts=Accounts(changes, infra.hasher, _sign_ups(settings, changes)),
         sign_in=signing_in,
-        sessions=Sessions(changes, infra.validator, session_policy(settings)),
+        sessions=Sessions(changes, infra.validator, session_policy(settings), tokens),
         credentials=Credentials(
             changes,
             infra.hasher,
@@ -250,7 +269,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
             settings.reauth_max_age,
         ),
         audit_trail=AuditTrail(changes),
-        housekeeping=Housekeeping(changes, retention(settings)),
+        housekeeping=Housekeeping(changes, retention(settings), tokens),
         password_reset=_password_reset(settings, infra, changes),
         email_verification=EmailVerification(
             changes,
@@ -276,6 +295,19 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
             StreamSlots(settings.event_streams),
         ),
         webhooks=webhooks(settings, changes),
+        access_tokens=tokens,
+        revocation_watch=RevocationWatch(infra.feed, settings.revocation_heartbeat.total_seconds()),
+    )
+
+
+def token_policy(settings: Settings) -> TokenPolicy:
+    """Access tokens' issuer, lifetime, claims and key rotation, from the settings."""
+    return TokenPolicy(
+        issuer=settings.issuer,
+        ttl=settings.access_token_ttl,
+        jwks_refresh=settings.jwks_refresh,
+        rotation=settings.signing_key_rotation,
+        with_email=settings.access_token_email,
     )
 
 
@@ -318,13 +350,17 @@ def _sign_ups(settings: Settings, changes: Changes) -> SecretCheck:
 
 
 def _sign_in(
-    settings: Settings, infra: Infrastructure, changes: Changes, codes: SecondFactorCheck
+    settings: Settings,
+    infra: Infrastructure,
+    changes: Changes,
+    codes: SecondFactorCheck,
+    tokens: AccessTokens,
 ) -> SignIn:
     policy = SignInPolicy(
         settings.challenge_ttl, settings.require_mfa, settings.require_verified_email
     )
     check = _password_check(settings, changes, AuditEvent.SIGN_IN_FAILED)
-    return SignIn(changes, infra.hasher, check, session_policy(settings), codes, policy)
+    return SignIn(changes, infra.hasher, check, session_policy(settings), codes, policy, tokens)
 
 
 def _password_reset(settings: Settings, infra: Infrastructure, changes: Changes) -> PasswordReset:
@@ -389,6 +425,7 @@ class AuthServer:
         self.health.stop()
         if self.purge_timer:
             self.purge_timer.stop()
+        self.infra.feed.stop()  # ends the WatchRevocations streams: they never finish
         self.grpc_server.stop(grace).wait()
         if self.webhook_worker:
             self.webhook_worker.stop()
@@ -436,6 +473,7 @@ def create_server(
     if port == 0:
         raise RuntimeError(f"cannot bind {settings.address}")
     metrics_server = _start_metrics(settings.metrics_address, metrics)
+    _first_signing_key(flows)
     infra.start()
     health.start()
     server.start()
@@ -450,6 +488,14 @@ def create_server(
         server, flows, infra, health, port, metrics_server, timer, summaries, webhook_threads
     )
     return started, port
+
+
+def _first_signing_key(flows: Flows) -> None:
+    """Makes the first signing key (or rotates a due one) before the first sign-in."""
+    try:
+        flows.access_tokens.housekeep()
+    except Exception:  # the database is away: the purge timer tries again
+        log.warning("cannot prepare the signing keys", exc_info=True)
 
 
 def _grpc_server(
@@ -538,6 +584,9 @@ def _interceptors(
     streams = settings.event_streams + _STREAM_REFUSERS
     stream_pool = futures.ThreadPoolExecutor(streams, thread_name_prefix="stream")
     interceptors.insert(0, StreamPool(stream_pool))
+    # Verifiers' revocation streams: as many threads as calls may be in progress.
+    verifiers = futures.ThreadPoolExecutor(settings.max_concurrent_rpcs, thread_name_prefix="feed")
+    interceptors.insert(0, StreamPool(verifiers, REVOCATION_STREAMS))
     admission = Admission(settings.callers, settings.privileged_from_anywhere)
     interceptors.append(
         CallerInterceptor(admission, flows.api_keys, flows.audit_trail.caller_denied)

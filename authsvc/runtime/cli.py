@@ -1,5 +1,5 @@
 """``authsvc serve | migrate | health | purge | api-key | webhook | import |
-reencrypt-secrets``: the command line."""
+reencrypt-secrets | keys``: the command line."""
 
 from __future__ import annotations
 
@@ -20,14 +20,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.exc import OperationalError
 
 from authsvc.errors import AuthError, InvalidArgument, MfaNotConfigured
+from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.changes import Changes
 from authsvc.flows.webhooks import NewWebhook, Webhooks
-from authsvc.rules import totp, webhook_urls, webhooks
+from authsvc.rules import signing_keys, totp, webhook_urls, webhooks
 from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.values import PAGE_SIZE_MAX, Rejected
 from authsvc.runtime import health_probe, tls, user_import, workers
-from authsvc.runtime.assembly import create_server, make_hash_capacity, retention
+from authsvc.runtime.assembly import create_server, make_hash_capacity, retention, token_policy
 from authsvc.runtime.assembly import webhooks as webhooks_flow
 from authsvc.runtime.command import package_version
 from authsvc.runtime.logs import configure_logging
@@ -56,9 +57,9 @@ _COMMANDS = {
     "webhook": "add, list or remove webhook endpoints, or show one's deliveries",
     "import": "migrate the schema, then import users (with their old password hashes) from a "
     "JSON-lines file, in batches; safe to run again",
-    "reencrypt-secrets": "seal every stored TOTP and webhook secret with the first "
-    "AUTHSVC_SECRET_KEY "
-    "(after putting a new key first), and exit",
+    "reencrypt-secrets": "seal every stored TOTP secret, webhook secret and signing key "
+    "with the first AUTHSVC_SECRET_KEY (after putting a new key first), and exit",
+    "keys": "rotate or list the keys that sign access tokens",
 }
 
 
@@ -86,12 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for command, summary in _COMMANDS.items():
         cmd = sub.add_parser(command, help=summary)
-        if command not in ("api-key", "webhook"):  # their actions take the flags
+        if command not in ("api-key", "webhook", "keys"):  # their actions take the flags
             _add_flags(cmd, command)
     health = sub.choices["health"]
     health.add_argument("--timeout", type=_seconds, default=3.0, help="seconds to wait")
     _api_key_parser(sub.choices["api-key"])
     _webhook_parser(sub.choices["webhook"])
+    _keys_parser(sub.choices["keys"])
     sub.choices["import"].add_argument(
         "file",
         type=Path,
@@ -142,6 +144,18 @@ def _webhook_parser(parser: argparse.ArgumentParser) -> None:
         _add_flags(action, "webhook")
 
 
+def _keys_parser(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    rotate = actions.add_parser(
+        "rotate",
+        help="publish a new signing key now; it signs one access-token TTL plus "
+        "AUTHSVC_JWKS_REFRESH later (at once when no key signs yet)",
+    )
+    listing = actions.add_parser("list", help="list signing keys: kid, published, signs from")
+    for action in (rotate, listing):
+        _add_flags(action, "keys")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs a subcommand; a bad setting is a one-line error and exit status 2."""
     args = _parser().parse_args(argv)
@@ -163,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "webhook": run_webhook,
         "import": run_import,
         "reencrypt-secrets": run_reencrypt,
+        "keys": run_keys,
     }
     try:
         return commands[args.command](settings, args)
@@ -210,16 +225,19 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"purged {done.audit_events} audit events and {done.throttle_rows} throttling rows")
     print(f"purged {done.ceremonies} expired challenges and unconfirmed TOTP enrolments")
     print(f"purged {done.webhook_deliveries} finished webhook deliveries")
+    print(f"purged {done.revocations} expired revocations")
     return 0
 
 
 def run_reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
-    """Seals every TOTP and webhook secret again with the first key, in one transaction."""
+    """Seals every TOTP secret, webhook secret and signing key again with the first key,
+    in one transaction."""
     db = Database(make_engine(settings.database_url))
     try:
         with db.transaction() as tx:
             count = totp.reencrypt_all(tx, settings.secret_key, utcnow())
             hooks = webhooks.reencrypt_all(tx, settings.secret_key, utcnow())
+            keys = signing_keys.reencrypt_all(tx, settings.secret_key, utcnow())
     except MfaNotConfigured as exc:
         print(f"authsvc: {exc.message}", file=sys.stderr)
         return 1
@@ -227,6 +245,42 @@ def run_reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
         db.dispose()
     print(f"sealed {count} TOTP secrets with the first key")
     print(f"sealed {hooks} webhook signing secrets with the first key")
+    print(f"sealed {keys} signing keys with the first key")
+    return 0
+
+
+def run_keys(settings: Settings, args: argparse.Namespace) -> int:
+    """``keys rotate | list``, after upgrading the schema. Exit status 1 on failure
+    (``rotate`` without AUTHSVC_SECRET_KEY)."""
+    if args.action == "rotate" and not settings.secret_key.configured:
+        print(
+            "authsvc: keys rotate: signing keys are stored sealed: set AUTHSVC_SECRET_KEY",
+            file=sys.stderr,
+        )
+        return 1
+    if (status := run_migrate(settings, args)) != 0:
+        return status
+    db = Database(make_engine(settings.database_url))
+    changes = Changes(db, ValidationCache(0), utcnow, settings.access_token_ttl)
+    tokens = AccessTokens(changes, settings.secret_key, token_policy(settings))
+    try:
+        if args.action == "rotate":
+            key = tokens.rotate()
+            print(f"published signing key {key.kid}; it signs from {_when(key.signs_from)}")
+        else:
+            with changes.read() as tx:
+                rows = sorted(signing_keys.all_keys(tx), key=lambda k: k.signs_from)
+            print(f"{'KID':43}  {'PUBLISHED':20}  SIGNS FROM")
+            for k in rows:
+                print(f"{k.kid:43}  {_when(k.published_at):20}  {_when(k.signs_from)}")
+    except MfaNotConfigured as exc:
+        print(f"authsvc: keys {args.action}: {exc.message}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # report, don't dump a traceback at the operator
+        print(f"authsvc: keys {args.action} failed: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
     return 0
 
 

@@ -71,6 +71,7 @@ class Group(enum.Enum):
     LIFECYCLE = "Account lifecycle"
     MFA = "Multi-factor"
     WEBHOOKS = "Webhooks"
+    TOKENS = "Access tokens"
 
 
 # Parsers: text → value, raising ValueError with a message that names no setting.
@@ -244,7 +245,7 @@ def setting(
     return field(default=default, metadata={"spec": Spec(env, parse, doc, group, **more)})
 
 
-_S, _D, _SE, _P, _T, _SEC, _PERF, _O, _L, _MFA, _WH = (
+_S, _D, _SE, _P, _T, _SEC, _PERF, _O, _L, _MFA, _WH, _AT = (
     Group.SERVER,
     Group.DATABASE,
     Group.SESSIONS,
@@ -256,6 +257,7 @@ _S, _D, _SE, _P, _T, _SEC, _PERF, _O, _L, _MFA, _WH = (
     Group.LIFECYCLE,
     Group.MFA,
     Group.WEBHOOKS,
+    Group.TOKENS,
 )
 _SERVE = ("serve",)
 _TLS_FILE = ("serve", "health")
@@ -302,7 +304,16 @@ class Settings:
         "`postgresql://user:pass@host/db` or `sqlite:///path`",
         _D,
         flag="--database-url",
-        commands=("serve", "migrate", "purge", "api-key", "import", "reencrypt-secrets", "webhook"),
+        commands=(
+            "serve",
+            "migrate",
+            "purge",
+            "api-key",
+            "import",
+            "reencrypt-secrets",
+            "webhook",
+            "keys",
+        ),
     )
     purge_interval: timedelta = setting(
         timedelta(minutes=15),
@@ -729,7 +740,7 @@ class Settings:
         "AUTHSVC_SECRET_KEY",
         SecretKeys.parse,
         "Fernet keys (comma-separated; the first encrypts, all decrypt) for TOTP secrets,"
-        " passkey sign-in challenges and webhook secrets",
+        " passkey sign-in challenges, webhook secrets and access-token signing keys",
         _MFA,
         shown_default="empty: TOTP enrolment and passkey sign-in refused (`MFA_NOT_CONFIGURED`),"
         " webhooks too (`WEBHOOKS_NOT_CONFIGURED`)",
@@ -844,6 +855,62 @@ class Settings:
         check=_positive,
         shown_default="1s",
     )
+    # Local verification of access tokens (issue 21)
+    issuer: str = setting(
+        "authsvc",
+        "AUTHSVC_ISSUER",
+        str.strip,
+        "the `iss` claim of access tokens (verifiers check it)",
+        _AT,
+        check=lambda v: None if v else "must not be empty",
+    )
+    access_token_ttl: timedelta = setting(
+        timedelta(minutes=5),
+        "AUTHSVC_ACCESS_TOKEN_TTL",
+        parse_duration,
+        "access token lifetime (never beyond the session's expiry); access tokens need "
+        "`AUTHSVC_SECRET_KEY` (without it none are issued and the JWKS is empty)",
+        _AT,
+        check=_positive,
+        shown_default="5m",
+    )
+    access_token_email: bool = setting(
+        False,
+        "AUTHSVC_ACCESS_TOKEN_EMAIL",
+        parse_bool,
+        "add the user's `email` claim to access tokens",
+        _AT,
+        shown_default="`false`",
+    )
+    signing_key_rotation: timedelta = setting(
+        timedelta(days=30),
+        "AUTHSVC_SIGNING_KEY_ROTATION",
+        parse_duration_or_zero,
+        "how long a signing key signs before the purge timer rotates it; `0` = only "
+        "`authsvc keys rotate`",
+        _AT,
+        check=_not_negative_duration,
+        shown_default="30d",
+    )
+    jwks_refresh: timedelta = setting(
+        timedelta(minutes=5),
+        "AUTHSVC_JWKS_REFRESH",
+        parse_duration,
+        "how often verifiers refetch the JWKS: a new key is published this plus one "
+        "access-token TTL before it signs",
+        _AT,
+        check=_positive,
+        shown_default="5m",
+    )
+    revocation_heartbeat: timedelta = setting(
+        timedelta(seconds=1),
+        "AUTHSVC_REVOCATION_HEARTBEAT",
+        parse_duration,
+        "how often WatchRevocations sends a heartbeat (at most 5s)",
+        _AT,
+        check=lambda v: None if timedelta(0) < v <= timedelta(seconds=5) else "must be 1ms to 5s",
+        shown_default="1s",
+    )
 
     def __post_init__(self) -> None:
         for name, spec in specs().items():
@@ -922,6 +989,15 @@ def _check_cache(s: Settings) -> None:
         )
 
 
+def _check_rotation(s: Settings) -> None:
+    lead = s.access_token_ttl + s.jwks_refresh
+    if s.signing_key_rotation and s.signing_key_rotation <= lead:
+        raise ConfigError(
+            "AUTHSVC_SIGNING_KEY_ROTATION: must exceed AUTHSVC_ACCESS_TOKEN_TTL plus "
+            "AUTHSVC_JWKS_REFRESH (a new key is published that long before it signs)"
+        )
+
+
 def _check_delays(s: Settings) -> None:
     if s.throttle_base_delay > s.throttle_max_delay:
         raise ConfigError("AUTHSVC_THROTTLE_BASE_DELAY: must not exceed AUTHSVC_THROTTLE_MAX_DELAY")
@@ -932,6 +1008,7 @@ _CROSS_CHECKS: tuple[Callable[[Settings], None], ...] = (
     _check_protected_mode,
     _check_cache,
     _check_delays,
+    _check_rotation,
 )
 
 

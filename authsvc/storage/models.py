@@ -463,3 +463,46 @@ class WebhookDelivery(Base):
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status_code: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(String(255), default="")
+
+
+# Local verification of access tokens (issue 21)
+
+
+class SigningKey(Base):
+    """An Ed25519 key that signs access tokens (JWS ``EdDSA``), published in the JWKS.
+
+    ``kid`` is the RFC 7638 thumbprint of the public key; ``public_key`` its 32 raw
+    bytes; ``private_key`` the raw private key sealed with ``AUTHSVC_SECRET_KEY``
+    (Fernet), never plaintext. The schedule is derived from the table by time alone
+    (``rules.signing_keys``): a key is published from ``published_at`` and signs from
+    ``signs_from`` until a later key's ``signs_from``; then it stays published one
+    access-token TTL longer. Every replica derives the same active key.
+    """
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    private_key: Mapped[str] = mapped_column(String(512))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signs_from: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Revocation(Base):
+    """One entry of the revocation feed: a session, or a user's tokens before a time.
+
+    ``position`` is commit-ordered: it is assigned at the end of the revoking
+    transaction while an append lock is held until commit (PostgreSQL
+    ``pg_advisory_xact_lock``, SQLite's single writer), so a reader paging
+    ``position > last`` never skips a late commit. Exactly one of ``session_id`` and
+    ``user_id`` is set. ``expires_at``: no access token the entry concerns can still be
+    unexpired after it (the purge deletes the row then).
+    """
+
+    __tablename__ = "revocations"
+
+    position: Mapped[int] = mapped_column(BigInteger, unique=True)
+    session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

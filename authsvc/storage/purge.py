@@ -1,7 +1,8 @@
 """Deleting what nothing can use any more, in small batches: expired sessions, expired
 reset and verification tokens, audit events and account events past their retention,
 throttling state that no longer counts, expired challenges and unconfirmed TOTP
-enrolments, and finished webhook deliveries as old as the events.
+enrolments, finished webhook deliveries as old as the events, and revocation entries
+that concern no unexpired access token any more.
 
 A session is purgeable once nothing can use it: its update token has expired
 (``refresh_expires_at``, already capped by the absolute lifetime) and so has its session
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc.storage import events
@@ -23,6 +24,7 @@ from authsvc.storage.engine import Database
 from authsvc.storage.models import (
     AuditRecord,
     Challenge,
+    Revocation,
     Session,
     ThrottleCounter,
     ThrottleFailure,
@@ -61,12 +63,15 @@ class Purged:
     events: int = 0
     #: Finished webhook deliveries (delivered or failed) older than the event retention.
     webhook_deliveries: int = 0
+    #: Revocation-feed entries that no longer concern any unexpired access token.
+    revocations: int = 0
 
 
 def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention) -> Purged:
     """Everything a purge does (``authsvc purge`` and the timer inside ``serve``)."""
     sessions = _purge_sessions(db, clock, retention.batch_size)
     tokens = _in_batches(db, clock, retention.batch_size, delete_expired_user_tokens)
+    revoked = _in_batches(db, clock, retention.batch_size, delete_expired_revocations)
     with db.transaction() as tx:
         now = clock()
         events = _delete(
@@ -76,7 +81,7 @@ def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention)
         ceremonies = _purge_ceremonies(tx, now)
     outbox = _in_batches(db, clock, retention.batch_size, _old_events(retention.events))
     hooks = _in_batches(db, clock, retention.batch_size, _finished_deliveries(retention.events))
-    return Purged(sessions, events, state, tokens, ceremonies, outbox, hooks)
+    return Purged(sessions, events, state, tokens, ceremonies, outbox, hooks, revoked)
 
 
 def _finished_deliveries(keep: timedelta) -> Callable[[DbSession, datetime, int], int]:
@@ -140,6 +145,25 @@ def delete_expired_user_tokens(db: DbSession, now: datetime, batch_size: int) ->
             .where(UserToken.id.in_(batch))
             .execution_options(synchronize_session=False)
         )
+    return len(batch)
+
+
+def delete_expired_revocations(db: DbSession, now: datetime, batch_size: int) -> int:
+    """Deletes up to ``batch_size`` revocation entries expired at ``now``.
+
+    The newest entry is kept even when expired: it holds the feed's last position, so
+    positions never start again below a cursor a watcher holds.
+    """
+    newest = select(func.max(Revocation.position)).scalar_subquery()
+    batch = list(
+        db.scalars(
+            select(Revocation.id)
+            .where(Revocation.expires_at <= now, Revocation.position < newest)
+            .limit(batch_size)
+        )
+    )
+    if batch:
+        db.execute(delete(Revocation).where(Revocation.id.in_(batch)))
     return len(batch)
 
 

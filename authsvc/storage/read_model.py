@@ -53,6 +53,15 @@ STATEMENT = (
 )
 
 
+#: The user and session of a session id (parameter ``session_id``): access tokens.
+BY_SESSION_ID = (
+    select(*USER_COLUMNS, *SESSION_COLUMNS)
+    .join_from(Session, User, Session.user_id == User.id)
+    .where(Session.id == bindparam("session_id"))
+    .where(User.disabled_at.is_(None))
+)
+
+
 @dataclass(frozen=True, slots=True)
 class UserView:
     """The public fields of a user, as ValidateToken returns them (ids as canonical text)."""
@@ -127,4 +136,10 @@ def _ids(values: Sequence[Any]) -> list[Any]:
 def lookup_in(db: DbSession, digest: bytes) -> Validated | None:
     """The Validated of ``digest`` inside a transaction (the ORM paths), if any."""
     row = db.execute(STATEMENT, {"digest": digest}).one_or_none()
+    return None if row is None else from_row(row)
+
+
+def session_in(db: DbSession, session_id: uuid.UUID) -> Validated | None:
+    """The Validated of a session by id inside a transaction (access tokens), if any."""
+    row = db.execute(BY_SESSION_ID, {"session_id": session_id}).one_or_none()
     return None if row is None else from_row(row)

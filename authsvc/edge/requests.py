@@ -33,7 +33,7 @@ from authsvc_client.v1 import auth_service_pb2 as pb
 
 T = TypeVar("T")
 
-UPDATABLE = ("first_name", "last_name", "email")
+UPDATABLE = ("first_name", "last_name", "email", "locale")
 
 
 class _Fields:
@@ -75,8 +75,9 @@ def create_user(r: pb.CreateUserRequest) -> NewUser:
     password = f.take("password", passwords.new_password, r.password)
     first_name = f.take("first_name", values.name, r.first_name)
     last_name = f.take("last_name", values.name, r.last_name)
+    locale = f.take("locale", values.locale, r.locale)
     f.done()
-    return NewUser(Profile(email, first_name, last_name), password)
+    return NewUser(Profile(email, first_name, last_name, locale), password)
 
 
 def update_user(r: pb.UpdateUserRequest) -> tuple[uuid.UUID, ProfileChanges]:
@@ -89,7 +90,12 @@ def update_user(r: pb.UpdateUserRequest) -> tuple[uuid.UUID, ProfileChanges]:
     unknown = [p for p in mask if p not in (*UPDATABLE, "*")]
     if unknown:
         raise InvalidArgument.of("update_mask", f"cannot update {', '.join(unknown)}")
-    given = {"first_name": r.user.first_name, "last_name": r.user.last_name, "email": r.user.email}
+    given = {
+        "first_name": r.user.first_name,
+        "last_name": r.user.last_name,
+        "email": r.user.email,
+        "locale": r.user.locale,
+    }
     if "*" in mask:
         paths = list(UPDATABLE)
     else:
@@ -101,6 +107,7 @@ def update_user(r: pb.UpdateUserRequest) -> tuple[uuid.UUID, ProfileChanges]:
         "email": values.email,
         "first_name": values.name,
         "last_name": values.name,
+        "locale": values.locale,
     }
     checked = {path: f.take(f"user.{path}", checks[path], given[path]) for path in paths}
     f.done()
@@ -108,6 +115,7 @@ def update_user(r: pb.UpdateUserRequest) -> tuple[uuid.UUID, ProfileChanges]:
         email=checked.get("email"),
         first_name=checked.get("first_name"),
         last_name=checked.get("last_name"),
+        locale=checked.get("locale"),
     )
 
 
@@ -206,6 +214,7 @@ def _imported_user(at: str, u: pb.ImportedUser) -> ImportedUser | InvalidArgumen
     email = f.take(f"{at}.email", values.email, u.email)
     first_name = f.take(f"{at}.first_name", values.name, u.first_name)
     last_name = f.take(f"{at}.last_name", values.name, u.last_name)
+    locale = f.take(f"{at}.locale", values.locale, u.locale)
     # An empty hash is a missing field; a present one in no accepted format is its own
     # reason, since no edit of the data fixes it (the user needs a password reset).
     (hashes if u.password_hash else f).take(
@@ -217,7 +226,7 @@ def _imported_user(at: str, u: pb.ImportedUser) -> ImportedUser | InvalidArgumen
         return UnsupportedHashFormat(hashes.violations + f.violations)
     if f.violations:
         return InvalidArgument(f.violations)
-    profile = Profile(email, first_name, last_name)
+    profile = Profile(email, first_name, last_name, locale)
     return ImportedUser(profile, u.password_hash, u.email_verified, create_time)
 
 

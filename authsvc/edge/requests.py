@@ -19,6 +19,7 @@ from authsvc.edge import paging
 from authsvc.errors import FieldViolation, InvalidArgument, UnsupportedHashFormat
 from authsvc.flows.accounts import NewUser
 from authsvc.flows.credentials import PasswordChange
+from authsvc.flows.email_verification import VerificationRequest
 from authsvc.flows.mailed_tokens import Presented
 from authsvc.flows.password_reset import NewPassword, ResetRequest
 from authsvc.flows.second_factor import Code
@@ -155,6 +156,13 @@ def complete_password_reset(r: pb.CompletePasswordResetRequest) -> NewPassword:
     user_agent = f.take("user_agent", values.user_agent, r.user_agent)
     f.done()
     return NewPassword(Presented(token, ip_address, user_agent), new)
+
+
+def start_email_verification(r: pb.StartEmailVerificationRequest) -> VerificationRequest:
+    """The user by id, by their own session token, or both (the flow checks they agree)."""
+    if r.session_token:
+        return VerificationRequest(one("user_id", values.optional_uuid_id, r.user_id), r.session_token)
+    return VerificationRequest(one("user_id", values.uuid_id, r.user_id))
 
 
 def verify_email(r: pb.VerifyEmailRequest) -> Presented:

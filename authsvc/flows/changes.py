@@ -10,7 +10,9 @@ A flow states what happened once, in the vocabulary of ``AuditEvent``::
 and ``Changes`` does the rest: one transaction; the audit rows in it; the notices to
 other replicas' validation caches queued in it (delivered only if it commits); this
 replica's cache invalidated when it ends; and, once it has committed, one security log
-line per audited event. A flow that must keep a change and still fail the call (a
+line per audited event. The mail a change causes (``change.mail``) is queued in the
+same transaction (``flows.mail_outbox``), and the sender woken once it committed.
+A flow that must keep a change and still fail the call (a
 revocation on token reuse, the audit row of a throttled attempt) leaves the block
 normally, then raises.
 """
@@ -27,10 +29,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session as DbSession
 
+from authsvc.flows.mail_outbox import Outbox, PendingMail, shown
 from authsvc.rules import audit
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.mail import EXPIRES, Mail, MailKind
 from authsvc.storage.engine import Database
 from authsvc.storage.invalidation import Invalidations, publish
+from authsvc.storage.models import User
+from authsvc.storage.read_model import UserView
 from authsvc.storage.validation_cache import ValidationCache
 
 security_log = logging.getLogger("authsvc.security")
@@ -57,8 +63,10 @@ class Change:
 
     db: DbSession
     now: datetime
+    outbox: Outbox = field(default_factory=Outbox)
     invalidations: Invalidations = field(default_factory=Invalidations)
     _events: list[tuple[AuditEvent, Who, dict[str, str]]] = field(default_factory=list)
+    _mails: list[PendingMail] = field(default_factory=list)
 
     def ended(self, *session_ids: uuid.UUID | str) -> None:
         """Sessions revoked (or whose session token was replaced): caches forget them."""
@@ -85,6 +93,59 @@ class Change:
         )
         self._events.append((event, who, log))
 
+    def mail(
+        self,
+        kind: MailKind,
+        to: User | UserView | str,
+        who: Who = NOBODY,
+        *,
+        token: str | None = None,
+        expires_at: datetime | None = None,
+        address: str = "",
+        **data: str,
+    ) -> bool:
+        """Queues a mail of ``kind`` to the user (or to a bare address) with this change.
+
+        ``token``: the raw single-use token of its link (stored sealed, rendered into
+        the link at send time), valid until ``expires_at``. ``address``: another
+        recipient than the user's email (the old address, after a change). ``data``:
+        template variables beyond the common ones (never a secret). False, queueing
+        nothing, when this kind is not sent (``caller`` mode, or a notice turned off).
+        """
+        if not self.outbox.sends(kind):
+            return False
+        user = {"email": to, "first_name": "", "last_name": "", "locale": ""}
+        user_id = None
+        if not isinstance(to, str):
+            user = {k: getattr(to, k) for k in ("email", "first_name", "last_name", "locale")}
+            user_id = uuid.UUID(str(to.id))
+        recipient = address or str(user["email"])
+        variables: dict[str, Any] = {
+            "email": recipient,
+            "user": user,
+            "time": shown(self.now),
+            "ip_address": who.ip_address,
+            "user_agent": who.user_agent,
+            **data,
+        }
+        if expires_at is not None:
+            variables |= {"expires_at": shown(expires_at), EXPIRES: expires_at.timestamp()}
+        letter = Mail(kind, recipient, str(user["locale"]), user_id, variables)
+        self._mails.append(PendingMail(letter, token))
+        return True
+
+    def notify(self, kind: MailKind, user_id: uuid.UUID, who: Who = NOBODY, **data: str) -> None:
+        """Queues the security notice ``kind`` to the user ``user_id``, if it is sent
+        (the user is read only then)."""
+        if self.outbox.sends(kind):
+            user = self.db.get(User, user_id)
+            if user is not None:
+                self.mail(kind, user, who, **data)
+
+    def write_mails(self) -> int:
+        """Queues the mails of this change (right before it commits)."""
+        return self.outbox.write(self.db, self.now, self._mails) if self._mails else 0
+
     def log_events(self) -> None:
         """Writes the security log line of each audited event (after the commit)."""
         for event, who, fields in self._events:
@@ -101,19 +162,28 @@ def _text(value: uuid.UUID | None) -> str | None:
 class Changes:
     """Opens audited changes (and plain reads) on one database, for every flow."""
 
-    def __init__(self, database: Database, cache: ValidationCache[Any], clock: Clock) -> None:
+    def __init__(
+        self,
+        database: Database,
+        cache: ValidationCache[Any],
+        clock: Clock,
+        outbox: Outbox | None = None,
+    ) -> None:
         self.database = database
         self.clock = clock
+        self.outbox = outbox or Outbox()
         self._cache = cache
 
     @contextmanager
     def open(self) -> Iterator[Change]:
         """A write transaction as a Change: committed when the block ends normally."""
         change: Change | None = None
+        mailed = 0
         try:
             with self.database.transaction() as db:
-                change = Change(db, self.clock())
+                change = Change(db, self.clock(), self.outbox)
                 yield change
+                mailed = change.write_mails()
                 publish(db, change.invalidations)
         finally:
             # Even after a rollback: forgetting too much only costs a lookup.
@@ -121,6 +191,8 @@ class Changes:
                 done = change.invalidations
                 self._cache.invalidate(done.sessions, done.users)
         assert change is not None  # the block ran, and committed
+        if mailed:
+            self.outbox.wake.set()
         change.log_events()
 
     @contextmanager

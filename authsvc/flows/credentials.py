@@ -10,6 +10,7 @@ from authsvc.flows.changes import Changes, Who
 from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.mail import MailKind
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.user_tokens import Purpose
 from authsvc.rules.validation import TokenValidator
@@ -72,6 +73,7 @@ class Credentials:
             change.changed_user(user.id)
             self._check.succeeded(change, attempt)
             change.audit(AuditEvent.PASSWORD_CHANGED, who)
+            change.mail(MailKind.PASSWORD_CHANGED, user, who, how="changed")
 
     def set_password(self, user_id: uuid.UUID, new_password: str) -> None:
         """Sets the password as an administrator; ends every session of the user, any
@@ -79,9 +81,10 @@ class Credentials:
         Hashes outside the transaction."""
         new_hash = self._hasher.hash(new_password)
         with self._changes.open() as change:
-            users.get_user(change.db, user_id)
+            user = users.get_user(change.db, user_id)
             users.set_password(change.db, user_id, new_hash, change.now)
             user_tokens.forget(change.db, user_id, Purpose.RESET)
             change.ended(*sessions.revoke_all(change.db, user_id))
             change.changed_user(user_id)
             change.audit(AuditEvent.PASSWORD_SET, Who(user_id))
+            change.mail(MailKind.PASSWORD_CHANGED, user, Who(user_id), how="set")

@@ -28,6 +28,7 @@ from authsvc.flows.sign_in import (
 )
 from authsvc.rules import challenges, passkeys, users
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.mail import MailKind
 from authsvc.rules.challenges import Ceremony
 from authsvc.rules.passkeys import RelyingParty
 from authsvc.rules.values import Email
@@ -101,6 +102,7 @@ class Passkeys:
                     raise ChallengeInvalid()  # finished concurrently: nothing written
                 stored = passkeys.add(change.db, found.user_id, new, name, change.now)
                 change.audit(AuditEvent.PASSKEY_REGISTERED, who, str(stored.id))
+                change.notify(MailKind.PASSKEY_ADDED, found.user_id, who, passkey_name=stored.name)
         except IntegrityError:
             raise PasskeyInvalid("this passkey is already registered") from None
         return stored
@@ -119,6 +121,7 @@ class Passkeys:
             assert who.user_id is not None
             passkeys.remove(change.db, who.user_id, passkey_id)
             change.audit(AuditEvent.PASSKEY_REMOVED, who, str(passkey_id))
+            change.notify(MailKind.SECOND_FACTOR_REMOVED, who.user_id, who, factor="passkey")
 
     def start_sign_in(self, email: Email | None) -> Started:
         """Options to sign in: the user's passkeys, or (no email) any discoverable one.

@@ -12,6 +12,7 @@ from authsvc.flows.email_verification import EmailVerification
 from authsvc.flows.factors import Factors
 from authsvc.flows.housekeeping import Housekeeping
 from authsvc.flows.importing import Importing
+from authsvc.flows.mail_delivery import MailDelivery
 from authsvc.flows.passkeys import Passkeys
 from authsvc.flows.password_reset import PasswordReset
 from authsvc.flows.sessions import Sessions
@@ -36,3 +37,4 @@ class Flows:
     factors: Factors
     step_up: StepUp
     passkeys: Passkeys
+    mail: MailDelivery

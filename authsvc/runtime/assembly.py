@@ -10,10 +10,12 @@ without bound.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -37,6 +39,8 @@ from authsvc.flows.email_verification import EmailVerification
 from authsvc.flows.factors import FactorPolicy, Factors
 from authsvc.flows.housekeeping import Housekeeping
 from authsvc.flows.importing import Importing
+from authsvc.flows.mail_delivery import DeliveryPolicy, MailDelivery
+from authsvc.flows.mail_outbox import MailPolicy, Outbox
 from authsvc.flows.mailed_tokens import TokenCheck
 from authsvc.flows.passkeys import Passkeys
 from authsvc.flows.password_reset import PasswordReset
@@ -49,6 +53,8 @@ from authsvc.flows.step_up import StepUp
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.hashing import Hasher
+from authsvc.rules.mail import MailKind
+from authsvc.rules.mail_templates import MailTemplates
 from authsvc.rules.passkeys import RelyingParty
 from authsvc.rules.sessions import SessionPolicy
 from authsvc.rules.throttling import ThrottlePolicy
@@ -58,8 +64,10 @@ from authsvc.runtime import tls
 from authsvc.runtime.health import SERVICE_NAME, DatabaseHealth
 from authsvc.runtime.housekeeping import PurgeTimer
 from authsvc.runtime.logs import AccessSummaries
+from authsvc.runtime.mail_sender import MailSender
 from authsvc.runtime.metrics import Metrics, MetricsServer, start_metrics_server
 from authsvc.runtime.settings import Settings
+from authsvc.runtime.smtp import SmtpTransport
 from authsvc.storage.engine import Database, make_engine
 from authsvc.storage.invalidation import Listener
 from authsvc.storage.models import utcnow
@@ -164,6 +172,44 @@ def retention(settings: Settings) -> Retention:
     )
 
 
+#: How often the mail sender looks for due mail queued elsewhere (other processes or
+#: replicas; this process's own changes wake it at once), in seconds.
+MAIL_POLL_INTERVAL = 2.0
+
+
+def mail_policy(settings: Settings) -> MailPolicy:
+    """What authsvc mails, from the settings (nothing in ``caller`` mode)."""
+    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2]
+    return MailPolicy(
+        enabled=settings.sends_mail,
+        notices=frozenset(MailKind(name) for name in settings.mail_notices),
+        no_account_mail=settings.mail_no_account,
+        verify_on_sign_up=settings.verify_email_on_sign_up,
+        sign_up_enumeration_safe=settings.sign_up_enumeration_safe,
+        recipient_limit=settings.mail_recipient_limit,
+        domain=domain or "authsvc.invalid",
+    )
+
+
+def mail_delivery(settings: Settings, changes: Changes) -> MailDelivery:
+    """The outbox's sender flow: smtplib to AUTHSVC_SMTP_URL (none in ``caller`` mode)."""
+    url = settings.smtp_url
+    timeout = settings.smtp_timeout.total_seconds()
+    transport = SmtpTransport(url, settings.smtp_ca_file, timeout) if url else None
+    policy = DeliveryPolicy(
+        sender=settings.mail_from,
+        links={
+            MailKind.PASSWORD_RESET: settings.reset_url,
+            MailKind.EMAIL_VERIFICATION: settings.verify_url,
+        },
+        # Longer than any one SMTP conversation (each step has the timeout).
+        lease=4 * settings.smtp_timeout,
+        retry_for=settings.mail_retry_for,
+    )
+    templates = MailTemplates(settings.mail_templates)
+    return MailDelivery(changes, templates, settings.secret_key, transport, policy)
+
+
 def make_hash_capacity(settings: Settings, processes: int = 1) -> HashCapacity:
     """The replica's password-hash capacity, for ``processes`` worker processes.
 
@@ -221,13 +267,20 @@ class Infrastructure:
 
 def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flows:
     """Every flow, wired to ``infra`` with the policies ``settings`` describe."""
-    changes = Changes(infra.database, infra.cache, clock)
+    outbox = Outbox(mail_policy(settings), settings.secret_key, threading.Event())
+    changes = Changes(infra.database, infra.cache, clock, outbox)
     codes = _second_factor_check(settings, changes)
     factors = _factors(settings, changes, infra, codes)
     signing_in = _sign_in(settings, infra, changes, codes)
     passkeys = _passkeys(settings, changes, factors, signing_in)
+    verification = EmailVerification(
+        changes,
+        _token_check(settings, changes, Purpose.VERIFICATION),
+        infra.validator,
+        settings.verification_ttl,
+    )
     return Flows(
-        accounts=Accounts(changes, infra.hasher),
+        accounts=Accounts(changes, infra.hasher, verification),
         sign_in=signing_in,
         sessions=Sessions(changes, infra.validator, session_policy(settings)),
         credentials=Credentials(
@@ -239,11 +292,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         audit_trail=AuditTrail(changes),
         housekeeping=Housekeeping(changes, retention(settings)),
         password_reset=_password_reset(settings, infra, changes),
-        email_verification=EmailVerification(
-            changes,
-            _token_check(settings, changes, Purpose.VERIFICATION),
-            settings.verification_ttl,
-        ),
+        email_verification=verification,
         api_keys=ApiKeys(changes, settings.api_key_cache_ttl),
         importing=Importing(changes),
         factors=factors,
@@ -256,6 +305,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
             passkeys,
         ),
         passkeys=passkeys,
+        mail=mail_delivery(settings, changes),
     )
 
 
@@ -348,12 +398,15 @@ class AuthServer:
     metrics: MetricsServer | None = None  # None unless AUTHSVC_METRICS_ADDRESS is set
     purge_timer: PurgeTimer | None = None
     summaries: AccessSummaries | None = None  # with AUTHSVC_ACCESS_LOG=summary
+    mail_sender: MailSender | None = None  # with AUTHSVC_MAIL_DELIVERY=smtp
 
     def stop(self, grace: float | None) -> None:
         """Refuses new calls, lets calls in flight finish within ``grace``, then closes."""
         self.health.stop()
         if self.purge_timer:
             self.purge_timer.stop()
+        if self.mail_sender:
+            self.mail_sender.stop()
         self.grpc_server.stop(grace).wait()
         if self.summaries:
             self.summaries.stop()  # after the drain: the last calls are summed up too
@@ -404,9 +457,12 @@ def create_server(
     server.start()
     timer = _start_purge_timer(settings, flows)
     summaries = _start_summaries(settings, access_log)
+    sender = _start_mail_sender(settings, flows)
     log.info("serving %s on port %d", SERVICE_NAME, port)
     _log_caller_mode(settings)
-    started = AuthServer(server, flows, infra, health, port, metrics_server, timer, summaries)
+    started = AuthServer(
+        server, flows, infra, health, port, metrics_server, timer, summaries, sender
+    )
     return started, port
 
 
@@ -454,6 +510,16 @@ def _start_purge_timer(settings: Settings, flows: Flows) -> PurgeTimer | None:
     return timer
 
 
+def _start_mail_sender(settings: Settings, flows: Flows) -> MailSender | None:
+    if not settings.sends_mail:
+        return None
+    wake = flows.mail.wake_event
+    sender = MailSender(flows.mail, wake, MAIL_POLL_INTERVAL)
+    sender.start()
+    log.info("mail delivery: smtp via %s", settings.smtp_url)
+    return sender
+
+
 def _start_summaries(settings: Settings, access_log: AccessLog) -> AccessSummaries | None:
     if settings.access_log is not AccessLogMode.SUMMARY:
         return None
@@ -492,7 +558,9 @@ def _interceptors(
     # Outermost of all: grpcio reads the pool from the handler the whole chain returns.
     hot_pool = futures.ThreadPoolExecutor(settings.validate_threads, thread_name_prefix="hot")
     interceptors.insert(0, HotPath(hot_pool))
-    admission = Admission(settings.callers, settings.privileged_from_anywhere)
+    admission = Admission(
+        settings.callers, settings.privileged_from_anywhere, tokens_mailed=settings.sends_mail
+    )
     interceptors.append(
         CallerInterceptor(admission, flows.api_keys, flows.audit_trail.caller_denied)
     )

@@ -1,5 +1,5 @@
-"""``authsvc serve | migrate | health | purge | api-key | import | reencrypt-secrets``: the
-command line."""
+"""``authsvc serve | migrate | health | purge | api-key | import | mail |
+reencrypt-secrets``: the command line."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from authsvc.errors import MfaNotConfigured
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.changes import Changes
-from authsvc.rules import totp
+from authsvc.flows.mail_delivery import MailDelivery
+from authsvc.rules import mail, totp
 from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.values import Rejected
 from authsvc.runtime import health_probe, tls, user_import, workers
-from authsvc.runtime.assembly import create_server, make_hash_capacity, retention
+from authsvc.runtime.assembly import create_server, mail_delivery, make_hash_capacity, retention
 from authsvc.runtime.logs import configure_logging
 from authsvc.runtime.settings import ConfigError, Settings, flags, load_settings
 from authsvc.storage import migrate, purge
@@ -45,6 +46,8 @@ _COMMANDS = {
     "api-key": "create, list or revoke the API keys calling services send as x-api-key",
     "import": "migrate the schema, then import users (with their old password hashes) from a "
     "JSON-lines file, in batches; safe to run again",
+    "mail": "list the outbox of mail authsvc sends (AUTHSVC_MAIL_DELIVERY=smtp), or re-queue "
+    "failed mail",
     "reencrypt-secrets": "seal every stored TOTP secret with the first AUTHSVC_SECRET_KEY "
     "(after putting a new key first), and exit",
 }
@@ -56,11 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for command, summary in _COMMANDS.items():
         cmd = sub.add_parser(command, help=summary)
-        if command != "api-key":  # its actions take the flags, after the action's name
+        if command not in ("api-key", "mail"):  # their actions take the flags, after them
             _add_flags(cmd, command)
     health = sub.choices["health"]
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait")
     _api_key_parser(sub.choices["api-key"])
+    _mail_parser(sub.choices["mail"])
     sub.choices["import"].add_argument(
         "file",
         type=Path,
@@ -86,6 +90,19 @@ def _api_key_parser(parser: argparse.ArgumentParser) -> None:
     target = revoke.add_mutually_exclusive_group(required=True)
     target.add_argument("name", nargs="?", help="revoke every live key with this name")
     target.add_argument("--id", dest="key_id", help="revoke only the key with this id")
+
+
+def _mail_parser(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="the newest mails: id, status, kind, recipient")
+    listing.add_argument("--status", choices=mail.STATUSES, help="only mails in this status")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    retry = actions.add_parser("retry", help="re-queue failed (or queued) mails: due now")
+    target = retry.add_mutually_exclusive_group(required=True)
+    target.add_argument("ids", nargs="*", default=[], help="the ids of the mails to re-queue")
+    target.add_argument("--failed", action="store_true", help="re-queue every failed mail")
+    for action in (listing, retry):
+        _add_flags(action, "mail")
 
 
 def package_version() -> str:
@@ -114,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "api-key": run_api_key,
         "import": run_import,
         "reencrypt-secrets": run_reencrypt,
+        "mail": run_mail,
     }
     return commands[args.command](settings, args)
 
@@ -146,6 +164,7 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"purged {done.user_tokens} expired reset and verification tokens")
     print(f"purged {done.audit_events} audit events and {done.throttle_rows} throttling rows")
     print(f"purged {done.ceremonies} expired challenges and unconfirmed TOTP enrolments")
+    print(f"purged {done.mails} mails sent or failed before the audit retention")
     return 0
 
 
@@ -228,6 +247,48 @@ def _revoke_keys(keys: ApiKeys, args: argparse.Namespace) -> int:
         print(f"authsvc: no live API key has {wanted}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_mail(settings: Settings, args: argparse.Namespace) -> int:
+    """``mail list [--status S] [--limit N] | retry (ID... | --failed)``, after upgrading
+    the schema. Exit status 1 when retry matched nothing, 2 for a bad id."""
+    if (status := run_migrate(settings, args)) != 0:
+        return status
+    db = Database(make_engine(settings.database_url))
+    delivery = mail_delivery(settings, Changes(db, ValidationCache(0), utcnow))
+    try:
+        if args.action == "list":
+            return _list_mail(delivery, args)
+        return _retry_mail(delivery, args)
+    except Rejected as exc:
+        print(f"authsvc: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+
+
+def _list_mail(delivery: MailDelivery, args: argparse.Namespace) -> int:
+    print(f"{'ID':36}  {'STATUS':6}  {'KIND':25}  {'QUEUED':20}  {'TRIES':5}  RECIPIENT / ERROR")
+    for m in delivery.listing(args.status, max(1, args.limit)):
+        due = f" next {_when(m.next_attempt_at)}" if m.status == mail.QUEUED else ""
+        error = f"  {m.last_error}" if m.last_error else ""
+        print(
+            f"{m.id!s:36}  {m.status:6}  {m.kind:25}  {_when(m.queued_at):20}  "
+            f"{m.attempts:5}  {m.recipient}{due}{error}"
+        )
+    return 0
+
+
+def _retry_mail(delivery: MailDelivery, args: argparse.Namespace) -> int:
+    ids = []
+    for text in args.ids:
+        try:
+            ids.append(uuid.UUID(text))
+        except ValueError:
+            raise Rejected(f"{text!r} is not a mail id (a UUID)") from None
+    count = delivery.retry(ids, every_failed=args.failed)
+    print(f"re-queued {count} mails", file=sys.stderr)
+    return 0 if count else 1
 
 
 def _when(time: datetime | None) -> str:

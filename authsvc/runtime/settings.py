@@ -288,7 +288,7 @@ class Settings:
         "`postgresql://user:pass@host/db` or `sqlite:///path`",
         _D,
         flag="--database-url",
-        commands=("serve", "migrate", "purge", "api-key", "import", "reencrypt-secrets"),
+        commands=("serve", "migrate", "purge", "api-key", "import", "mail", "reencrypt-secrets"),
     )
     purge_interval: timedelta = setting(
         timedelta(minutes=15),

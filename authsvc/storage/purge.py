@@ -1,6 +1,7 @@
 """Deleting what nothing can use any more, in small batches: expired sessions, expired
 reset and verification tokens, audit events past their retention, throttling state that
-no longer counts, and expired challenges and unconfirmed TOTP enrolments.
+no longer counts, expired challenges and unconfirmed TOTP enrolments, and mail sent or
+failed longer ago than the audit retention.
 
 A session is purgeable once nothing can use it: its update token has expired
 (``refresh_expires_at``, already capped by the absolute lifetime) and so has its session
@@ -21,6 +22,7 @@ from authsvc.storage.engine import Database
 from authsvc.storage.models import (
     AuditRecord,
     Challenge,
+    MailRow,
     Session,
     ThrottleCounter,
     ThrottleFailure,
@@ -52,6 +54,8 @@ class Purged:
     user_tokens: int = 0
     #: Expired sign-in challenges, passkey ceremonies and unconfirmed TOTP enrolments.
     ceremonies: int = 0
+    #: Mail sent or failed before the audit retention.
+    mails: int = 0
 
 
 def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention) -> Purged:
@@ -65,7 +69,9 @@ def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention)
         )
         state = _purge_throttling(tx, now, retention)
         ceremonies = _purge_ceremonies(tx, now)
-    return Purged(sessions, events, state, tokens, ceremonies)
+        done = (MailRow.status != "queued") & (MailRow.updated_at < now - retention.audit)
+        mails = _delete(tx, delete(MailRow).where(done))
+    return Purged(sessions, events, state, tokens, ceremonies, mails)
 
 
 def _purge_ceremonies(db: DbSession, now: datetime) -> int:

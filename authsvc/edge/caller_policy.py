@@ -203,7 +203,6 @@ class Admission:
             "own network policy decides who reaches authsvc"
         )
 
-
     def _privileged(self, method: str) -> bool:
         return is_privileged(method, tokens_mailed=self.tokens_mailed)
 

@@ -161,7 +161,9 @@ def complete_password_reset(r: pb.CompletePasswordResetRequest) -> NewPassword:
 def start_email_verification(r: pb.StartEmailVerificationRequest) -> VerificationRequest:
     """The user by id, by their own session token, or both (the flow checks they agree)."""
     if r.session_token:
-        return VerificationRequest(one("user_id", values.optional_uuid_id, r.user_id), r.session_token)
+        return VerificationRequest(
+            one("user_id", values.optional_uuid_id, r.user_id), r.session_token
+        )
     return VerificationRequest(one("user_id", values.uuid_id, r.user_id))
 
 

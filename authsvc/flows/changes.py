@@ -102,7 +102,7 @@ class Change:
         token: str | None = None,
         expires_at: datetime | None = None,
         address: str = "",
-        **data: str,
+        **data: Any,
     ) -> bool:
         """Queues a mail of ``kind`` to the user (or to a bare address) with this change.
 
@@ -134,7 +134,7 @@ class Change:
         self._mails.append(PendingMail(letter, token))
         return True
 
-    def notify(self, kind: MailKind, user_id: uuid.UUID, who: Who = NOBODY, **data: str) -> None:
+    def notify(self, kind: MailKind, user_id: uuid.UUID, who: Who = NOBODY, **data: Any) -> None:
         """Queues the security notice ``kind`` to the user ``user_id``, if it is sent
         (the user is read only then)."""
         if self.outbox.sends(kind):

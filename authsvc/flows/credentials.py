@@ -10,8 +10,8 @@ from authsvc.flows.changes import Changes, Who
 from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
-from authsvc.rules.mail import MailKind
 from authsvc.rules.hashing import Hasher
+from authsvc.rules.mail import MailKind
 from authsvc.rules.user_tokens import Purpose
 from authsvc.rules.validation import TokenValidator
 from authsvc.storage.models import AuthMethod

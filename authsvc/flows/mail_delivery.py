@@ -34,6 +34,7 @@ from authsvc.storage.models import MailRow
 
 log = logging.getLogger("authsvc.mail")
 
+
 class MailDeferred(Exception):
     """The mail could not be sent now (SMTP 4xx, connection, TLS, login): retry later."""
 
@@ -64,7 +65,8 @@ class DeliveryPolicy:
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failed attempt: 5 s, 10 s, 20 s, … 1 h."""
-        return min(self.first_retry * 2 ** min(attempts - 1, 20), self.max_backoff)
+        doubled: timedelta = self.first_retry * 2 ** min(attempts - 1, 20)
+        return min(doubled, self.max_backoff)
 
 
 @dataclass(frozen=True)

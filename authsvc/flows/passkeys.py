@@ -28,8 +28,8 @@ from authsvc.flows.sign_in import (
 )
 from authsvc.rules import challenges, passkeys, users
 from authsvc.rules.audit import AuditEvent
-from authsvc.rules.mail import MailKind
 from authsvc.rules.challenges import Ceremony
+from authsvc.rules.mail import MailKind
 from authsvc.rules.passkeys import RelyingParty
 from authsvc.rules.values import Email
 from authsvc.storage.models import Authentication, AuthMethod, Challenge, Passkey

@@ -33,12 +33,12 @@ ERROR_MAX = 512
 class MailKind(enum.StrEnum):
     """Every mail authsvc sends; the value names its templates."""
 
-    PASSWORD_RESET = "password_reset"
-    PASSWORD_RESET_NO_ACCOUNT = "password_reset_no_account"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 (a mail's name, not a secret)
+    PASSWORD_RESET_NO_ACCOUNT = "password_reset_no_account"  # noqa: S105
     EMAIL_VERIFICATION = "email_verification"
     SIGN_UP_ATTEMPT = "sign_up_attempt"
     # Security notices (AUTHSVC_MAIL_NOTICES):
-    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105
     EMAIL_CHANGED = "email_changed"
     SECOND_FACTOR_ADDED = "second_factor_added"
     SECOND_FACTOR_REMOVED = "second_factor_removed"

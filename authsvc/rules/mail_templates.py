@@ -105,7 +105,8 @@ class MailTemplates:
             template = self._env.select_template(candidates)
             return template.render(variables)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateProblem(f"{exc.filename or exc.name} line {exc.lineno}: {exc.message}")
+            where = exc.filename or exc.name
+            raise TemplateProblem(f"{where} line {exc.lineno}: {exc.message}") from None
         except jinja2.TemplateError as exc:
             raise TemplateProblem(f"{name} ({locale or 'default'}): {exc}") from None
 

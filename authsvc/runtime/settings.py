@@ -14,10 +14,10 @@ import enum
 import os
 import re
 import sys
-from email.utils import parseaddr
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,9 @@ def mail_address(text: str) -> str:
     try:
         email(address)
     except Rejected:
-        raise ValueError(f"{text!r} is not an address like Example <no-reply@example.com>")
+        raise ValueError(
+            f"{text!r} is not an address like Example <no-reply@example.com>"
+        ) from None
     return text.strip()
 
 
@@ -829,8 +831,8 @@ class Settings:
         False,
         "AUTHSVC_MAIL_NO_ACCOUNT",
         parse_bool,
-        "StartPasswordReset for an address with no account mails it \"someone asked to "
-        "reset a password for this address, but there is no account\"",
+        'StartPasswordReset for an address with no account mails it "someone asked to '
+        'reset a password for this address, but there is no account"',
         _M,
         shown_default="`false`",
     )
@@ -847,7 +849,7 @@ class Settings:
         "AUTHSVC_SIGN_UP_ENUMERATION_SAFE",
         parse_bool,
         "CreateUser for a taken email answers as for a new one (after the same work) and "
-        "mails the owner \"someone tried to sign up with your address\" (needs `smtp`)",
+        'mails the owner "someone tried to sign up with your address" (needs `smtp`)',
         _M,
         shown_default="`false`",
     )

@@ -78,9 +78,7 @@ def test_an_unknown_email_gets_the_same_answer_and_no_mail(
     assert mails(database) == []
 
 
-def test_the_no_account_mail_goes_out_when_turned_on(
-    start_server: Start, smtp: MailServer
-) -> None:
+def test_the_no_account_mail_goes_out_when_turned_on(start_server: Start, smtp: MailServer) -> None:
     _, stub = start_server(**smtp.settings(mail_no_account=True))
     stub.StartPasswordReset(pb.StartPasswordResetRequest(email="nobody@example.com"))
     (mail,) = smtp.wait_for("nobody@example.com")
@@ -140,9 +138,7 @@ def test_security_notices_arrive_and_hold_no_secret(start_server: Start, smtp: M
     )
     changed = smtp.wait_for("ada@example.com")[0]
     assert changed["Subject"] == "Your password was changed"
-    stub.UpdateUser(
-        pb.UpdateUserRequest(user=pb.User(id=user.id, email="ada@example.org"))
-    )
+    stub.UpdateUser(pb.UpdateUserRequest(user=pb.User(id=user.id, email="ada@example.org")))
     moved = smtp.wait_for("ada@example.com", 2)[1]  # to the old address
     assert "ada@example.org" in body(moved)
     stub.DisableUser(pb.DisableUserRequest(id=user.id))
@@ -198,7 +194,7 @@ def test_a_broken_template_stops_the_start(
 ) -> None:
     (tmp_path / "fr").mkdir()
     (tmp_path / "fr" / "account_disabled.txt").write_text("{{ user.nickname }}")
-    with pytest.raises(ConfigError, match="AUTHSVC_MAIL_TEMPLATES: .*account_disabled"):
+    with pytest.raises(ConfigError, match=r"AUTHSVC_MAIL_TEMPLATES: .*account_disabled"):
         make_settings(**smtp.settings(mail_templates=str(tmp_path)))
     (tmp_path / "fr" / "account_disabled.txt").write_text("{% if %}")
     with pytest.raises(ConfigError, match="line 1"):
@@ -289,7 +285,9 @@ def test_caller_mode_still_hands_out_tokens_and_sends_nothing(
     stub: pb_grpc.AuthServiceStub, database: Database
 ) -> None:
     sign_up(stub)
-    assert stub.StartPasswordReset(pb.StartPasswordResetRequest(email="ada@example.com")).reset_token
+    assert stub.StartPasswordReset(
+        pb.StartPasswordResetRequest(email="ada@example.com")
+    ).reset_token
     assert mails(database) == []
 
 

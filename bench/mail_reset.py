@@ -1,0 +1,193 @@
+"""StartPasswordReset in ``smtp`` mail mode costs the RPC no more than in ``caller`` mode.
+
+    python -m bench.mail_reset [--users 200] [--threads 4] [--duration 10] [--rounds 2]
+                               [--write]
+
+Three ``authsvc serve`` subprocesses on one fresh PostgreSQL database, one after the
+other: ``caller`` mode (the token comes back), ``smtp`` mode with a local SMTP server
+(aiosmtpd, plain on loopback) receiving every mail, and ``smtp`` mode with the SMTP
+server down (every send fails and is retried). Each run signs up ``--users`` users,
+then ``--threads`` closed-loop clients call StartPasswordReset for them round-robin
+for ``--duration`` seconds (after 2 s of warm-up). The per-email start throttle and the
+per-recipient mail limit are raised so that every call does its full work: in ``smtp``
+mode each one queues a mail. The three runs are repeated ``--rounds`` times, interleaved,
+so that a neighbour's load on a shared machine does not land on one mode only.
+``--write`` puts the table in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import re
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from aiosmtpd.controller import Controller
+from cryptography.fernet import Fernet
+
+from authsvc_client.v1 import auth_service_pb2 as pb
+from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
+from bench.cli import DEFAULT_DSN
+from bench.population import fresh_database
+from bench.servers import authsvc_server, free_port
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+SECTION = "## StartPasswordReset: caller and smtp mail delivery"
+PASSWORD = "bench-password-8c1f-long"
+COMMON = {
+    "AUTHSVC_WORKERS": "1",
+    "AUTHSVC_PASSWORD_HASH": "pbkdf2:sha256:1000",
+    "AUTHSVC_RESET_START_LIMIT": "1000000",
+    "AUTHSVC_PURGE_INTERVAL": "0",
+}
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.count += 1
+        return "250 OK"
+
+
+@dataclass(frozen=True)
+class Result:
+    mode: str
+    calls: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    mails: int
+
+    def row(self) -> str:
+        rate = self.calls / self.seconds
+        return (
+            f"| {self.mode} | {rate:.0f} | {self.p50_ms:.2f} | {self.p99_ms:.2f} | {self.mails} |"
+        )
+
+
+@contextmanager
+def smtp_server(port: int) -> Iterator[_Counter]:
+    counter = _Counter()
+    controller = Controller(counter, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield counter
+    finally:
+        controller.stop()
+
+
+def mail_settings(port: int) -> dict[str, str]:
+    return {
+        "AUTHSVC_MAIL_DELIVERY": "smtp",
+        "AUTHSVC_SMTP_URL": f"smtp://127.0.0.1:{port}?starttls=false",
+        "AUTHSVC_SMTP_TIMEOUT": "2s",
+        "AUTHSVC_MAIL_FROM": "Bench <no-reply@example.com>",
+        "AUTHSVC_RESET_URL": "https://app.example.com/reset?token={token}",
+        "AUTHSVC_VERIFY_URL": "https://app.example.com/verify?token={token}",
+        "AUTHSVC_SECRET_KEY": Fernet.generate_key().decode(),
+        "AUTHSVC_MAIL_RECIPIENT_LIMIT": "1000000",
+        "AUTHSVC_MAIL_NOTICES": "none",
+    }
+
+
+def measure(address: str, emails: list[str], threads: int, duration: float) -> list[float]:
+    """Latencies (s) of the calls completed in the measured window."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = time.monotonic() + 2.0
+    end = start + duration
+    cycle = itertools.cycle(emails)
+
+    def client() -> None:
+        with grpc.insecure_channel(address) as channel:
+            stub = pb_grpc.AuthServiceStub(channel)
+            while (now := time.monotonic()) < end:
+                with lock:
+                    email = next(cycle)
+                stub.StartPasswordReset(pb.StartPasswordResetRequest(email=email), timeout=30)
+                if now >= start:
+                    with lock:
+                        latencies.append(time.monotonic() - now)
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return latencies
+
+
+def run(mode: str, url: str, settings: dict[str, str], args: argparse.Namespace) -> Result:
+    with authsvc_server(url, {**COMMON, **settings}) as server:
+        slug = re.sub(r"[^a-z]+", "-", mode)
+        emails = [f"{slug}-{i}@example.com" for i in range(args.users)]
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.AuthServiceStub(channel)
+            for email in emails:
+                stub.CreateUser(
+                    pb.CreateUserRequest(
+                        email=email, password=PASSWORD, first_name="B", last_name="M"
+                    )
+                )
+        latencies = measure(server.address, emails, args.threads, args.duration)
+    cuts = statistics.quantiles(latencies, n=100)
+    return Result(mode, len(latencies), args.duration, cuts[49] * 1000, cuts[98] * 1000, 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.mail_reset")
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--dsn", default=DEFAULT_DSN)
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args()
+    results = []
+    with fresh_database(args.dsn) as db:
+        for n in range(1, args.rounds + 1):
+            results.append(run(f"caller ({n})", db.url, {}, args))
+            port = free_port()
+            with smtp_server(port) as received:
+                up = run(f"smtp ({n})", db.url, mail_settings(port), args)
+                results.append(Result(**{**up.__dict__, "mails": received.count}))
+            down = free_port()  # nothing listens there: every send fails and is retried
+            results.append(run(f"smtp, server down ({n})", db.url, mail_settings(down), args))
+    table = render(results, args)
+    print(table)
+    if args.write:
+        write(table)
+
+
+def render(results: list[Result], args: argparse.Namespace) -> str:
+    lines = [
+        f"{args.threads} closed-loop clients, {args.users} users, {args.duration:.0f} s "
+        "measured after 2 s of warm-up, one `authsvc serve` process on PostgreSQL:",
+        "",
+        "| mode (round) | calls/s | p50 ms | p99 ms | mails received during the run |",
+        "|---|---|---|---|---|",
+        *(r.row() for r in results),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write(table: str) -> None:
+    text = DOCS.read_text()
+    command = "python -m bench.mail_reset --write"
+    block = f"{SECTION}\n\n```sh\n{command}\n```\n\n{table}"
+    pattern = re.compile(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", re.S)
+    text = pattern.sub(block.rstrip("\n"), text) if SECTION in text else text + "\n" + block
+    DOCS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

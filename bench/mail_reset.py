@@ -128,7 +128,7 @@ def measure(address: str, emails: list[str], threads: int, duration: float) -> l
 
 def run(mode: str, url: str, settings: dict[str, str], args: argparse.Namespace) -> Result:
     with authsvc_server(url, {**COMMON, **settings}) as server:
-        slug = re.sub(r"[^a-z]+", "-", mode)
+        slug = re.sub(r"[^a-z0-9]+", "-", mode).strip("-")
         emails = [f"{slug}-{i}@example.com" for i in range(args.users)]
         with grpc.insecure_channel(server.address) as channel:
             stub = pb_grpc.AuthServiceStub(channel)

@@ -61,7 +61,10 @@ class _Handler:
 class MailServer:
     """aiosmtpd on 127.0.0.1: STARTTLS required before AUTH (LOGIN/PLAIN)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, tls: str = "starttls") -> None:
+        """``tls``: ``starttls`` (required before AUTH), ``implicit`` (smtps) or ``none``
+        (a server that offers no STARTTLS and no AUTH)."""
+        self.tls = tls
         ca = CertificateAuthority(directory, "smtp test CA")
         issued = ca.server()
         self.ca_file = str(ca.cert)
@@ -75,7 +78,8 @@ class MailServer:
 
     @property
     def url(self) -> str:
-        return f"smtp://{USER}:{PASSWORD}@127.0.0.1:{self.port}"
+        scheme = "smtps" if self.tls == "implicit" else "smtp"
+        return f"{scheme}://{USER}:{PASSWORD}@127.0.0.1:{self.port}"
 
     def settings(self, **more: Any) -> dict[str, Any]:
         """Setting overrides of an authsvc that mails through this server."""
@@ -106,15 +110,27 @@ class MailServer:
         }
 
     def start(self) -> None:
+        options: dict[str, Any] = {
+            "authenticator": _authenticate,
+            "auth_require_tls": True,
+            "tls_context": self._tls,
+            "require_starttls": True,
+        }
+        if self.tls == "implicit":
+            # TLS from the first byte: aiosmtpd does not see it, so AUTH must not ask for it.
+            options = {
+                "authenticator": _authenticate,
+                "auth_require_tls": False,
+                "ssl_context": self._tls,
+            }
+        elif self.tls == "none":
+            options = {}
         self._controller = Controller(
             _Handler(self),
             hostname="127.0.0.1",
             port=self.port,
-            tls_context=self._tls,
-            require_starttls=True,
-            authenticator=_authenticate,
-            auth_require_tls=True,
             server_hostname="127.0.0.1",
+            **options,
         )
         self._controller.start()
 

@@ -316,3 +316,60 @@ def test_enumeration_safe_sign_up_answers_a_taken_email_as_a_new_one(
     assert "tried to sign up" in body(mail)
     with database.transaction() as db:
         assert db.scalar(text("SELECT count(*) FROM users")) == 1
+
+
+def test_smtps_speaks_tls_from_the_first_byte(start_server: Start, tmp_path: Path) -> None:
+    implicit = MailServer(tmp_path, tls="implicit")
+    implicit.start()
+    try:
+        _, stub = start_server(**implicit.settings())
+        sign_up(stub)
+        stub.StartPasswordReset(pb.StartPasswordResetRequest(email="ada@example.com"))
+        assert implicit.wait_for("ada@example.com")[0]["Subject"] == "Reset your password"
+    finally:
+        implicit.stop()
+
+
+def test_a_server_without_starttls_gets_no_mail(
+    start_server: Start, tmp_path: Path, database: Database
+) -> None:
+    plain = MailServer(tmp_path, tls="none")
+    plain.start()
+    try:
+        _, stub = start_server(**plain.settings())
+        sign_up(stub)
+        stub.StartPasswordReset(pb.StartPasswordResetRequest(email="ada@example.com"))
+        (row,) = eventually(lambda: [m for m in mails(database) if m.last_error], what="error")
+        assert "STARTTLS" in row.last_error and row.status == QUEUED
+        assert plain.messages() == []
+    finally:
+        plain.stop()
+
+
+def test_the_locale_is_checked_stored_updated_and_returned(stub: pb_grpc.AuthServiceStub) -> None:
+    failed = fails(
+        stub.CreateUser,
+        pb.CreateUserRequest(
+            email="ada@example.com", password=PASSWORD, first_name="A", last_name="L", locale="x1"
+        ),
+    )
+    assert (failed.code, failed.fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["locale"])
+    user = stub.CreateUser(
+        pb.CreateUserRequest(
+            email="ada@example.com",
+            password=PASSWORD,
+            first_name="A",
+            last_name="L",
+            locale="fr-ca",
+        )
+    ).user
+    assert user.locale == "fr-CA"
+    stub.UpdateUser(
+        pb.UpdateUserRequest(
+            user=pb.User(id=user.id, locale="de"), update_mask={"paths": ["locale"]}
+        )
+    )
+    assert stub.GetUser(pb.GetUserRequest(id=user.id)).user.locale == "de"
+    session = sign_in(stub)
+    validated = stub.ValidateToken(pb.ValidateTokenRequest(session_token=session.session_token))
+    assert validated.user.locale == "de"

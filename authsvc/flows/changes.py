@@ -20,6 +20,7 @@ normally, then raises.
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -133,6 +134,14 @@ class Change:
         letter = Mail(kind, recipient, str(user["locale"]), user_id, variables)
         self._mails.append(PendingMail(letter, token))
         return True
+
+    def mail_nothing(self, kind: MailKind, address: str) -> None:
+        """Does what queueing a token mail of ``kind`` to ``address`` costs (its throttle
+        count, sealing a token), queueing nothing: an answer that must not show whether
+        an account exists does the same work either way."""
+        if self.outbox.sends(kind):
+            letter = Mail(kind, address)
+            self._mails.append(PendingMail(letter, secrets.token_urlsafe(32), pretend=True))
 
     def notify(self, kind: MailKind, user_id: uuid.UUID, who: Who = NOBODY, **data: Any) -> None:
         """Queues the security notice ``kind`` to the user ``user_id``, if it is sent

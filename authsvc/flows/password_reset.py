@@ -96,6 +96,8 @@ class PasswordReset:
                 )
             elif found is None and self._changes.outbox.policy.no_account_mail:
                 change.mail(MailKind.PASSWORD_RESET_NO_ACCOUNT, request.email, who)
+            else:
+                change.mail_nothing(MailKind.PASSWORD_RESET, request.email)
         handed = issued.issued and not self._changes.outbox.enabled
         return StartedReset(issued.token if handed else "", issued.expires_at)
 

@@ -48,7 +48,8 @@ _COMMANDS = {
     "JSON-lines file, in batches; safe to run again",
     "mail": "list the outbox of mail authsvc sends (AUTHSVC_MAIL_DELIVERY=smtp), or re-queue "
     "failed mail",
-    "reencrypt-secrets": "seal every stored TOTP secret with the first AUTHSVC_SECRET_KEY "
+    "reencrypt-secrets": "seal every stored TOTP secret (and queued mail's token) with the "
+    "first AUTHSVC_SECRET_KEY "
     "(after putting a new key first), and exit",
 }
 
@@ -174,12 +175,14 @@ def run_reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
     try:
         with db.transaction() as tx:
             count = totp.reencrypt_all(tx, settings.secret_key, utcnow())
+            tokens = mail.reencrypt_all(tx, settings.secret_key, utcnow())
     except MfaNotConfigured as exc:
         print(f"authsvc: {exc.message}", file=sys.stderr)
         return 1
     finally:
         db.dispose()
     print(f"sealed {count} TOTP secrets with the first key")
+    print(f"sealed {tokens} tokens of queued mail with the first key")
     return 0
 
 

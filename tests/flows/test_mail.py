@@ -373,3 +373,22 @@ def test_the_locale_is_checked_stored_updated_and_returned(stub: pb_grpc.AuthSer
     session = sign_in(stub)
     validated = stub.ValidateToken(pb.ValidateTokenRequest(session_token=session.session_token))
     assert validated.user.locale == "de"
+
+
+def test_adding_and_removing_totp_mail_notices_without_the_secret_or_codes(
+    start_server: Start, smtp: MailServer, clock: FakeClock
+) -> None:
+    from tests.flows.test_multi_factor import complete, enrolled_user
+
+    _, stub = start_server(**smtp.settings())
+    secret, codes = enrolled_user(stub, clock)
+    (added,) = smtp.wait_for("ada@example.com")
+    assert added["Subject"] == "A second factor was added to your account"
+    assert "authenticator app" in body(added)
+    done = complete(stub, sign_in(stub).challenge.challenge_token, recovery_code=codes[0])
+    stub.RemoveTotp(pb.RemoveTotpRequest(session_token=done.session_token, code=codes[1]))
+    removed = smtp.wait_for("ada@example.com", 2)[1]
+    assert removed["Subject"] == "A second factor was removed from your account"
+    for mail in (added, removed):
+        assert secret not in mail.as_string()
+        assert not any(c in mail.as_string() for c in codes)

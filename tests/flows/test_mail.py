@@ -392,3 +392,16 @@ def test_adding_and_removing_totp_mail_notices_without_the_secret_or_codes(
     for mail in (added, removed):
         assert secret not in mail.as_string()
         assert not any(c in mail.as_string() for c in codes)
+
+
+def test_adding_a_passkey_mails_a_notice_naming_it(start_server: Start, smtp: MailServer) -> None:
+    from tests.flows.test_passkeys import ORIGIN, RP_ID, register
+    from tests.webauthn_authenticator import SoftAuthenticator
+
+    _, stub = start_server(**smtp.settings(webauthn_rp_id=RP_ID, webauthn_origins=(ORIGIN,)))
+    sign_up(stub)
+    register(stub, sign_in(stub).session_token, SoftAuthenticator(ORIGIN), "YubiKey <5>")
+    (mail,) = smtp.wait_for("ada@example.com")
+    assert mail["Subject"] == "A passkey was added to your account"
+    assert '"YubiKey <5>"' in body(mail)
+    assert "YubiKey &lt;5&gt;" in body(mail, "html")

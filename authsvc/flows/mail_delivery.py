@@ -16,7 +16,8 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -43,10 +44,17 @@ class MailRefused(Exception):
     """The SMTP server refused the mail for good (SMTP 5xx)."""
 
 
-class Transport(Protocol):
-    """Hands one message to the SMTP server; raises MailDeferred or MailRefused."""
+#: Hands one message to the SMTP server; raises MailDeferred or MailRefused.
+Send = Callable[[EmailMessage], None]
 
-    def send(self, message: EmailMessage) -> None: ...
+
+class Transport(Protocol):
+    """Opens one SMTP connection for a batch of mails."""
+
+    def connect(self) -> AbstractContextManager[Send]:
+        """A connection's Send; entering raises MailDeferred when the server cannot be
+        reached, spoken to securely or logged in to."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -106,17 +114,23 @@ class MailDelivery:
         return self._changes.outbox.wake
 
     def deliver_due(self) -> Outcome:
-        """Claims a batch of due mails and attempts each once."""
+        """Claims a batch of due mails and attempts each once, over one connection."""
         with self._changes.open() as change:
             claimed = mail.claim(change.db, change.now, self.policy.lease, self.policy.batch)
-        results = [self._attempt(row) for row in claimed]
+        if not claimed:
+            return Outcome()
+        assert self._transport is not None, "sending needs a transport"
+        results: list[str] = []
+        try:
+            with self._transport.connect() as send:
+                results += [self._attempt(row, send) for row in claimed]
+        except MailDeferred as exc:  # no connection: every mail of the batch waits
+            results += [self._defer(row, str(exc)) for row in claimed[len(results) :]]
         return Outcome(results.count("sent"), results.count("deferred"), results.count("failed"))
 
-    def _attempt(self, row: MailRow) -> str:
+    def _attempt(self, row: MailRow, send: Send) -> str:
         try:
-            message = self.compose(row)
-            assert self._transport is not None, "sending needs a transport"
-            self._transport.send(message)
+            send(self.compose(row))
         except MailDeferred as exc:
             return self._defer(row, str(exc))
         except (MailRefused, _Undeliverable) as exc:

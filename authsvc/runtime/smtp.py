@@ -9,13 +9,17 @@ appears in a repr, a log line or an error.
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from authsvc.flows.mail_delivery import MailDeferred, MailRefused
+from authsvc.flows.mail_delivery import MailDeferred, MailRefused, Send
 
 _DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
 
@@ -70,29 +74,32 @@ class SmtpUrl:
 
 
 class SmtpTransport:
-    """Sends each message over a new connection (``flows.mail_delivery.Transport``)."""
+    """One connection per batch of mails (``flows.mail_delivery.Transport``)."""
 
     def __init__(self, url: SmtpUrl, ca_file: str = "", timeout: float = 30.0) -> None:
         self._url = url
         self._timeout = timeout
         self._context = ssl.create_default_context(cafile=ca_file or None)
 
-    def send(self, message: EmailMessage) -> None:
-        """Raises MailRefused on a 5xx reply, MailDeferred on anything temporary."""
-        try:
-            self._send(message)
-        except smtplib.SMTPAuthenticationError as exc:
-            # The operator's configuration, not the mail: retried once it is fixed.
-            raise MailDeferred(f"SMTP login refused ({exc.smtp_code})") from None
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = min(exc.recipients.values())
-            raise _classified(code, reply) from None
-        except smtplib.SMTPResponseException as exc:
-            raise _classified(exc.smtp_code, exc.smtp_error) from None
-        except (smtplib.SMTPException, OSError) as exc:  # connection, timeout, TLS
-            raise MailDeferred(f"{type(exc).__name__}: {exc}") from None
+    @contextmanager
+    def connect(self) -> Iterator[Send]:
+        """Connects, says EHLO, starts TLS, logs in; yields the connection's Send.
 
-    def _send(self, message: EmailMessage) -> None:
+        Entering raises MailDeferred (nothing to reach, no STARTTLS, a refused login).
+        """
+        smtp = _classifying(self._open)
+
+        def send(message: EmailMessage) -> None:
+            _classifying(lambda: smtp.send_message(message))
+
+        try:
+            yield send
+        finally:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+            smtp.close()
+
+    def _open(self) -> smtplib.SMTP:
         url = self._url
         smtp: smtplib.SMTP
         if url.implicit_tls:
@@ -101,7 +108,7 @@ class SmtpTransport:
             )
         else:
             smtp = smtplib.SMTP(url.host, url.port, timeout=self._timeout)
-        with smtp:
+        try:
             smtp.ehlo()
             if url.starttls:
                 if not smtp.has_extn("starttls"):
@@ -110,7 +117,30 @@ class SmtpTransport:
                 smtp.ehlo()
             if url.username:
                 smtp.login(url.username, url.password)
-            smtp.send_message(message)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+
+T = TypeVar("T")
+
+
+def _classifying(step: Callable[[], T]) -> T:
+    """Runs one SMTP step; raises MailRefused on a 5xx reply, MailDeferred on anything
+    temporary (4xx, connection, timeout, TLS, a refused login)."""
+    try:
+        return step()
+    except smtplib.SMTPAuthenticationError as exc:
+        # The operator's configuration, not the mail: retried once it is fixed.
+        raise MailDeferred(f"SMTP login refused ({exc.smtp_code})") from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        code, reply = min(exc.recipients.values())
+        raise _classified(code, reply) from None
+    except smtplib.SMTPResponseException as exc:
+        raise _classified(exc.smtp_code, exc.smtp_error) from None
+    except (smtplib.SMTPException, OSError) as exc:  # connection, timeout, TLS
+        raise MailDeferred(f"{type(exc).__name__}: {exc}") from None
 
 
 def _classified(code: int, reply: bytes | str) -> Exception:

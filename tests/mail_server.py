@@ -6,6 +6,7 @@ and start again on the same port (an SMTP outage).
 
 from __future__ import annotations
 
+import asyncio
 import email
 import re
 import socket
@@ -50,6 +51,9 @@ class _Handler:
         self._server = server
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self._server.in_data += 1
+        while self._server.hold.is_set():  # mid-send, as long as the test wants
+            await asyncio.sleep(0.02)
         if self._server.reply:
             return self._server.reply
         message = email.message_from_bytes(envelope.content, policy=default)
@@ -72,6 +76,8 @@ class MailServer:
         self._tls.load_cert_chain(issued.cert, issued.key)
         self.port = free_port()
         self.reply = ""  # e.g. "550 5.1.1 no such mailbox": refuse every mail
+        self.hold = threading.Event()  # set: every DATA waits until it is cleared
+        self.in_data = 0  # DATA commands begun
         self.lock = threading.Lock()
         self.received: list[tuple[list[str], EmailMessage]] = []
         self._controller: Controller | None = None

@@ -405,3 +405,33 @@ def test_adding_a_passkey_mails_a_notice_naming_it(start_server: Start, smtp: Ma
     assert mail["Subject"] == "A passkey was added to your account"
     assert '"YubiKey <5>"' in body(mail)
     assert "YubiKey &lt;5&gt;" in body(mail, "html")
+
+
+def test_a_4xx_is_retried_with_backoff_for_the_retry_window_then_fails(
+    start_server: Start, smtp: MailServer, database: Database, clock: FakeClock
+) -> None:
+    smtp.reply = "451 4.3.0 try again later"
+    server, stub = start_server(**smtp.settings(mail_retry_for=timedelta(hours=24)))
+    assert server.mail_sender is not None
+    sign_up(stub)
+    user = stub.GetUser(pb.GetUserRequest(id=sign_up(stub, "bob@example.com").id)).user
+    stub.DisableUser(pb.DisableUserRequest(id=user.id))  # a notice: no link to expire
+
+    def deferred(n: int) -> list[MailRow]:
+        # Deferred after attempt n (while claimed, its next attempt is a lease away).
+        soon = clock.now + timedelta(minutes=1)
+        return [m for m in mails(database) if m.attempts == n and m.next_attempt_at < soon]
+
+    waits = []
+    for attempt in range(1, 4):
+        row = eventually(lambda n=attempt: deferred(n))[0]
+        assert row.status == QUEUED and "SMTP 451" in row.last_error
+        waits.append(row.next_attempt_at - clock.now)
+        clock.advance(waits[-1])
+        server.mail_sender.wake()
+    assert waits == [timedelta(seconds=5), timedelta(seconds=10), timedelta(seconds=20)]
+    eventually(lambda: deferred(4))
+    clock.advance(timedelta(hours=25))
+    server.mail_sender.wake()
+    row = eventually(lambda: [m for m in mails(database) if m.status == FAILED])[0]
+    assert row.last_error.startswith("gave up after") and "SMTP 451" in row.last_error

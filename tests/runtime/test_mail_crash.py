@@ -75,3 +75,33 @@ def test_a_mail_queued_before_a_kill_9_is_delivered_after_the_restart(
     finally:
         restarted.terminate()
         smtp.stop()
+
+
+@pytest.mark.slow
+def test_a_kill_9_mid_send_delivers_again_with_the_same_message_id(
+    url: str, tmp_path: Path
+) -> None:
+    smtp = MailServer(tmp_path)
+    smtp.hold.set()  # the first delivery stops in the middle of DATA
+    smtp.start()
+    env = smtp.env(AUTHSVC_SMTP_TIMEOUT="1s")
+    server = ServeProcess(url, tmp_path / "first.log", **env)
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.AuthServiceStub(channel)
+            sign_up(stub)
+            stub.StartPasswordReset(pb.StartPasswordResetRequest(email="ada@example.com"))
+        eventually(lambda: smtp.in_data, what="a send in progress")
+    finally:
+        server.kill()
+    (row,) = queued(url)
+    assert row.status == "queued" and row.attempts == 1  # claimed, never marked sent
+    smtp.hold.clear()  # the server may still accept the half-sent mail: a duplicate
+    restarted = ServeProcess(url, tmp_path / "second.log", **env)
+    try:
+        eventually(lambda: [m.status for m in queued(url)] == ["sent"], 60, "sent")
+        delivered = smtp.messages("ada@example.com")
+        assert delivered and {m["Message-ID"] for m in delivered} == {row.message_id}
+    finally:
+        restarted.terminate()
+        smtp.stop()

@@ -114,30 +114,31 @@ class MailDelivery:
         return self._changes.outbox.wake
 
     def deliver_due(self) -> Outcome:
-        """Claims a batch of due mails and attempts each once, over one connection."""
+        """Claims a batch of due mails, attempts each once over one connection, and
+        records the outcomes in one transaction."""
         with self._changes.open() as change:
             claimed = mail.claim(change.db, change.now, self.policy.lease, self.policy.batch)
         if not claimed:
             return Outcome()
         assert self._transport is not None, "sending needs a transport"
-        results: list[str] = []
+        results: list[_Result] = []
         try:
             with self._transport.connect() as send:
                 results += [self._attempt(row, send) for row in claimed]
         except MailDeferred as exc:  # no connection: every mail of the batch waits
-            results += [self._defer(row, str(exc)) for row in claimed[len(results) :]]
-        return Outcome(results.count("sent"), results.count("deferred"), results.count("failed"))
+            results += [self._deferred(row, str(exc)) for row in claimed[len(results) :]]
+        self._record(results)
+        statuses = [r.status for r in results]
+        return Outcome(statuses.count(SENT), statuses.count(DEFERRED), statuses.count(FAILED))
 
-    def _attempt(self, row: MailRow, send: Send) -> str:
+    def _attempt(self, row: MailRow, send: Send) -> _Result:
         try:
             send(self.compose(row))
         except MailDeferred as exc:
-            return self._defer(row, str(exc))
+            return self._deferred(row, str(exc))
         except (MailRefused, _Undeliverable) as exc:
-            self._finish(row, str(exc))
-            return "failed"
-        self._finish(row)
-        return "sent"
+            return _Result(row, FAILED, str(exc))
+        return _Result(row, SENT)
 
     def compose(self, row: MailRow) -> EmailMessage:
         """The message of ``row``, its link made from the unsealed token.
@@ -173,32 +174,31 @@ class MailDelivery:
             raise _Undeliverable("no configured AUTHSVC_SECRET_KEY opens its token") from None
         return self.policy.links[kind].replace("{token}", quote(token, safe=""))
 
-    def _defer(self, row: MailRow, error: str) -> str:
-        now = self._changes.clock()
-        when = now + self.policy.backoff(row.attempts)
+    def _deferred(self, row: MailRow, error: str) -> _Result:
+        when = self._changes.clock() + self.policy.backoff(row.attempts)
         if when - row.queued_at > self.policy.retry_for:
-            self._finish(row, f"gave up after {row.attempts} attempts: {error}")
-            return "failed"
-        with self._changes.open() as change:
-            mail.retry_at(change.db, row.id, change.now, when, error)
-        log.info(
-            "mail deferred: %s",
-            error,
-            extra={"mail_id": str(row.id), "kind": row.kind, "attempt": row.attempts},
-        )
-        return "deferred"
+            return _Result(row, FAILED, f"gave up after {row.attempts} attempts: {error}")
+        return _Result(row, DEFERRED, error, when)
 
-    def _finish(self, row: MailRow, error: str = "") -> None:
+    def _record(self, results: list[_Result]) -> None:
+        # Sent but not recorded (the process dies first): sent again after the lease.
         with self._changes.open() as change:
-            if error:
-                mail.mark_failed(change.db, row.id, change.now, error)
+            for r in results:
+                if r.status == SENT:
+                    mail.mark_sent(change.db, r.row.id, change.now)
+                elif r.status == FAILED:
+                    mail.mark_failed(change.db, r.row.id, change.now, r.error)
+                else:
+                    assert r.retry_at is not None
+                    mail.retry_at(change.db, r.row.id, change.now, r.retry_at, r.error)
+        for r in results:
+            extra = {"mail_id": str(r.row.id), "kind": r.row.kind, "attempt": r.row.attempts}
+            if r.status == SENT:
+                log.info("mail sent", extra=extra)
+            elif r.status == FAILED:
+                log.warning("mail failed: %s", r.error, extra=extra)
             else:
-                mail.mark_sent(change.db, row.id, change.now)
-        extra = {"mail_id": str(row.id), "kind": row.kind, "attempt": row.attempts}
-        if error:
-            log.warning("mail failed: %s", error, extra=extra)
-        else:
-            log.info("mail sent", extra=extra)
+                log.info("mail deferred: %s", r.error, extra=extra)
 
     def listing(self, status: str | None = None, limit: int = 100) -> Sequence[MailRow]:
         """The newest mails (of one status), newest first."""
@@ -213,6 +213,19 @@ class MailDelivery:
         if count:
             self._changes.outbox.wake.set()
         return count
+
+
+SENT, DEFERRED, FAILED = "sent", "deferred", "failed"
+
+
+@dataclass(frozen=True)
+class _Result:
+    """The outcome of one attempt, recorded with the others of its batch."""
+
+    row: MailRow
+    status: str
+    error: str = ""
+    retry_at: datetime | None = None
 
 
 class _Undeliverable(Exception):

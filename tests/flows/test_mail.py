@@ -27,6 +27,7 @@ from authsvc.storage.models import MailRow
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import FakeClock
+from tests.edge.test_callers import REMOTE_IP
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 from tests.mail_server import MailServer, body, eventually, link_token
 
@@ -435,3 +436,17 @@ def test_a_4xx_is_retried_with_backoff_for_the_retry_window_then_fails(
     server.mail_sender.wake()
     row = eventually(lambda: [m for m in mails(database) if m.status == FAILED])[0]
     assert row.last_error.startswith("gave up after") and "SMTP 451" in row.last_error
+
+
+def test_a_non_loopback_caller_may_start_a_reset_in_smtp_mode_only(
+    start_server: Start, smtp: MailServer
+) -> None:
+    assert REMOTE_IP is not None, "needs a non-loopback IPv4 address on this machine"
+    server, local = start_server(address="0.0.0.0:0", **smtp.settings())
+    sign_up(local)
+    remote = grpc.insecure_channel(f"{REMOTE_IP}:{server.port}")
+    stranger = pb_grpc.AuthServiceStub(remote)
+    stranger.StartPasswordReset(pb.StartPasswordResetRequest(email="ada@example.com"))
+    assert smtp.wait_for("ada@example.com")
+    assert fails(stranger.ListUsers, pb.ListUsersRequest()).reason == "CALLER_NOT_ALLOWED"
+    remote.close()

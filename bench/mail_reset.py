@@ -14,7 +14,14 @@ the CPU with the calls), ``--duration`` seconds each after 2 s of warm-up. The
 per-email start throttle and the per-recipient mail limit are raised so that every call
 does its full work: in ``smtp`` mode each one queues a mail. The three runs are repeated
 ``--rounds`` times, interleaved, so that a neighbour's load on a shared machine does not
-land on one mode only. ``--write`` puts the table in docs/benchmarks.md.
+land on one mode only.
+
+Wall-clock figures on a shared machine are noisy, so a second table measures what does
+not depend on the neighbours: the flow behind the RPC (``PasswordReset.start``) called
+directly in a server built in this process (its sender thread running, a local SMTP
+server receiving), with the CPU time of the calling thread alone (``time.thread_time``:
+the sender's work is on another thread) and the SQL statements that thread executes,
+per call. ``--write`` puts both tables in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -29,12 +36,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 from aiosmtpd.controller import Controller
 from cryptography.fernet import Fernet
+from sqlalchemy import event
 
+from authsvc.flows.accounts import NewUser
+from authsvc.flows.password_reset import ResetRequest
+from authsvc.rules.secrets_at_rest import SecretKeys
+from authsvc.rules.users import Profile
+from authsvc.rules.values import Email
+from authsvc.runtime.assembly import AuthServer, create_server
+from authsvc.runtime.settings import Settings
+from authsvc.runtime.smtp import SmtpUrl
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from bench.cli import DEFAULT_DSN
@@ -169,6 +187,99 @@ def run(mode: str, settings: dict[str, str], args: argparse.Namespace) -> Result
     )
 
 
+@dataclass(frozen=True)
+class PathCost:
+    mode: str
+    cpu_us: float
+    statements: float
+    wall_ms: float
+
+    def row(self) -> str:
+        return f"| {self.mode} | {self.cpu_us:.0f} | {self.statements:.1f} | {self.wall_ms:.2f} |"
+
+
+def path_cost(mode: str, mail: dict[str, Any], args: argparse.Namespace) -> PathCost:
+    """The reset flow's cost on the calling thread, in a server built in this process."""
+    with fresh_database(args.dsn) as db:
+        settings = Settings(
+            address="127.0.0.1:0",
+            database_url=db.url,
+            password_hash="pbkdf2:sha256:1000",
+            reset_start_limit=10**6,
+            purge_interval=timedelta(0),
+            **mail,
+        )
+        server, _ = create_server(settings)
+        try:
+            return _path_cost(mode, server, args.users)
+        finally:
+            server.stop(0)
+
+
+def _path_cost(mode: str, server: AuthServer, calls: int) -> PathCost:
+    flows = server.flows
+    emails = [Email(f"path-{i}@example.com") for i in range(calls)]
+    for email in emails:
+        flows.accounts.create_user(NewUser(Profile(email, "B", "M"), PASSWORD))
+    mine = threading.get_ident()
+    counted = [0]
+
+    def count(*_: Any) -> None:
+        if threading.get_ident() == mine:
+            counted[0] += 1
+
+    engine = server.infra.database.engine
+    event.listen(engine, "before_cursor_execute", count)
+    cpu, wall = [], []
+    for email in emails:
+        started_cpu, started = time.thread_time(), time.perf_counter()
+        flows.password_reset.start(ResetRequest(email))
+        cpu.append(time.thread_time() - started_cpu)
+        wall.append(time.perf_counter() - started)
+    event.remove(engine, "before_cursor_execute", count)
+    return PathCost(
+        mode,
+        statistics.median(cpu) * 1e6,
+        counted[0] / calls,
+        statistics.median(wall) * 1000,
+    )
+
+
+def mail_overrides(port: int) -> dict[str, Any]:
+    return {
+        "mail_delivery": "smtp",
+        "smtp_url": SmtpUrl.parse(f"smtp://127.0.0.1:{port}?starttls=false"),
+        "mail_from": "Bench <no-reply@example.com>",
+        "reset_url": "https://app.example.com/reset?token={token}",
+        "verify_url": "https://app.example.com/verify?token={token}",
+        "secret_key": SecretKeys.parse(Fernet.generate_key().decode()),
+        "mail_recipient_limit": 10**6,
+        "mail_notices": (),
+    }
+
+
+def path_costs(args: argparse.Namespace) -> list[PathCost]:
+    costs = []
+    for n in range(1, args.rounds + 1):
+        costs.append(path_cost(f"caller ({n})", {}, args))
+        port = free_port()
+        with smtp_server(port):
+            costs.append(path_cost(f"smtp ({n})", mail_overrides(port), args))
+        costs.append(path_cost(f"smtp, server down ({n})", mail_overrides(free_port()), args))
+    return costs
+
+
+def render_costs(costs: list[PathCost], args: argparse.Namespace) -> str:
+    lines = [
+        f"The flow alone, {args.users} calls per run, medians per call, on the calling thread:",
+        "",
+        "| mode (round) | CPU µs | SQL statements | wall ms |",
+        "|---|---|---|---|",
+        *(c.row() for c in costs),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.mail_reset")
     parser.add_argument("--users", type=int, default=200)
@@ -178,9 +289,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="paced calls/s in all")
     parser.add_argument("--dsn", default=DEFAULT_DSN)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument(
+        "--path-only", action="store_true", help="only the flow's cost on the calling thread"
+    )
     args = parser.parse_args()
-    results = []
-    for n in range(1, args.rounds + 1):
+    results: list[Result] = []
+    for n in range(1, 0 if args.path_only else args.rounds + 1):
         results.append(run(f"caller ({n})", {}, args))
         port = free_port()
         with smtp_server(port) as received:
@@ -188,7 +302,9 @@ def main() -> None:
             results.append(dataclasses.replace(up, mails=received.count))
         down = free_port()  # nothing listens there: every send fails and is retried
         results.append(run(f"smtp, server down ({n})", mail_settings(down), args))
-    table = render(results, args)
+    table = render_costs(path_costs(args), args)
+    if results:
+        table = render(results, args) + "\n" + table
     print(table)
     if args.write:
         write(table)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -230,8 +231,14 @@ def test_a_5xx_fails_the_mail_and_mail_list_shows_it(
     row = eventually(lambda: [m for m in mails(database) if m.status == FAILED], what="failed")[0]
     assert row.sealed_token is None  # its token is forgotten
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert cli.main(["mail", "list", "--status", "failed", "--database-url", db_url]) == 0
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:  # configure_logging replaces the root's handlers: put them back after
+        with contextlib.redirect_stdout(out):
+            assert cli.main(["mail", "list", "--status", "failed", "--database-url", db_url]) == 0
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
     assert str(row.id) in out.getvalue()
     assert "SMTP 550" in out.getvalue()
 

@@ -96,7 +96,11 @@ def _api_key_parser(parser: argparse.ArgumentParser) -> None:
 def _mail_parser(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="the newest mails: id, status, kind, recipient")
-    listing.add_argument("--status", choices=mail.STATUSES, help="only mails in this status")
+    listing.add_argument(
+        "--status",
+        type=_mail_status,
+        help=f"only mails in this status ({', '.join(mail.STATUSES)})",
+    )
     listing.add_argument("--limit", type=int, default=100, help="at most this many (100)")
     retry = actions.add_parser("retry", help="re-queue failed (or queued) mails: due now")
     target = retry.add_mutually_exclusive_group(required=True)
@@ -104,6 +108,12 @@ def _mail_parser(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--failed", action="store_true", help="re-queue every failed mail")
     for action in (listing, retry):
         _add_flags(action, "mail")
+
+
+def _mail_status(text: str) -> str:
+    if text not in mail.STATUSES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(mail.STATUSES)}")
+    return text
 
 
 def package_version() -> str:

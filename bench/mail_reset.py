@@ -31,6 +31,7 @@ import dataclasses
 import itertools
 import re
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -327,7 +328,7 @@ def render(results: list[Result], args: argparse.Namespace) -> str:
 
 def write(table: str) -> None:
     text = DOCS.read_text()
-    command = "python -m bench.mail_reset --write"
+    command = " ".join(["python -m bench.mail_reset", *sys.argv[1:]])
     block = f"{SECTION}\n\n```sh\n{command}\n```\n\n{table}"
     pattern = re.compile(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", re.S)
     text = pattern.sub(block.rstrip("\n"), text) if SECTION in text else text + "\n" + block

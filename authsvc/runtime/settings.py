@@ -763,7 +763,6 @@ class Settings:
         "`smtp://user:pass@host:587` (STARTTLS required unless `?starttls=false`) or "
         "`smtps://user:pass@host:465` (TLS throughout); required with `smtp`",
         _M,
-        shown_default="empty",
     )
     smtp_ca_file: str = setting(
         "",

@@ -37,6 +37,8 @@ DEPENDENCIES = [
     "cbor2>=5.6",
     # Signing webhook deliveries (Standard Webhooks); the tests verify with it too.
     "standardwebhooks>=1.3,<2",
+    # The mail authsvc sends (AUTHSVC_MAIL_DELIVERY=smtp): its templates.
+    "Jinja2>=3.1,<4",
 ]
 
 

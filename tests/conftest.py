@@ -61,6 +61,7 @@ TABLES = (
     "webhooks",
     "signing_keys",
     "revocations",
+    "mail_outbox",
 )
 
 

@@ -116,6 +116,10 @@ ORDINARY_METHODS = (
     "GetSigningKeys",
     "WatchRevocations",
 )
+#: Privileged while they hand their token to the caller (AUTHSVC_MAIL_DELIVERY=caller);
+#: ordinary when authsvc mails it to the account's own address instead (``smtp``).
+MAILED_TOKEN_METHODS = ("StartPasswordReset", "StartEmailVerification")
+_MAILED_TOKENS = frozenset(f"/{_AUTH_SERVICE.full_name}/{name}" for name in MAILED_TOKEN_METHODS)
 #: Named above but not served yet (none: kept for RPCs added in steps).
 PENDING_METHODS: frozenset[str] = frozenset()
 #: The full names (``/authsvc.v1.AuthService/Name``) of the ordinary RPCs served.
@@ -133,11 +137,15 @@ _TOP_LEVEL = frozenset({"callers", "loopback"})
 ANY_CALLER = "*"
 
 
-def is_privileged(method: str) -> bool:
+def is_privileged(method: str, *, tokens_mailed: bool = False) -> bool:
     """True for an AuthService method (``/svc/Name``) not listed as ordinary.
 
-    Fails closed: an RPC nobody classified is privileged. Health and reflection are not.
+    ``tokens_mailed``: authsvc mails reset and verification tokens itself, so
+    MAILED_TOKEN_METHODS are ordinary. Fails closed: an RPC nobody classified is
+    privileged. Health and reflection are not.
     """
+    if tokens_mailed and method in _MAILED_TOKENS:
+        return False
     return method.startswith(f"/{_AUTH_SERVICE.full_name}/") and method not in _ORDINARY
 
 
@@ -202,13 +210,15 @@ class Admission:
 
     policy: CallerPolicy | None
     privileged_from_anywhere: bool = False
+    #: AUTHSVC_MAIL_DELIVERY=smtp: the MAILED_TOKEN_METHODS are ordinary.
+    tokens_mailed: bool = False
 
     def decides(self, method: str) -> bool:
         """False when every caller may call ``method`` whoever it is (no policy, and an
         ordinary method or protected mode off): then ``refusal`` needs no identities."""
         if self.policy is not None:
             return True
-        return is_privileged(method) and not self.privileged_from_anywhere
+        return self._privileged(method) and not self.privileged_from_anywhere
 
     def trusts_end_user_address(self, identities: Sequence[str], *, local: bool) -> bool:
         """True when the caller may assert the end user's address: by the policy's flag
@@ -229,7 +239,7 @@ class Admission:
                 return None
             who = ", ".join(identities) or "a caller with no identity (no certificate, no API key)"
             return f"{who} may not call {name}: grant it in the caller policy (AUTHSVC_CALLERS)"
-        if local or self.privileged_from_anywhere or not is_privileged(method):
+        if local or self.privileged_from_anywhere or not self._privileged(method):
             return None
         return (
             f"{name} is a privileged RPC: without a caller policy only callers on the loopback "
@@ -238,6 +248,9 @@ class Admission:
             f"or by client certificate identity; or set {ALLOW_EVERYWHERE_SETTING}=true if your "
             "own network policy decides who reaches authsvc"
         )
+
+    def _privileged(self, method: str) -> bool:
+        return is_privileged(method, tokens_mailed=self.tokens_mailed)
 
 
 def load_policy(path: str) -> CallerPolicy:

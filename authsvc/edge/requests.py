@@ -22,6 +22,7 @@ from authsvc.errors import FieldViolation, InvalidArgument, UnsupportedHashForma
 from authsvc.flows.accounts import NewUser
 from authsvc.flows.changes import Origin
 from authsvc.flows.credentials import PasswordChange
+from authsvc.flows.email_verification import VerificationRequest
 from authsvc.flows.event_feed import EventQuery
 from authsvc.flows.mailed_tokens import Presented
 from authsvc.flows.password_reset import NewPassword, ResetRequest
@@ -39,7 +40,7 @@ from authsvc_client.v1 import auth_service_pb2 as pb
 
 T = TypeVar("T")
 
-UPDATABLE = ("first_name", "last_name", "email")
+UPDATABLE = ("first_name", "last_name", "email", "locale")
 
 
 class _Fields:
@@ -81,9 +82,10 @@ def create_user(r: pb.CreateUserRequest, where: EndUser) -> NewUser:
     password = f.take("password", passwords.new_password, r.password)
     first_name = f.take("first_name", values.name, r.first_name)
     last_name = f.take("last_name", values.name, r.last_name)
+    locale = f.take("locale", values.locale, r.locale)
     origin = _origin(f, r, where)
     f.done()
-    return NewUser(Profile(email, first_name, last_name), password, origin)
+    return NewUser(Profile(email, first_name, last_name, locale), password, origin)
 
 
 def _origin(
@@ -116,7 +118,12 @@ def update_user(r: pb.UpdateUserRequest) -> tuple[uuid.UUID, ProfileChanges]:
         raise InvalidArgument.of(
             "update_mask", f"names a field that cannot be updated ({updatable})"
         )
-    given = {"first_name": r.user.first_name, "last_name": r.user.last_name, "email": r.user.email}
+    given = {
+        "first_name": r.user.first_name,
+        "last_name": r.user.last_name,
+        "email": r.user.email,
+        "locale": r.user.locale,
+    }
     if "*" in mask:
         paths = list(UPDATABLE)
     else:
@@ -128,6 +135,7 @@ def update_user(r: pb.UpdateUserRequest) -> tuple[uuid.UUID, ProfileChanges]:
         "email": values.email,
         "first_name": values.name,
         "last_name": values.name,
+        "locale": values.locale,
     }
     checked = {path: f.take(f"user.{path}", checks[path], given[path]) for path in paths}
     f.done()
@@ -135,6 +143,7 @@ def update_user(r: pb.UpdateUserRequest) -> tuple[uuid.UUID, ProfileChanges]:
         email=checked.get("email"),
         first_name=checked.get("first_name"),
         last_name=checked.get("last_name"),
+        locale=checked.get("locale"),
     )
 
 
@@ -171,6 +180,15 @@ def complete_password_reset(r: pb.CompletePasswordResetRequest, where: EndUser) 
     origin = _origin(f, r, where)
     f.done()
     return NewPassword(Presented(token, origin), new)
+
+
+def start_email_verification(r: pb.StartEmailVerificationRequest) -> VerificationRequest:
+    """The user by id, by their own session token, or both (the flow checks they agree)."""
+    if r.session_token:
+        return VerificationRequest(
+            one("user_id", values.optional_uuid_id, r.user_id), r.session_token
+        )
+    return VerificationRequest(one("user_id", values.uuid_id, r.user_id))
 
 
 def verify_email(r: pb.VerifyEmailRequest, where: EndUser) -> Presented:
@@ -229,6 +247,7 @@ def _imported_user(at: str, u: pb.ImportedUser) -> ImportedUser | InvalidArgumen
     email = f.take(f"{at}.email", values.email, u.email)
     first_name = f.take(f"{at}.first_name", values.name, u.first_name)
     last_name = f.take(f"{at}.last_name", values.name, u.last_name)
+    locale = f.take(f"{at}.locale", values.locale, u.locale)
     # An empty hash is a missing field; a present one in no accepted format is its own
     # reason, since no edit of the data fixes it (the user needs a password reset).
     (hashes if u.password_hash else f).take(
@@ -240,7 +259,7 @@ def _imported_user(at: str, u: pb.ImportedUser) -> ImportedUser | InvalidArgumen
         return UnsupportedHashFormat(hashes.violations + f.violations)
     if f.violations:
         return InvalidArgument(f.violations)
-    profile = Profile(email, first_name, last_name)
+    profile = Profile(email, first_name, last_name, locale)
     return ImportedUser(profile, u.password_hash, u.email_verified, create_time)
 
 

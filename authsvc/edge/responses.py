@@ -65,6 +65,7 @@ def user(u: UserRow | UserView) -> pb.User:
         email_verified=u.email_verified_at is not None,
         email_verify_time=timestamp(u.email_verified_at) if u.email_verified_at else None,
         state=pb.USER_STATE_DISABLED if u.disabled_at else pb.USER_STATE_ACTIVE,
+        locale=u.locale,
     )
 
 

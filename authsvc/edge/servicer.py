@@ -109,8 +109,8 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def StartEmailVerification(
         self, request: pb.StartEmailVerificationRequest, context: Ctx
     ) -> pb.StartEmailVerificationResponse:
-        user_id = requests.one("user_id", values.uuid_id, request.user_id)
-        return responses.started_verification(self._flows.email_verification.start(user_id))
+        started = self._flows.email_verification.start(requests.start_email_verification(request))
+        return responses.started_verification(started)
 
     def VerifyEmail(self, request: pb.VerifyEmailRequest, context: Ctx) -> pb.VerifyEmailResponse:
         user = self._flows.email_verification.verify(

@@ -1,19 +1,32 @@
-"""Accounts: sign-up, profile, disabling, deletion, listing."""
+"""Accounts: sign-up, profile, disabling, deletion, listing.
+
+In ``smtp`` mail mode a sign-up may mail a verification link
+(``AUTHSVC_VERIFY_EMAIL_ON_SIGN_UP``), a changed email gets a notice at the old address,
+and disabling a user mails them a notice. With ``AUTHSVC_SIGN_UP_ENUMERATION_SAFE`` a
+sign-up with a taken email answers as a new one would (a user that is never stored) and
+mails the owner instead, so CreateUser tells no stranger which addresses have accounts.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from functools import partial
 
+from authsvc.errors import EmailTaken
 from authsvc.flows.changes import Changes, Origin, Who
+from authsvc.flows.email_verification import EmailVerification
 from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hashing import Hasher
+from authsvc.rules.mail import MailKind
 from authsvc.rules.users import Profile, ProfileChanges
 from authsvc.storage.models import User
 from authsvc.storage.paging import Page, PageRequest
+
+log = logging.getLogger("authsvc.mail")
 
 
 @dataclass(frozen=True)
@@ -29,27 +42,65 @@ class NewUser:
 class Accounts:
     """CreateUser, GetUser, UpdateUser, DeleteUser, ListUsers, DisableUser, EnableUser."""
 
-    def __init__(self, changes: Changes, hasher: Hasher, sign_ups: SecretCheck) -> None:
+    def __init__(
+        self,
+        changes: Changes,
+        hasher: Hasher,
+        sign_ups: SecretCheck,
+        verification: EmailVerification | None = None,
+    ) -> None:
         self._changes = changes
         self._hasher = hasher
         self._sign_ups = sign_ups
+        self._verification = verification
 
     def create_user(self, new: NewUser) -> User:
         """Signs up a user; hashes outside the transaction.
 
-        Raises EmailTaken, or TooManyAttempts: a sign-up costs a hash, so each one counts
-        against the end user's address (when known) before hashing, and only one whose
-        password could not be hashed (overload, a deadline) is uncounted.
+        Raises EmailTaken (unless sign-up is enumeration-safe), or TooManyAttempts: a
+        sign-up costs a hash, so each one counts against the end user's address (when
+        known) before hashing, and only one whose password could not be hashed
+        (overload, a deadline) is uncounted.
         """
         who = new.origin.who()
         attempt = self._sign_ups.begin(self._sign_ups.keys(None, who.ip_address), who)
         hashing = partial(self._hasher.hash, new.password)
         password_hash = self._sign_ups.unless_unchecked(attempt, hashing)
-        with self._changes.open() as change:
-            user = users.create_user(change.db, new.profile, password_hash)
-            change.audit(AuditEvent.USER_CREATED, new.origin.who(user.id))
-            change.event("user.created", Who(user.id), **new.profile.event_data())
+        policy = self._changes.outbox.policy
+        try:
+            with self._changes.open() as change:
+                user = users.create_user(change.db, new.profile, password_hash)
+                change.audit(AuditEvent.USER_CREATED, new.origin.who(user.id))
+                change.event("user.created", Who(user.id), **new.profile.event_data())
+                if policy.verify_on_sign_up and self._verification is not None:
+                    self._verification.issue_in(change, user)
+        except EmailTaken:
+            if not (policy.enabled and policy.sign_up_enumeration_safe):
+                raise
+            return self._taken(new)
         return user
+
+    def _taken(self, new: NewUser) -> User:
+        """The answer to a sign-up with a taken email, when that must not show: a user
+        as a new one would look (never stored), and a mail to the address's owner."""
+        with self._changes.open() as change:
+            owner = users.find_by_email(change.db, new.profile.email)
+            if owner is not None:
+                change.mail(MailKind.SIGN_UP_ATTEMPT, owner, Who(owner.id))
+            log.info("sign-up with a taken email answered as a new one")
+            now = change.now
+        p = new.profile
+        return User(
+            id=uuid.uuid4(),
+            email=p.email,
+            first_name=p.first_name,
+            last_name=p.last_name,
+            locale=p.locale,
+            created_at=now,
+            updated_at=now,
+            email_verified_at=None,
+            disabled_at=None,
+        )
 
     def get_user(self, user_id: uuid.UUID) -> User:
         """Raises UserNotFound."""
@@ -74,6 +125,15 @@ class Accounts:
                     old_email=old["email"] if emailed else "",
                     new_email=user.email if emailed else "",
                 )
+                if emailed:
+                    change.mail(
+                        MailKind.EMAIL_CHANGED,
+                        user,
+                        Who(user_id),
+                        address=old["email"],
+                        old_email=old["email"],
+                        new_email=user.email,
+                    )
         return user
 
     def delete_user(self, user_id: uuid.UUID) -> None:
@@ -102,6 +162,7 @@ class Accounts:
             change.audit(AuditEvent.USER_DISABLED, Who(user_id), f"{len(ended)} sessions ended")
             if not was_disabled:
                 change.event("user.disabled", Who(user_id))
+                change.mail(MailKind.ACCOUNT_DISABLED, user, Who(user_id))
         return user
 
     def enable_user(self, user_id: uuid.UUID) -> User:

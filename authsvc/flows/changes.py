@@ -13,7 +13,9 @@ one transaction; the audit rows and the account events in it (the events appende
 under the commit-order lock; see ``storage.events``); the notices to
 other replicas' validation caches queued in it (delivered only if it commits); this
 replica's cache invalidated when it ends; and, once it has committed, one security log
-line per audited event. A flow that must keep a change and still fail the call (a
+line per audited event. The mail a change causes (``change.mail``) is queued in the
+same transaction (``flows.mail_outbox``), and the sender woken once it committed.
+A flow that must keep a change and still fail the call (a
 revocation on token reuse, the audit row of a throttled attempt) leaves the block
 normally, then raises.
 """
@@ -21,6 +23,7 @@ normally, then raises.
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -30,14 +33,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session as DbSession
 
+from authsvc.flows.mail_outbox import Outbox, PendingMail, shown
 from authsvc.rules import audit, revocations
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.events import Actor, current_caller, event_row
+from authsvc.rules.mail import EXPIRES, Mail, MailKind
 from authsvc.rules.revocations import Revoked
 from authsvc.storage import events
 from authsvc.storage.engine import Database
 from authsvc.storage.invalidation import Invalidations, publish
-from authsvc.storage.models import EventRow
+from authsvc.storage.models import EventRow, User
+from authsvc.storage.read_model import UserView
 from authsvc.storage.revocation_feed import notify_revoked
 from authsvc.storage.validation_cache import ValidationCache
 
@@ -85,11 +91,13 @@ class Change:
 
     db: DbSession
     now: datetime
+    outbox: Outbox = field(default_factory=Outbox)
     invalidations: Invalidations = field(default_factory=Invalidations)
     _revoked_sessions: set[uuid.UUID] = field(default_factory=set)
     _revoked_users: set[uuid.UUID] = field(default_factory=set)
     _events: list[tuple[AuditEvent, Who, dict[str, str]]] = field(default_factory=list)
-    _outbox: list[EventRow] = field(default_factory=list)
+    _event_rows: list[EventRow] = field(default_factory=list)
+    _mails: list[PendingMail] = field(default_factory=list)
 
     def ended(self, *session_ids: uuid.UUID | str) -> None:
         """Sessions revoked (or whose session token was replaced): caches forget them."""
@@ -144,7 +152,7 @@ class Change:
             session_id=who.session_id,
             data=data,
         )
-        self._outbox.append(row)
+        self._event_rows.append(row)
 
     def revoked(
         self,
@@ -164,7 +172,68 @@ class Change:
 
     def append_events(self) -> None:
         """Appends the recorded events to the outbox (last: the lock lasts until commit)."""
-        events.append(self.db, self._outbox)
+        events.append(self.db, self._event_rows)
+
+    def mail(
+        self,
+        kind: MailKind,
+        to: User | UserView | str,
+        who: Who = NOBODY,
+        *,
+        token: str | None = None,
+        expires_at: datetime | None = None,
+        address: str = "",
+        **data: Any,
+    ) -> bool:
+        """Queues a mail of ``kind`` to the user (or to a bare address) with this change.
+
+        ``token``: the raw single-use token of its link (stored sealed, rendered into
+        the link at send time), valid until ``expires_at``. ``address``: another
+        recipient than the user's email (the old address, after a change). ``data``:
+        template variables beyond the common ones (never a secret). False, queueing
+        nothing, when this kind is not sent (``caller`` mode, or a notice turned off).
+        """
+        if not self.outbox.sends(kind):
+            return False
+        user = {"email": to, "first_name": "", "last_name": "", "locale": ""}
+        user_id = None
+        if not isinstance(to, str):
+            user = {k: getattr(to, k) for k in ("email", "first_name", "last_name", "locale")}
+            user_id = uuid.UUID(str(to.id))
+        recipient = address or str(user["email"])
+        variables: dict[str, Any] = {
+            "email": recipient,
+            "user": user,
+            "time": shown(self.now),
+            "ip_address": who.ip_address,
+            "user_agent": who.user_agent,
+            **data,
+        }
+        if expires_at is not None:
+            variables |= {"expires_at": shown(expires_at), EXPIRES: expires_at.timestamp()}
+        letter = Mail(kind, recipient, str(user["locale"]), user_id, variables)
+        self._mails.append(PendingMail(letter, token))
+        return True
+
+    def mail_nothing(self, kind: MailKind, address: str) -> None:
+        """Does what queueing a token mail of ``kind`` to ``address`` costs (its throttle
+        count, sealing a token), queueing nothing: an answer that must not show whether
+        an account exists does the same work either way."""
+        if self.outbox.sends(kind):
+            letter = Mail(kind, address)
+            self._mails.append(PendingMail(letter, secrets.token_urlsafe(32), pretend=True))
+
+    def notify(self, kind: MailKind, user_id: uuid.UUID, who: Who = NOBODY, **data: Any) -> None:
+        """Queues the security notice ``kind`` to the user ``user_id``, if it is sent
+        (the user is read only then)."""
+        if self.outbox.sends(kind):
+            user = self.db.get(User, user_id)
+            if user is not None:
+                self.mail(kind, user, who, **data)
+
+    def write_mails(self) -> int:
+        """Queues the mails of this change (right before it commits)."""
+        return self.outbox.write(self.db, self.now, self._mails) if self._mails else 0
 
     def log_events(self) -> None:
         """Writes the security log line of each audited event (after the commit)."""
@@ -196,9 +265,11 @@ class Changes:
         clock: Clock,
         access_token_ttl: timedelta = timedelta(minutes=5),
         on_revoked: Callable[[], None] = lambda: None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
+        self.outbox = outbox or Outbox()
         self._cache = cache
         #: Called after a change that revoked something committed (wakes this
         #: process's revocation feed at once).
@@ -210,10 +281,12 @@ class Changes:
     def open(self) -> Iterator[Change]:
         """A write transaction as a Change: committed when the block ends normally."""
         change: Change | None = None
+        mailed = 0
         try:
             with self.database.transaction() as db:
-                change = Change(db, self.clock())
+                change = Change(db, self.clock(), self.outbox)
                 yield change
+                mailed = change.write_mails()
                 publish(db, change.invalidations)
                 change.append_events()
                 self._append_revocations(change)
@@ -226,6 +299,8 @@ class Changes:
         revoked = change.revocations()
         if revoked.sessions or revoked.users:
             self._on_revoked()
+        if mailed:
+            self.outbox.wake.set()
         change.log_events()
 
     def _append_revocations(self, change: Change) -> None:

@@ -14,6 +14,7 @@ from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.events import Actor
 from authsvc.rules.hashing import Hasher
+from authsvc.rules.mail import MailKind
 from authsvc.rules.user_tokens import Purpose
 from authsvc.rules.validation import TokenValidator
 from authsvc.storage.models import AuthMethod
@@ -96,6 +97,7 @@ class Credentials:
             self._check.succeeded(change, attempt)
             change.audit(AuditEvent.PASSWORD_CHANGED, who)
             change.event("user.password_changed", who, by_user, how="change")
+            change.mail(MailKind.PASSWORD_CHANGED, user, who, how="changed")
 
     def set_password(self, user_id: uuid.UUID, new_password: str) -> None:
         """Sets the password as an administrator; ends every session of the user, any
@@ -103,10 +105,11 @@ class Credentials:
         Hashes outside the transaction."""
         new_hash = self._hasher.hash(new_password)
         with self._changes.open() as change:
-            users.get_user(change.db, user_id)
+            user = users.get_user(change.db, user_id)
             users.set_password(change.db, user_id, new_hash, change.now)
             user_tokens.forget(change.db, user_id, Purpose.RESET)
             change.revoked(user_id, sessions.revoke_all(change.db, user_id), "password_changed")
             change.revoked_user(user_id)
             change.audit(AuditEvent.PASSWORD_SET, Who(user_id))
             change.event("user.password_changed", Who(user_id), how="set")
+            change.mail(MailKind.PASSWORD_CHANGED, user, Who(user_id), how="set")

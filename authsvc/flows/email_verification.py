@@ -1,7 +1,9 @@
 """Email verification: a mailed single-use token proves the user reads the address.
 
-authsvc hands the token to the calling service, which delivers it. Changing the email
-(UpdateUser) clears the verification and ends the tokens sent to the old address.
+With ``AUTHSVC_MAIL_DELIVERY=caller`` authsvc hands the token to the calling service,
+which delivers it; with ``smtp`` authsvc mails the link itself and the token never
+leaves it (also after sign-up, with ``AUTHSVC_VERIFY_EMAIL_ON_SIGN_UP``). Changing the
+email (UpdateUser) clears the verification and ends the tokens sent to the old address.
 """
 
 from __future__ import annotations
@@ -10,44 +12,84 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from authsvc.errors import TokenInvalid
-from authsvc.flows.changes import Changes, Who
+from authsvc.errors import InvalidArgument, TokenInvalid
+from authsvc.flows.changes import Change, Changes, Who
 from authsvc.flows.mailed_tokens import Presented, TokenCheck
 from authsvc.rules import user_tokens, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.events import Actor
+from authsvc.rules.mail import MailKind
 from authsvc.rules.user_tokens import Purpose
+from authsvc.rules.validation import TokenValidator
 from authsvc.storage.models import User
 
 
 @dataclass(frozen=True)
 class StartedVerification:
-    """The token to deliver to the user's email, and its expiry."""
+    """The token to deliver to the user's email ("" when authsvc mails it), and its
+    expiry."""
 
     verification_token: str
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class VerificationRequest:
+    """A checked StartEmailVerification request: the user's id, their session token, or
+    both (then they must agree)."""
+
+    user_id: uuid.UUID | None = None
+    session_token: str = ""
+
+
 class EmailVerification:
     """StartEmailVerification, VerifyEmail."""
 
-    def __init__(self, changes: Changes, tokens: TokenCheck, ttl: timedelta) -> None:
+    def __init__(
+        self, changes: Changes, tokens: TokenCheck, validator: TokenValidator, ttl: timedelta
+    ) -> None:
         self._changes = changes
         self._tokens = tokens
+        self._validator = validator
         self._ttl = ttl
 
-    def start(self, user_id: uuid.UUID) -> StartedVerification:
-        """Issues a verification token, ending the user's earlier one.
+    def start(self, request: VerificationRequest) -> StartedVerification:
+        """Issues a verification token, ending the user's earlier one, and mails it in
+        ``smtp`` mode.
 
-        Raises UserNotFound or UserDisabled.
+        Raises UserNotFound, UserDisabled, TokenInvalid or TokenExpired (the session
+        token), or InvalidArgument when ``user_id`` is not the session's user.
         """
         with self._changes.open() as change:
-            users.lock_active(change.db, user_id)
-            issued = user_tokens.issue(
-                change.db, user_id, Purpose.VERIFICATION, change.now, self._ttl
-            )
-            change.audit(AuditEvent.EMAIL_VERIFICATION_STARTED, Who(user_id))
-        return StartedVerification(issued.token, issued.expires_at)
+            user_id = self._whose(change, request)
+            user = users.lock_active(change.db, user_id)
+            token, expires_at = self.issue_in(change, user)
+        handed = not self._changes.outbox.enabled
+        return StartedVerification(token if handed else "", expires_at)
+
+    def _whose(self, change: Change, request: VerificationRequest) -> uuid.UUID:
+        if not request.session_token:
+            assert request.user_id is not None  # the edge requires one of them
+            return request.user_id
+        found = self._validator.validate_in(change.db, request.session_token)
+        owner = uuid.UUID(found.user.id)
+        if request.user_id is not None and request.user_id != owner:
+            raise InvalidArgument.of("user_id", "is not the user of the session token")
+        return owner
+
+    def issue_in(self, change: Change, user: User) -> tuple[str, datetime]:
+        """Issues a token to ``user`` in ``change`` (and queues its mail in ``smtp``
+        mode); returns it and its expiry."""
+        issued = user_tokens.issue(change.db, user.id, Purpose.VERIFICATION, change.now, self._ttl)
+        change.audit(AuditEvent.EMAIL_VERIFICATION_STARTED, Who(user.id))
+        change.mail(
+            MailKind.EMAIL_VERIFICATION,
+            user,
+            Who(user.id),
+            token=issued.token,
+            expires_at=issued.expires_at,
+        )
+        return issued.token, issued.expires_at
 
     def verify(self, presented: Presented) -> User:
         """Marks the email verified. Raises TooManyAttempts, TokenInvalid (unknown or

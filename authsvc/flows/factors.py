@@ -19,6 +19,7 @@ from authsvc.flows.sign_in import second_factors
 from authsvc.rules import recovery_codes, sessions, totp
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.events import Actor
+from authsvc.rules.mail import MailKind
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.validation import TokenValidator
 from authsvc.storage.models import AuthMethod
@@ -113,6 +114,7 @@ class Factors:
                 change.ended(who.session_id)  # caches must show the new record
                 change.audit(AuditEvent.TOTP_ENROLLED, who)
                 change.event("mfa.totp_enrolled", who, Actor.user(user_id))
+                change.notify(MailKind.SECOND_FACTOR_ADDED, user_id, who, factor="totp")
         if not confirmed:
             raise CodeInvalid()
         return issued
@@ -134,6 +136,7 @@ class Factors:
                 recovery_codes.remove_all(change.db, user_id)
                 change.audit(AuditEvent.TOTP_REMOVED, who)
                 change.event("mfa.totp_removed", who, Actor.user(user_id))
+                change.notify(MailKind.SECOND_FACTOR_REMOVED, user_id, who, factor="totp")
         if not removed:
             raise CodeInvalid()
 

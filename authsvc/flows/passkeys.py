@@ -40,6 +40,7 @@ from authsvc.rules import challenges, passkeys, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.challenges import Ceremony, SealedChallenge
 from authsvc.rules.events import Actor
+from authsvc.rules.mail import MailKind
 from authsvc.rules.passkeys import RelyingParty
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.values import Email
@@ -117,6 +118,7 @@ class Passkeys:
                 change.audit(AuditEvent.PASSKEY_REGISTERED, who, str(stored.id))
                 added = {"passkey_id": str(stored.id), "name": stored.name}
                 change.event("passkey.added", who, Actor.user(found.user_id), **added)
+                change.notify(MailKind.PASSKEY_ADDED, found.user_id, who, passkey_name=stored.name)
         except IntegrityError:
             raise PasskeyInvalid("this passkey is already registered") from None
         return stored
@@ -137,6 +139,7 @@ class Passkeys:
             change.audit(AuditEvent.PASSKEY_REMOVED, who, str(passkey_id))
             by_user = Actor.user(who.user_id)
             change.event("passkey.removed", who, by_user, passkey_id=str(passkey_id))
+            change.notify(MailKind.SECOND_FACTOR_REMOVED, who.user_id, who, factor="passkey")
 
     def start_sign_in(self, email: Email | None) -> Started:
         """Options to sign in with a discoverable passkey (of the email's account, given).

@@ -1,7 +1,9 @@
 """Password reset ("forgot password"): a mailed single-use token to a new password.
 
-authsvc hands the token to the calling service, which delivers it; authsvc sends no
-mail. Starting answers alike for every email, known or not, after the same work.
+With ``AUTHSVC_MAIL_DELIVERY=caller`` authsvc hands the token to the calling service,
+which delivers it; with ``smtp`` authsvc mails the link itself (queued in the start's
+transaction) and the token never leaves it. Starting answers alike for every email,
+known or not, after the same work.
 Completing sets the password, ends every session and pending sign-in challenge of the
 user and marks the email verified (the token reached it).
 """
@@ -19,6 +21,7 @@ from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.events import Actor
 from authsvc.rules.hashing import Hasher
+from authsvc.rules.mail import MailKind
 from authsvc.rules.user_tokens import NOBODY, Purpose
 from authsvc.rules.values import Email
 from authsvc.storage.models import User
@@ -83,7 +86,20 @@ class PasswordReset:
             )
             detail = "" if issued.issued else "no token: unknown or disabled account"
             change.audit(AuditEvent.PASSWORD_RESET_STARTED, who, detail)
-        return StartedReset(issued.token if issued.issued else "", issued.expires_at)
+            if issued.issued and found is not None:
+                change.mail(
+                    MailKind.PASSWORD_RESET,
+                    found,
+                    who,
+                    token=issued.token,
+                    expires_at=issued.expires_at,
+                )
+            elif found is None and self._changes.outbox.policy.no_account_mail:
+                change.mail(MailKind.PASSWORD_RESET_NO_ACCOUNT, request.email, who)
+            else:
+                change.mail_nothing(MailKind.PASSWORD_RESET, request.email)
+        handed = issued.issued and not self._changes.outbox.enabled
+        return StartedReset(issued.token if handed else "", issued.expires_at)
 
     def complete(self, request: NewPassword) -> User:
         """Sets the new password, ends every session and pending sign-in challenge,
@@ -117,3 +133,4 @@ class PasswordReset:
         change.event("user.password_changed", Who(user.id), by_user, how="reset")
         if newly_verified:
             change.event("user.email_verified", Who(user.id), by_user, email=user.email)
+        change.mail(MailKind.PASSWORD_CHANGED, user, found.who, how="reset")

@@ -14,6 +14,7 @@ from authsvc.flows.event_feed import EventFeed
 from authsvc.flows.factors import Factors
 from authsvc.flows.housekeeping import Housekeeping
 from authsvc.flows.importing import Importing
+from authsvc.flows.mail_delivery import MailDelivery
 from authsvc.flows.passkeys import Passkeys
 from authsvc.flows.password_reset import PasswordReset
 from authsvc.flows.revocation_watch import RevocationWatch
@@ -44,3 +45,4 @@ class Flows:
     webhooks: Webhooks
     access_tokens: AccessTokens
     revocation_watch: RevocationWatch
+    mail: MailDelivery

@@ -31,6 +31,7 @@ class Profile:
     email: Email
     first_name: str
     last_name: str
+    locale: str = ""
 
     def event_data(self) -> dict[str, str]:
         """The fields as the data of ``user.created`` and ``user.imported``."""
@@ -44,10 +45,16 @@ class ProfileChanges:
     email: Email | None = None
     first_name: str | None = None
     last_name: str | None = None
+    locale: str | None = None
 
     def items(self) -> dict[str, str]:
         """The fields that change, by column name."""
-        values = {"email": self.email, "first_name": self.first_name, "last_name": self.last_name}
+        values = {
+            "email": self.email,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "locale": self.locale,
+        }
         return {k: v for k, v in values.items() if v is not None}
 
 
@@ -57,6 +64,7 @@ def create_user(db: DbSession, profile: Profile, password_hash: str) -> User:
         email=profile.email,
         first_name=profile.first_name,
         last_name=profile.last_name,
+        locale=profile.locale,
         password_hash=password_hash,
     )
     db.add(user)
@@ -108,6 +116,7 @@ def _imported_row(new_id: uuid.UUID, user: ImportedUser, now: datetime) -> dict[
         "email": user.profile.email,
         "first_name": user.profile.first_name,
         "last_name": user.profile.last_name,
+        "locale": user.profile.locale,
         "password_hash": user.password_hash,
         # The old system's verification time is unknown: its creation time stands in.
         "email_verified_at": created if user.email_verified else None,

@@ -248,3 +248,40 @@ def nesting(text: str) -> int:
         elif ch in "]}":
             depth -= 1
     return deepest
+
+
+LOCALE_MAX = 35
+# BCP 47 language tags as mail templates need them: language, optional script, region
+# and variants (RFC 5646 "langtag"; extensions and private use are not templates' concern).
+_LOCALE = re.compile(
+    r"^(?P<language>[a-z]{2,3})"
+    r"(?:-(?P<script>[a-z]{4}))?"
+    r"(?:-(?P<region>[a-z]{2}|[0-9]{3}))?"
+    r"(?P<variants>(?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*)\Z"
+)
+
+
+def locale(value: str) -> str:
+    """An optional BCP 47 language tag (``en``, ``de-CH``, ``zh-Hant-TW``), in its
+    canonical case (language lower, script title, region upper); "" when empty."""
+    value = value.strip().replace("_", "-")
+    if not value:
+        return ""
+    if len(value) > LOCALE_MAX:
+        raise Rejected(f"must be at most {LOCALE_MAX} characters")
+    match = _LOCALE.match(value.lower()) if value.isascii() else None
+    if match is None:
+        raise Rejected("is not a BCP 47 language tag like en or de-CH")
+    parts = [match["language"]]
+    if match["script"]:
+        parts.append(match["script"].title())
+    if match["region"]:
+        parts.append(match["region"].upper())
+    parts += [v for v in match["variants"].split("-") if v]
+    return "-".join(parts)
+
+
+def locale_fallbacks(tag: str) -> list[str]:
+    """The tag, then each shorter prefix: ``de-CH`` → ``["de-CH", "de"]``; "" → []."""
+    parts = tag.split("-") if tag else []
+    return ["-".join(parts[:n]) for n in range(len(parts), 0, -1)]

@@ -10,10 +10,12 @@ without bound.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -39,6 +41,8 @@ from authsvc.flows.event_feed import EventFeed, StreamSlots
 from authsvc.flows.factors import FactorPolicy, Factors
 from authsvc.flows.housekeeping import Housekeeping
 from authsvc.flows.importing import Importing
+from authsvc.flows.mail_delivery import MailDelivery, MailDeliveryPolicy
+from authsvc.flows.mail_outbox import MailPolicy, Outbox
 from authsvc.flows.mailed_tokens import TokenCheck
 from authsvc.flows.passkeys import Passkeys
 from authsvc.flows.password_reset import PasswordReset
@@ -54,6 +58,8 @@ from authsvc.rules import revocations
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.hashing import Hasher
+from authsvc.rules.mail import MailKind
+from authsvc.rules.mail_templates import MailTemplates
 from authsvc.rules.passkeys import RelyingParty
 from authsvc.rules.sessions import SessionPolicy
 from authsvc.rules.throttling import ThrottlePolicy
@@ -63,8 +69,10 @@ from authsvc.runtime import tls
 from authsvc.runtime.health import SERVICE_NAME, DatabaseHealth
 from authsvc.runtime.housekeeping import PurgeTimer
 from authsvc.runtime.logs import AccessSummaries
+from authsvc.runtime.mail_sender import MailSender
 from authsvc.runtime.metrics import Metrics, MetricsServer, start_metrics_server
 from authsvc.runtime.settings import Settings
+from authsvc.runtime.smtp import SmtpTransport
 from authsvc.runtime.webhook_worker import WebhookWorker
 from authsvc.storage.engine import Database, make_engine
 from authsvc.storage.event_wakeups import NotifiedWakeups, Wakeups
@@ -175,6 +183,44 @@ def retention(settings: Settings) -> Retention:
     )
 
 
+#: How often the mail sender looks for due mail queued elsewhere (other processes or
+#: replicas; this process's own changes wake it at once), in seconds.
+MAIL_POLL_INTERVAL = 2.0
+
+
+def mail_policy(settings: Settings) -> MailPolicy:
+    """What authsvc mails, from the settings (nothing in ``caller`` mode)."""
+    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2]
+    return MailPolicy(
+        enabled=settings.sends_mail,
+        notices=frozenset(MailKind(name) for name in settings.mail_notices),
+        no_account_mail=settings.mail_no_account,
+        verify_on_sign_up=settings.verify_email_on_sign_up,
+        sign_up_enumeration_safe=settings.sign_up_enumeration_safe,
+        recipient_limit=settings.mail_recipient_limit,
+        domain=domain or "authsvc.invalid",
+    )
+
+
+def mail_delivery(settings: Settings, changes: Changes) -> MailDelivery:
+    """The outbox's sender flow: smtplib to AUTHSVC_SMTP_URL (none in ``caller`` mode)."""
+    url = settings.smtp_url
+    timeout = settings.smtp_timeout.total_seconds()
+    transport = SmtpTransport(url, settings.smtp_ca_file, timeout) if url else None
+    policy = MailDeliveryPolicy(
+        sender=settings.mail_from,
+        links={
+            MailKind.PASSWORD_RESET: settings.reset_url,
+            MailKind.EMAIL_VERIFICATION: settings.verify_url,
+        },
+        # Longer than any one SMTP conversation (each step has the timeout).
+        lease=4 * settings.smtp_timeout,
+        retry_for=settings.mail_retry_for,
+    )
+    templates = MailTemplates(settings.mail_templates)
+    return MailDelivery(changes, templates, settings.secret_key, transport, policy)
+
+
 def make_hash_capacity(settings: Settings, processes: int = 1) -> HashCapacity:
     """The replica's password-hash capacity, for ``processes`` worker processes.
 
@@ -249,16 +295,28 @@ class Infrastructure:
 
 def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flows:
     """Every flow, wired to ``infra`` with the policies ``settings`` describe."""
+    outbox = Outbox(mail_policy(settings), settings.secret_key, threading.Event())
     changes = Changes(
-        infra.database, infra.cache, clock, settings.access_token_ttl, infra.feed.wake
+        infra.database,
+        infra.cache,
+        clock,
+        settings.access_token_ttl,
+        infra.feed.wake,
+        outbox=outbox,
     )
     tokens = AccessTokens(changes, settings.secret_key, token_policy(settings))
     codes = _second_factor_check(settings, changes)
     factors = _factors(settings, changes, infra, codes)
     signing_in = _sign_in(settings, infra, changes, codes, tokens)
     passkeys = _passkeys(settings, changes, factors, signing_in)
+    verification = EmailVerification(
+        changes,
+        _token_check(settings, changes, Purpose.VERIFICATION),
+        infra.validator,
+        settings.verification_ttl,
+    )
     return Flows(
-        accounts=Accounts(changes, infra.hasher, _sign_ups(settings, changes)),
+        accounts=Accounts(changes, infra.hasher, _sign_ups(settings, changes), verification),
         sign_in=signing_in,
         sessions=Sessions(changes, infra.validator, session_policy(settings), tokens),
         credentials=Credentials(
@@ -271,11 +329,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         audit_trail=AuditTrail(changes),
         housekeeping=Housekeeping(changes, retention(settings), tokens),
         password_reset=_password_reset(settings, infra, changes),
-        email_verification=EmailVerification(
-            changes,
-            _token_check(settings, changes, Purpose.VERIFICATION),
-            settings.verification_ttl,
-        ),
+        email_verification=verification,
         api_keys=ApiKeys(changes, settings.api_key_cache_ttl),
         importing=Importing(changes),
         factors=factors,
@@ -297,6 +351,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         webhooks=webhooks(settings, changes),
         access_tokens=tokens,
         revocation_watch=RevocationWatch(infra.feed, settings.revocation_heartbeat.total_seconds()),
+        mail=mail_delivery(settings, changes),
     )
 
 
@@ -419,6 +474,7 @@ class AuthServer:
     purge_timer: PurgeTimer | None = None
     summaries: AccessSummaries | None = None  # with AUTHSVC_ACCESS_LOG=summary
     webhook_worker: WebhookWorker | None = None
+    mail_sender: MailSender | None = None  # with AUTHSVC_MAIL_DELIVERY=smtp
 
     def stop(self, grace: float | None) -> None:
         """Refuses new calls, lets calls in flight finish within ``grace``, then closes."""
@@ -426,6 +482,8 @@ class AuthServer:
         if self.purge_timer:
             self.purge_timer.stop()
         self.infra.feed.stop()  # ends the WatchRevocations streams: they never finish
+        if self.mail_sender:
+            self.mail_sender.stop()
         self.grpc_server.stop(grace).wait()
         if self.webhook_worker:
             self.webhook_worker.stop()
@@ -482,10 +540,20 @@ def create_server(
     poll = settings.webhook_poll_interval.total_seconds()
     webhook_threads = WebhookWorker(flows.webhooks, poll, infra.wakeups)
     webhook_threads.start()
+    sender = _start_mail_sender(settings, flows)
     log.info("serving %s on port %d", SERVICE_NAME, port)
     _log_caller_mode(settings)
     started = AuthServer(
-        server, flows, infra, health, port, metrics_server, timer, summaries, webhook_threads
+        server,
+        flows,
+        infra,
+        health,
+        port,
+        metrics_server,
+        timer,
+        summaries,
+        webhook_threads,
+        sender,
     )
     return started, port
 
@@ -542,6 +610,16 @@ def _start_purge_timer(settings: Settings, flows: Flows) -> PurgeTimer | None:
     return timer
 
 
+def _start_mail_sender(settings: Settings, flows: Flows) -> MailSender | None:
+    if not settings.sends_mail:
+        return None
+    wake = flows.mail.wake_event
+    sender = MailSender(flows.mail, wake, MAIL_POLL_INTERVAL)
+    sender.start()
+    log.info("mail delivery: smtp via %s", settings.smtp_url)
+    return sender
+
+
 def _start_summaries(settings: Settings, access_log: AccessLog) -> AccessSummaries | None:
     if settings.access_log is not AccessLogMode.SUMMARY:
         return None
@@ -587,7 +665,9 @@ def _interceptors(
     # Verifiers' revocation streams: as many threads as calls may be in progress.
     verifiers = futures.ThreadPoolExecutor(settings.max_concurrent_rpcs, thread_name_prefix="feed")
     interceptors.insert(0, StreamPool(verifiers, REVOCATION_STREAMS))
-    admission = Admission(settings.callers, settings.privileged_from_anywhere)
+    admission = Admission(
+        settings.callers, settings.privileged_from_anywhere, tokens_mailed=settings.sends_mail
+    )
     interceptors.append(
         CallerInterceptor(admission, flows.api_keys, flows.audit_trail.caller_denied)
     )

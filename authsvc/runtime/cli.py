@@ -1,4 +1,4 @@
-"""``authsvc serve | migrate | health | purge | api-key | webhook | import |
+"""``authsvc serve | migrate | health | purge | api-key | webhook | import | mail |
 reencrypt-secrets | keys``: the command line."""
 
 from __future__ import annotations
@@ -23,12 +23,19 @@ from authsvc.errors import AuthError, InvalidArgument, MfaNotConfigured
 from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.changes import Changes
+from authsvc.flows.mail_delivery import MailDelivery
 from authsvc.flows.webhooks import NewWebhook, Webhooks
-from authsvc.rules import signing_keys, totp, webhook_urls, webhooks
+from authsvc.rules import mail, signing_keys, totp, webhook_urls, webhooks
 from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.values import PAGE_SIZE_MAX, Rejected
 from authsvc.runtime import health_probe, tls, user_import, workers
-from authsvc.runtime.assembly import create_server, make_hash_capacity, retention, token_policy
+from authsvc.runtime.assembly import (
+    create_server,
+    mail_delivery,
+    make_hash_capacity,
+    retention,
+    token_policy,
+)
 from authsvc.runtime.assembly import webhooks as webhooks_flow
 from authsvc.runtime.command import package_version
 from authsvc.runtime.logs import configure_logging
@@ -57,8 +64,11 @@ _COMMANDS = {
     "webhook": "add, list or remove webhook endpoints, or show one's deliveries",
     "import": "migrate the schema, then import users (with their old password hashes) from a "
     "JSON-lines file, in batches; safe to run again",
-    "reencrypt-secrets": "seal every stored TOTP secret, webhook secret and signing key "
-    "with the first AUTHSVC_SECRET_KEY (after putting a new key first), and exit",
+    "mail": "list the outbox of mail authsvc sends (AUTHSVC_MAIL_DELIVERY=smtp), or re-queue "
+    "failed mail",
+    "reencrypt-secrets": "seal every stored TOTP secret, webhook secret, signing key and "
+    "queued mail's token with the first AUTHSVC_SECRET_KEY (after putting a new key first), "
+    "and exit",
     "keys": "rotate or list the keys that sign access tokens",
 }
 
@@ -87,13 +97,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for command, summary in _COMMANDS.items():
         cmd = sub.add_parser(command, help=summary)
-        if command not in ("api-key", "webhook", "keys"):  # their actions take the flags
+        if command not in ("api-key", "webhook", "keys", "mail"):  # their actions take the flags
             _add_flags(cmd, command)
     health = sub.choices["health"]
     health.add_argument("--timeout", type=_seconds, default=3.0, help="seconds to wait")
     _api_key_parser(sub.choices["api-key"])
     _webhook_parser(sub.choices["webhook"])
     _keys_parser(sub.choices["keys"])
+    _mail_parser(sub.choices["mail"])
     sub.choices["import"].add_argument(
         "file",
         type=Path,
@@ -156,6 +167,29 @@ def _keys_parser(parser: argparse.ArgumentParser) -> None:
         _add_flags(action, "keys")
 
 
+def _mail_parser(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="the newest mails: id, status, kind, recipient")
+    listing.add_argument(
+        "--status",
+        type=_mail_status,
+        help=f"only mails in this status ({', '.join(mail.STATUSES)})",
+    )
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    retry = actions.add_parser("retry", help="re-queue failed (or queued) mails: due now")
+    target = retry.add_mutually_exclusive_group(required=True)
+    target.add_argument("ids", nargs="*", default=[], help="the ids of the mails to re-queue")
+    target.add_argument("--failed", action="store_true", help="re-queue every failed mail")
+    for action in (listing, retry):
+        _add_flags(action, "mail")
+
+
+def _mail_status(text: str) -> str:
+    if text not in mail.STATUSES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(mail.STATUSES)}")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs a subcommand; a bad setting is a one-line error and exit status 2."""
     args = _parser().parse_args(argv)
@@ -178,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "import": run_import,
         "reencrypt-secrets": run_reencrypt,
         "keys": run_keys,
+        "mail": run_mail,
     }
     try:
         return commands[args.command](settings, args)
@@ -226,6 +261,7 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"purged {done.ceremonies} expired challenges and unconfirmed TOTP enrolments")
     print(f"purged {done.webhook_deliveries} finished webhook deliveries")
     print(f"purged {done.revocations} expired revocations")
+    print(f"purged {done.mails} mails sent or failed before the audit retention")
     return 0
 
 
@@ -238,6 +274,7 @@ def run_reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
             count = totp.reencrypt_all(tx, settings.secret_key, utcnow())
             hooks = webhooks.reencrypt_all(tx, settings.secret_key, utcnow())
             keys = signing_keys.reencrypt_all(tx, settings.secret_key, utcnow())
+            tokens = mail.reencrypt_all(tx, settings.secret_key, utcnow())
     except MfaNotConfigured as exc:
         print(f"authsvc: {exc.message}", file=sys.stderr)
         return 1
@@ -246,6 +283,7 @@ def run_reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"sealed {count} TOTP secrets with the first key")
     print(f"sealed {hooks} webhook signing secrets with the first key")
     print(f"sealed {keys} signing keys with the first key")
+    print(f"sealed {tokens} tokens of queued mail with the first key")
     return 0
 
 
@@ -348,6 +386,48 @@ def _revoke_keys(keys: ApiKeys, args: argparse.Namespace) -> int:
         print(f"authsvc: no live API key has {wanted}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_mail(settings: Settings, args: argparse.Namespace) -> int:
+    """``mail list [--status S] [--limit N] | retry (ID... | --failed)``, after upgrading
+    the schema. Exit status 1 when retry matched nothing, 2 for a bad id."""
+    if (status := run_migrate(settings, args)) != 0:
+        return status
+    db = Database(make_engine(settings.database_url))
+    delivery = mail_delivery(settings, Changes(db, ValidationCache(0), utcnow))
+    try:
+        if args.action == "list":
+            return _list_mail(delivery, args)
+        return _retry_mail(delivery, args)
+    except Rejected as exc:
+        print(f"authsvc: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+
+
+def _list_mail(delivery: MailDelivery, args: argparse.Namespace) -> int:
+    print(f"{'ID':36}  {'STATUS':6}  {'KIND':25}  {'QUEUED':20}  {'TRIES':5}  RECIPIENT / ERROR")
+    for m in delivery.listing(args.status, max(1, args.limit)):
+        due = f" next {_when(m.next_attempt_at)}" if m.status == mail.QUEUED else ""
+        error = f"  {m.last_error}" if m.last_error else ""
+        print(
+            f"{m.id!s:36}  {m.status:6}  {m.kind:25}  {_when(m.queued_at):20}  "
+            f"{m.attempts:5}  {m.recipient}{due}{error}"
+        )
+    return 0
+
+
+def _retry_mail(delivery: MailDelivery, args: argparse.Namespace) -> int:
+    ids = []
+    for text in args.ids:
+        try:
+            ids.append(uuid.UUID(text))
+        except ValueError:
+            raise Rejected(f"{text!r} is not a mail id (a UUID)") from None
+    count = delivery.retry(ids, every_failed=args.failed)
+    print(f"re-queued {count} mails", file=sys.stderr)
+    return 0 if count else 1
 
 
 def _when(time: datetime | None) -> str:

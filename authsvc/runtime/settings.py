@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,13 @@ from sqlalchemy.exc import ArgumentError
 
 from authsvc.edge.access_log import AccessLogMode
 from authsvc.edge.caller_policy import CallerPolicy, load_policy
+from authsvc.rules.mail import NOTICES
+from authsvc.rules.mail_templates import MailTemplates, TemplateProblem
 from authsvc.rules.passwords import dummy_hash
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.users import IMPORT_BATCH_MAX
+from authsvc.rules.values import Rejected, email
+from authsvc.runtime.smtp import SmtpUrl
 
 DEFAULT_CACHE_SIZE = 10_000
 #: Standard Webhooks' suggested schedule: retries for about 27 hours after the first try.
@@ -72,6 +77,7 @@ class Group(enum.Enum):
     MFA = "Multi-factor"
     WEBHOOKS = "Webhooks"
     TOKENS = "Access tokens"
+    MAIL = "Mail"
 
 
 # Parsers: text → value, raising ValueError with a message that names no setting.
@@ -169,7 +175,45 @@ def parse_access_log(text: str) -> AccessLogMode:
         raise ValueError(f"{text!r} is not one of {names}") from None
 
 
+MAIL_DELIVERIES = ("caller", "smtp")
+NOTICE_NAMES = tuple(kind.value for kind in NOTICES)
+
+
+def parse_notices(text: str) -> tuple[str, ...]:
+    """Notice names, comma-separated; ``none`` turns every notice off."""
+    return () if text.strip().lower() == "none" else parse_list(text.lower())
+
+
+def mail_address(text: str) -> str:
+    """``addr@example.com`` or ``Name <addr@example.com>``; raises ValueError."""
+    _name, address = parseaddr(text)
+    try:
+        email(address)
+    except Rejected:
+        raise ValueError(
+            f"{text!r} is not an address like Example <no-reply@example.com>"
+        ) from None
+    return text.strip()
+
+
 # Checks of one parsed value: None when fine, else what is wrong.
+
+
+def _link(value: str) -> str | None:
+    if not value:
+        return None
+    if not value.startswith(("https://", "http://")):
+        return f"{value!r} must start with https:// (or http://)"
+    return None if "{token}" in value else f"{value!r} must contain {{token}}"
+
+
+def _directory(value: str) -> str | None:
+    return None if not value or Path(value).is_dir() else f"{value} is not a directory"
+
+
+def _notices(value: tuple[str, ...]) -> str | None:
+    unknown = [v for v in value if v not in NOTICE_NAMES]
+    return f"{unknown[0]!r} is not one of {', '.join(NOTICE_NAMES)}, none" if unknown else None
 
 
 def _positive(value: timedelta) -> str | None:
@@ -245,7 +289,7 @@ def setting(
     return field(default=default, metadata={"spec": Spec(env, parse, doc, group, **more)})
 
 
-_S, _D, _SE, _P, _T, _SEC, _PERF, _O, _L, _MFA, _WH, _AT = (
+_S, _D, _SE, _P, _T, _SEC, _PERF, _O, _L, _MFA, _WH, _AT, _M = (
     Group.SERVER,
     Group.DATABASE,
     Group.SESSIONS,
@@ -258,6 +302,7 @@ _S, _D, _SE, _P, _T, _SEC, _PERF, _O, _L, _MFA, _WH, _AT = (
     Group.MFA,
     Group.WEBHOOKS,
     Group.TOKENS,
+    Group.MAIL,
 )
 _SERVE = ("serve",)
 _TLS_FILE = ("serve", "health")
@@ -310,6 +355,7 @@ class Settings:
             "purge",
             "api-key",
             "import",
+            "mail",
             "reencrypt-secrets",
             "webhook",
             "keys",
@@ -911,6 +957,132 @@ class Settings:
         check=lambda v: None if timedelta(0) < v <= timedelta(seconds=5) else "must be 1ms to 5s",
         shown_default="1s",
     )
+    # Mail authsvc sends itself (issue 20)
+    mail_delivery: str = setting(
+        "caller",
+        "AUTHSVC_MAIL_DELIVERY",
+        str.lower,
+        "`caller`: StartPasswordReset and StartEmailVerification return their tokens for "
+        "the caller to mail, and authsvc sends nothing; `smtp`: authsvc mails the links and "
+        "security notices itself, the tokens never leave it, and both RPCs are open to "
+        "unprivileged callers",
+        _M,
+        check=lambda v: None if v in MAIL_DELIVERIES else f"{v!r} is not one of caller, smtp",
+    )
+    smtp_url: SmtpUrl | None = setting(
+        None,
+        "AUTHSVC_SMTP_URL",
+        SmtpUrl.parse,
+        "`smtp://user:pass@host:587` (STARTTLS required unless `?starttls=false`) or "
+        "`smtps://user:pass@host:465` (TLS throughout); required with `smtp`",
+        _M,
+    )
+    smtp_ca_file: str = setting(
+        "",
+        "AUTHSVC_SMTP_CA_FILE",
+        str,
+        "PEM file of the CA the SMTP server's certificate chains to (a private CA)",
+        _M,
+        check=_pem,
+        shown_default="empty: system roots",
+    )
+    smtp_timeout: timedelta = setting(
+        timedelta(seconds=30),
+        "AUTHSVC_SMTP_TIMEOUT",
+        parse_duration,
+        "timeout of each SMTP connection step; a claimed mail is retried after 4 times it",
+        _M,
+        check=_positive,
+        shown_default="30s",
+    )
+    mail_from: str = setting(
+        "",
+        "AUTHSVC_MAIL_FROM",
+        mail_address,
+        "the sender, `no-reply@example.com` or `Example <no-reply@example.com>`; required "
+        "with `smtp`",
+        _M,
+    )
+    reset_url: str = setting(
+        "",
+        "AUTHSVC_RESET_URL",
+        str.strip,
+        "the password reset link, `{token}` where the token goes "
+        "(`https://app.example.com/reset?token={token}`); required with `smtp`",
+        _M,
+        check=_link,
+    )
+    verify_url: str = setting(
+        "",
+        "AUTHSVC_VERIFY_URL",
+        str.strip,
+        "the email verification link, with `{token}`; required with `smtp`",
+        _M,
+        check=_link,
+    )
+    mail_templates: str = setting(
+        "",
+        "AUTHSVC_MAIL_TEMPLATES",
+        str.strip,
+        "directory of templates overriding the defaults, per locale (`de-CH/`, `de/`); "
+        "checked at start-up",
+        _M,
+        check=_directory,
+        shown_default="empty: the defaults",
+    )
+    mail_notices: tuple[str, ...] = setting(
+        NOTICE_NAMES,
+        "AUTHSVC_MAIL_NOTICES",
+        parse_notices,
+        "the security notices sent (comma-separated), or `none`",
+        _M,
+        check=_notices,
+        shown_default="all: " + ", ".join(f"`{n}`" for n in NOTICE_NAMES),
+    )
+    mail_no_account: bool = setting(
+        False,
+        "AUTHSVC_MAIL_NO_ACCOUNT",
+        parse_bool,
+        'StartPasswordReset for an address with no account mails it "someone asked to '
+        'reset a password for this address, but there is no account"',
+        _M,
+        shown_default="`false`",
+    )
+    verify_email_on_sign_up: bool = setting(
+        False,
+        "AUTHSVC_VERIFY_EMAIL_ON_SIGN_UP",
+        parse_bool,
+        "CreateUser mails a verification link (needs `smtp`)",
+        _M,
+        shown_default="`false`",
+    )
+    sign_up_enumeration_safe: bool = setting(
+        False,
+        "AUTHSVC_SIGN_UP_ENUMERATION_SAFE",
+        parse_bool,
+        "CreateUser for a taken email answers as for a new one (after the same work) and "
+        'mails the owner "someone tried to sign up with your address" (needs `smtp`)',
+        _M,
+        shown_default="`false`",
+    )
+    mail_recipient_limit: int = setting(
+        10,
+        "AUTHSVC_MAIL_RECIPIENT_LIMIT",
+        int,
+        "mails queued per recipient address per hour; more are dropped (and logged)",
+        _M,
+        check=_at_least(1),
+    )
+    mail_retry_for: timedelta = setting(
+        timedelta(hours=48),
+        "AUTHSVC_MAIL_RETRY_FOR",
+        parse_duration,
+        "how long a mail is retried after SMTP 4xx replies or connection errors (with "
+        "backoff from 5s to 1h); an SMTP 5xx fails it at once",
+        _M,
+        check=_positive,
+        shown_default="48h",
+    )
 
     def __post_init__(self) -> None:
         for name, spec in specs().items():
@@ -920,6 +1092,11 @@ class Settings:
                 raise ConfigError(f"{spec.env}: {_shown_value(value)} {problem}")
         for check in _CROSS_CHECKS:
             check(self)
+
+    @property
+    def sends_mail(self) -> bool:
+        """True when authsvc mails links and notices itself (``AUTHSVC_MAIL_DELIVERY=smtp``)."""
+        return self.mail_delivery == "smtp"
 
     @property
     def is_sqlite(self) -> bool:
@@ -1003,12 +1180,45 @@ def _check_delays(s: Settings) -> None:
         raise ConfigError("AUTHSVC_THROTTLE_BASE_DELAY: must not exceed AUTHSVC_THROTTLE_MAX_DELAY")
 
 
+_SMTP_NEEDS = (
+    ("smtp_url", "AUTHSVC_SMTP_URL"),
+    ("mail_from", "AUTHSVC_MAIL_FROM"),
+    ("reset_url", "AUTHSVC_RESET_URL"),
+    ("verify_url", "AUTHSVC_VERIFY_URL"),
+)
+
+
+def _check_mail(s: Settings) -> None:
+    if not s.sends_mail:
+        for name, env in (
+            ("verify_email_on_sign_up", "AUTHSVC_VERIFY_EMAIL_ON_SIGN_UP"),
+            ("sign_up_enumeration_safe", "AUTHSVC_SIGN_UP_ENUMERATION_SAFE"),
+            ("mail_no_account", "AUTHSVC_MAIL_NO_ACCOUNT"),
+        ):
+            if getattr(s, name):
+                raise ConfigError(f"{env}: needs AUTHSVC_MAIL_DELIVERY=smtp")
+        return
+    for name, env in _SMTP_NEEDS:
+        if not getattr(s, name):
+            raise ConfigError(f"{env}: required with AUTHSVC_MAIL_DELIVERY=smtp")
+    if not s.secret_key.configured:
+        raise ConfigError(
+            "AUTHSVC_SECRET_KEY: required with AUTHSVC_MAIL_DELIVERY=smtp "
+            "(queued mail keeps its link's token sealed with it)"
+        )
+    try:
+        MailTemplates(s.mail_templates).check()
+    except TemplateProblem as exc:
+        raise ConfigError(f"AUTHSVC_MAIL_TEMPLATES: {exc}") from None
+
+
 _CROSS_CHECKS: tuple[Callable[[Settings], None], ...] = (
     _check_tls,
     _check_protected_mode,
     _check_cache,
     _check_delays,
     _check_rotation,
+    _check_mail,
 )
 
 

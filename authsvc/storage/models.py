@@ -147,6 +147,8 @@ class User(Base):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: When the user was disabled; None while active (the API's ``state``).
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The preferred language (a BCP 47 tag, "" for none): picks the mail templates.
+    locale: Mapped[str] = mapped_column(String(35), default="")
 
     sessions: Mapped[list[Session]] = relationship(
         back_populates="user", passive_deletes=True, cascade="all, delete-orphan"
@@ -506,3 +508,41 @@ class Revocation(Base):
     user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+# Mail authsvc sends itself (issue 20)
+
+
+class MailRow(Base):
+    """One mail of the outbox, queued in the transaction of the change that causes it.
+
+    ``status`` is ``queued`` until the sender ``sent`` it or gave up (``failed``).
+    A sender claims a queued mail by moving ``next_attempt_at`` past its lease (and
+    counting the attempt) before it talks to the SMTP server, so a sender killed
+    mid-send leaves the mail due again once the lease ends: at least once, never lost.
+    ``data`` holds the template variables (JSON, never a secret); a mail with a link
+    keeps its token only in ``sealed_token`` (Fernet, ``AUTHSVC_SECRET_KEY``), cleared
+    once the mail is sent or failed. ``queued_at`` starts the retry window (``authsvc
+    mail retry`` restarts it). ``message_id`` is the stable ``Message-ID`` of every
+    attempt, so a duplicate delivery is recognisable.
+    """
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (
+        Index("ix_mail_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_mail_outbox_recipient_created_at", "recipient", "created_at"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(254))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    locale: Mapped[str] = mapped_column(String(35), default="")
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    sealed_token: Mapped[str | None] = mapped_column(String(512))
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(String(512), default="")

@@ -1,8 +1,9 @@
 """Deleting what nothing can use any more, in small batches: expired sessions, expired
 reset and verification tokens, audit events and account events past their retention,
 throttling state that no longer counts, expired challenges and unconfirmed TOTP
-enrolments, finished webhook deliveries as old as the events, and revocation entries
-that concern no unexpired access token any more.
+enrolments, finished webhook deliveries as old as the events, revocation entries
+that concern no unexpired access token any more, and mail sent or failed longer ago
+than the audit retention.
 
 A session is purgeable once nothing can use it: its update token has expired
 (``refresh_expires_at``, already capped by the absolute lifetime) and so has its session
@@ -24,6 +25,7 @@ from authsvc.storage.engine import Database
 from authsvc.storage.models import (
     AuditRecord,
     Challenge,
+    MailRow,
     Revocation,
     Session,
     ThrottleCounter,
@@ -65,6 +67,8 @@ class Purged:
     webhook_deliveries: int = 0
     #: Revocation-feed entries that no longer concern any unexpired access token.
     revocations: int = 0
+    #: Mail sent or failed before the audit retention.
+    mails: int = 0
 
 
 def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention) -> Purged:
@@ -79,9 +83,11 @@ def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention)
         )
         state = _purge_throttling(tx, now, retention)
         ceremonies = _purge_ceremonies(tx, now)
+        done = (MailRow.status != "queued") & (MailRow.updated_at < now - retention.audit)
+        mails = _delete(tx, delete(MailRow).where(done))
     outbox = _in_batches(db, clock, retention.batch_size, _old_events(retention.events))
     hooks = _in_batches(db, clock, retention.batch_size, _finished_deliveries(retention.events))
-    return Purged(sessions, events, state, tokens, ceremonies, outbox, hooks, revoked)
+    return Purged(sessions, events, state, tokens, ceremonies, outbox, hooks, revoked, mails)
 
 
 def _finished_deliveries(keep: timedelta) -> Callable[[DbSession, datetime, int], int]:

@@ -30,6 +30,7 @@ USER_COLUMNS = (
     User.updated_at,
     User.email_verified_at,
     User.disabled_at,
+    User.locale,
 )
 SESSION_COLUMNS = (
     Session.id,
@@ -74,6 +75,7 @@ class UserView:
     updated_at: datetime
     email_verified_at: datetime | None
     disabled_at: datetime | None
+    locale: str
 
 
 @dataclass(frozen=True, slots=True)

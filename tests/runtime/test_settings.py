@@ -130,7 +130,12 @@ def _options(parser):
 def test_every_flag_comes_from_a_declared_setting():
     parser = cli._parser()
     commands = parser._subparsers._group_actions[0].choices
-    own = {"health": {"--timeout"}, "api-key": {"--id"}, "webhook": {"--type", "--limit"}}
+    own = {
+        "health": {"--timeout"},
+        "api-key": {"--id"},
+        "webhook": {"--type", "--limit"},
+        "mail": {"--status", "--limit", "--failed"},
+    }
     for command, sub in commands.items():
         declared = {flag for _, flag, _ in flags(command)}
         assert _options(sub) == declared | {"-h", "--help"} | own.get(command, set()), command

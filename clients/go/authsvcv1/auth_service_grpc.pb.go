@@ -60,12 +60,15 @@ type AuthServiceClient interface {
 	// to that caller with the caller policy. Events older than the retention
 	// period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
-	// Starts a password reset ("forgot password"): returns a single-use reset
-	// token for the account of `email`, for the calling service to deliver (by
-	// email, say); authsvc never sends mail. An unknown or disabled account
-	// answers OK alike, with an empty `reset_token`, after the same work, so the
-	// caller shows one uniform page. Ends any earlier unused reset token of the
-	// account. Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
+	// Starts a password reset ("forgot password"). With AUTHSVC_MAIL_DELIVERY
+	// `caller` (the default) it returns a single-use reset token for the
+	// account of `email`, for the calling service to deliver (by email, say);
+	// with `smtp` authsvc mails the reset link (AUTHSVC_RESET_URL) to the
+	// account itself, returns an empty `reset_token`, and any caller may call
+	// it (a web front end). An unknown or disabled account answers OK alike,
+	// with an empty `reset_token`, after the same work, so the caller shows one
+	// uniform page. Ends any earlier unused reset token of the account.
+	// Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
 	StartPasswordReset(ctx context.Context, in *StartPasswordResetRequest, opts ...grpc.CallOption) (*StartPasswordResetResponse, error)
 	// Completes a password reset: sets the new password (same rules as at
 	// sign-up), ends every session of the user, marks the email verified. The
@@ -73,9 +76,12 @@ type AuthServiceClient interface {
 	// its expiry); wrong tokens are throttled per end-user IP.
 	CompletePasswordReset(ctx context.Context, in *CompletePasswordResetRequest, opts ...grpc.CallOption) (*CompletePasswordResetResponse, error)
 	// Returns a single-use token that proves the user's email address when it
-	// comes back through VerifyEmail; the calling service delivers it. Ends any
-	// earlier unused verification token of the user. PERMISSION_DENIED, reason
-	// USER_DISABLED, for a disabled user.
+	// comes back through VerifyEmail; the calling service delivers it. With
+	// AUTHSVC_MAIL_DELIVERY=smtp authsvc mails the verification link
+	// (AUTHSVC_VERIFY_URL) itself, returns an empty token, and any caller may
+	// call it. The user is named by `user_id` or by their own `session_token`.
+	// Ends any earlier unused verification token of the user.
+	// PERMISSION_DENIED, reason USER_DISABLED, for a disabled user.
 	StartEmailVerification(ctx context.Context, in *StartEmailVerificationRequest, opts ...grpc.CallOption) (*StartEmailVerificationResponse, error)
 	// Marks the email verified with a token from StartEmailVerification (single
 	// use; TOKEN_INVALID or TOKEN_EXPIRED otherwise; throttled like a secret).
@@ -651,12 +657,15 @@ type AuthServiceServer interface {
 	// to that caller with the caller policy. Events older than the retention
 	// period (AUTHSVC_AUDIT_RETENTION) are purged with expired sessions.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
-	// Starts a password reset ("forgot password"): returns a single-use reset
-	// token for the account of `email`, for the calling service to deliver (by
-	// email, say); authsvc never sends mail. An unknown or disabled account
-	// answers OK alike, with an empty `reset_token`, after the same work, so the
-	// caller shows one uniform page. Ends any earlier unused reset token of the
-	// account. Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
+	// Starts a password reset ("forgot password"). With AUTHSVC_MAIL_DELIVERY
+	// `caller` (the default) it returns a single-use reset token for the
+	// account of `email`, for the calling service to deliver (by email, say);
+	// with `smtp` authsvc mails the reset link (AUTHSVC_RESET_URL) to the
+	// account itself, returns an empty `reset_token`, and any caller may call
+	// it (a web front end). An unknown or disabled account answers OK alike,
+	// with an empty `reset_token`, after the same work, so the caller shows one
+	// uniform page. Ends any earlier unused reset token of the account.
+	// Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
 	StartPasswordReset(context.Context, *StartPasswordResetRequest) (*StartPasswordResetResponse, error)
 	// Completes a password reset: sets the new password (same rules as at
 	// sign-up), ends every session of the user, marks the email verified. The
@@ -664,9 +673,12 @@ type AuthServiceServer interface {
 	// its expiry); wrong tokens are throttled per end-user IP.
 	CompletePasswordReset(context.Context, *CompletePasswordResetRequest) (*CompletePasswordResetResponse, error)
 	// Returns a single-use token that proves the user's email address when it
-	// comes back through VerifyEmail; the calling service delivers it. Ends any
-	// earlier unused verification token of the user. PERMISSION_DENIED, reason
-	// USER_DISABLED, for a disabled user.
+	// comes back through VerifyEmail; the calling service delivers it. With
+	// AUTHSVC_MAIL_DELIVERY=smtp authsvc mails the verification link
+	// (AUTHSVC_VERIFY_URL) itself, returns an empty token, and any caller may
+	// call it. The user is named by `user_id` or by their own `session_token`.
+	// Ends any earlier unused verification token of the user.
+	// PERMISSION_DENIED, reason USER_DISABLED, for a disabled user.
 	StartEmailVerification(context.Context, *StartEmailVerificationRequest) (*StartEmailVerificationResponse, error)
 	// Marks the email verified with a token from StartEmailVerification (single
 	// use; TOKEN_INVALID or TOKEN_EXPIRED otherwise; throttled like a secret).

@@ -530,20 +530,22 @@ class ListAuditEventsResponse(_message.Message):
     def __init__(self, audit_events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ImportedUser(_message.Message):
-    __slots__ = ("email", "first_name", "last_name", "password_hash", "email_verified", "create_time")
+    __slots__ = ("email", "first_name", "last_name", "password_hash", "email_verified", "create_time", "locale")
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     FIRST_NAME_FIELD_NUMBER: _ClassVar[int]
     LAST_NAME_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_HASH_FIELD_NUMBER: _ClassVar[int]
     EMAIL_VERIFIED_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
     email: str
     first_name: str
     last_name: str
     password_hash: str
     email_verified: bool
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, email: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., password_hash: _Optional[str] = ..., email_verified: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    locale: str
+    def __init__(self, email: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., password_hash: _Optional[str] = ..., email_verified: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., locale: _Optional[str] = ...) -> None: ...
 
 class ImportUsersRequest(_message.Message):
     __slots__ = ("users",)
@@ -620,10 +622,12 @@ class CompletePasswordResetResponse(_message.Message):
     def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
 
 class StartEmailVerificationRequest(_message.Message):
-    __slots__ = ("user_id",)
+    __slots__ = ("user_id", "session_token")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
     user_id: str
-    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+    session_token: str
+    def __init__(self, user_id: _Optional[str] = ..., session_token: _Optional[str] = ...) -> None: ...
 
 class StartEmailVerificationResponse(_message.Message):
     __slots__ = ("verification_token", "expire_time")

@@ -358,12 +358,15 @@ class AuthServiceServicer:
     def StartPasswordReset(self, request, context):
         """--- Account lifecycle (issue 9) ---
 
-        Starts a password reset ("forgot password"): returns a single-use reset
-        token for the account of `email`, for the calling service to deliver (by
-        email, say); authsvc never sends mail. An unknown or disabled account
-        answers OK alike, with an empty `reset_token`, after the same work, so the
-        caller shows one uniform page. Ends any earlier unused reset token of the
-        account. Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
+        Starts a password reset ("forgot password"). With AUTHSVC_MAIL_DELIVERY
+        `caller` (the default) it returns a single-use reset token for the
+        account of `email`, for the calling service to deliver (by email, say);
+        with `smtp` authsvc mails the reset link (AUTHSVC_RESET_URL) to the
+        account itself, returns an empty `reset_token`, and any caller may call
+        it (a web front end). An unknown or disabled account answers OK alike,
+        with an empty `reset_token`, after the same work, so the caller shows one
+        uniform page. Ends any earlier unused reset token of the account.
+        Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -381,9 +384,12 @@ class AuthServiceServicer:
 
     def StartEmailVerification(self, request, context):
         """Returns a single-use token that proves the user's email address when it
-        comes back through VerifyEmail; the calling service delivers it. Ends any
-        earlier unused verification token of the user. PERMISSION_DENIED, reason
-        USER_DISABLED, for a disabled user.
+        comes back through VerifyEmail; the calling service delivers it. With
+        AUTHSVC_MAIL_DELIVERY=smtp authsvc mails the verification link
+        (AUTHSVC_VERIFY_URL) itself, returns an empty token, and any caller may
+        call it. The user is named by `user_id` or by their own `session_token`.
+        Ends any earlier unused verification token of the user.
+        PERMISSION_DENIED, reason USER_DISABLED, for a disabled user.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

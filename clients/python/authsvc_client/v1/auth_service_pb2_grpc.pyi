@@ -89,12 +89,15 @@ class AuthServiceStub:
     StartPasswordReset: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasswordResetRequest, _auth_service_pb2.StartPasswordResetResponse]
     """--- Account lifecycle (issue 9) ---
 
-    Starts a password reset ("forgot password"): returns a single-use reset
-    token for the account of `email`, for the calling service to deliver (by
-    email, say); authsvc never sends mail. An unknown or disabled account
-    answers OK alike, with an empty `reset_token`, after the same work, so the
-    caller shows one uniform page. Ends any earlier unused reset token of the
-    account. Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
+    Starts a password reset ("forgot password"). With AUTHSVC_MAIL_DELIVERY
+    `caller` (the default) it returns a single-use reset token for the
+    account of `email`, for the calling service to deliver (by email, say);
+    with `smtp` authsvc mails the reset link (AUTHSVC_RESET_URL) to the
+    account itself, returns an empty `reset_token`, and any caller may call
+    it (a web front end). An unknown or disabled account answers OK alike,
+    with an empty `reset_token`, after the same work, so the caller shows one
+    uniform page. Ends any earlier unused reset token of the account.
+    Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
     """
     CompletePasswordReset: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.CompletePasswordResetRequest, _auth_service_pb2.CompletePasswordResetResponse]
     """Completes a password reset: sets the new password (same rules as at
@@ -104,9 +107,12 @@ class AuthServiceStub:
     """
     StartEmailVerification: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.StartEmailVerificationRequest, _auth_service_pb2.StartEmailVerificationResponse]
     """Returns a single-use token that proves the user's email address when it
-    comes back through VerifyEmail; the calling service delivers it. Ends any
-    earlier unused verification token of the user. PERMISSION_DENIED, reason
-    USER_DISABLED, for a disabled user.
+    comes back through VerifyEmail; the calling service delivers it. With
+    AUTHSVC_MAIL_DELIVERY=smtp authsvc mails the verification link
+    (AUTHSVC_VERIFY_URL) itself, returns an empty token, and any caller may
+    call it. The user is named by `user_id` or by their own `session_token`.
+    Ends any earlier unused verification token of the user.
+    PERMISSION_DENIED, reason USER_DISABLED, for a disabled user.
     """
     VerifyEmail: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyEmailRequest, _auth_service_pb2.VerifyEmailResponse]
     """Marks the email verified with a token from StartEmailVerification (single
@@ -297,12 +303,15 @@ class AuthServiceAsyncStub(AuthServiceStub):
     StartPasswordReset: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.StartPasswordResetRequest, _auth_service_pb2.StartPasswordResetResponse]  # type: ignore[assignment]
     """--- Account lifecycle (issue 9) ---
 
-    Starts a password reset ("forgot password"): returns a single-use reset
-    token for the account of `email`, for the calling service to deliver (by
-    email, say); authsvc never sends mail. An unknown or disabled account
-    answers OK alike, with an empty `reset_token`, after the same work, so the
-    caller shows one uniform page. Ends any earlier unused reset token of the
-    account. Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
+    Starts a password reset ("forgot password"). With AUTHSVC_MAIL_DELIVERY
+    `caller` (the default) it returns a single-use reset token for the
+    account of `email`, for the calling service to deliver (by email, say);
+    with `smtp` authsvc mails the reset link (AUTHSVC_RESET_URL) to the
+    account itself, returns an empty `reset_token`, and any caller may call
+    it (a web front end). An unknown or disabled account answers OK alike,
+    with an empty `reset_token`, after the same work, so the caller shows one
+    uniform page. Ends any earlier unused reset token of the account.
+    Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
     """
     CompletePasswordReset: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.CompletePasswordResetRequest, _auth_service_pb2.CompletePasswordResetResponse]  # type: ignore[assignment]
     """Completes a password reset: sets the new password (same rules as at
@@ -312,9 +321,12 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """
     StartEmailVerification: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.StartEmailVerificationRequest, _auth_service_pb2.StartEmailVerificationResponse]  # type: ignore[assignment]
     """Returns a single-use token that proves the user's email address when it
-    comes back through VerifyEmail; the calling service delivers it. Ends any
-    earlier unused verification token of the user. PERMISSION_DENIED, reason
-    USER_DISABLED, for a disabled user.
+    comes back through VerifyEmail; the calling service delivers it. With
+    AUTHSVC_MAIL_DELIVERY=smtp authsvc mails the verification link
+    (AUTHSVC_VERIFY_URL) itself, returns an empty token, and any caller may
+    call it. The user is named by `user_id` or by their own `session_token`.
+    Ends any earlier unused verification token of the user.
+    PERMISSION_DENIED, reason USER_DISABLED, for a disabled user.
     """
     VerifyEmail: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyEmailRequest, _auth_service_pb2.VerifyEmailResponse]  # type: ignore[assignment]
     """Marks the email verified with a token from StartEmailVerification (single
@@ -580,12 +592,15 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_auth_service_pb2.StartPasswordResetResponse, _abc.Awaitable[_auth_service_pb2.StartPasswordResetResponse]]:
         """--- Account lifecycle (issue 9) ---
 
-        Starts a password reset ("forgot password"): returns a single-use reset
-        token for the account of `email`, for the calling service to deliver (by
-        email, say); authsvc never sends mail. An unknown or disabled account
-        answers OK alike, with an empty `reset_token`, after the same work, so the
-        caller shows one uniform page. Ends any earlier unused reset token of the
-        account. Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
+        Starts a password reset ("forgot password"). With AUTHSVC_MAIL_DELIVERY
+        `caller` (the default) it returns a single-use reset token for the
+        account of `email`, for the calling service to deliver (by email, say);
+        with `smtp` authsvc mails the reset link (AUTHSVC_RESET_URL) to the
+        account itself, returns an empty `reset_token`, and any caller may call
+        it (a web front end). An unknown or disabled account answers OK alike,
+        with an empty `reset_token`, after the same work, so the caller shows one
+        uniform page. Ends any earlier unused reset token of the account.
+        Throttled per email and per end-user IP (TOO_MANY_ATTEMPTS).
         """
 
     @_abc_1.abstractmethod
@@ -607,9 +622,12 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.StartEmailVerificationResponse, _abc.Awaitable[_auth_service_pb2.StartEmailVerificationResponse]]:
         """Returns a single-use token that proves the user's email address when it
-        comes back through VerifyEmail; the calling service delivers it. Ends any
-        earlier unused verification token of the user. PERMISSION_DENIED, reason
-        USER_DISABLED, for a disabled user.
+        comes back through VerifyEmail; the calling service delivers it. With
+        AUTHSVC_MAIL_DELIVERY=smtp authsvc mails the verification link
+        (AUTHSVC_VERIFY_URL) itself, returns an empty token, and any caller may
+        call it. The user is named by `user_id` or by their own `session_token`.
+        Ends any earlier unused verification token of the user.
+        PERMISSION_DENIED, reason USER_DISABLED, for a disabled user.
         """
 
     @_abc_1.abstractmethod

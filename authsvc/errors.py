@@ -51,6 +51,8 @@ class Reason(enum.StrEnum):
     PASSKEY_INVALID = "PASSKEY_INVALID"
     CLONED_AUTHENTICATOR = "CLONED_AUTHENTICATOR"
     PASSKEY_NOT_FOUND = "PASSKEY_NOT_FOUND"
+    # Account events (issue 19)
+    CURSOR_EXPIRED = "CURSOR_EXPIRED"
 
 
 @dataclass(frozen=True)
@@ -300,3 +302,20 @@ class PasskeyNotFound(AuthError):
     code = code_pb2.NOT_FOUND
     reason = Reason.PASSKEY_NOT_FOUND
     message = "no passkey of this user has this id"
+
+
+class CursorExpired(AuthError):
+    """An event cursor older than the retention: events after it may be gone."""
+
+    code = code_pb2.FAILED_PRECONDITION
+    reason = Reason.CURSOR_EXPIRED
+    message = (
+        "events after this cursor were purged (AUTHSVC_EVENT_RETENTION); "
+        "start again from an empty cursor or 'now'"
+    )
+
+
+class TooManyStreams(Overloaded):
+    """Every event stream slot of this replica is taken (AUTHSVC_EVENT_STREAMS)."""
+
+    message = "too many event streams on this replica; retry later or on another replica"

@@ -56,6 +56,7 @@ TABLES = (
     "throttle_counters",
     "audit_events",
     "api_keys",
+    "events",
 )
 
 

@@ -7,6 +7,10 @@ reason ``API_KEY_INVALID``, whatever the method: a service sending a revoked key
 learn so at once. Denials raise CallerNotAllowed, which the error interceptor (installed
 outside this one) turns into PERMISSION_DENIED with reason CALLER_NOT_ALLOWED. Every
 refusal is handed to a hook (the composition root audits and logs it).
+
+It also states the call's caller for the account events the call writes
+(``rules.events.calling_as``): the API key's name, else the certificate's first
+identity, else a caller without identity. It is resolved only if an event is written.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from authsvc.edge.wrapping import (
     wrap_unary,
 )
 from authsvc.errors import ApiKeyInvalid, CallerNotAllowed
+from authsvc.rules.events import ANONYMOUS_CALLER, Actor, ActorKind, calling_as
 
 #: The call metadata that carries an API key (every authsvc client sends it there).
 API_KEY_HEADER = "x-api-key"
@@ -86,6 +91,17 @@ def presented_keys(context: grpc.ServicerContext) -> list[str]:
     ]
 
 
+def caller_actor(context: grpc.ServicerContext, key_names: tuple[str, ...]) -> Actor:
+    """Who the caller is, for the account events it causes: its API key's name, else its
+    certificate's first identity (the common name), else a caller without identity."""
+    if key_names:
+        return Actor(ActorKind.API_KEY, key_names[0])
+    identities = peer_identities(context)
+    if identities:
+        return Actor(ActorKind.MTLS, identities[0])
+    return ANONYMOUS_CALLER
+
+
 class CallerInterceptor(PerMethodInterceptor):
     """Lets a call through only when ``admission`` allows its caller the method."""
 
@@ -107,8 +123,9 @@ class CallerInterceptor(PerMethodInterceptor):
 
         def admitting(inner: UnaryBehavior) -> UnaryBehavior:
             def behavior(request: Any, context: grpc.ServicerContext) -> Any:
-                self._admit(context, method, decides)
-                return inner(request, context)
+                names = self._admit(context, method, decides)
+                with calling_as(lambda: caller_actor(context, names)):
+                    return inner(request, context)
 
             return behavior
 
@@ -117,20 +134,25 @@ class CallerInterceptor(PerMethodInterceptor):
 
     @contextmanager
     def _guard(self, context: grpc.ServicerContext, method: str, decides: bool) -> Iterator[None]:
-        self._admit(context, method, decides)
-        yield
+        names = self._admit(context, method, decides)
+        with calling_as(lambda: caller_actor(context, names)):
+            yield
 
-    def _admit(self, context: grpc.ServicerContext, method: str, decides: bool) -> None:
-        """Raises ApiKeyInvalid or CallerNotAllowed unless the caller may call ``method``."""
+    def _admit(self, context: grpc.ServicerContext, method: str, decides: bool) -> tuple[str, ...]:
+        """The names of the call's API key (none or one).
+
+        Raises ApiKeyInvalid or CallerNotAllowed unless the caller may call ``method``.
+        """
         names = self._key_names(context, method)
         if not decides:  # e.g. ValidateToken without a policy: only a bad key is refused
-            return
+            return names
         identities = peer_identities(context) + names
         peer = context.peer()
         refusal = self._admission.refusal(identities, method, local=is_local_peer(peer))
         if refusal is not None:
             self._on_denied(identities or (f"peer {peer}",), method)
             raise CallerNotAllowed(refusal)
+        return names
 
     def _key_names(self, context: grpc.ServicerContext, method: str) -> tuple[str, ...]:
         """The identity of the call's API key (none without a key).

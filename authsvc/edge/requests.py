@@ -9,7 +9,7 @@ the flow takes. Flows never see a raw field or a field path.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -19,11 +19,13 @@ from authsvc.edge import paging
 from authsvc.errors import FieldViolation, InvalidArgument, UnsupportedHashFormat
 from authsvc.flows.accounts import NewUser
 from authsvc.flows.credentials import PasswordChange
+from authsvc.flows.event_feed import EventQuery
 from authsvc.flows.mailed_tokens import Presented
 from authsvc.flows.password_reset import NewPassword, ResetRequest
 from authsvc.flows.second_factor import Code
 from authsvc.flows.sign_in import Credentials, Origin, SecondStep
 from authsvc.flows.step_up import Reauthentication
+from authsvc.rules import events as event_rules
 from authsvc.rules import imported_hashes, passwords, values
 from authsvc.rules.users import IMPORT_BATCH_MAX, ImportedUser, Profile, ProfileChanges
 from authsvc.rules.values import Email, Rejected
@@ -367,3 +369,30 @@ def _second_factor_code(value: str) -> Code:
     if len(plain) == 6 and plain.isascii() and plain.isdigit():
         return Code(AuthMethod.TOTP, values.totp_code(value))
     return Code(AuthMethod.RECOVERY_CODE, values.recovery_code(value))
+
+
+def watch_events(r: pb.WatchEventsRequest) -> EventQuery:
+    f = _Fields()
+    query = EventQuery(_after_cursor(f, r.after_cursor), _types(f, r.types))
+    f.done()
+    return query
+
+
+def list_events(r: pb.ListEventsRequest) -> EventQuery:
+    f = _Fields()
+    after = _after_cursor(f, r.after_cursor)
+    size = f.take("page_size", values.event_page_size, r.page_size)
+    query = EventQuery(after, _types(f, r.types), size)
+    f.done()
+    return query
+
+
+def _after_cursor(f: _Fields, text: str) -> int | None:
+    return f.take("after_cursor", event_rules.after_cursor, text)
+
+
+def _types(f: _Fields, names: Sequence[str]) -> frozenset[str]:
+    checked = f.take("types", event_rules.type_count, list(names))
+    if checked is None:
+        return frozenset()
+    return frozenset(f.take(f"types[{i}]", event_rules.event_type, n) for i, n in enumerate(names))

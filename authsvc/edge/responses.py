@@ -12,18 +12,22 @@ import uuid
 import weakref
 from datetime import UTC, datetime
 
+from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authsvc.edge import paging
 from authsvc.errors import AuthError, EmailTaken, InvalidArgument
 from authsvc.flows.email_verification import StartedVerification
+from authsvc.flows.event_feed import EventPage, Heartbeat
 from authsvc.flows.factors import TotpEnrollment
 from authsvc.flows.importing import Outcome
 from authsvc.flows.password_reset import StartedReset
 from authsvc.flows.sign_in import SignedIn
 from authsvc.rules.challenges import IssuedChallenge
+from authsvc.rules.events import HEARTBEAT, event_data
 from authsvc.rules.sessions import IssuedSession
-from authsvc.storage.models import AuditRecord, assurance_level
+from authsvc.storage.events import encode_cursor
+from authsvc.storage.models import AuditRecord, EventRow, assurance_level
 from authsvc.storage.models import Passkey as PasskeyRow
 from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User as UserRow
@@ -241,3 +245,32 @@ def passkey_signed_in(done: SignedIn) -> pb.FinishPasskeySignInResponse:
         update_token=done.issued.update_token,
         user=user(done.user),
     )
+
+
+def event(item: EventRow | Heartbeat) -> pb.Event:
+    """An account event as the API shows it, or a heartbeat (only a cursor and a time)."""
+    if isinstance(item, Heartbeat):
+        return pb.Event(
+            cursor=encode_cursor(item.position), type=HEARTBEAT, time=timestamp(item.time)
+        )
+    data = Struct()
+    data.update(event_data(item))
+    return pb.Event(
+        id=str(item.id),
+        cursor=encode_cursor(item.position),
+        type=item.type,
+        time=timestamp(item.time),
+        user_id=str(item.user_id) if item.user_id else "",
+        session_id=str(item.session_id) if item.session_id else "",
+        actor=pb.Actor(kind=f"ACTOR_KIND_{item.actor_kind}", name=item.actor_name),
+        data=data,
+    )
+
+
+def events(found: EventPage, after_cursor: str) -> pb.ListEventsResponse:
+    """A page of ListEvents; ``after_cursor`` is the request's (kept when nothing came)."""
+    if found.next_position is None:
+        next_cursor = after_cursor
+    else:
+        next_cursor = encode_cursor(found.next_position)
+    return pb.ListEventsResponse(events=[event(e) for e in found.events], next_cursor=next_cursor)

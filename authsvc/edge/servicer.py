@@ -6,6 +6,7 @@ No SQL, no rules and no error handling here: errors propagate to
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TypeAlias
 
 import grpc
@@ -213,3 +214,14 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     ) -> pb.FinishPasskeySignInResponse:
         done = self._flows.passkeys.finish_sign_in(*requests.finish_passkey_sign_in(request))
         return responses.passkey_signed_in(done)
+
+    # --- Account events (issue 19) ---
+
+    def WatchEvents(self, request: pb.WatchEventsRequest, context: Ctx) -> Iterator[pb.Event]:
+        query = requests.watch_events(request)
+        for item in self._flows.events.watch(query, context.is_active):
+            yield responses.event(item)
+
+    def ListEvents(self, request: pb.ListEventsRequest, context: Ctx) -> pb.ListEventsResponse:
+        found = self._flows.events.list_events(requests.list_events(request))
+        return responses.events(found, request.after_cursor)

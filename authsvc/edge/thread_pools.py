@@ -53,3 +53,41 @@ class HotPath(PerMethodInterceptor):
             response_serializer=handler.response_serializer,
         )
         return hot
+
+
+#: The long-lived server streams: each holds its thread for as long as its consumer listens.
+STREAM_METHODS = frozenset({"/authsvc.v1.AuthService/WatchEvents"})
+
+
+class StreamPool(PerMethodInterceptor):
+    """Runs the server-streaming ``methods`` on ``pool``, apart from the shared pool.
+
+    A stream holds its thread until the consumer goes, so on the shared pool a few
+    consumers would starve every other call. The pool should have a few threads more
+    than the streams its flow admits, so that one stream too many is refused at once
+    (RESOURCE_EXHAUSTED) rather than queued behind the others.
+    """
+
+    def __init__(
+        self, pool: futures.ThreadPoolExecutor, methods: Iterable[str] = STREAM_METHODS
+    ) -> None:
+        super().__init__()
+        self._pool = pool
+        self._methods = frozenset(methods)
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """``handler`` itself, or for a stream method one whose behaviour names the pool."""
+        inner = handler.unary_stream
+        if method not in self._methods or inner is None:
+            return handler
+
+        def on_stream_pool(request: Any, context: grpc.ServicerContext) -> Any:
+            return inner(request, context)
+
+        on_stream_pool.experimental_thread_pool = self._pool  # type: ignore[attr-defined]
+        own: Handler = grpc.unary_stream_rpc_method_handler(
+            on_stream_pool,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+        return own

@@ -35,6 +35,7 @@ class Accounts:
         with self._changes.open() as change:
             user = users.create_user(change.db, new.profile, password_hash)
             change.audit(AuditEvent.USER_CREATED, Who(user.id))
+            change.event("user.created", Who(user.id), **new.profile.event_data())
         return user
 
     def get_user(self, user_id: uuid.UUID) -> User:
@@ -43,18 +44,34 @@ class Accounts:
             return users.get_user(db, user_id)
 
     def update_user(self, user_id: uuid.UUID, changes: ProfileChanges) -> User:
-        """Raises UserNotFound or EmailTaken."""
+        """Raises UserNotFound or EmailTaken. Audited, with its event, when a field changes."""
         with self._changes.open() as change:
+            before = users.get_user(change.db, user_id)
+            old = {name: getattr(before, name) for name in changes.items()}
             user = users.update_user(change.db, user_id, changes)
+            changed = sorted(n for n, v in changes.items().items() if old[n] != v)
             change.changed_user(user_id)
+            if changed:
+                change.audit(AuditEvent.USER_UPDATED, Who(user_id), " ".join(changed))
+                emailed = "email" in changed
+                change.event(
+                    "user.updated",
+                    Who(user_id),
+                    fields=changed,
+                    old_email=old["email"] if emailed else "",
+                    new_email=user.email if emailed else "",
+                )
         return user
 
     def delete_user(self, user_id: uuid.UUID) -> None:
         """Deletes the user and all its sessions. Raises UserNotFound."""
         with self._changes.open() as change:
+            email = users.get_user(change.db, user_id).email
+            change.revoked(user_id, sessions.revoke_all(change.db, user_id), "deleted")
             users.delete_user(change.db, user_id)
             change.changed_user(user_id)
             change.audit(AuditEvent.USER_DELETED, Who(user_id))
+            change.event("user.deleted", Who(user_id), email=email)
 
     def disable_user(self, user_id: uuid.UUID) -> User:
         """Disables the user and, in the same transaction, ends every session of the
@@ -63,20 +80,26 @@ class Accounts:
         Raises UserNotFound. Disabling a disabled user changes nothing but is audited.
         """
         with self._changes.open() as change:
+            was_disabled = users.get_user(change.db, user_id).is_disabled
             user = users.set_disabled(change.db, user_id, True, change.now)
             ended = sessions.revoke_all(change.db, user_id)
             user_tokens.forget(change.db, user_id)
-            change.ended(*ended)
+            change.revoked(user_id, ended, "disabled")
             change.changed_user(user_id)
             change.audit(AuditEvent.USER_DISABLED, Who(user_id), f"{len(ended)} sessions ended")
+            if not was_disabled:
+                change.event("user.disabled", Who(user_id))
         return user
 
     def enable_user(self, user_id: uuid.UUID) -> User:
         """Lets a disabled user sign in again (no session comes back). Raises UserNotFound."""
         with self._changes.open() as change:
+            was_disabled = users.get_user(change.db, user_id).is_disabled
             user = users.set_disabled(change.db, user_id, False, change.now)
             change.changed_user(user_id)
             change.audit(AuditEvent.USER_ENABLED, Who(user_id))
+            if was_disabled:
+                change.event("user.enabled", Who(user_id))
         return user
 
     def list_users(self, request: PageRequest) -> Page[User]:

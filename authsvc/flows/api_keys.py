@@ -92,6 +92,7 @@ class ApiKeys:
         with self._changes.open() as change:
             row, key = api_keys.issue(change.db, name, change.now)
             change.audit(AuditEvent.API_KEY_CREATED, NOBODY, _detail(row), **_fields(row))
+            change.event("api_key.created", api_key_id=str(row.id), name=row.name)
         return KeyRecord.of(row), key
 
     def list_all(self) -> list[KeyRecord]:
@@ -106,6 +107,7 @@ class ApiKeys:
             revoked = api_keys.revoke(change.db, change.now, name=name, key_id=key_id)
             for row in revoked:
                 change.audit(AuditEvent.API_KEY_REVOKED, NOBODY, _detail(row), **_fields(row))
+                change.event("api_key.revoked", api_key_id=str(row.id), name=row.name)
         self._cache.forget([row.key_hash for row in revoked])
         return [KeyRecord.of(row) for row in revoked]
 

@@ -7,7 +7,10 @@ A flow states what happened once, in the vocabulary of ``AuditEvent``::
         change.ended(session.id)
         change.audit(AuditEvent.SIGNED_OUT, Who(session.user_id, session.id))
 
-and ``Changes`` does the rest: one transaction; the audit rows in it; the notices to
+An account event (the outbox that WatchEvents and webhooks read) is stated the same way,
+``change.event("session.revoked", who, why="sign_out")``, and ``Changes`` does the rest:
+one transaction; the audit rows and the account events in it (the events appended last,
+under the commit-order lock; see ``storage.events``); the notices to
 other replicas' validation caches queued in it (delivered only if it commits); this
 replica's cache invalidated when it ends; and, once it has committed, one security log
 line per audited event. A flow that must keep a change and still fail the call (a
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,8 +32,11 @@ from sqlalchemy.orm import Session as DbSession
 
 from authsvc.rules import audit
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.events import Actor, current_caller, event_row
+from authsvc.storage import events
 from authsvc.storage.engine import Database
 from authsvc.storage.invalidation import Invalidations, publish
+from authsvc.storage.models import EventRow
 from authsvc.storage.validation_cache import ValidationCache
 
 security_log = logging.getLogger("authsvc.security")
@@ -59,6 +65,7 @@ class Change:
     now: datetime
     invalidations: Invalidations = field(default_factory=Invalidations)
     _events: list[tuple[AuditEvent, Who, dict[str, str]]] = field(default_factory=list)
+    _outbox: list[EventRow] = field(default_factory=list)
 
     def ended(self, *session_ids: uuid.UUID | str) -> None:
         """Sessions revoked (or whose session token was replaced): caches forget them."""
@@ -84,6 +91,43 @@ class Change:
             detail=detail,
         )
         self._events.append((event, who, log))
+
+    def event(
+        self, type_name: str, who: Who = NOBODY, actor: Actor | None = None, /, **data: Any
+    ) -> None:
+        """Records the account event ``type_name`` about ``who``, committed with this change.
+
+        ``actor`` is who made the change: ``Actor.user(...)`` when the user did it
+        themself; by default, the caller of the current RPC (the system outside one).
+        ``data`` must be exactly the type's declared fields (``rules.events``): never a
+        secret or a hash. Raises ValueError otherwise.
+        """
+        row = event_row(
+            type_name,
+            time=self.now,
+            actor=actor or current_caller(),
+            user_id=who.user_id,
+            session_id=who.session_id,
+            data=data,
+        )
+        self._outbox.append(row)
+
+    def revoked(
+        self,
+        user_id: uuid.UUID,
+        session_ids: Iterable[uuid.UUID],
+        why: str,
+        actor: Actor | None = None,
+    ) -> None:
+        """Sessions of ``user_id`` revoked (``why``): caches forget them, and each gets its
+        ``session.revoked`` event."""
+        for session_id in session_ids:
+            self.ended(session_id)
+            self.event("session.revoked", Who(user_id, session_id), actor, why=why)
+
+    def append_events(self) -> None:
+        """Appends the recorded events to the outbox (last: the lock lasts until commit)."""
+        events.append(self.db, self._outbox)
 
     def log_events(self) -> None:
         """Writes the security log line of each audited event (after the commit)."""
@@ -115,6 +159,7 @@ class Changes:
                 change = Change(db, self.clock())
                 yield change
                 publish(db, change.invalidations)
+                change.append_events()
         finally:
             # Even after a rollback: forgetting too much only costs a lookup.
             if change is not None and change.invalidations:

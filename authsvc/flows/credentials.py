@@ -10,6 +10,7 @@ from authsvc.flows.changes import Changes, Who
 from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.events import Actor
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.user_tokens import Purpose
 from authsvc.rules.validation import TokenValidator
@@ -64,7 +65,9 @@ class Credentials:
                 change.db, user.id, new_hash, change.now, replacing=user.password_hash
             ):
                 raise InvalidCredentials()  # changed concurrently: the current one is stale
-            sessions.revoke_others(change.db, user.id, keep=session_id)
+            ended = sessions.revoke_others(change.db, user.id, keep=session_id)
+            by_user = Actor.user(user.id)
+            change.revoked(user.id, ended, "password_changed", by_user)
             user_tokens.forget(change.db, user.id, Purpose.RESET)
             # The current password was just proven: that is this session's fresh
             # authentication (ChangePassword needs no separate step-up).
@@ -72,6 +75,7 @@ class Credentials:
             change.changed_user(user.id)
             self._check.succeeded(change, attempt)
             change.audit(AuditEvent.PASSWORD_CHANGED, who)
+            change.event("user.password_changed", who, by_user, how="change")
 
     def set_password(self, user_id: uuid.UUID, new_password: str) -> None:
         """Sets the password as an administrator; ends every session of the user, any
@@ -82,6 +86,7 @@ class Credentials:
             users.get_user(change.db, user_id)
             users.set_password(change.db, user_id, new_hash, change.now)
             user_tokens.forget(change.db, user_id, Purpose.RESET)
-            change.ended(*sessions.revoke_all(change.db, user_id))
+            change.revoked(user_id, sessions.revoke_all(change.db, user_id), "password_changed")
             change.changed_user(user_id)
             change.audit(AuditEvent.PASSWORD_SET, Who(user_id))
+            change.event("user.password_changed", Who(user_id), how="set")

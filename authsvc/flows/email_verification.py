@@ -15,6 +15,7 @@ from authsvc.flows.changes import Changes, Who
 from authsvc.flows.mailed_tokens import Presented, TokenCheck
 from authsvc.rules import user_tokens, users
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.events import Actor
 from authsvc.rules.user_tokens import Purpose
 from authsvc.storage.models import User
 
@@ -56,10 +57,14 @@ class EmailVerification:
             user = users.lock_active(change.db, found.row.user_id)
             won = user_tokens.use(change.db, found.row.id)
             if won:
+                newly_verified = user.email_verified_at is None
                 users.mark_verified(change.db, user, change.now)
                 change.changed_user(user.id)
                 self._tokens.succeeded(change, found)
                 change.audit(AuditEvent.EMAIL_VERIFIED, found.who)
+                if newly_verified:
+                    by_user = Actor.user(user.id)  # with the token mailed to them
+                    change.event("user.email_verified", Who(user.id), by_user, email=user.email)
         if not won:
             self._tokens.failed(found.who, "used meanwhile")
             raise TokenInvalid()

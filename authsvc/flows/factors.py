@@ -15,6 +15,7 @@ from authsvc.flows.changes import Changes, Who
 from authsvc.flows.second_factor import Code, SecondFactorCheck
 from authsvc.rules import recovery_codes, sessions, totp
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.events import Actor
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.validation import TokenValidator
 from authsvc.storage.models import AuthMethod
@@ -105,6 +106,7 @@ class Factors:
                 )
                 change.ended(who.session_id)  # caches must show the new record
                 change.audit(AuditEvent.TOTP_ENROLLED, who)
+                change.event("mfa.totp_enrolled", who, Actor.user(user_id))
         if not confirmed:
             raise CodeInvalid()
         return issued
@@ -123,6 +125,7 @@ class Factors:
                 totp.remove(change.db, user_id)
                 recovery_codes.remove_all(change.db, user_id)
                 change.audit(AuditEvent.TOTP_REMOVED, who)
+                change.event("mfa.totp_removed", who, Actor.user(user_id))
         if not removed:
             raise CodeInvalid()
 

@@ -19,7 +19,8 @@ class Housekeeping:
 
     def purge(self) -> Purged:
         """Deletes expired sessions (in batches), expired reset and verification tokens, old
-        audit events, stale throttling rows, expired challenges and unconfirmed TOTP enrolments."""
+        audit events, stale throttling rows, expired challenges, unconfirmed TOTP enrolments and
+        account events past their retention."""
         done = purge_all(self._changes.database, self._changes.clock, self._retention)
         if (
             done.sessions
@@ -27,14 +28,16 @@ class Housekeeping:
             or done.throttle_rows
             or done.user_tokens
             or done.ceremonies
+            or done.events
         ):
             log.info(
                 "purged %d expired sessions, %d expired reset/verification tokens, "
-                "%d audit events, %d throttling rows and %d expired ceremonies",
+                "%d audit events, %d throttling rows, %d expired ceremonies and %d account events",
                 done.sessions,
                 done.user_tokens,
                 done.audit_events,
                 done.throttle_rows,
                 done.ceremonies,
+                done.events,
             )
         return done

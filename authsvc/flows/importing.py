@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 
 from authsvc.errors import AuthError, EmailTaken
-from authsvc.flows.changes import Changes
+from authsvc.flows.changes import Changes, Who
 from authsvc.rules import users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.users import ImportedUser
@@ -44,6 +44,9 @@ class Importing:
             if imported:
                 detail = f"imported {imported} of {len(batch)} users"
                 change.audit(AuditEvent.USERS_IMPORTED, detail=detail, count=str(imported))
+            for (_, user), new_id in zip(valid, ids, strict=True):
+                if new_id is not None:
+                    change.event("user.imported", Who(new_id), **user.profile.event_data())
         new_ids = {i: new_id for (i, _), new_id in zip(valid, ids, strict=True)}
         taken = EmailTaken()  # the insert skipped it: the email was registered
         return [u if isinstance(u, AuthError) else new_ids[i] or taken for i, u in enumerate(batch)]

@@ -29,6 +29,7 @@ from authsvc.flows.sign_in import (
 from authsvc.rules import challenges, passkeys, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.challenges import Ceremony
+from authsvc.rules.events import Actor
 from authsvc.rules.passkeys import RelyingParty
 from authsvc.rules.values import Email
 from authsvc.storage.models import Authentication, AuthMethod, Challenge, Passkey
@@ -101,6 +102,8 @@ class Passkeys:
                     raise ChallengeInvalid()  # finished concurrently: nothing written
                 stored = passkeys.add(change.db, found.user_id, new, name, change.now)
                 change.audit(AuditEvent.PASSKEY_REGISTERED, who, str(stored.id))
+                added = {"passkey_id": str(stored.id), "name": stored.name}
+                change.event("passkey.added", who, Actor.user(found.user_id), **added)
         except IntegrityError:
             raise PasskeyInvalid("this passkey is already registered") from None
         return stored
@@ -119,6 +122,8 @@ class Passkeys:
             assert who.user_id is not None
             passkeys.remove(change.db, who.user_id, passkey_id)
             change.audit(AuditEvent.PASSKEY_REMOVED, who, str(passkey_id))
+            by_user = Actor.user(who.user_id)
+            change.event("passkey.removed", who, by_user, passkey_id=str(passkey_id))
 
     def start_sign_in(self, email: Email | None) -> Started:
         """Options to sign in: the user's passkeys, or (no email) any discoverable one.

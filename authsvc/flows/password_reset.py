@@ -17,6 +17,7 @@ from authsvc.flows.mailed_tokens import Found, Presented, TokenCheck
 from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.events import Actor
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.user_tokens import NOBODY, Purpose
 from authsvc.rules.values import Email
@@ -105,9 +106,16 @@ class PasswordReset:
         return user
 
     def _reset(self, change: Change, user: User, new_hash: str, found: Found) -> None:
+        by_user = Actor.user(user.id)  # with the token mailed to them
+        newly_verified = user.email_verified_at is None
         users.set_password(change.db, user.id, new_hash, change.now)
         users.mark_verified(change.db, user, change.now)
-        change.ended(*sessions.revoke_all(change.db, user.id))
+        change.revoked(
+            user.id, sessions.revoke_all(change.db, user.id), "password_changed", by_user
+        )
         change.changed_user(user.id)
         self._tokens.succeeded(change, found)
         change.audit(AuditEvent.PASSWORD_RESET_COMPLETED, found.who)
+        change.event("user.password_changed", Who(user.id), by_user, how="reset")
+        if newly_verified:
+            change.event("user.email_verified", Who(user.id), by_user, email=user.email)

@@ -9,6 +9,7 @@ from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.credentials import Credentials
 from authsvc.flows.email_verification import EmailVerification
+from authsvc.flows.event_feed import EventFeed
 from authsvc.flows.factors import Factors
 from authsvc.flows.housekeeping import Housekeeping
 from authsvc.flows.importing import Importing
@@ -36,3 +37,4 @@ class Flows:
     factors: Factors
     step_up: StepUp
     passkeys: Passkeys
+    events: EventFeed

@@ -8,6 +8,7 @@ from authsvc.errors import RefreshTokenReused
 from authsvc.flows.changes import Changes, Who
 from authsvc.rules import sessions, users
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.events import SYSTEM, Actor
 from authsvc.rules.sessions import IssuedSession, Reused, SessionPolicy
 from authsvc.rules.validation import TokenValidator
 from authsvc.storage.models import Session
@@ -37,10 +38,11 @@ class Sessions:
         with self._changes.open() as change:
             outcome = sessions.refresh(change.db, update_token, self._policy, change.now)
             if isinstance(outcome, Reused):
-                change.ended(outcome.session_id)  # revoked as stolen
-                change.audit(
-                    AuditEvent.REFRESH_TOKEN_REUSED, Who(outcome.user_id, outcome.session_id)
-                )
+                stolen = Who(outcome.user_id, outcome.session_id)
+                change.audit(AuditEvent.REFRESH_TOKEN_REUSED, stolen)
+                # authsvc itself revokes it, whoever presented the token.
+                change.event("session.reuse_detected", stolen, SYSTEM)
+                change.revoked(outcome.user_id, [outcome.session_id], "reuse_detected", SYSTEM)
             else:
                 change.ended(outcome.session.id)  # its old session token is gone
                 who = Who(outcome.session.user_id, outcome.session.id)
@@ -53,14 +55,14 @@ class Sessions:
         """Ends the session (expired or not). Raises TokenInvalid."""
         with self._changes.open() as change:
             session = sessions.revoke(change.db, session_token)
-            change.ended(session.id)
+            change.revoked(session.user_id, [session.id], "sign_out", Actor.user(session.user_id))
             change.audit(AuditEvent.SIGNED_OUT, Who(session.user_id, session.id))
 
     def revoke_session(self, session_id: uuid.UUID) -> None:
         """Ends one session by id, on every replica. Raises SessionNotFound."""
         with self._changes.open() as change:
             session = sessions.revoke_by_id(change.db, session_id)
-            change.ended(session.id)
+            change.revoked(session.user_id, [session.id], "revoked")
             change.audit(AuditEvent.SESSION_REVOKED, Who(session.user_id, session.id))
 
     def revoke_user_sessions(self, user_id: uuid.UUID) -> int:
@@ -71,7 +73,7 @@ class Sessions:
         with self._changes.open() as change:
             users.get_user(change.db, user_id)
             ended = sessions.revoke_all(change.db, user_id)
-            change.ended(*ended)
+            change.revoked(user_id, ended, "revoked")
             change.changed_user(user_id)
             change.audit(AuditEvent.USER_SESSIONS_REVOKED, Who(user_id), f"{len(ended)} ended")
         return len(ended)

@@ -30,11 +30,19 @@ from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import challenges, sessions, totp, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.challenges import Ceremony, IssuedChallenge
+from authsvc.rules.events import SYSTEM, Actor
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.sessions import IssuedSession, SessionPolicy
 from authsvc.rules.throttling import Attempt
 from authsvc.rules.values import Email
-from authsvc.storage.models import Authentication, AuthMethod, Challenge, Passkey, User
+from authsvc.storage.models import (
+    Authentication,
+    AuthMethod,
+    Challenge,
+    Passkey,
+    User,
+    assurance_level,
+)
 
 
 @dataclass(frozen=True)
@@ -197,10 +205,21 @@ class SignIn:
             ip_address=who.ip_address,
             methods=methods,
         )
-        change.ended(*issued.ended)
+        # Over the cap on sessions per user: authsvc ends the oldest.
+        change.revoked(user.id, issued.ended, "revoked", SYSTEM)
         opened = Who(user.id, issued.session.id, who.ip_address, who.user_agent)
         event = event if methods else AuditEvent.SIGN_IN_SUCCEEDED
         change.audit(event, opened, ",".join(a.method.value for a in methods))
+        proven = issued.session.authentication_methods
+        change.event(
+            "session.created",
+            opened,
+            Actor.user(user.id),
+            methods=[a.method.value for a in proven],
+            assurance_level=assurance_level(proven),
+            ip_address=who.ip_address,
+            user_agent=who.user_agent,
+        )
         return issued
 
     def complete(self, step: SecondStep) -> SignedIn:

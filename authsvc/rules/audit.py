@@ -74,6 +74,8 @@ class AuditEvent(enum.Enum):
     PASSKEY_SIGN_IN_FAILED = 54
     PASSKEY_COUNTER_REGRESSED = 55
     TOTP_ENROLLMENT_STARTED = 56
+    # Account events (issue 19)
+    USER_UPDATED = 60  # the detail names the changed fields
 
     @property
     def log_name(self) -> str:

@@ -32,6 +32,10 @@ class Profile:
     first_name: str
     last_name: str
 
+    def event_data(self) -> dict[str, str]:
+        """The fields as the data of ``user.created`` and ``user.imported``."""
+        return {"email": self.email, "first_name": self.first_name, "last_name": self.last_name}
+
 
 @dataclass(frozen=True)
 class ProfileChanges:

@@ -20,6 +20,7 @@ NAME_MAX = 128
 USER_AGENT_MAX = 512
 PAGE_SIZE_DEFAULT = 50
 PAGE_SIZE_MAX = 1000
+EVENT_PAGE_SIZE_DEFAULT = 100
 
 #: A trimmed, lower-cased, syntactically valid email address.
 Email = NewType("Email", str)
@@ -126,6 +127,13 @@ def page_size(value: int) -> int:
     if value < 0:
         raise Rejected("must not be negative")
     return min(value or PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX)
+
+
+def event_page_size(value: int) -> int:
+    """ListEvents: 0 means the default (100); negative is rejected; above 1000 is capped."""
+    if value < 0:
+        raise Rejected("must not be negative")
+    return min(value or EVENT_PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX)
 
 
 def totp_code(value: str) -> str:

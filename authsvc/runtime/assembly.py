@@ -25,7 +25,7 @@ from authsvc.edge.caller_policy import SERVICES, Admission
 from authsvc.edge.error_interceptor import ErrorInterceptor
 from authsvc.edge.observability import ObservabilityInterceptor
 from authsvc.edge.servicer import AuthServicer
-from authsvc.edge.thread_pools import HotPath
+from authsvc.edge.thread_pools import HotPath, StreamPool
 from authsvc.edge.worker_tag import WorkerTag
 from authsvc.errors import CodeInvalid, InvalidCredentials, TokenInvalid
 from authsvc.flows.accounts import Accounts
@@ -34,6 +34,7 @@ from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.changes import Changes
 from authsvc.flows.credentials import Credentials
 from authsvc.flows.email_verification import EmailVerification
+from authsvc.flows.event_feed import EventFeed, StreamSlots
 from authsvc.flows.factors import FactorPolicy, Factors
 from authsvc.flows.housekeeping import Housekeeping
 from authsvc.flows.importing import Importing
@@ -61,6 +62,7 @@ from authsvc.runtime.logs import AccessSummaries
 from authsvc.runtime.metrics import Metrics, MetricsServer, start_metrics_server
 from authsvc.runtime.settings import Settings
 from authsvc.storage.engine import Database, make_engine
+from authsvc.storage.event_wakeups import NotifiedWakeups, Wakeups
 from authsvc.storage.invalidation import Listener
 from authsvc.storage.models import utcnow
 from authsvc.storage.purge import Retention
@@ -73,6 +75,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 MAX_MESSAGE_BYTES = 64 * 1024
+#: Stream-pool threads beyond AUTHSVC_EVENT_STREAMS, which only refuse one stream too many.
+_STREAM_REFUSERS = 4
 
 
 def sign_in_throttle(settings: Settings) -> ThrottlePolicy:
@@ -159,6 +163,7 @@ def retention(settings: Settings) -> Retention:
     return Retention(
         batch_size=settings.purge_batch_size,
         audit=settings.audit_retention,
+        events=settings.event_retention,
         throttle_window=max(max(p.subject_window, p.ip_window) for p in policies),
         throttle_idle=max(p.forget_after for p in policies),
     )
@@ -181,6 +186,8 @@ class Infrastructure:
     cache: ValidationCache[Validated]
     validator: TokenValidator
     listener: Listener | None
+    #: Wakes this replica's event streams (PostgreSQL: on NOTIFY; SQLite: polling).
+    wakeups: Wakeups
 
     @classmethod
     def build(
@@ -203,17 +210,20 @@ class Infrastructure:
         # Other replicas' revocations reach the cache only through a LISTEN connection.
         listening = cache.size and not settings.is_sqlite
         listener = Listener(settings.database_url, cache) if listening else None
-        return cls(database, hasher, cache, validator, listener)
+        wakeups = Wakeups() if settings.is_sqlite else NotifiedWakeups(settings.database_url)
+        return cls(database, hasher, cache, validator, listener, wakeups)
 
     def start(self) -> None:
-        """Starts the background parts (the invalidation listener)."""
+        """Starts the background parts (the invalidation and events listeners)."""
         if self.listener:
             self.listener.start()
+        self.wakeups.start()
 
     def close(self) -> None:
         """Stops the background parts and closes every database connection."""
         if self.listener:
             self.listener.stop()
+        self.wakeups.stop()
         self.validator.close()
         self.hasher.close()
         self.database.dispose()
@@ -256,6 +266,12 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
             passkeys,
         ),
         passkeys=passkeys,
+        events=EventFeed(
+            changes,
+            infra.wakeups,
+            settings.event_heartbeat_interval,
+            StreamSlots(settings.event_streams),
+        ),
     )
 
 
@@ -492,6 +508,10 @@ def _interceptors(
     # Outermost of all: grpcio reads the pool from the handler the whole chain returns.
     hot_pool = futures.ThreadPoolExecutor(settings.validate_threads, thread_name_prefix="hot")
     interceptors.insert(0, HotPath(hot_pool))
+    # A few threads beyond the streams admitted: the one too many is refused, not queued.
+    streams = settings.event_streams + _STREAM_REFUSERS
+    stream_pool = futures.ThreadPoolExecutor(streams, thread_name_prefix="stream")
+    interceptors.insert(0, StreamPool(stream_pool))
     admission = Admission(settings.callers, settings.privileged_from_anywhere)
     interceptors.append(
         CallerInterceptor(admission, flows.api_keys, flows.audit_trail.caller_denied)

@@ -130,6 +130,12 @@ def _positive(value: timedelta) -> str | None:
     return None if value > timedelta(0) else "must be longer than 0"
 
 
+def _heartbeat_interval(value: timedelta) -> str | None:
+    # The contract promises a heartbeat at least every 10 s.
+    ok = timedelta(0) < value <= timedelta(seconds=10)
+    return None if ok else "must be longer than 0 and at most 10s"
+
+
 def _not_negative_duration(value: timedelta) -> str | None:
     return None if value >= timedelta(0) else "must not be negative"
 
@@ -409,6 +415,15 @@ class Settings:
         check=_positive,
         shown_default="90d",
     )
+    event_retention: timedelta = setting(
+        timedelta(days=7),
+        "AUTHSVC_EVENT_RETENTION",
+        parse_duration,
+        "age at which account events are purged (an older cursor gets CURSOR_EXPIRED)",
+        _T,
+        check=_positive,
+        shown_default="7d",
+    )
     # Who may call
     tls_cert: str = setting(
         "",
@@ -509,6 +524,24 @@ class Settings:
         " (and its idle database connections)",
         _PERF,
         check=_at_least(1),
+    )
+    event_streams: int = setting(
+        32,
+        "AUTHSVC_EVENT_STREAMS",
+        int,
+        "concurrent WatchEvents streams per process, each holding a thread of its own"
+        " (one more gets RESOURCE_EXHAUSTED)",
+        _PERF,
+        check=_at_least(1),
+    )
+    event_heartbeat_interval: timedelta = setting(
+        timedelta(seconds=5),
+        "AUTHSVC_EVENT_HEARTBEAT_INTERVAL",
+        parse_duration,
+        "quiet time after which a WatchEvents stream sends a heartbeat (at most 10s)",
+        _PERF,
+        check=_heartbeat_interval,
+        shown_default="5s",
     )
     validation_cache: int | None = setting(
         None,

@@ -1,6 +1,6 @@
 """SQLAlchemy 2.0 typed models: users, their sessions, rotated-away update tokens,
-single-use reset and verification tokens, sign-in throttling state, the audit trail and the
-calling services' API keys.
+single-use reset and verification tokens, sign-in throttling state, the audit trail, the
+calling services' API keys and the account events outbox.
 
 Only SHA-256 digests of tokens are stored. Times are UTC-aware everywhere.
 """
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Dialect,
     ForeignKey,
@@ -372,3 +373,39 @@ class Passkey(Base):
     sign_count: Mapped[int] = mapped_column(Integer, default=0)
     name: Mapped[str] = mapped_column(String(128), default="")
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Account events (issue 19)
+
+#: SQLite makes only ``INTEGER PRIMARY KEY`` the (never reused, with AUTOINCREMENT) rowid.
+_POSITION = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class EventRow(Base):
+    """One account event, appended in the transaction of the change it describes.
+
+    ``position`` is the commit order: it is assigned while holding the events append lock
+    (PostgreSQL ``pg_advisory_xact_lock``, SQLite's single writer), which is held until
+    commit, so the positions become visible in increasing order and a reader paging
+    ``position > last`` never skips a transaction that commits late. A sequence
+    (SQLite: AUTOINCREMENT) never hands a position out twice, even after a purge.
+    ``id`` is the event id consumers deduplicate on. ``data`` is the type's fields as
+    JSON text: never a secret, never a hash. ``user_id`` and ``session_id`` are plain
+    columns: the event outlives what it names.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_time", "time"), {"sqlite_autoincrement": True})
+
+    position: Mapped[int] = mapped_column(_POSITION, primary_key=True, autoincrement=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    type: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_name: Mapped[str] = mapped_column(String(255), default="")
+    data: Mapped[str] = mapped_column(Text, default="{}")
+
+    def __repr__(self) -> str:
+        return f"EventRow(position={self.position}, type={self.type!r})"

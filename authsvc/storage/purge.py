@@ -1,6 +1,7 @@
 """Deleting what nothing can use any more, in small batches: expired sessions, expired
-reset and verification tokens, audit events past their retention, throttling state that
-no longer counts, and expired challenges and unconfirmed TOTP enrolments.
+reset and verification tokens, audit events and account events past their retention,
+throttling state that no longer counts, and expired challenges and unconfirmed TOTP
+enrolments.
 
 A session is purgeable once nothing can use it: its update token has expired
 (``refresh_expires_at``, already capped by the absolute lifetime) and so has its session
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session as DbSession
 
+from authsvc.storage import events
 from authsvc.storage.engine import Database
 from authsvc.storage.models import (
     AuditRecord,
@@ -39,6 +41,8 @@ class Retention:
     throttle_window: timedelta
     #: A throttling counter untouched this long holds nothing that still counts.
     throttle_idle: timedelta
+    #: Account events older than this are purged (their cursors expire).
+    events: timedelta = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class Purged:
     user_tokens: int = 0
     #: Expired sign-in challenges, passkey ceremonies and unconfirmed TOTP enrolments.
     ceremonies: int = 0
+    #: Account events past their retention.
+    events: int = 0
 
 
 def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention) -> Purged:
@@ -65,7 +71,15 @@ def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention)
         )
         state = _purge_throttling(tx, now, retention)
         ceremonies = _purge_ceremonies(tx, now)
-    return Purged(sessions, events, state, tokens, ceremonies)
+    outbox = _in_batches(db, clock, retention.batch_size, _old_events(retention.events))
+    return Purged(sessions, events, state, tokens, ceremonies, outbox)
+
+
+def _old_events(keep: timedelta) -> Callable[[DbSession, datetime, int], int]:
+    def purge_batch(db: DbSession, now: datetime, batch_size: int) -> int:
+        return events.purge(db, now - keep, batch_size)
+
+    return purge_batch
 
 
 def _purge_ceremonies(db: DbSession, now: datetime) -> int:

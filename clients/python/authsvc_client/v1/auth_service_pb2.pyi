@@ -67,6 +67,7 @@ class AuditEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_EVENT_TYPE_PASSKEY_SIGN_IN_FAILED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_PASSKEY_COUNTER_REGRESSED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_TOTP_ENROLLMENT_STARTED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_USER_UPDATED: _ClassVar[AuditEventType]
 
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -194,6 +195,7 @@ AUDIT_EVENT_TYPE_PASSKEY_SIGN_IN_SUCCEEDED: AuditEventType
 AUDIT_EVENT_TYPE_PASSKEY_SIGN_IN_FAILED: AuditEventType
 AUDIT_EVENT_TYPE_PASSKEY_COUNTER_REGRESSED: AuditEventType
 AUDIT_EVENT_TYPE_TOTP_ENROLLMENT_STARTED: AuditEventType
+AUDIT_EVENT_TYPE_USER_UPDATED: AuditEventType
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_EMAIL_TAKEN: ErrorReason

@@ -1,0 +1,151 @@
+"""Account events for consumers: ListEvents (one page) and WatchEvents (a stream).
+
+A stream first sends every retained event after the consumer's cursor, then waits for
+new ones (woken by ``storage.event_wakeups``), and sends a heartbeat carrying the
+current cursor whenever it has been quiet for the heartbeat interval. The consumer's
+position is its own: the server keeps nothing per consumer.
+
+Each stream holds a handler thread for its whole life (grpcio's sync server), on a pool
+of its own (``edge.thread_pools.StreamPool``), so streams never take the threads of the
+other calls; ``StreamSlots`` refuses one more than the limit at once (RESOURCE_EXHAUSTED)
+instead of letting it queue unseen.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session as DbSession
+
+from authsvc.errors import CursorExpired, TooManyStreams
+from authsvc.flows.changes import Changes
+from authsvc.storage import events
+from authsvc.storage.event_wakeups import Wakeups
+from authsvc.storage.models import EventRow
+
+#: Events read per query while catching up.
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """A checked ListEvents or WatchEvents request."""
+
+    #: Resume after this position (0: from the oldest retained event); None: "now".
+    after: int | None
+    types: frozenset[str] = frozenset()
+    page_size: int = 100
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The stream is alive and has sent everything up to ``position``."""
+
+    position: int
+    time: datetime
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of ListEvents, and where the next one starts."""
+
+    events: list[EventRow]
+    next_position: int | None  # None: the request's own cursor ("" stays "")
+
+
+class StreamSlots:
+    """At most ``limit`` concurrent streams; one more is refused, never queued."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._free = threading.BoundedSemaphore(limit)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Holds one slot for the block. Raises TooManyStreams when none is free."""
+        if not self._free.acquire(blocking=False):
+            raise TooManyStreams()
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
+class EventFeed:
+    """ListEvents and WatchEvents over the outbox."""
+
+    def __init__(
+        self,
+        changes: Changes,
+        wakeups: Wakeups,
+        heartbeat_interval: timedelta,
+        slots: StreamSlots,
+    ) -> None:
+        self._changes = changes
+        self._wakeups = wakeups
+        self._heartbeat = heartbeat_interval.total_seconds()
+        self._slots = slots
+
+    def list_events(self, query: EventQuery) -> EventPage:
+        """Up to ``page_size`` events after the cursor. Raises CursorExpired."""
+        with self._changes.read() as db:
+            after = self._start(db, query.after)
+            rows = events.events_after(db, after, query.page_size, query.types)
+        if rows:
+            return EventPage(rows, rows[-1].position)
+        return EventPage([], None if query.after is not None else after)
+
+    def watch(
+        self, query: EventQuery, active: Callable[[], bool]
+    ) -> Iterator[EventRow | Heartbeat]:
+        """Events after the cursor, then new ones as they commit, with heartbeats; until
+        ``active()`` turns false. Raises CursorExpired or TooManyStreams (at the start)."""
+        with self._slots.slot():
+            with self._changes.read() as db:
+                position = self._start(db, query.after)
+            yield from self._follow(position, query.types, active)
+
+    def _follow(
+        self, position: int, types: frozenset[str], active: Callable[[], bool]
+    ) -> Iterator[EventRow | Heartbeat]:
+        beat_at = time.monotonic() + self._heartbeat
+        while active():
+            seen = self._wakeups.generation  # before reading: a commit after it wakes us
+            rows, position = self._read(position, types)
+            yield from rows
+            now = time.monotonic()
+            if rows:
+                beat_at = now + self._heartbeat  # events show the stream is alive
+                if len(rows) == BATCH:
+                    continue
+            if now >= beat_at:
+                yield Heartbeat(position, self._changes.clock())
+                beat_at = now + self._heartbeat
+            else:
+                self._wakeups.wait(seen, beat_at - now)
+
+    def _read(self, position: int, types: frozenset[str]) -> tuple[list[EventRow], int]:
+        """The next events after ``position`` and the position read up to.
+
+        The newest position is read first: every event up to it has committed already
+        (commit order, ``storage.events``), so once the events up to it are read, the
+        stream has seen everything there, even those its type filter skips.
+        """
+        with self._changes.read() as db:
+            newest = events.last_position(db)
+            rows = events.events_after(db, position, BATCH, types, up_to=newest)
+        if len(rows) == BATCH:
+            return rows, rows[-1].position
+        return rows, max(position, newest)
+
+    def _start(self, db: DbSession, after: int | None) -> int:
+        if after is None:
+            return events.last_position(db)
+        if events.is_expired(db, after):
+            raise CursorExpired()
+        return after

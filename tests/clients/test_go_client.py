@@ -16,12 +16,8 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from authsvc.runtime.assembly import AuthServer
 from tests.clients.event_consumers import RestartableServer, check_consumer_survives_restart
 from tests.node_tools import ROOT, npm_tool
 
@@ -76,15 +72,8 @@ def _offline_go(*args: str, env: dict[str, str] | None = None, timeout: int = 60
     )
 
 
-def test_go_suite_passes_against_live_server(
-    server_address: str, start_server: Callable[..., tuple[AuthServer, Any]]
-):
-    short_ttl, _ = start_server(access_token_ttl=timedelta(seconds=1))
-    env = {
-        **os.environ,
-        "AUTHSVC_TEST_ADDRESS": server_address,
-        "AUTHSVC_TEST_SHORT_TTL_ADDRESS": f"127.0.0.1:{short_ttl.port}",
-    }
+def test_go_suite_passes_against_live_server(token_servers: dict[str, str]):
+    env = {**os.environ, **token_servers}
     result = _offline_go("test", "-count=1", "-v", "./...", env=env)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output

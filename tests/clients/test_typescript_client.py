@@ -18,14 +18,12 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from authsvc.runtime.assembly import AuthServer
-from authsvc.runtime.settings import Settings
 from tests.clients.event_consumers import RestartableServer, check_consumer_survives_restart
 from tests.certs import SERVER_NAME, make_pki
 from tests.node_tools import ROOT, TS_CLIENT, node, npm, npm_tool, tsc
@@ -73,18 +71,8 @@ def test_event_consumer_sees_every_event_once_across_a_server_restart(
     check_consumer_survives_restart(restartable_server, command, cwd=TS_CLIENT)
 
 
-def test_verifier_against_live_servers(
-    built_client: Path, restartable_server: RestartableServer, make_settings: Callable[..., Settings]
-):
-    short_ttl = RestartableServer(make_settings, access_token_ttl=timedelta(seconds=1))
-    try:
-        env = {
-            "AUTHSVC_TEST_ADDRESS": restartable_server.address,
-            "AUTHSVC_TEST_SHORT_TTL_ADDRESS": short_ttl.address,
-        }
-        run_node_tests(built_client / "verifier.test.js", env, 6)
-    finally:
-        short_ttl.stop()
+def test_verifier_against_live_servers(built_client: Path, token_servers: dict[str, str]):
+    run_node_tests(built_client / "verifier.test.js", token_servers, 6)
 
 
 @pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)

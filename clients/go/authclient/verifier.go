@@ -18,12 +18,14 @@ import (
 )
 
 // VerifyError is why a Verifier refused an access token. Compare it with errors.Is
-// against ErrMalformed, ErrBadSignature, ErrUnknownKey, ErrWrongIssuer, ErrExpired,
-// ErrRevoked and ErrStale (the code decides; the message and cause do not).
+// against ErrMalformedToken, ErrBadSignature, ErrUnknownKey, ErrWrongIssuer,
+// ErrTokenExpired, ErrTokenRevoked and ErrRevocationFeedStale (the reason decides; the
+// message and cause do not).
 type VerifyError struct {
-	// Code names the reason: "malformed", "bad_signature", "unknown_key",
-	// "wrong_issuer", "expired", "revoked" or "stale".
-	Code string
+	// Reason names why, as the other clients do: "MALFORMED_TOKEN", "BAD_SIGNATURE",
+	// "UNKNOWN_KEY", "WRONG_ISSUER", "TOKEN_EXPIRED", "TOKEN_REVOKED" or
+	// "REVOCATION_FEED_STALE".
+	Reason string
 	// Message says what was wrong, for people; never the token.
 	Message string
 	// Err is the underlying error (e.g. ValidateToken's), or nil.
@@ -32,41 +34,42 @@ type VerifyError struct {
 
 // The reasons a Verifier refuses a token.
 var (
-	// ErrMalformed: not a compact JWS with the claims of an authsvc access token.
-	ErrMalformed = &VerifyError{Code: "malformed"}
+	// ErrMalformedToken: not a compact JWS with the header and claims of an access token.
+	ErrMalformedToken = &VerifyError{Reason: "MALFORMED_TOKEN"}
 	// ErrBadSignature: the signature does not verify, or alg is not EdDSA (none, HS256...).
-	ErrBadSignature = &VerifyError{Code: "bad_signature"}
+	ErrBadSignature = &VerifyError{Reason: "BAD_SIGNATURE"}
 	// ErrUnknownKey: signed with a kid that GetSigningKeys does not publish.
-	ErrUnknownKey = &VerifyError{Code: "unknown_key"}
+	ErrUnknownKey = &VerifyError{Reason: "UNKNOWN_KEY"}
 	// ErrWrongIssuer: the iss claim is not the issuer the Verifier expects.
-	ErrWrongIssuer = &VerifyError{Code: "wrong_issuer"}
-	// ErrExpired: past its exp.
-	ErrExpired = &VerifyError{Code: "expired"}
-	// ErrRevoked: its session was revoked, or every token of its user issued before a time.
-	ErrRevoked = &VerifyError{Code: "revoked"}
-	// ErrStale: the revocation feed has been silent longer than MaxStaleness (fail closed)
-	// and the fallback to ValidateToken is off or failed.
-	ErrStale = &VerifyError{Code: "stale"}
+	ErrWrongIssuer = &VerifyError{Reason: "WRONG_ISSUER"}
+	// ErrTokenExpired: past its exp; refresh the session for a new access token.
+	ErrTokenExpired = &VerifyError{Reason: "TOKEN_EXPIRED"}
+	// ErrTokenRevoked: its session was revoked, or its user's tokens were (disable, new
+	// password...).
+	ErrTokenRevoked = &VerifyError{Reason: "TOKEN_REVOKED"}
+	// ErrRevocationFeedStale: the revocation feed has been silent longer than
+	// MaxStaleness (fail closed), and the fallback to ValidateToken is off or failed.
+	ErrRevocationFeedStale = &VerifyError{Reason: "REVOCATION_FEED_STALE"}
 )
 
 func (e *VerifyError) Error() string {
 	if e.Message == "" {
-		return "authsvc: access token refused: " + e.Code
+		return "authsvc: access token refused: " + e.Reason
 	}
-	return "authsvc: access token refused (" + e.Code + "): " + e.Message
+	return "authsvc: access token refused (" + e.Reason + "): " + e.Message
 }
 
-// Is matches any *VerifyError with the same Code.
+// Is matches any *VerifyError with the same Reason.
 func (e *VerifyError) Is(target error) bool {
 	t, ok := target.(*VerifyError)
-	return ok && t.Code == e.Code
+	return ok && t.Reason == e.Reason
 }
 
 // Unwrap returns the underlying error.
 func (e *VerifyError) Unwrap() error { return e.Err }
 
 func refuse(reason *VerifyError, format string, args ...interface{}) *VerifyError {
-	return &VerifyError{Code: reason.Code, Message: fmt.Sprintf(format, args...)}
+	return &VerifyError{Reason: reason.Reason, Message: fmt.Sprintf(format, args...)}
 }
 
 // VerifiedToken is what a valid access token says.
@@ -75,12 +78,16 @@ type VerifiedToken struct {
 	UserID string
 	// SessionID is the session's id (sid).
 	SessionID string
-	// AAL is the session's assurance level (aal), e.g. "aal1" or "aal2".
-	AAL string
-	// Methods says how the session was authenticated (amr), e.g. ["pwd", "otp"].
+	// AAL is the session's assurance level (aal): 1 (AAL1) or 2 (AAL2).
+	AAL int
+	// Methods says how the session authenticated (amr), e.g. ["PASSWORD", "TOTP"].
 	Methods []string
+	// IssuedAt is when the token was issued (iat).
+	IssuedAt time.Time
 	// ExpiresAt is when the token expires (exp).
 	ExpiresAt time.Time
+	// Email is the user's email, only when the server adds it (AUTHSVC_ACCESS_TOKEN_EMAIL).
+	Email string
 }
 
 // VerifierOptions configure NewVerifier; zero fields take the defaults.
@@ -96,7 +103,9 @@ type VerifierOptions struct {
 	// CacheSize is how many verified tokens are remembered, least recently used going
 	// first (default 10000).
 	CacheSize int
-	// KeysRefresh is how often the signing keys are fetched again (default 60 s).
+	// KeysRefresh is how often the signing keys are fetched again: at most the server's
+	// AUTHSVC_JWKS_REFRESH, since a new key is published that long (plus one access-token
+	// TTL) before it signs (default 5 min, its default).
 	KeysRefresh time.Duration
 	// KeysMinRefetch: a token with an unknown kid makes the Verifier fetch the keys at
 	// once, but not more often than this (default 1 s), so forged kids cannot flood authsvc.
@@ -163,7 +172,7 @@ func NewVerifier(c *Client, opts VerifierOptions) *Verifier {
 		opts.CacheSize = 10000
 	}
 	if opts.KeysRefresh <= 0 {
-		opts.KeysRefresh = time.Minute
+		opts.KeysRefresh = 5 * time.Minute
 	}
 	if opts.KeysMinRefetch <= 0 {
 		opts.KeysMinRefetch = time.Second
@@ -235,19 +244,21 @@ func (v *Verifier) Verify(ctx context.Context, accessToken string) (*VerifiedTok
 		v.remember(accessToken, c)
 	}
 	if !time.Now().Before(c.token.ExpiresAt.Add(v.opts.ClockSkew)) {
-		return nil, refuse(ErrExpired, "the access token has expired")
+		return nil, refuse(ErrTokenExpired, "the access token has expired")
 	}
 	v.mu.Lock()
 	revoked, stale := v.revokedLocked(c), v.staleLocked()
 	v.mu.Unlock()
 	if revoked {
-		return nil, refuse(ErrRevoked, "the access token's session was revoked")
+		return nil, refuse(ErrTokenRevoked, "the access token was revoked")
 	}
 	if stale {
 		if !v.opts.FallbackToValidateToken {
-			return nil, refuse(ErrStale, "the revocation feed is stale; refusing (fail closed)")
+			return nil, refuse(ErrRevocationFeedStale, "the revocation feed is stale: refused (fail closed)")
 		}
-		return v.validateRemotely(ctx, accessToken, c)
+		if err := v.validateRemotely(ctx, accessToken); err != nil {
+			return nil, err
+		}
 	}
 	token := c.token
 	token.Methods = append([]string(nil), c.token.Methods...)
@@ -297,13 +308,14 @@ type jwsHeader struct {
 
 // claims are the claims of an access token.
 type claims struct {
-	Iss string          `json:"iss"`
-	Sub string          `json:"sub"`
-	Sid string          `json:"sid"`
-	Iat *float64        `json:"iat"`
-	Exp *float64        `json:"exp"`
-	Aal json.RawMessage `json:"aal"`
-	Amr []string        `json:"amr"`
+	Iss   string   `json:"iss"`
+	Sub   string   `json:"sub"`
+	Sid   string   `json:"sid"`
+	Iat   *float64 `json:"iat"`
+	Exp   *float64 `json:"exp"`
+	Aal   *int     `json:"aal"`
+	Amr   []string `json:"amr"`
+	Email string   `json:"email"`
 }
 
 var b64 = base64.RawURLEncoding.Strict()
@@ -313,20 +325,20 @@ var b64 = base64.RawURLEncoding.Strict()
 func (v *Verifier) checkSignature(ctx context.Context, token string) (checked, error) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return checked{}, refuse(ErrMalformed, "not a compact JWS")
+		return checked{}, refuse(ErrMalformedToken, "not a compact JWS")
 	}
 	var header jwsHeader
 	if err := decodePart(parts[0], &header); err != nil {
-		return checked{}, refuse(ErrMalformed, "bad JWS header")
+		return checked{}, refuse(ErrMalformedToken, "bad JWS header")
 	}
 	if header.Alg != "EdDSA" {
 		return checked{}, refuse(ErrBadSignature, "algorithm %q is not EdDSA", header.Alg)
 	}
 	if typ := strings.TrimPrefix(strings.ToLower(header.Typ), "application/"); typ != "at+jwt" {
-		return checked{}, refuse(ErrMalformed, "typ is not at+jwt")
+		return checked{}, refuse(ErrMalformedToken, "typ is not at+jwt")
 	}
 	if header.Crit != nil {
-		return checked{}, refuse(ErrMalformed, "unsupported crit header")
+		return checked{}, refuse(ErrMalformedToken, "unsupported crit header")
 	}
 	key, err := v.key(ctx, header.Kid)
 	if err != nil {
@@ -338,7 +350,7 @@ func (v *Verifier) checkSignature(ctx context.Context, token string) (checked, e
 	}
 	var claimed claims
 	if err := decodePart(parts[1], &claimed); err != nil {
-		return checked{}, refuse(ErrMalformed, "bad JWT claims")
+		return checked{}, refuse(ErrMalformedToken, "bad JWT claims")
 	}
 	return v.checkClaims(claimed)
 }
@@ -349,17 +361,23 @@ func (v *Verifier) checkClaims(claimed claims) (checked, error) {
 	}
 	if claimed.Sub == "" || claimed.Sid == "" || claimed.Iat == nil || claimed.Exp == nil ||
 		claimed.Amr == nil {
-		return checked{}, refuse(ErrMalformed, "sub, sid, iat, exp or amr missing")
+		return checked{}, refuse(ErrMalformedToken, "sub, sid, iat, exp or amr missing")
 	}
-	exp := *claimed.Exp
-	expires := time.Unix(0, 0).Add(time.Duration(exp * float64(time.Second)))
+	aal := 1
+	if claimed.Aal != nil {
+		aal = *claimed.Aal
+	}
 	return checked{
 		token: VerifiedToken{
-			UserID: claimed.Sub, SessionID: claimed.Sid, AAL: rawString(claimed.Aal),
-			Methods: claimed.Amr, ExpiresAt: expires,
+			UserID: claimed.Sub, SessionID: claimed.Sid, AAL: aal, Methods: claimed.Amr,
+			IssuedAt: epoch(*claimed.Iat), ExpiresAt: epoch(*claimed.Exp), Email: claimed.Email,
 		},
 		issuedAt: *claimed.Iat,
 	}, nil
+}
+
+func epoch(seconds float64) time.Time {
+	return time.Unix(0, 0).Add(time.Duration(seconds * float64(time.Second)))
 }
 
 func decodePart(part string, into interface{}) error {
@@ -370,20 +388,11 @@ func decodePart(part string, into interface{}) error {
 	return json.Unmarshal(raw, into)
 }
 
-// rawString reads a JSON string as itself and any other JSON value as its text.
-func rawString(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return string(raw)
-}
-
 // key returns the public key kid names, fetching the keys again (rate-limited) when it is
 // unknown.
 func (v *Verifier) key(ctx context.Context, kid string) (ed25519.PublicKey, error) {
 	if kid == "" {
-		return nil, refuse(ErrMalformed, "the token names no key (kid)")
+		return nil, refuse(ErrMalformedToken, "the token names no key (kid)")
 	}
 	v.mu.Lock()
 	key, ok := v.keys[kid]
@@ -469,31 +478,18 @@ func (v *Verifier) refreshKeys(ctx context.Context) {
 	}
 }
 
-func (v *Verifier) validateRemotely(ctx context.Context, token string, c checked) (*VerifiedToken, error) {
-	res, err := v.client.ValidateToken(ctx, &authsvcv1.ValidateTokenRequest{SessionToken: token})
-	if err != nil {
-		code := status.Code(err)
-		if code == codes.Unauthenticated || code == codes.PermissionDenied {
-			return nil, &VerifyError{Code: ErrRevoked.Code, Message: "ValidateToken refused the token", Err: err}
-		}
-		return nil, &VerifyError{Code: ErrStale.Code, Message: "the feed is stale and ValidateToken failed", Err: err}
+// validateRemotely asks ValidateToken whether the token still stands (feed stale).
+func (v *Verifier) validateRemotely(ctx context.Context, token string) error {
+	_, err := v.client.ValidateToken(ctx, &authsvcv1.ValidateTokenRequest{SessionToken: token})
+	switch status.Code(err) {
+	case codes.OK:
+		return nil
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return &VerifyError{Reason: ErrTokenRevoked.Reason, Message: "ValidateToken refused it", Err: err}
 	}
-	verified := c.token
-	verified.UserID = res.GetUser().GetId()
-	verified.SessionID = res.GetSession().GetId()
-	verified.AAL, verified.Methods = sessionAssurance(res.GetSession())
-	return &verified, nil
-}
-
-// sessionAssurance names a session's assurance level and methods as access tokens do.
-func sessionAssurance(s *authsvcv1.Session) (string, []string) {
-	aal := strings.ToLower(strings.TrimPrefix(s.GetAssuranceLevel().String(), "ASSURANCE_LEVEL_"))
-	methods := make([]string, 0, len(s.GetAuthenticationMethods()))
-	for _, m := range s.GetAuthenticationMethods() {
-		name := strings.TrimPrefix(m.GetMethod().String(), "AUTHENTICATION_METHOD_TYPE_")
-		methods = append(methods, strings.ToLower(name))
+	return &VerifyError{
+		Reason: ErrRevocationFeedStale.Reason, Message: "the feed is stale and ValidateToken failed", Err: err,
 	}
-	return aal, methods
 }
 
 func (v *Verifier) watchRevocations(ctx context.Context) {

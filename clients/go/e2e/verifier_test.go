@@ -16,8 +16,11 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"example.com/authsvc/clients/go/authclient"
 	pb "example.com/authsvc/clients/go/authsvcv1"
@@ -65,7 +68,7 @@ func refused(t *testing.T, what string, v *authclient.Verifier, token string, wa
 	t.Helper()
 	_, err := v.Verify(context.Background(), token)
 	if !errors.Is(err, want) {
-		t.Fatalf("%s: got %v, want %s", what, err, want.Code)
+		t.Fatalf("%s: got %v, want %s", what, err, want.Reason)
 	}
 }
 
@@ -80,7 +83,7 @@ func refusedEventually(t *testing.T, v *authclient.Verifier, token string, want 
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("not refused with %s in time; last: %v", want.Code, err)
+	t.Fatalf("not refused with %s in time; last: %v", want.Reason, err)
 }
 
 func address(t *testing.T, name string) string {
@@ -104,7 +107,7 @@ func TestVerifierAcceptsValidToken(t *testing.T) {
 		t.Fatalf("verified user %s session %s, want %s %s", got.UserID, got.SessionID,
 			res.GetUser().GetId(), res.GetSession().GetId())
 	}
-	if got.AAL != "aal1" || !reflect.DeepEqual(got.Methods, []string{"pwd"}) {
+	if got.AAL != 1 || !reflect.DeepEqual(got.Methods, []string{"PASSWORD"}) {
 		t.Fatalf("aal %q methods %v", got.AAL, got.Methods)
 	}
 	again, err := v.Verify(context.Background(), res.GetAccessToken())
@@ -168,7 +171,7 @@ func TestVerifierRefusesForgedTokens(t *testing.T) {
 	refused(t, "unknown kid", v, b64JSON(t, with(header, "kid", "no-such-key"))+"."+parts[1]+"."+parts[2], authclient.ErrUnknownKey)
 	refused(t, "alg none", v, b64JSON(t, with(header, "alg", "none"))+"."+parts[1]+".", authclient.ErrBadSignature)
 	refused(t, "HS256 with the public key", v, hs256, authclient.ErrBadSignature)
-	refused(t, "garbage", v, "not.a.jwt", authclient.ErrMalformed)
+	refused(t, "garbage", v, "not.a.jwt", authclient.ErrMalformedToken)
 	if _, err := v.Verify(context.Background(), token); err != nil {
 		t.Fatalf("the genuine token after the forgeries: %v", err)
 	}
@@ -180,7 +183,7 @@ func TestVerifierRefusesExpiredToken(t *testing.T) {
 	c := dialAddress(t, address(t, "AUTHSVC_TEST_SHORT_TTL_ADDRESS"))
 	token := signInForToken(t, c).GetAccessToken()
 	v := readyVerifier(t, c, authclient.VerifierOptions{})
-	refusedEventually(t, v, token, authclient.ErrExpired)
+	refusedEventually(t, v, token, authclient.ErrTokenExpired)
 }
 
 func TestVerifierRefusesSignedOutSessionWithinBound(t *testing.T) {
@@ -193,22 +196,44 @@ func TestVerifierRefusesSignedOutSessionWithinBound(t *testing.T) {
 	if _, err := c.DeleteSession(context.Background(), &pb.DeleteSessionRequest{SessionToken: res.GetSessionToken()}); err != nil {
 		t.Fatal(err)
 	}
-	refusedEventually(t, v, res.GetAccessToken(), authclient.ErrRevoked)
+	refusedEventually(t, v, res.GetAccessToken(), authclient.ErrTokenRevoked)
 }
 
 func TestVerifierFallsBackToValidateTokenWhenStale(t *testing.T) {
 	c := client(t)
 	res := signInForToken(t, c)
-	// Heartbeats come every few seconds: a 1 ms bound keeps the feed stale.
-	v := readyVerifier(t, c, authclient.VerifierOptions{MaxStaleness: time.Millisecond, FallbackToValidateToken: true})
-	got, err := v.Verify(context.Background(), res.GetAccessToken())
-	if err != nil || got.SessionID != res.GetSession().GetId() || got.AAL != "aal1" {
-		t.Fatalf("Verify through ValidateToken: %v, %v", got, err)
+	var validateCalls int32
+	counting := grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply interface{},
+		cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if strings.HasSuffix(method, "/ValidateToken") {
+			atomic.AddInt32(&validateCalls, 1)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	watched, err := authclient.Dial(address(t, "AUTHSVC_TEST_ADDRESS"), authclient.Options{
+		Plaintext: true, DialOptions: []grpc.DialOption{counting},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = watched.Close() })
+	// Heartbeats come every second: with a 1 ms bound the feed is stale between them.
+	v := readyVerifier(t, watched, authclient.VerifierOptions{MaxStaleness: time.Millisecond, FallbackToValidateToken: true})
+	deadline := time.Now().Add(verifyDeadline)
+	for atomic.LoadInt32(&validateCalls) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no call went to ValidateToken")
+		}
+		got, err := v.Verify(context.Background(), res.GetAccessToken())
+		if err != nil || got.SessionID != res.GetSession().GetId() || got.AAL != 1 {
+			t.Fatalf("Verify while stale: %v, %v", got, err)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 	if _, err := c.DeleteSession(context.Background(), &pb.DeleteSessionRequest{SessionToken: res.GetSessionToken()}); err != nil {
 		t.Fatal(err)
 	}
-	refused(t, "signed out, through ValidateToken", v, res.GetAccessToken(), authclient.ErrRevoked)
+	refusedEventually(t, v, res.GetAccessToken(), authclient.ErrTokenRevoked)
 }
 
 // relay forwards TCP connections to target until cut, after which it forwards nothing
@@ -293,5 +318,5 @@ func TestVerifierCutOffFromFeedFailsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	link.cutOff()
-	refusedEventually(t, v, token, authclient.ErrStale)
+	refusedEventually(t, v, token, authclient.ErrRevocationFeedStale)
 }

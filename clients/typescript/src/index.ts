@@ -23,7 +23,7 @@ export { EventConsumer, HEARTBEAT } from "./events.js";
 export type { EventConsumerOptions } from "./events.js";
 export type { ReconnectOptions } from "./resumable.js";
 export { Verifier, VerifyError } from "./verifier.js";
-export type { VerifiedToken, VerifierOptions, VerifyErrorCode } from "./verifier.js";
+export type { VerifiedToken, VerifierOptions, VerifyErrorReason } from "./verifier.js";
 export { AuthService };
 export { Code, ConnectError };
 export type { Interceptor };

@@ -7,39 +7,38 @@ import type { Client } from "@connectrpc/connect";
 import { errors as jose, importJWK, jwtVerify } from "jose";
 import type { JWK, JWTPayload } from "jose";
 
-import {
-  AssuranceLevel,
-  AuthenticationMethodType,
-} from "./gen/authsvc/v1/auth_service_pb.js";
-import type { AuthService, Revocation, Session } from "./gen/authsvc/v1/auth_service_pb.js";
+import type { AuthService, Revocation } from "./gen/authsvc/v1/auth_service_pb.js";
 import { runResumable } from "./resumable.js";
 import type { ReconnectOptions } from "./resumable.js";
 
-/** Why {@link Verifier.verify} refused a token. */
-export type VerifyErrorCode =
-  /** Not a compact JWS with the claims authsvc puts in every access token. */
-  | "malformed"
+/**
+ * Why {@link Verifier.verify} refused a token: the same names as the Python client's
+ * `VerificationError.reason` (and the Go and Java clients').
+ */
+export type VerifyErrorReason =
+  /** Not a compact JWS with the header and claims of an authsvc access token. */
+  | "MALFORMED_TOKEN"
   /** The signature does not verify, or the algorithm is not EdDSA (e.g. `none`, HS256). */
-  | "bad_signature"
+  | "BAD_SIGNATURE"
   /** Signed with a key (`kid`) that GetSigningKeys does not publish. */
-  | "unknown_key"
+  | "UNKNOWN_KEY"
   /** The `iss` claim is not the issuer the verifier expects. */
-  | "wrong_issuer"
-  /** Past its `exp`. */
-  | "expired"
-  /** Its session, or every token of its user issued before some time, was revoked. */
-  | "revoked"
+  | "WRONG_ISSUER"
+  /** Past its `exp`: refresh the session for a new access token. */
+  | "TOKEN_EXPIRED"
+  /** Its session was revoked, or its user's tokens were (disable, new password...). */
+  | "TOKEN_REVOKED"
   /**
    * The revocation feed has been silent longer than `maxStalenessMs` (fail closed), and
    * `fallbackToValidateToken` is off or ValidateToken could not be reached.
    */
-  | "stale";
+  | "REVOCATION_FEED_STALE";
 
-/** A token the verifier refused; `code` says why. */
+/** A token the verifier refused; `reason` says why. */
 export class VerifyError extends Error {
   override readonly name = "VerifyError";
   constructor(
-    readonly code: VerifyErrorCode,
+    readonly reason: VerifyErrorReason,
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -53,12 +52,16 @@ export interface VerifiedToken {
   userId: string;
   /** The session's id (`sid`). */
   sessionId: string;
-  /** The session's assurance level (`aal`), e.g. `"aal1"` or `"aal2"`. */
-  aal: string;
-  /** How the session was authenticated (`amr`), e.g. `["pwd", "otp"]`. */
+  /** The session's assurance level (`aal`): 1 (AAL1) or 2 (AAL2). */
+  aal: number;
+  /** How the session authenticated (`amr`), e.g. `["PASSWORD", "TOTP"]`. */
   methods: string[];
-  /** When the token expires (`exp`), in ms since the epoch. */
-  expiresAtMs: number;
+  /** When it was issued (`iat`), in seconds since the epoch. */
+  issuedAt: number;
+  /** When it expires (`exp`), in seconds since the epoch. */
+  expiresAt: number;
+  /** The user's email: only when the server adds it (AUTHSVC_ACCESS_TOKEN_EMAIL), else "". */
+  email: string;
 }
 
 /** Options of a {@link Verifier}. */
@@ -71,13 +74,17 @@ export interface VerifierOptions {
    */
   maxStalenessMs?: number | undefined;
   /**
-   * When the feed is stale, ask ValidateToken instead of refusing (one network round trip
-   * per call until the feed is back). Default false: refuse with code `stale`.
+   * While the feed is stale, ask ValidateToken instead of refusing (one network round trip
+   * per call until the feed is back). Default false: refuse with REVOCATION_FEED_STALE.
    */
   fallbackToValidateToken?: boolean | undefined;
   /** How many verified tokens to remember (least recently used go first). Default 10000. */
   cacheSize?: number | undefined;
-  /** How often the signing keys are fetched again, in ms. Default 60000. */
+  /**
+   * How often the signing keys are fetched again, in ms: at most the server's
+   * AUTHSVC_JWKS_REFRESH, since a new key is published that long (plus one access-token
+   * TTL) before it signs. Default 300000 (5 min, its default).
+   */
   jwksRefreshMs?: number | undefined;
   /**
    * A token with an unknown `kid` makes the verifier fetch the keys at once, but not more
@@ -88,12 +95,6 @@ export interface VerifierOptions {
   clockToleranceMs?: number | undefined;
   /** Backoff and liveness of the revocation feed (its idle timeout defaults to 15 s). */
   reconnect?: ReconnectOptions | undefined;
-}
-
-/** What the signature check established, remembered per token. */
-interface Checked {
-  token: VerifiedToken;
-  issuedAt: number; // seconds since the epoch, as in `iat`
 }
 
 /** A user's revocation: every token issued before `notBefore` (s); kept until `expireMs`. */
@@ -119,8 +120,9 @@ const TOKEN_TYPE = "at+jwt";
  *
  * A token's signature is checked once and remembered (bounded); its expiry and the
  * revocations are checked on every call. The verifier fails closed: when the revocation
- * feed has been silent longer than `maxStalenessMs` it refuses (code `stale`), or asks
- * ValidateToken when `fallbackToValidateToken` is set. {@link close} it at shutdown.
+ * feed has been silent longer than `maxStalenessMs` it refuses (REVOCATION_FEED_STALE),
+ * or asks ValidateToken when `fallbackToValidateToken` is set. {@link close} it at
+ * shutdown.
  */
 export class Verifier {
   readonly #client: Client<typeof AuthService>;
@@ -137,7 +139,7 @@ export class Verifier {
   #keys = new Map<string, VerifyKey>();
   #keysFetch: Promise<void> | undefined;
   #lastKeysFetchMs = -Infinity;
-  readonly #checked = new Map<string, Checked>();
+  readonly #verified = new Map<string, VerifiedToken>(); // least recently used first
   readonly #revokedSessions = new Map<string, number>(); // session id -> expire ms
   readonly #revokedUsers = new Map<string, UserRevocation>();
   #synced = false;
@@ -153,9 +155,10 @@ export class Verifier {
     this.#cacheSize = options.cacheSize ?? 10_000;
     this.#minRefetchMs = options.jwksMinRefetchMs ?? 1000;
     this.#toleranceMs = options.clockToleranceMs ?? 0;
-    this.#refresh = setInterval(() => void this.#fetchKeys().catch(() => {}), options.jwksRefreshMs ?? 60_000);
+    const refresh = (): void => void this.#fetchKeys().catch(() => {});
+    this.#refresh = setInterval(refresh, options.jwksRefreshMs ?? 300_000);
     this.#refresh.unref();
-    void this.#fetchKeys().catch(() => {});
+    refresh();
     this.#feed = this.#watchRevocations({ idleTimeoutMs: 15_000, ...options.reconnect });
   }
 
@@ -165,17 +168,14 @@ export class Verifier {
    */
   async ready(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    while (this.#keys.size === 0 || !this.#synced) {
       if (this.#feedError !== undefined) {
         throw this.#feedError;
-      }
-      if (this.#keys.size > 0 && this.#synced) {
-        return;
       }
       if (Date.now() > deadline) {
         throw new Error("the verifier is not ready: no signing keys or no revocation feed yet");
       }
-      if (this.#keys.size === 0) {
+      if (this.#keys.size === 0 && this.#mayRefetch()) {
         await this.#fetchKeys().catch(() => {});
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -190,51 +190,52 @@ export class Verifier {
   /**
    * Verifies an access token: its EdDSA signature by a published key, `typ` at+jwt, the
    * issuer, its expiry and the revocations. Returns what it says, or rejects with a
-   * {@link VerifyError} naming why not.
+   * {@link VerifyError} whose `reason` says why not.
    */
   async verify(accessToken: string): Promise<VerifiedToken> {
-    let checked = this.#checked.get(accessToken);
-    if (checked === undefined) {
-      checked = await this.#checkSignature(accessToken);
-      this.#remember(accessToken, checked);
+    let token = this.#verified.get(accessToken);
+    if (token === undefined) {
+      token = await this.#checkSignature(accessToken);
+      this.#remember(accessToken, token);
     } else {
-      this.#checked.delete(accessToken); // most recently used goes last
-      this.#checked.set(accessToken, checked);
+      this.#verified.delete(accessToken); // the most recently used goes last
+      this.#verified.set(accessToken, token);
     }
-    if (Date.now() >= checked.token.expiresAtMs + this.#toleranceMs) {
-      this.#checked.delete(accessToken);
-      throw new VerifyError("expired", "the access token has expired");
+    if (Date.now() >= token.expiresAt * 1000 + this.#toleranceMs) {
+      this.#verified.delete(accessToken);
+      throw new VerifyError("TOKEN_EXPIRED", "the access token has expired");
     }
-    if (this.#isRevoked(checked)) {
-      throw new VerifyError("revoked", "the access token's session was revoked");
+    if (this.#isRevoked(token)) {
+      throw new VerifyError("TOKEN_REVOKED", "the access token was revoked");
     }
     if (this.stale) {
       if (!this.#fallback) {
-        throw new VerifyError("stale", "the revocation feed is stale; refusing (fail closed)");
+        const message = "the revocation feed is stale: refused (fail closed)";
+        throw new VerifyError("REVOCATION_FEED_STALE", message);
       }
-      return await this.#validateRemotely(accessToken, checked);
+      await this.#validateRemotely(accessToken);
     }
-    return checked.token;
+    return { ...token, methods: [...token.methods] };
   }
 
   /** Stops the revocation feed and the key refresh. */
   async close(): Promise<void> {
     clearInterval(this.#refresh);
     this.#stop.abort();
-    await this.#feed.catch(() => {});
+    await this.#feed;
   }
 
-  #remember(accessToken: string, checked: Checked): void {
-    if (this.#checked.size >= this.#cacheSize) {
-      const oldest = this.#checked.keys().next().value;
+  #remember(accessToken: string, token: VerifiedToken): void {
+    if (this.#verified.size >= this.#cacheSize) {
+      const oldest = this.#verified.keys().next().value;
       if (oldest !== undefined) {
-        this.#checked.delete(oldest);
+        this.#verified.delete(oldest);
       }
     }
-    this.#checked.set(accessToken, checked);
+    this.#verified.set(accessToken, token);
   }
 
-  async #checkSignature(accessToken: string): Promise<Checked> {
+  async #checkSignature(accessToken: string): Promise<VerifiedToken> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(accessToken, (header) => this.#keyFor(header.kid), {
@@ -247,12 +248,12 @@ export class Verifier {
     } catch (error) {
       throw refusal(error);
     }
-    return { token: verifiedToken(payload), issuedAt: payload.iat ?? 0 };
+    return verifiedToken(payload);
   }
 
   async #keyFor(kid: string | undefined): Promise<VerifyKey> {
     if (kid === undefined) {
-      throw new VerifyError("malformed", "the access token names no key (kid)");
+      throw new VerifyError("MALFORMED_TOKEN", "the access token names no key (kid)");
     }
     let key = this.#keys.get(kid);
     if (key === undefined && (this.#keysFetch !== undefined || this.#mayRefetch())) {
@@ -260,7 +261,7 @@ export class Verifier {
       key = this.#keys.get(kid);
     }
     if (key === undefined) {
-      throw new VerifyError("unknown_key", "the access token is signed by an unknown key");
+      throw new VerifyError("UNKNOWN_KEY", "the access token is signed by an unknown key");
     }
     return key;
   }
@@ -283,31 +284,25 @@ export class Verifier {
     return this.#keysFetch;
   }
 
-  #isRevoked(checked: Checked): boolean {
-    if (this.#revokedSessions.has(checked.token.sessionId)) {
-      return true;
+  #isRevoked(token: VerifiedToken): boolean {
+    if (this.#revokedSessions.has(token.sessionId)) {
+      return true; // every token of a revoked session
     }
-    const user = this.#revokedUsers.get(checked.token.userId);
-    return user !== undefined && checked.issuedAt < user.notBefore;
+    const user = this.#revokedUsers.get(token.userId);
+    return user !== undefined && token.issuedAt < user.notBefore;
   }
 
-  async #validateRemotely(accessToken: string, checked: Checked): Promise<VerifiedToken> {
+  /** While the feed is stale: ValidateToken decides whether the token still stands. */
+  async #validateRemotely(accessToken: string): Promise<void> {
     try {
-      const { user, session } = await this.#client.validateToken({ sessionToken: accessToken });
-      return {
-        ...checked.token,
-        userId: user?.id ?? checked.token.userId,
-        sessionId: session?.id ?? checked.token.sessionId,
-        ...(session !== undefined ? sessionAssurance(session) : {}),
-      };
+      await this.#client.validateToken({ sessionToken: accessToken });
     } catch (error) {
       const code = ConnectError.from(error).code;
       if (code === Code.Unauthenticated || code === Code.PermissionDenied) {
-        throw new VerifyError("revoked", "ValidateToken refused the token", { cause: error });
+        throw new VerifyError("TOKEN_REVOKED", "ValidateToken refused it", { cause: error });
       }
-      throw new VerifyError("stale", "the revocation feed is stale and ValidateToken failed", {
-        cause: error,
-      });
+      const message = "the revocation feed is stale and ValidateToken failed";
+      throw new VerifyError("REVOCATION_FEED_STALE", message, { cause: error });
     }
   }
 
@@ -378,51 +373,52 @@ function timestampMs(time: { seconds: bigint; nanos: number } | undefined): numb
   return time === undefined ? undefined : Number(time.seconds) * 1000 + time.nanos / 1e6;
 }
 
+/** The Ed25519 signing keys of a JWK Set, by kid; other keys are skipped. */
 async function parseJwks(jwksJson: string): Promise<Map<string, VerifyKey>> {
   const keys = new Map<string, VerifyKey>();
   const parsed = JSON.parse(jwksJson) as { keys?: JWK[] };
   for (const jwk of parsed.keys ?? []) {
+    const { kty, crv, x, kid, alg, use } = jwk;
     const usable =
-      typeof jwk.x === "string" &&
-      jwk.kty === "OKP" &&
-      jwk.crv === "Ed25519" &&
-      typeof jwk.kid === "string" &&
-      (jwk.alg === undefined || jwk.alg === ALGORITHM) &&
-      (jwk.use === undefined || jwk.use === "sig");
+      kty === "OKP" &&
+      crv === "Ed25519" &&
+      typeof x === "string" &&
+      typeof kid === "string" &&
+      (alg === undefined || alg === ALGORITHM) &&
+      (use === undefined || use === "sig");
     if (usable) {
-      keys.set(jwk.kid as string, await importJWK({ kty: "OKP", crv: "Ed25519", x: jwk.x as string }, ALGORITHM));
+      keys.set(kid, await importJWK({ kty, crv, x }, ALGORITHM));
     }
   }
   return keys;
 }
 
 function verifiedToken(payload: JWTPayload): VerifiedToken {
-  const { sub, sid, aal, amr, exp } = payload as JWTPayload & {
+  const { sub, sid, aal, amr, iat, exp, email } = payload as JWTPayload & {
     sid?: unknown;
     aal?: unknown;
     amr?: unknown;
+    email?: unknown;
   };
   const methods = Array.isArray(amr) && amr.every((m) => typeof m === "string") ? amr : undefined;
-  if (typeof sub !== "string" || typeof sid !== "string" || typeof exp !== "number" || !methods) {
-    throw new VerifyError("malformed", "the access token lacks sub, sid, exp or amr");
+  if (
+    typeof sub !== "string" ||
+    typeof sid !== "string" ||
+    typeof iat !== "number" ||
+    typeof exp !== "number" ||
+    !(aal === undefined || typeof aal === "number") ||
+    methods === undefined
+  ) {
+    throw new VerifyError("MALFORMED_TOKEN", "the access token's claims are not authsvc's");
   }
   return {
     userId: sub,
     sessionId: sid,
-    aal: typeof aal === "string" ? aal : String(aal ?? ""),
+    aal: aal ?? 1,
     methods,
-    expiresAtMs: exp * 1000,
-  };
-}
-
-/** The names access tokens use for a session's assurance level and methods. */
-function sessionAssurance(session: Session): { aal: string; methods: string[] } {
-  const aal = AssuranceLevel[session.assuranceLevel] ?? "";
-  return {
-    aal: aal.replace(/^ASSURANCE_LEVEL_/, "").toLowerCase(),
-    methods: session.authenticationMethods.map((m) =>
-      (AuthenticationMethodType[m.method] ?? "").replace(/^AUTHENTICATION_METHOD_TYPE_/, "").toLowerCase(),
-    ),
+    issuedAt: iat,
+    expiresAt: exp,
+    email: typeof email === "string" ? email : "",
   };
 }
 
@@ -432,19 +428,19 @@ function refusal(error: unknown): VerifyError {
     return error;
   }
   if (error instanceof jose.JWTExpired) {
-    return new VerifyError("expired", "the access token has expired", { cause: error });
+    return new VerifyError("TOKEN_EXPIRED", "the access token has expired", { cause: error });
   }
   if (error instanceof jose.JWTClaimValidationFailed) {
     return error.claim === "iss"
-      ? new VerifyError("wrong_issuer", "the access token's issuer is not the expected one")
-      : new VerifyError("malformed", `bad access token claim or header: ${error.claim}`);
+      ? new VerifyError("WRONG_ISSUER", "the access token's issuer is not the expected one")
+      : new VerifyError("MALFORMED_TOKEN", `bad access token claim or header: ${error.claim}`);
   }
   if (
     error instanceof jose.JWSSignatureVerificationFailed ||
     error instanceof jose.JOSEAlgNotAllowed ||
     error instanceof jose.JOSENotSupported
   ) {
-    return new VerifyError("bad_signature", "the access token's signature does not verify");
+    return new VerifyError("BAD_SIGNATURE", "the access token's signature does not verify");
   }
-  return new VerifyError("malformed", "not an access token", { cause: error });
+  return new VerifyError("MALFORMED_TOKEN", "not an access token", { cause: error });
 }

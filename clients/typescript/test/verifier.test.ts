@@ -15,7 +15,13 @@ import { once } from "node:events";
 import { test } from "node:test";
 
 import { Verifier, VerifyError, createAuthClient } from "../src/index.js";
-import type { AuthClient, VerifiedToken, VerifierOptions, VerifyErrorCode } from "../src/index.js";
+import type {
+  AuthClient,
+  Interceptor,
+  VerifiedToken,
+  VerifierOptions,
+  VerifyErrorReason,
+} from "../src/index.js";
 
 const DEADLINE_MS = 20_000;
 
@@ -53,18 +59,18 @@ async function withVerifier<T>(
   }
 }
 
-async function refusal(call: Promise<VerifiedToken>): Promise<VerifyErrorCode> {
+async function refusal(call: Promise<VerifiedToken>): Promise<VerifyErrorReason> {
   try {
     await call;
   } catch (error) {
     assert.ok(error instanceof VerifyError, String(error));
-    return error.code;
+    return error.reason;
   }
   assert.fail("the token was accepted but should have been refused");
 }
 
 /** Polls `verify` until it refuses with `code`; fails after the deadline. */
-async function refusedEventually(verify: () => Promise<VerifiedToken>, code: VerifyErrorCode) {
+async function refusedEventually(verify: () => Promise<VerifiedToken>, code: VerifyErrorReason) {
   const deadline = Date.now() + DEADLINE_MS;
   let last: unknown = "accepted";
   while (Date.now() < deadline) {
@@ -72,7 +78,7 @@ async function refusedEventually(verify: () => Promise<VerifiedToken>, code: Ver
       await verify();
       last = "accepted";
     } catch (error) {
-      if (error instanceof VerifyError && error.code === code) {
+      if (error instanceof VerifyError && error.reason === code) {
         return;
       }
       last = error;
@@ -100,8 +106,8 @@ test("a valid access token verifies to its user, session, aal and methods", asyn
     const verified = await verifier.verify(signedIn.accessToken);
     assert.equal(verified.userId, signedIn.user?.id);
     assert.equal(verified.sessionId, signedIn.session?.id);
-    assert.equal(verified.aal, "aal1");
-    assert.deepEqual(verified.methods, ["pwd"]);
+    assert.equal(verified.aal, 1);
+    assert.deepEqual(verified.methods, ["PASSWORD"]);
     // Answered again from what was verified (same result).
     assert.deepEqual(await verifier.verify(signedIn.accessToken), verified);
   });
@@ -118,18 +124,18 @@ test("tampered, forged and foreign tokens are refused with their reason", async 
   const hs256 = `${hs256Input}.${createHmac("sha256", publicKey).update(hs256Input).digest("base64url")}`;
   await withVerifier(auth, {}, async (verifier) => {
     const tampered = `${b64(header)}.${b64({ ...payload, sub: randomUUID() })}.${signature}`;
-    assert.equal(await refusal(verifier.verify(tampered)), "bad_signature");
+    assert.equal(await refusal(verifier.verify(tampered)), "BAD_SIGNATURE");
     const unknownKid = `${b64({ ...header, kid: "no-such-key" })}.${b64(payload)}.${signature}`;
-    assert.equal(await refusal(verifier.verify(unknownKid)), "unknown_key");
+    assert.equal(await refusal(verifier.verify(unknownKid)), "UNKNOWN_KEY");
     const none = `${b64({ ...header, alg: "none" })}.${b64(payload)}.`;
-    assert.equal(await refusal(verifier.verify(none)), "bad_signature");
-    assert.equal(await refusal(verifier.verify(hs256)), "bad_signature");
-    assert.equal(await refusal(verifier.verify("not.a.jwt")), "malformed");
+    assert.equal(await refusal(verifier.verify(none)), "BAD_SIGNATURE");
+    assert.equal(await refusal(verifier.verify(hs256)), "BAD_SIGNATURE");
+    assert.equal(await refusal(verifier.verify("not.a.jwt")), "MALFORMED_TOKEN");
     // The genuine token still passes: none of the above poisoned the cache.
     await verifier.verify(accessToken);
   });
   await withVerifier(auth, { issuer: "https://someone-else.example" }, async (verifier) => {
-    assert.equal(await refusal(verifier.verify(accessToken)), "wrong_issuer");
+    assert.equal(await refusal(verifier.verify(accessToken)), "WRONG_ISSUER");
   });
 });
 
@@ -137,7 +143,7 @@ test("an access token is refused once it expires", async () => {
   const auth = client(env("AUTHSVC_TEST_SHORT_TTL_ADDRESS"));
   const { accessToken } = await signIn(auth);
   await withVerifier(auth, {}, async (verifier) => {
-    await refusedEventually(() => verifier.verify(accessToken), "expired");
+    await refusedEventually(() => verifier.verify(accessToken), "TOKEN_EXPIRED");
   });
 });
 
@@ -147,22 +153,31 @@ test("a signed-out session is refused within the bound", async () => {
   await withVerifier(auth, {}, async (verifier) => {
     await verifier.verify(signedIn.accessToken);
     await auth.deleteSession({ sessionToken: signedIn.sessionToken });
-    await refusedEventually(() => verifier.verify(signedIn.accessToken), "revoked");
+    await refusedEventually(() => verifier.verify(signedIn.accessToken), "TOKEN_REVOKED");
   });
 });
 
 test("with the feed stale, fallbackToValidateToken asks the server per call", async () => {
   const auth = client();
   const signedIn = await signIn(auth);
-  // Heartbeats come every few seconds: a 1 ms bound keeps the feed stale.
+  let validateCalls = 0;
+  const counting: Interceptor = (next) => async (request) => {
+    validateCalls += request.method.name === "ValidateToken" ? 1 : 0;
+    return await next(request);
+  };
+  const watched = createAuthClient({ address: env("AUTHSVC_TEST_ADDRESS"), interceptors: [counting] });
+  // Heartbeats come every second: with a 1 ms bound the feed is stale between them.
   const options = { maxStalenessMs: 1, fallbackToValidateToken: true };
-  await withVerifier(auth, options, async (verifier) => {
-    assert.ok(verifier.stale);
-    const verified = await verifier.verify(signedIn.accessToken);
-    assert.equal(verified.sessionId, signedIn.session?.id);
-    assert.equal(verified.aal, "aal1");
+  await withVerifier(watched, options, async (verifier) => {
+    const deadline = Date.now() + DEADLINE_MS;
+    while (validateCalls === 0) {
+      assert.ok(Date.now() < deadline, "no call went to ValidateToken");
+      const verified = await verifier.verify(signedIn.accessToken);
+      assert.equal(verified.sessionId, signedIn.session?.id);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
     await auth.deleteSession({ sessionToken: signedIn.sessionToken });
-    assert.equal(await refusal(verifier.verify(signedIn.accessToken)), "revoked");
+    await refusedEventually(() => verifier.verify(signedIn.accessToken), "TOKEN_REVOKED");
   });
 });
 
@@ -203,7 +218,7 @@ test("a verifier cut off from the feed fails closed after maxStalenessMs", async
     await withVerifier(client(link.address), { maxStalenessMs: 1000 }, async (verifier) => {
       await verifier.verify(accessToken);
       link.cut();
-      await refusedEventually(() => verifier.verify(accessToken), "stale");
+      await refusedEventually(() => verifier.verify(accessToken), "REVOCATION_FEED_STALE");
     });
   } finally {
     link.close();

@@ -23,6 +23,7 @@ import pytest
 from authsvc.runtime.assembly import AuthServer, create_server
 from authsvc.runtime.settings import Settings
 from tests.certs import SERVER_NAME, make_pki
+from tests.clients.event_consumers import RestartableServer, check_consumer_survives_restart
 from tests.conftest import FakeClock
 from tests.node_tools import ROOT
 
@@ -95,6 +96,13 @@ def test_java_client_speaks_mutual_tls(classpath: str, mutual_tls_server: dict[s
     result = run_suite(classpath, mutual_tls_server)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{TLS_TESTS} passed, 0 failed" in result.stdout.splitlines(), result.stdout
+
+
+def test_event_consumer_sees_every_event_once_across_a_server_restart(
+    classpath: str, restartable_server: RestartableServer
+) -> None:
+    command = [java(), "-cp", classpath, "com.example.authsvc.client.WatchEvents"]
+    check_consumer_survives_restart(restartable_server, command, cwd=JAVA_CLIENT)
 
 
 def test_no_generated_java_is_committed() -> None:

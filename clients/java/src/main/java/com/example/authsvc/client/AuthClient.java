@@ -188,7 +188,10 @@ public final class AuthClient implements AutoCloseable {
     }
   }
 
-  /** Sets the default deadline on calls that have none. */
+  /**
+   * Sets the default deadline on unary calls that have none. Streams (WatchEvents,
+   * WatchRevocations) get none: they are meant to stay open.
+   */
   static final class DeadlineInterceptor implements ClientInterceptor {
     private final Duration deadline;
 
@@ -199,7 +202,7 @@ public final class AuthClient implements AutoCloseable {
     @Override
     public <Q, R> ClientCall<Q, R> interceptCall(
         MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
-      if (options.getDeadline() == null) {
+      if (options.getDeadline() == null && method.getType() == MethodDescriptor.MethodType.UNARY) {
         options = options.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS);
       }
       return next.newCall(method, options);

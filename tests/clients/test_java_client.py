@@ -4,9 +4,11 @@ clients/java/build.sh generates the Java messages and stub from ``protos/`` (and
 from third_party/googleapis) on every build, then compiles them with the wrapper and its
 end-to-end runner against Debian's grpc-java jars: nothing generated is committed, so
 nothing can go stale. The build runs once per module; the runner
-(``com.example.authsvc.client.E2eTest``) then runs against a real server on each database,
-and once against a mutual-TLS server. A machine without Java or grpc-java fails here
-(``.ci/deps-java.sh`` installs them); it never skips.
+(``com.example.authsvc.client.E2eTest``, with the Verifier's ``VerifierE2e``) then runs
+against real servers on each database, and once against a mutual-TLS server; the
+``WatchEvents`` runner consumes events across a server restart (event_consumers.py). A
+machine without Java or grpc-java fails here (``.ci/deps-java.sh`` installs them); it
+never skips.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from tests.node_tools import ROOT
 
 JAVA_CLIENT = ROOT / "clients" / "java"
 RUNNER = "com.example.authsvc.client.E2eTest"
-PLAINTEXT_TESTS = 7
+PLAINTEXT_TESTS = 7 + 6  # E2eTest's own, then VerifierE2e's
 TLS_TESTS = 3
 
 
@@ -66,8 +68,10 @@ def run_suite(classpath: str, env: dict[str, str]) -> subprocess.CompletedProces
     )
 
 
-def test_java_e2e_suite_passes_against_live_server(classpath: str, server_address: str) -> None:
-    result = run_suite(classpath, {"AUTHSVC_TEST_ADDRESS": server_address})
+def test_java_e2e_suite_passes_against_live_server(
+    classpath: str, token_servers: dict[str, str]
+) -> None:
+    result = run_suite(classpath, token_servers)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{PLAINTEXT_TESTS} passed, 0 failed" in result.stdout.splitlines(), result.stdout
 

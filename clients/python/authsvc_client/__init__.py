@@ -14,6 +14,7 @@ from authsvc_client.auth_client import (
     DEFAULT_TIMEOUT,
     IDEMPOTENT_METHODS,
     AuthClient,
+    EventStream,
     RetryPolicy,
     service_config,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "IDEMPOTENT_METHODS",
     "AuthClient",
     "AuthClientError",
+    "EventStream",
     "FieldViolation",
     "RetryPolicy",
     "SessionInterceptor",

@@ -8,6 +8,8 @@ present an already exchanged update token, which revokes the session.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -29,6 +31,7 @@ IDEMPOTENT_METHODS = (
     "ListSessions",
     "ListAuditEvents",
     "ListPasskeys",
+    "ListEvents",
 )
 DEFAULT_TIMEOUT = 5.0
 #: The call metadata that carries ``api_key``.
@@ -528,6 +531,63 @@ class AuthClient:
         )
         return self._call(self._stub.FinishPasskeySignIn, request, timeout)
 
+    # Account events
+
+    def list_events(
+        self,
+        after_cursor: str = "",
+        page_size: int = 0,
+        types: Sequence[str] = (),
+        *,
+        timeout: float | None = None,
+    ) -> pb.ListEventsResponse:
+        """One page of account events after ``after_cursor``, in commit order (privileged).
+
+        Pass ``next_cursor`` as ``after_cursor`` next time. Reasons: INVALID_ARGUMENT,
+        CURSOR_EXPIRED (older than the server's retention).
+        """
+        request = pb.ListEventsRequest(
+            after_cursor=after_cursor, page_size=page_size, types=list(types)
+        )
+        return self._call(self._stub.ListEvents, request, timeout)
+
+    def watch_events(
+        self,
+        after_cursor: str = "",
+        types: Sequence[str] = (),
+        *,
+        heartbeats: bool = False,
+        idle_timeout: float = 30.0,
+    ) -> EventStream:
+        """Account events after ``after_cursor`` ("": the oldest retained, "now": only
+        new ones), then new ones as they commit, forever (privileged)::
+
+            events = auth.watch_events(after_cursor=load_cursor())
+            for event in events:
+                handle(event)                # deduplicate on event.id if handle is not
+                save_cursor(event.cursor)    # idempotent and may run twice
+
+        When the stream breaks (the server restarts, the network drops, nothing arrives
+        for ``idle_timeout`` seconds although the server sends a heartbeat at least every
+        10 s), it is opened again after the last cursor received, with a growing backoff,
+        so every event arrives once, in order, with no gap. ``heartbeats=True`` yields the
+        heartbeats too (type "heartbeat"; only ``cursor`` and ``time``). The iterator's
+        ``cursor`` is the latest cursor received (heartbeats included); ``close()`` ends it.
+
+        Raises AuthClientError when resuming cannot help: CURSOR_EXPIRED (the cursor is
+        older than the server's retention), INVALID_ARGUMENT, PERMISSION_DENIED,
+        UNAUTHENTICATED.
+        """
+        if after_cursor == "now":
+            # A concrete position first, so a reconnection before the first message
+            # does not skip what committed meanwhile.
+            after_cursor = self.list_events("now", page_size=1, types=types).next_cursor
+        return EventStream(self._open_watch, after_cursor, tuple(types), heartbeats, idle_timeout)
+
+    def _open_watch(self, after_cursor: str, types: tuple[str, ...]) -> Any:
+        request = pb.WatchEventsRequest(after_cursor=after_cursor, types=list(types))
+        return self._stub.WatchEvents(request, metadata=self._metadata)
+
     def _call(
         self, rpc: grpc.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req, timeout: float | None
     ) -> _Resp:
@@ -536,6 +596,113 @@ class AuthClient:
             return rpc(request, timeout=deadline, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise AuthClientError.from_rpc_error(exc) from None
+
+
+#: The failures of a stream that a new stream from the last cursor can get past.
+RESUMABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+    }
+)
+#: Waits before reopening a broken stream (seconds); the last one repeats.
+RESUME_BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+class EventStream:
+    """The iterator ``AuthClient.watch_events`` returns: events, resumed after the last
+    cursor whenever the stream breaks. ``cursor`` is the latest cursor received."""
+
+    def __init__(
+        self,
+        open_call: Any,
+        after_cursor: str,
+        types: tuple[str, ...],
+        heartbeats: bool,
+        idle_timeout: float,
+    ) -> None:
+        if idle_timeout <= 0:
+            raise ValueError("idle_timeout must be greater than 0")
+        self.cursor = after_cursor
+        self.resumes = 0
+        self._open = open_call
+        self._types = types
+        self._heartbeats = heartbeats
+        self._idle = idle_timeout
+        self._closed = threading.Event()
+        self._call: Any = None
+        self._events = self._follow()
+
+    def __iter__(self) -> EventStream:
+        return self
+
+    def __next__(self) -> pb.Event:
+        return next(self._events)
+
+    def close(self) -> None:
+        """Ends the stream (a ``for`` loop over it then stops)."""
+        self._closed.set()
+        if self._call is not None:
+            self._call.cancel()
+
+    def _follow(self) -> Iterator[pb.Event]:
+        failures = 0
+        while not self._closed.is_set():
+            try:
+                for event in self._one_stream():
+                    failures = 0
+                    yield event
+            except grpc.RpcError as exc:
+                if self._closed.is_set():
+                    return
+                if exc.code() not in RESUMABLE:
+                    raise AuthClientError.from_rpc_error(exc) from None
+            self._closed.wait(RESUME_BACKOFF[min(failures, len(RESUME_BACKOFF) - 1)])
+            failures += 1
+            self.resumes += 1
+
+    def _one_stream(self) -> Iterator[pb.Event]:
+        """One WatchEvents call, cancelled by a watchdog when it goes quiet."""
+        self._call = call = self._open(self.cursor, self._types)
+        watchdog = _Watchdog(call, self._idle)
+        try:
+            for event in call:
+                watchdog.fed()
+                self.cursor = event.cursor
+                if event.type != "heartbeat" or self._heartbeats:
+                    yield event
+        finally:
+            watchdog.stop()
+            call.cancel()
+
+
+class _Watchdog(threading.Thread):
+    """Cancels ``call`` when ``fed()`` was not called for ``idle`` seconds."""
+
+    def __init__(self, call: Any, idle: float) -> None:
+        super().__init__(name="authsvc-event-watchdog", daemon=True)
+        self._call = call
+        self._idle = idle
+        self._last = time.monotonic()
+        self._stopped = threading.Event()
+        self.start()
+
+    def fed(self) -> None:
+        self._last = time.monotonic()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def run(self) -> None:
+        while not self._stopped.wait(min(1.0, self._idle / 4)):
+            if time.monotonic() - self._last > self._idle:
+                self._call.cancel()  # the loop then sees CANCELLED and resumes
+                return
 
 
 def _import_batches(users: Sequence[pb.ImportedUser]) -> Iterator[list[pb.ImportedUser]]:

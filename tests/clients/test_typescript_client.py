@@ -5,10 +5,11 @@ Builds clients/typescript with tsc, then runs its node:test suites against real 
 server made from a throwaway CA, ``api-key.test.ts`` (a local Node gRPC server that
 records the ``x-api-key`` header), ``events.test.ts`` (EventConsumer against a scripted
 local server), ``verifier.test.ts`` (the access-token Verifier against live servers), and
-``watch-events.ts`` across a restart of the server (tests/clients/event_consumers.py). It also installs the package as another service would
-(``npm pack``, then ``npm install`` of the tarball into a fresh project that imports,
-requires and type-checks it and calls the live server), and checks that the committed
-generated code is what ``buf generate`` makes from ``protos/`` today.
+``watch-events.ts`` across a restart of the server (tests/clients/event_consumers.py). It
+also installs the package as another service would (``npm pack``, then ``npm install`` of
+the tarball into a fresh project that imports, requires and type-checks it and calls the
+live server), and checks that the committed generated code is what ``buf generate`` makes
+from ``protos/`` today.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any
 import pytest
 
 from authsvc.runtime.assembly import AuthServer
-from tests.clients.event_consumers import RestartableServer, check_consumer_survives_restart
 from tests.certs import SERVER_NAME, make_pki
+from tests.clients.event_consumers import RestartableServer, check_consumer_survives_restart
 from tests.node_tools import ROOT, TS_CLIENT, node, npm, npm_tool, tsc
 
 GENERATED = TS_CLIENT / "src" / "gen"

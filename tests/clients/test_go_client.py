@@ -47,6 +47,7 @@ EXPECTED_TESTS = {
     "TestTooManyWrongPasswordsGivesRetryAfter",
     "TestVerifierAcceptsValidToken",
     "TestVerifierRefusesForgedTokens",
+    "TestVerifierRefetchesKeysAtMostOnceASecondForUnknownKids",
     "TestVerifierRefusesExpiredToken",
     "TestVerifierRefusesSignedOutSessionWithinBound",
     "TestVerifierFallsBackToValidateTokenWhenStale",

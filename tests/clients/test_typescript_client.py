@@ -73,7 +73,7 @@ def test_event_consumer_sees_every_event_once_across_a_server_restart(
 
 
 def test_verifier_against_live_servers(built_client: Path, token_servers: dict[str, str]):
-    run_node_tests(built_client / "verifier.test.js", token_servers, 6)
+    run_node_tests(built_client / "verifier.test.js", token_servers, 7)
 
 
 @pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)

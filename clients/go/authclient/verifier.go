@@ -195,6 +195,7 @@ func (v *Verifier) Ready(ctx context.Context) error {
 	for {
 		v.mu.Lock()
 		ready, feedErr, haveKeys := len(v.keys) > 0 && v.synced, v.feedErr, len(v.keys) > 0
+		mayFetch := time.Since(v.lastFetch) >= v.opts.KeysMinRefetch
 		v.mu.Unlock()
 		if feedErr != nil {
 			return feedErr
@@ -202,7 +203,7 @@ func (v *Verifier) Ready(ctx context.Context) error {
 		if ready {
 			return nil
 		}
-		if !haveKeys {
+		if !haveKeys && mayFetch {
 			_ = v.fetchKeys(ctx)
 		}
 		select {
@@ -481,10 +482,12 @@ func (v *Verifier) refreshKeys(ctx context.Context) {
 // validateRemotely asks ValidateToken whether the token still stands (feed stale).
 func (v *Verifier) validateRemotely(ctx context.Context, token string) error {
 	_, err := v.client.ValidateToken(ctx, &authsvcv1.ValidateTokenRequest{SessionToken: token})
+	// Unauthenticated: the token's session or user no longer stands. Anything else
+	// (unreachable, PermissionDenied by a caller policy...) decides nothing about it.
 	switch status.Code(err) {
 	case codes.OK:
 		return nil
-	case codes.Unauthenticated, codes.PermissionDenied:
+	case codes.Unauthenticated:
 		return &VerifyError{Reason: ErrTokenRevoked.Reason, Message: "ValidateToken refused it", Err: err}
 	}
 	return &VerifyError{

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -179,6 +180,42 @@ func TestVerifierRefusesForgedTokens(t *testing.T) {
 	refused(t, "wrong issuer", other, token, authclient.ErrWrongIssuer)
 }
 
+// countingClient dials AUTHSVC_TEST_ADDRESS and counts the calls of one method.
+func countingClient(t *testing.T, method string, calls *int32) *authclient.Client {
+	t.Helper()
+	counting := grpc.WithChainUnaryInterceptor(func(ctx context.Context, m string, req, reply interface{},
+		cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if strings.HasSuffix(m, "/"+method) {
+			atomic.AddInt32(calls, 1)
+		}
+		return invoker(ctx, m, req, reply, cc, opts...)
+	})
+	c, err := authclient.Dial(address(t, "AUTHSVC_TEST_ADDRESS"), authclient.Options{
+		Plaintext: true, DialOptions: []grpc.DialOption{counting},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestVerifierRefetchesKeysAtMostOnceASecondForUnknownKids(t *testing.T) {
+	parts := strings.Split(signInForToken(t, client(t)).GetAccessToken(), ".")
+	header := decodeJSON(t, parts[0])
+	var fetches int32
+	started := time.Now()
+	v := readyVerifier(t, countingClient(t, "GetSigningKeys", &fetches), authclient.VerifierOptions{})
+	for i := 0; i < 50; i++ {
+		forged := b64JSON(t, with(header, "kid", fmt.Sprintf("%v-%d", header["kid"], i))) + "." + parts[1] + "." + parts[2]
+		refused(t, "unknown kid", v, forged, authclient.ErrUnknownKey)
+	}
+	seconds := int32(time.Since(started)/time.Second) + 1
+	if n := atomic.LoadInt32(&fetches); n < 1 || n > seconds+1 {
+		t.Fatalf("%d key fetches in %d s", n, seconds)
+	}
+}
+
 func TestVerifierRefusesExpiredToken(t *testing.T) {
 	c := dialAddress(t, address(t, "AUTHSVC_TEST_SHORT_TTL_ADDRESS"))
 	token := signInForToken(t, c).GetAccessToken()
@@ -203,20 +240,7 @@ func TestVerifierFallsBackToValidateTokenWhenStale(t *testing.T) {
 	c := client(t)
 	res := signInForToken(t, c)
 	var validateCalls int32
-	counting := grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply interface{},
-		cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if strings.HasSuffix(method, "/ValidateToken") {
-			atomic.AddInt32(&validateCalls, 1)
-		}
-		return invoker(ctx, method, req, reply, cc, opts...)
-	})
-	watched, err := authclient.Dial(address(t, "AUTHSVC_TEST_ADDRESS"), authclient.Options{
-		Plaintext: true, DialOptions: []grpc.DialOption{counting},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = watched.Close() })
+	watched := countingClient(t, "ValidateToken", &validateCalls)
 	// Heartbeats come every second: with a 1 ms bound the feed is stale between them.
 	v := readyVerifier(t, watched, authclient.VerifierOptions{MaxStaleness: time.Millisecond, FallbackToValidateToken: true})
 	deadline := time.Now().Add(verifyDeadline)

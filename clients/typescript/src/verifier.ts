@@ -297,8 +297,9 @@ export class Verifier {
     try {
       await this.#client.validateToken({ sessionToken: accessToken });
     } catch (error) {
-      const code = ConnectError.from(error).code;
-      if (code === Code.Unauthenticated || code === Code.PermissionDenied) {
+      // UNAUTHENTICATED: the token's session or user no longer stands. Anything else
+      // (unreachable, PERMISSION_DENIED by a caller policy...) decides nothing about it.
+      if (ConnectError.from(error).code === Code.Unauthenticated) {
         throw new VerifyError("TOKEN_REVOKED", "ValidateToken refused it", { cause: error });
       }
       const message = "the revocation feed is stale and ValidateToken failed";

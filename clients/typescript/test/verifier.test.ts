@@ -139,6 +139,28 @@ test("tampered, forged and foreign tokens are refused with their reason", async 
   });
 });
 
+test("unknown kids refetch the keys at most once a second", async () => {
+  const auth = client();
+  const { accessToken } = await signIn(auth);
+  const [header, payload, signature] = accessToken.split(".");
+  const kid = (JSON.parse(Buffer.from(header!, "base64url").toString()) as { kid: string }).kid;
+  let keyFetches = 0;
+  const counting: Interceptor = (next) => async (request) => {
+    keyFetches += request.method.name === "GetSigningKeys" ? 1 : 0;
+    return await next(request);
+  };
+  const watched = createAuthClient({ address: env("AUTHSVC_TEST_ADDRESS"), interceptors: [counting] });
+  const started = Date.now();
+  await withVerifier(watched, {}, async (verifier) => {
+    for (let i = 0; i < 50; i++) {
+      const forged = `${b64({ alg: "EdDSA", typ: "at+jwt", kid: `${kid}-${i}` })}.${payload}.${signature}`;
+      assert.equal(await refusal(verifier.verify(forged)), "UNKNOWN_KEY");
+    }
+  });
+  const seconds = Math.ceil((Date.now() - started) / 1000);
+  assert.ok(keyFetches >= 1 && keyFetches <= seconds + 1, `${keyFetches} fetches in ${seconds} s`);
+});
+
 test("an access token is refused once it expires", async () => {
   const auth = client(env("AUTHSVC_TEST_SHORT_TTL_ADDRESS"));
   const { accessToken } = await signIn(auth);

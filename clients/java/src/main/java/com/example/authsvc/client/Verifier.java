@@ -214,8 +214,9 @@ public final class Verifier implements AutoCloseable {
     try {
       client.validateToken(accessToken);
     } catch (AuthException error) {
-      Status.Code code = error.getCode();
-      if (code == Status.Code.UNAUTHENTICATED || code == Status.Code.PERMISSION_DENIED) {
+      // UNAUTHENTICATED: the token's session or user no longer stands. Anything else
+      // (unreachable, PERMISSION_DENIED by a caller policy...) decides nothing about it.
+      if (error.getCode() == Status.Code.UNAUTHENTICATED) {
         throw new VerificationException(
             VerificationException.Reason.TOKEN_REVOKED, "ValidateToken refused it", error);
       }

@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
@@ -48,6 +49,7 @@ final class VerifierE2e {
   void run() {
     suite.test("verifier: a valid token verifies to its user, session, aal, methods", this::valid);
     suite.test("verifier: forged and foreign tokens are refused with their reason", this::forged);
+    suite.test("verifier: unknown kids refetch the keys at most once a second", this::refetch);
     suite.test("verifier: an expired token is refused", this::expired);
     suite.test("verifier: a signed-out session is refused within the bound", this::signedOut);
     suite.test("verifier: a stale feed falls back to ValidateToken when told", this::fallback);
@@ -119,19 +121,44 @@ final class VerifierE2e {
     }
   }
 
+  /** Counts the calls of one method. */
+  private static ClientInterceptor counting(String method, AtomicInteger calls) {
+    return new ClientInterceptor() {
+      @Override
+      public <Q, R> ClientCall<Q, R> interceptCall(
+          MethodDescriptor<Q, R> called, CallOptions options, Channel next) {
+        if (called.getFullMethodName().endsWith("/" + method)) {
+          calls.incrementAndGet();
+        }
+        return next.newCall(called, options);
+      }
+    };
+  }
+
+  private void refetch() throws Exception {
+    AtomicInteger fetches = new AtomicInteger();
+    long started = System.nanoTime();
+    try (AuthClient client = client(address);
+        AuthClient watched =
+            AuthClient.builder(address).intercept(counting("GetSigningKeys", fetches)).build()) {
+      String[] parts = signIn(client).getAccessToken().split("\\.");
+      JsonObject header = json(parts[0]);
+      try (Verifier verifier = ready(Verifier.builder(watched))) {
+        for (int i = 0; i < 50; i++) {
+          String kid = header.get("kid").getAsString() + "-" + i;
+          String forged = b64(with(header, "kid", kid)) + "." + parts[1] + "." + parts[2];
+          refused(verifier, forged, VerificationException.Reason.UNKNOWN_KEY);
+        }
+      }
+    }
+    long seconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started) + 1;
+    check(fetches.get() >= 1 && fetches.get() <= seconds + 1,
+        fetches.get() + " key fetches in " + seconds + " s");
+  }
+
   private void fallback() throws Exception {
     AtomicInteger validateCalls = new AtomicInteger();
-    ClientInterceptor counting =
-        new ClientInterceptor() {
-          @Override
-          public <Q, R> ClientCall<Q, R> interceptCall(
-              MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
-            if (method.getFullMethodName().endsWith("/ValidateToken")) {
-              validateCalls.incrementAndGet();
-            }
-            return next.newCall(method, options);
-          }
-        };
+    ClientInterceptor counting = counting("ValidateToken", validateCalls);
     try (AuthClient client = client(address);
         AuthClient watched = AuthClient.builder(address).intercept(counting).build()) {
       CreateSessionResponse signedIn = signIn(client);

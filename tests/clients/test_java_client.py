@@ -31,7 +31,7 @@ from tests.node_tools import ROOT
 
 JAVA_CLIENT = ROOT / "clients" / "java"
 RUNNER = "com.example.authsvc.client.E2eTest"
-PLAINTEXT_TESTS = 7 + 7  # E2eTest's own, then VerifierE2e's
+PLAINTEXT_TESTS = 8 + 7  # E2eTest's own, then VerifierE2e's
 TLS_TESTS = 3
 
 

@@ -86,6 +86,7 @@ public final class E2eTest {
       test("call() reaches RPCs without a wrapper method", () -> genericCall(client));
     }
     test("API key and default deadline reach the server", this::apiKeyAndDeadline);
+    test("EventConsumer resumes after the last cursor", EventConsumerRules::resumesAfterLastCursor);
   }
 
   private void tlsSuite(String address) throws Exception {

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
+from tests.helpers import rpc
 
 SERVICE = "/authsvc.v1.AuthService/"
 _WERKZEUG_HASH = re.compile(rb"(?:pbkdf2|scrypt):[\w:]+\$[^$\s]+\$[0-9a-f]{16,}")
@@ -169,7 +170,7 @@ class Caller:
         self.secrets = secrets
 
     def __call__(self, request: Any) -> Outcome:
-        method = getattr(self.stub, RPCS[type(request).DESCRIPTOR.name])
+        method = rpc(self.stub, RPCS[type(request).DESCRIPTOR.name])
         try:
             response = method(request, timeout=30)
         except grpc.RpcError as error:

@@ -14,6 +14,27 @@ from grpc_status import rpc_status
 from authsvc_client.v1 import auth_service_pb2 as pb
 
 PASSWORD = "correct horse battery staple"
+#: AuthService's server-streaming RPCs (WatchEvents...): they answer with a stream.
+STREAMING = frozenset(
+    m.name for m in pb.DESCRIPTOR.services_by_name["AuthService"].methods if m.server_streaming
+)
+
+
+def rpc(stub: Any, name: str) -> Callable[..., Any]:
+    """``stub``'s method ``name`` as a unary call: a streaming one returns its first
+    message (then is cancelled), or raises the RpcError that ends the stream first."""
+    method = getattr(stub, name)
+    if name not in STREAMING:
+        return method  # type: ignore[no-any-return]
+
+    def first(request: Any, timeout: float | None = None, **kw: Any) -> Any:
+        stream = method(request, timeout=timeout, **kw)
+        try:
+            return next(stream)
+        finally:
+            stream.cancel()
+
+    return first
 
 
 @dataclass

@@ -42,7 +42,7 @@ from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.certs import Issued, Pki, make_pki, secure_channel
 from tests.conftest import FakeClock
-from tests.helpers import PASSWORD, fails, failure, sign_in, sign_up
+from tests.helpers import PASSWORD, fails, failure, rpc, sign_in, sign_up
 from tests.leak_watch import WATCH
 
 sqlite_only = pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)
@@ -173,7 +173,7 @@ def test_every_rpc_follows_the_policy(
     channels = {"web": web, "admin": admin, "stranger": stranger}
     stub = pb_grpc.AuthServiceStub(channels[caller])
     for method in pb.DESCRIPTOR.services_by_name["AuthService"].methods:
-        call = getattr(stub, method.name)
+        call = rpc(stub, method.name)
         empty = getattr(pb, method.input_type.name)()
         if method.name not in allowed:
             assert_denied(call, empty)
@@ -464,7 +464,7 @@ def test_privileged_rpcs_refuse_a_non_loopback_caller_without_a_policy(
     _, remote, _ = open_remote()
     stub = pb_grpc.AuthServiceStub(remote)
     for name, request in privileged_requests():
-        failed = fails(getattr(stub, name), request)
+        failed = fails(rpc(stub, name), request)
         assert (failed.code, failed.reason) == (
             grpc.StatusCode.PERMISSION_DENIED,
             "CALLER_NOT_ALLOWED",

@@ -118,7 +118,8 @@ def test_failed_attempts_write_no_event(stub):
 def test_lifecycle_events_carry_why_and_how(stub):
     user = sign_up(stub)
     session = sign_in(stub).session
-    stub.SetPassword(pb.SetPasswordRequest(user_id=user.id, new_password=PASSWORD + "!"), timeout=10)
+    new_password = pb.SetPasswordRequest(user_id=user.id, new_password=PASSWORD + "!")
+    stub.SetPassword(new_password, timeout=10)
     first = sign_in(stub, password=PASSWORD + "!")
     kept = sign_in(stub, password=PASSWORD + "!")
     stub.ChangePassword(
@@ -246,7 +247,7 @@ def test_a_cursor_older_than_the_retention_has_expired(server_and_stub, clock):
     clock.advance(timedelta(days=8))
     sign_up(stub, email="c@example.com")
     assert server.flows.housekeeping.purge().events == 1
-    assert [e.cursor for e in listed(stub)][0] == kept.cursor  # the newest old one stays
+    assert listed(stub)[0].cursor == kept.cursor  # the newest old one stays
     for call, request in (
         (stub.ListEvents, pb.ListEventsRequest(after_cursor=oldest.cursor)),
         (

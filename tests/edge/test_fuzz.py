@@ -34,6 +34,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import text
 
+from authsvc.rules.events import EVENT_TYPE_NAMES
 from authsvc.runtime.assembly import create_server
 from authsvc.runtime.settings import Settings
 from authsvc.storage.engine import make_engine
@@ -49,6 +50,7 @@ from tests.fuzzing import (
     forged_page_tokens,
     hostile_text,
 )
+from tests.helpers import STREAMING
 
 TTL = timedelta(minutes=10)
 REFRESH_TTL = timedelta(minutes=30)
@@ -99,6 +101,8 @@ def live(migrated_url: str) -> Iterator[Live]:
             # No purge: the model keeps what has expired until it is ended or replaced.
             purge_interval=timedelta(0),
             rpc_threads=8,
+            # Streams answer at once: with an event, or else a heartbeat.
+            event_heartbeat_interval=timedelta(milliseconds=100),
         ),
         clock=clock,
     )
@@ -148,11 +152,13 @@ STRING_FIELDS = [(name, f.name) for name in RPCS for f in _string_fields(getattr
 
 
 def _raw_call(live: Live, rpc: str, body: bytes) -> Outcome:
-    call = live.channel.unary_unary(
-        SERVICE + rpc, request_serializer=lambda b: b, response_deserializer=lambda b: b
-    )
+    kind = live.channel.unary_stream if rpc in STREAMING else live.channel.unary_unary
+    call = kind(SERVICE + rpc, request_serializer=lambda b: b, response_deserializer=lambda b: b)
     try:
-        call(body, timeout=30)
+        answer = call(body, timeout=30)
+        if rpc in STREAMING:
+            next(answer)  # its first message (a stream that fails, fails before it)
+            answer.cancel()
     except grpc.RpcError as error:
         return check_failure(error)
     return Outcome()
@@ -206,6 +212,10 @@ def _fill(message: Any, data: st.DataObject, ids: list[str]) -> None:
     for f in message.DESCRIPTOR.fields:
         if f.name == "page_token":
             setattr(message, f.name, data.draw(st.one_of(hostile_text, forged_page_tokens)))
+        elif f.type == FieldDescriptor.TYPE_STRING and f.is_repeated:
+            # Event type filters: hostile text among real names.
+            names = st.one_of(hostile_text, st.sampled_from(sorted(EVENT_TYPE_NAMES)))
+            getattr(message, f.name).extend(data.draw(st.lists(names, max_size=3)))
         elif f.type == FieldDescriptor.TYPE_STRING:
             choice = st.one_of(hostile_text, st.sampled_from(ids)) if ids else hostile_text
             setattr(message, f.name, data.draw(choice))

@@ -9,7 +9,7 @@ import pytest
 
 from authsvc.edge.access_log import AccessLogMode
 from authsvc.runtime import cli
-from authsvc.runtime.codegen import ROOT, with_settings_table
+from authsvc.runtime.codegen import ROOT, with_events_table, with_settings_table
 from authsvc.runtime.settings import (
     ConfigError,
     Settings,
@@ -111,6 +111,7 @@ def test_hash_concurrency_is_the_whole_replicas_whatever_its_workers():
 def test_the_readme_settings_table_is_the_declarations():
     readme = (ROOT / "README.md").read_text()
     assert with_settings_table(readme) == readme, "run `make gen` and commit README.md"
+    assert with_events_table(readme) == readme, "run `make gen` and commit README.md"
     for spec in specs().values():
         assert f"| `{spec.env}` |" in readme
 

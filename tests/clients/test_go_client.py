@@ -2,7 +2,9 @@
 
 Runs ``go test`` on clients/go through ``clients/go/offline-go.sh`` (GOPATH mode over
 Debian's Go library sources: no Go module proxy) against a real server on each
-database, and checks that the committed generated Go code is what ``buf generate``
+database (and one whose access tokens live a second, for the Verifier), runs the
+``e2e/watchevents`` consumer across a server restart (tests/clients/event_consumers.py),
+and checks that the committed generated Go code is what ``buf generate``
 makes from ``protos/`` today. Go and the Debian packages come from ``.ci/deps-go.sh``;
 when they are missing these tests fail, never skip.
 """
@@ -16,6 +18,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tests.clients.event_consumers import RestartableServer, check_consumer_survives_restart
 from tests.node_tools import ROOT, npm_tool
 
 GO_CLIENT = ROOT / "clients" / "go"
@@ -34,12 +37,21 @@ EXPECTED_TESTS = {
     "TestDialRejectsContradictoryOptions",
     "TestTLSWithCAFileAndServerName",
     "TestMutualTLSPresentsClientCertificate",
+    "TestConsumeEventsResumesAfterLastCursorAndStopsOnCursorExpired",
+    "TestConsumeEventsReturnsHandlerErrorAndCancellation",
     # clients/go/e2e: against the live server of this test.
     "TestSignUpSignInValidateRefreshReuseSignOut",
     "TestChangePasswordKeepsCallingSession",
     "TestDuplicateSignUpFailsEmailTaken",
     "TestInvalidArgumentNamesFieldViolations",
     "TestTooManyWrongPasswordsGivesRetryAfter",
+    "TestVerifierAcceptsValidToken",
+    "TestVerifierRefusesForgedTokens",
+    "TestVerifierRefetchesKeysAtMostOnceASecondForUnknownKids",
+    "TestVerifierRefusesExpiredToken",
+    "TestVerifierRefusesSignedOutSessionWithinBound",
+    "TestVerifierFallsBackToValidateTokenWhenStale",
+    "TestVerifierCutOffFromFeedFailsClosed",
 }
 
 
@@ -61,14 +73,23 @@ def _offline_go(*args: str, env: dict[str, str] | None = None, timeout: int = 60
     )
 
 
-def test_go_suite_passes_against_live_server(server_address: str):
-    env = {**os.environ, "AUTHSVC_TEST_ADDRESS": server_address}
+def test_go_suite_passes_against_live_server(token_servers: dict[str, str]):
+    env = {**os.environ, **token_servers}
     result = _offline_go("test", "-count=1", "-v", "./...", env=env)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     passed = set(re.findall(r"^\s*--- PASS: (\w+)", result.stdout, re.MULTILINE))
     assert passed == EXPECTED_TESTS, output
     assert "--- FAIL" not in result.stdout, output
+
+
+def test_event_consumer_sees_every_event_once_across_a_server_restart(
+    restartable_server: RestartableServer, tmp_path: Path
+):
+    program = tmp_path / "watchevents"
+    built = _offline_go("build", "-o", str(program), "./e2e/watchevents")
+    assert built.returncode == 0, built.stdout + built.stderr
+    check_consumer_survives_restart(restartable_server, [str(program)])
 
 
 def _files(root: Path) -> set[Path]:

@@ -4,9 +4,11 @@ clients/java/build.sh generates the Java messages and stub from ``protos/`` (and
 from third_party/googleapis) on every build, then compiles them with the wrapper and its
 end-to-end runner against Debian's grpc-java jars: nothing generated is committed, so
 nothing can go stale. The build runs once per module; the runner
-(``com.example.authsvc.client.E2eTest``) then runs against a real server on each database,
-and once against a mutual-TLS server. A machine without Java or grpc-java fails here
-(``.ci/deps-java.sh`` installs them); it never skips.
+(``com.example.authsvc.client.E2eTest``, with the Verifier's ``VerifierE2e``) then runs
+against real servers on each database, and once against a mutual-TLS server; the
+``WatchEvents`` runner consumes events across a server restart (event_consumers.py). A
+machine without Java or grpc-java fails here (``.ci/deps-java.sh`` installs them); it
+never skips.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import pytest
 from authsvc.runtime.assembly import AuthServer, create_server
 from authsvc.runtime.settings import Settings
 from tests.certs import SERVER_NAME, make_pki
+from tests.clients.event_consumers import RestartableServer, check_consumer_survives_restart
 from tests.conftest import FakeClock
 from tests.node_tools import ROOT
 
 JAVA_CLIENT = ROOT / "clients" / "java"
 RUNNER = "com.example.authsvc.client.E2eTest"
-PLAINTEXT_TESTS = 7
+PLAINTEXT_TESTS = 8 + 7  # E2eTest's own, then VerifierE2e's
 TLS_TESTS = 3
 
 
@@ -65,8 +68,10 @@ def run_suite(classpath: str, env: dict[str, str]) -> subprocess.CompletedProces
     )
 
 
-def test_java_e2e_suite_passes_against_live_server(classpath: str, server_address: str) -> None:
-    result = run_suite(classpath, {"AUTHSVC_TEST_ADDRESS": server_address})
+def test_java_e2e_suite_passes_against_live_server(
+    classpath: str, token_servers: dict[str, str]
+) -> None:
+    result = run_suite(classpath, token_servers)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{PLAINTEXT_TESTS} passed, 0 failed" in result.stdout.splitlines(), result.stdout
 
@@ -95,6 +100,13 @@ def test_java_client_speaks_mutual_tls(classpath: str, mutual_tls_server: dict[s
     result = run_suite(classpath, mutual_tls_server)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{TLS_TESTS} passed, 0 failed" in result.stdout.splitlines(), result.stdout
+
+
+def test_event_consumer_sees_every_event_once_across_a_server_restart(
+    classpath: str, restartable_server: RestartableServer
+) -> None:
+    command = [java(), "-cp", classpath, "com.example.authsvc.client.WatchEvents"]
+    check_consumer_survives_restart(restartable_server, command, cwd=JAVA_CLIENT)
 
 
 def test_no_generated_java_is_committed() -> None:

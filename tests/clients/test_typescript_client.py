@@ -2,11 +2,14 @@
 
 Builds clients/typescript with tsc, then runs its node:test suites against real servers:
 ``e2e.test.ts`` on each database (plaintext), ``tls.test.ts`` against a TLS and a mutual-TLS
-server made from a throwaway CA, and ``api-key.test.ts`` (a local Node gRPC server that
-records the ``x-api-key`` header). It also installs the package as another service would
-(``npm pack``, then ``npm install`` of the tarball into a fresh project that imports,
-requires and type-checks it and calls the live server), and checks that the committed
-generated code is what ``buf generate`` makes from ``protos/`` today.
+server made from a throwaway CA, ``api-key.test.ts`` (a local Node gRPC server that
+records the ``x-api-key`` header), ``events.test.ts`` (EventConsumer against a scripted
+local server), ``verifier.test.ts`` (the access-token Verifier against live servers), and
+``watch-events.ts`` across a restart of the server (tests/clients/event_consumers.py). It
+also installs the package as another service would (``npm pack``, then ``npm install`` of
+the tarball into a fresh project that imports, requires and type-checks it and calls the
+live server), and checks that the committed generated code is what ``buf generate`` makes
+from ``protos/`` today.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pytest
 
 from authsvc.runtime.assembly import AuthServer
 from tests.certs import SERVER_NAME, make_pki
+from tests.clients.event_consumers import RestartableServer, check_consumer_survives_restart
 from tests.node_tools import ROOT, TS_CLIENT, node, npm, npm_tool, tsc
 
 GENERATED = TS_CLIENT / "src" / "gen"
@@ -55,6 +59,21 @@ def test_node_e2e_suite_passes_against_live_server(built_client: Path, server_ad
 
 def test_api_key_is_sent_as_x_api_key_metadata(built_client: Path):
     run_node_tests(built_client / "api-key.test.js", {}, 4)
+
+
+def test_event_consumer_resume_rules(built_client: Path):
+    run_node_tests(built_client / "events.test.js", {}, 3)
+
+
+def test_event_consumer_sees_every_event_once_across_a_server_restart(
+    built_client: Path, restartable_server: RestartableServer
+):
+    command = [node(), str(built_client / "watch-events.js")]
+    check_consumer_survives_restart(restartable_server, command, cwd=TS_CLIENT)
+
+
+def test_verifier_against_live_servers(built_client: Path, token_servers: dict[str, str]):
+    run_node_tests(built_client / "verifier.test.js", token_servers, 7)
 
 
 @pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)

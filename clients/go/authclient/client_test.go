@@ -63,6 +63,11 @@ func newFake() *fakeServer {
 
 func serve(t *testing.T, impl *fakeServer, opts ...grpc.ServerOption) string {
 	t.Helper()
+	return serveImpl(t, impl, opts...)
+}
+
+func serveImpl(t *testing.T, impl authsvcv1.AuthServiceServer, opts ...grpc.ServerOption) string {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

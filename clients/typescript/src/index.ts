@@ -19,6 +19,11 @@ import {
 import { StatusSchema } from "./gen/google/rpc/status_pb.js";
 
 export * from "./gen/authsvc/v1/auth_service_pb.js";
+export { EventConsumer, HEARTBEAT } from "./events.js";
+export type { EventConsumerOptions } from "./events.js";
+export type { ReconnectOptions } from "./resumable.js";
+export { Verifier, VerifyError } from "./verifier.js";
+export type { VerifiedToken, VerifierOptions, VerifyErrorReason } from "./verifier.js";
 export { AuthService };
 export { Code, ConnectError };
 export type { Interceptor };

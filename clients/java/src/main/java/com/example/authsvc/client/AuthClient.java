@@ -31,6 +31,8 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
@@ -188,7 +190,10 @@ public final class AuthClient implements AutoCloseable {
     }
   }
 
-  /** Sets the default deadline on calls that have none. */
+  /**
+   * Sets the default deadline on unary calls that have none. Streams (WatchEvents,
+   * WatchRevocations) get none: they are meant to stay open.
+   */
   static final class DeadlineInterceptor implements ClientInterceptor {
     private final Duration deadline;
 
@@ -199,7 +204,7 @@ public final class AuthClient implements AutoCloseable {
     @Override
     public <Q, R> ClientCall<Q, R> interceptCall(
         MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
-      if (options.getDeadline() == null) {
+      if (options.getDeadline() == null && method.getType() == MethodDescriptor.MethodType.UNARY) {
         options = options.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS);
       }
       return next.newCall(method, options);
@@ -238,6 +243,7 @@ public final class AuthClient implements AutoCloseable {
     private Path clientKeyFile;
     private Duration deadline = DEFAULT_DEADLINE;
     private String apiKey;
+    private final List<ClientInterceptor> interceptors = new ArrayList<>();
 
     private Builder(String target) {
       this.target = Objects.requireNonNull(target, "target");
@@ -297,6 +303,15 @@ public final class AuthClient implements AutoCloseable {
       return this;
     }
 
+    /**
+     * More interceptors for every call (e.g. metrics or tracing); they run after the ones
+     * that set the API key and the default deadline.
+     */
+    public Builder intercept(ClientInterceptor... interceptors) {
+      this.interceptors.addAll(List.of(interceptors));
+      return this;
+    }
+
     /** Creates the client; connects lazily, on the first call. */
     public AuthClient build() {
       NettyChannelBuilder channel = NettyChannelBuilder.forTarget(target);
@@ -308,7 +323,9 @@ public final class AuthClient implements AutoCloseable {
       } else {
         channel.usePlaintext();
       }
-      // Interceptors run last-added first: the API key, then the default deadline.
+      // Interceptors run last-added first: the API key, the default deadline, then the
+      // caller's own.
+      channel.intercept(interceptors);
       channel.intercept(new DeadlineInterceptor(deadline));
       if (apiKey != null) {
         channel.intercept(new ApiKeyInterceptor(apiKey));

@@ -39,13 +39,15 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>AUTHSVC_TEST_ADDRESS ({@code host:port}, plaintext) runs the plaintext suite. With
  * AUTHSVC_TEST_TLS_ADDRESS (a mutual-TLS authsvc) and AUTHSVC_TEST_TLS_CA,
  * AUTHSVC_TEST_TLS_CERT, AUTHSVC_TEST_TLS_KEY and AUTHSVC_TEST_TLS_SERVER_NAME it runs the
- * TLS suite instead. Tokens and passwords are never printed.
+ * TLS suite instead. With AUTHSVC_TEST_SHORT_TTL_ADDRESS too (a server whose access tokens
+ * live a second) it also runs the {@link Verifier} suite ({@link VerifierE2e}). Tokens and
+ * passwords are never printed.
  */
 public final class E2eTest {
   private static final String PASSWORD = "correct horse battery staple";
   private static final String OTHER_PASSWORD = "a different long passphrase";
 
-  private interface Check {
+  interface Check {
     void run() throws Exception;
   }
 
@@ -62,6 +64,10 @@ public final class E2eTest {
     }
     if (plain != null) {
       suite.plaintextSuite(plain);
+    }
+    String shortTtl = System.getenv("AUTHSVC_TEST_SHORT_TTL_ADDRESS");
+    if (plain != null && shortTtl != null) {
+      new VerifierE2e(suite, plain, shortTtl).run();
     }
     if (tls != null) {
       suite.tlsSuite(tls);
@@ -80,6 +86,7 @@ public final class E2eTest {
       test("call() reaches RPCs without a wrapper method", () -> genericCall(client));
     }
     test("API key and default deadline reach the server", this::apiKeyAndDeadline);
+    test("EventConsumer resumes after the last cursor", EventConsumerRules::resumesAfterLastCursor);
   }
 
   private void tlsSuite(String address) throws Exception {
@@ -299,7 +306,7 @@ public final class E2eTest {
 
   // --- helpers ---
 
-  private void test(String name, Check body) {
+  void test(String name, Check body) {
     try {
       body.run();
       passed++;

@@ -16,6 +16,7 @@ RPC tables and client method lists match the proto.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -24,15 +25,19 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import grpc
 import pytest
+import standardwebhooks
+from cryptography.fernet import Fernet
 from werkzeug.security import generate_password_hash
 
 from authsvc.edge.caller_policy import is_privileged
+from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.runtime.assembly import AuthServer
 from authsvc_client import AuthClient, AuthClientError
 from authsvc_client.v1 import auth_service_pb2 as pb
@@ -138,6 +143,8 @@ class Completion:
     check: Callable[[dict[str, Any]], None]
     server: AuthServer
     raises: type[BaseException] | None = None
+    #: With ``raises``: what to check once the example raised it.
+    after: Callable[[dict[str, Any]], None] | None = None
 
 
 def _created(namespace: dict[str, Any]) -> None:
@@ -264,6 +271,88 @@ class Completions:
 
         return Completion(names, check, server)
 
+    def event_consumer(self) -> Completion:
+        """A deleted user's event waits in the stream; the example's loop is ended by its
+        own ``save_cursor`` once it handled that event (a consumer runs forever)."""
+        server, stub = self.start()
+        user = stub.CreateUser(
+            pb.CreateUserRequest(
+                email="ada@example.com", password=PASSWORD, first_name="A", last_name="L"
+            )
+        ).user
+        stub.DeleteUser(pb.DeleteUserRequest(id=user.id))
+        closed: list[str] = []
+
+        class Handled(Exception):
+            """Raised by ``save_cursor``: the one event was handled."""
+
+        def save_cursor(cursor: str) -> None:
+            assert cursor
+            raise Handled
+
+        names = {
+            "BILLING_KEY": _live_key(server, "billing-service"),
+            "auth": AuthClient(f"127.0.0.1:{server.port}"),
+            "load_cursor": lambda: "",
+            "already_handled": lambda event_id: False,
+            "close_subscriptions": closed.append,
+            "handle": lambda event: closed.append(event.user_id),
+            "save_cursor": save_cursor,
+        }
+
+        def check(ns: dict[str, Any]) -> None:
+            assert closed == [user.id]
+
+        return Completion(names, check, server, raises=Handled, after=check)
+
+    def webhook_receiver(self) -> Completion:
+        """The receiver accepts a delivery signed with the secret and refuses a forged one."""
+        server, _ = self.start()
+        secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        self.monkeypatch.setenv("AUTHSVC_WEBHOOK_SECRET", secret)
+        handled: list[dict[str, Any]] = []
+        names = {
+            "os": os,
+            "already_processed": lambda event_id: False,
+            "handle": handled.append,
+        }
+
+        def check(ns: dict[str, Any]) -> None:
+            body = json.dumps({"id": "e1", "type": "user.created", "data": {}})
+            signer = standardwebhooks.Webhook(secret)
+            now = datetime.now(UTC)
+            headers = {
+                "webhook-id": "e1",
+                "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": signer.sign("e1", now, body),
+            }
+            assert ns["receive"](body.encode(), headers) == 204
+            assert [event["id"] for event in handled] == ["e1"]
+            forged = {**headers, "webhook-signature": "v1,Zm9yZ2Vk"}
+            assert ns["receive"](body.encode(), forged) == 400
+
+        return Completion(names, check, server)
+
+    def access_token(self) -> Completion:
+        """A signed-in user's access token, from a server that signs them."""
+        server, stub = self.start(secret_key=SecretKeys.parse(Fernet.generate_key().decode()))
+        stub.CreateUser(
+            pb.CreateUserRequest(
+                email="ada@example.com", password=PASSWORD, first_name="A", last_name="L"
+            )
+        )
+        signed_in = stub.CreateSession(
+            pb.CreateSessionRequest(email="ada@example.com", password=PASSWORD)
+        )
+        WATCH.learn(signed_in.access_token)
+        names = {"grpc": grpc, "access_token": signed_in.access_token}
+
+        def check(ns: dict[str, Any]) -> None:
+            assert ns["who"].session_id == signed_in.session.id
+            ns["verifier"].close()
+
+        return Completion(names, check, server)
+
 
 @sqlite_only
 @pytest.mark.parametrize("example", PYTHON_EXAMPLES, ids=lambda b: b.id)
@@ -283,10 +372,14 @@ def test_python_example_runs_against_a_live_server(
         if completion.raises is not None:
             with pytest.raises(completion.raises):
                 exec(compiled, namespace)
+            if completion.after is not None:
+                completion.after(namespace)
         else:
             exec(compiled, namespace)
             completion.check(namespace)
     finally:
+        if isinstance(completion.names.get("auth"), AuthClient):
+            completion.names["auth"].close()
         for client in ("auth",):
             if isinstance(namespace.get(client), AuthClient):
                 namespace[client].close()

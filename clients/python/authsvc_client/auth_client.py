@@ -650,6 +650,31 @@ class AuthClient:
         )
         return self._call(self._stub.ListWebhookDeliveries, request, timeout)
 
+    # Local verification of access tokens (Verifier builds on these two)
+
+    def get_signing_keys(self, *, timeout: float | None = None) -> str:
+        """The public keys that sign access tokens, as a JWKS (JSON text; open to every
+        caller). ``Verifier`` fetches and refetches it for you."""
+        request = pb.GetSigningKeysRequest()
+        return self._call(self._stub.GetSigningKeys, request, timeout).jwks_json
+
+    def watch_revocations(self, after_cursor: str = "") -> Iterator[pb.Revocation]:
+        """The raw revocation feed (open to every caller): a snapshot of the revocations
+        that can still matter, then new ones as they commit, and heartbeats (a cursor and
+        no subject). It does not resume by itself: ``Verifier`` holds it open, resumes it
+        after a disconnect and fails closed when it goes silent; use that.
+
+        Raises AuthClientError (INVALID_ARGUMENT for a bad cursor) while iterating.
+        """
+        request = pb.WatchRevocationsRequest(after_cursor=after_cursor)
+        stream = self._stub.WatchRevocations(request, metadata=self._metadata)
+        try:
+            yield from stream
+        except grpc.RpcError as exc:
+            raise AuthClientError.from_rpc_error(exc) from None
+        finally:
+            stream.cancel()
+
     def _call(
         self, rpc: grpc.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req, timeout: float | None
     ) -> _Resp:

@@ -142,10 +142,14 @@ class RevocationFeed:
         return read_at is not None and time.monotonic() - read_at <= within
 
     def after(self, position: int) -> tuple[list[Entry], int]:
-        """The unexpired entries after ``position``, and the position read up to."""
+        """The unexpired entries after ``position``, and the position read up to.
+
+        Expiry is judged now, not at the last read: an entry that expired since is left out.
+        """
+        now = self._clock()
         with self._changed:
             start = bisect.bisect_right(self._positions, position)
-            return self._entries[start:], self._last
+            return [e for e in self._entries[start:] if e.expires_at > now], self._last
 
     def wait(self, position: int, timeout: float) -> None:
         """Waits until the feed has read beyond ``position``, ``timeout`` or stop."""

@@ -217,7 +217,10 @@ def test_client_completes_a_password_sign_in_with_a_passkey(make_settings, clock
     ``passkey_assertion`` (and a passkey step-up the same way)."""
     from tests.webauthn_authenticator import SoftAuthenticator
 
-    server, port = create_server(make_settings(webauthn_rp_id="example.com"), clock=clock)
+    # Passkey sign-in challenges are sealed with the secret key.
+    keys = SecretKeys.parse(Fernet.generate_key().decode())
+    settings = make_settings(webauthn_rp_id="example.com", secret_key=keys)
+    server, port = create_server(settings, clock=clock)
     try:
         with AuthClient(f"127.0.0.1:{port}", timeout=10) as client:
             client.create_user("ada@example.com", PASSWORD, "Ada", "Lovelace")

@@ -55,10 +55,20 @@ def test_totp_enrolment_and_removal(start_server, clock):
 
 
 def test_passkey_added_and_removed(start_server):
-    _, stub = start_server(webauthn_rp_id=RP_ID, webauthn_origins=(ORIGIN,))
+    keys = SecretKeys.parse(Fernet.generate_key().decode())
+    _, stub = start_server(secret_key=keys, webauthn_rp_id=RP_ID, webauthn_origins=(ORIGIN,))
     sign_up(stub)
     token = sign_in(stub).session_token
-    passkey = register(stub, token, SoftAuthenticator(ORIGIN), name="phone")
+    device = SoftAuthenticator(ORIGIN)
+    passkey = register(stub, token, device, name="phone")
+    # Removing a factor of an account that has one needs a second-factor step-up.
+    started = stub.StartPasskeySignIn(pb.StartPasskeySignInRequest(email="ada@example.com"))
+    assertion = pb.PasskeyAssertion(
+        challenge_token=started.challenge_token, assertion_json=device.get(started.options_json)
+    )
+    stub.ReauthenticateSession(
+        pb.ReauthenticateSessionRequest(session_token=token, passkey_assertion=assertion)
+    )
     stub.RemovePasskey(pb.RemovePasskeyRequest(session_token=token, passkey_id=passkey.id))
     assert summary(stub, skip=2) == [
         ("passkey.added", {"passkey_id": passkey.id, "name": "phone"}, USER),

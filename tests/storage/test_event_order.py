@@ -35,7 +35,7 @@ def slow_appends(monkeypatch):
     def slowly(self: Change) -> None:
         time.sleep(random.uniform(0, 0.015))
         append(self)
-        if self._outbox:
+        if self._event_rows:
             time.sleep(random.uniform(0, 0.005))
 
     monkeypatch.setattr(Change, "append_events", slowly)

@@ -43,7 +43,10 @@ def _checkout_copy(target: Path) -> Path:
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    # Not PYTHON* (a foreign interpreter's paths), nor make's own variables: under
+    # `make test` they would make `make -n` a sub-make ("make[1]: Entering directory").
+    dropped = ("PYTHONPATH", "PYTHONHOME", "MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env = {k: v for k, v in env.items() if not k.startswith("AUTHSVC_")}
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
@@ -68,7 +71,7 @@ def test_pip_install_dot_from_a_checkout_installs_a_working_server(tmp_path: Pat
 
 def test_make_run_installs_the_server_without_the_dev_tools(tmp_path: Path) -> None:
     """What ``make run`` would do in a fresh checkout (``make -n``: printed, not run)."""
-    planned = _run(["make", "-n", "run", f"VENV={tmp_path / 'venv'}"], ROOT)
+    planned = _run(["make", "-n", "--no-print-directory", "run", f"VENV={tmp_path / 'venv'}"], ROOT)
     assert planned.returncode == 0, planned.stderr
     installs = [line for line in planned.stdout.splitlines() if " install " in line]
     assert installs, planned.stdout
@@ -82,7 +85,9 @@ DEPS_SCRIPTS = (".ci/deps-go.sh", ".ci/deps-java.sh")
 
 
 def test_make_test_installs_the_client_test_dependencies_before_the_suite(tmp_path: Path) -> None:
-    planned = _run(["make", "-n", "test", f"VENV={tmp_path / 'venv'}"], ROOT)
+    planned = _run(
+        ["make", "-n", "--no-print-directory", "test", f"VENV={tmp_path / 'venv'}"], ROOT
+    )
     assert planned.returncode == 0, planned.stderr
     lines = planned.stdout.splitlines()
     pytest_line = next(i for i, line in enumerate(lines) if "-m pytest" in line)

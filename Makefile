@@ -71,8 +71,11 @@ test: $(STAMP) $(NPM_STAMP) postgres
 run: $(STAMP)
 	$(BIN)/authsvc serve
 
+# The scenarios, then account events: commit-to-delivery with a streaming consumer, and
+# how fast one consumer drains a backlog (EVENTS_BENCH_ARGS="--database sqlite" for SQLite).
 bench: $(STAMP) postgres
 	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.events $(EVENTS_BENCH_ARGS)
 
 # Mixed load on an `authsvc serve` subprocess (PostgreSQL) for 10 minutes: zero
 # unexpected errors, RSS growth < 10%. SOAK_ARGS="--minutes 2" for a short run.

@@ -46,7 +46,7 @@ class Accounts:
     def update_user(self, user_id: uuid.UUID, changes: ProfileChanges) -> User:
         """Raises UserNotFound or EmailTaken. Audited, with its event, when a field changes."""
         with self._changes.open() as change:
-            before = users.get_user(change.db, user_id)
+            before = users.lock(change.db, user_id)
             old = {name: getattr(before, name) for name in changes.items()}
             user = users.update_user(change.db, user_id, changes)
             changed = sorted(n for n, v in changes.items().items() if old[n] != v)
@@ -66,7 +66,7 @@ class Accounts:
     def delete_user(self, user_id: uuid.UUID) -> None:
         """Deletes the user and all its sessions. Raises UserNotFound."""
         with self._changes.open() as change:
-            email = users.get_user(change.db, user_id).email
+            email = users.lock(change.db, user_id).email
             change.revoked(user_id, sessions.revoke_all(change.db, user_id), "deleted")
             users.delete_user(change.db, user_id)
             change.changed_user(user_id)
@@ -80,7 +80,7 @@ class Accounts:
         Raises UserNotFound. Disabling a disabled user changes nothing but is audited.
         """
         with self._changes.open() as change:
-            was_disabled = users.get_user(change.db, user_id).is_disabled
+            was_disabled = users.lock(change.db, user_id).is_disabled
             user = users.set_disabled(change.db, user_id, True, change.now)
             ended = sessions.revoke_all(change.db, user_id)
             user_tokens.forget(change.db, user_id)
@@ -94,7 +94,7 @@ class Accounts:
     def enable_user(self, user_id: uuid.UUID) -> User:
         """Lets a disabled user sign in again (no session comes back). Raises UserNotFound."""
         with self._changes.open() as change:
-            was_disabled = users.get_user(change.db, user_id).is_disabled
+            was_disabled = users.lock(change.db, user_id).is_disabled
             user = users.set_disabled(change.db, user_id, False, change.now)
             change.changed_user(user_id)
             change.audit(AuditEvent.USER_ENABLED, Who(user_id))

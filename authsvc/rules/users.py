@@ -137,6 +137,21 @@ def find_by_email(db: DbSession, email: Email) -> User | None:
     return db.scalar(select(User).where(User.email == email))
 
 
+def lock(db: DbSession, user_id: uuid.UUID) -> User:
+    """The user, locked until the transaction ends (as ``lock_active``, disabled or not);
+    raises UserNotFound. What a change reads under it (the old email, whether the user
+    was disabled) is what it changes: its account event says exactly what happened."""
+    user = db.scalar(
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
 def lock_active(db: DbSession, user_id: uuid.UUID) -> User:
     """The user, locked until the transaction ends; raises UserNotFound or UserDisabled.
 

@@ -11,7 +11,8 @@ import pytest
 from google.protobuf.json_format import MessageToDict
 from sqlalchemy import select
 
-from authsvc.rules.events import EVENT_TYPES
+from authsvc.edge.caller_interceptor import caller_actor
+from authsvc.rules.events import EVENT_TYPES, Actor, ActorKind
 from authsvc.storage.models import AuditRecord
 from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
@@ -291,3 +292,20 @@ def _streams_again(stub):
 def test_every_type_has_documented_data():
     for declared in EVENT_TYPES:
         assert declared.doc and all(declared.data.values()), declared.name
+
+
+class FakeContext:
+    """What ``caller_actor`` reads of a call: its certificate's identities."""
+
+    def __init__(self, auth: dict[str, list[bytes]]) -> None:
+        self._auth = auth
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return self._auth
+
+
+def test_the_caller_is_its_key_then_its_certificate_then_anonymous():
+    cert = FakeContext({"x509_common_name": [b"orders"], "peer_dns": [b"orders.internal"]})
+    assert caller_actor(cert, ("billing",)) == Actor(ActorKind.API_KEY, "billing")
+    assert caller_actor(cert, ()) == Actor(ActorKind.MTLS, "orders")
+    assert caller_actor(FakeContext({}), ()) == Actor(ActorKind.CALLER)

@@ -4,20 +4,21 @@ A flow states what happened once, in the vocabulary of ``AuditEvent``::
 
     with self.changes.open() as change:
         session = sessions.revoke(change.db, token)
-        change.revoked(session.id)
+        change.revoked(session.user_id, [session.id], "sign_out")
         change.audit(AuditEvent.SIGNED_OUT, Who(session.user_id, session.id))
 
-An account event (the outbox that WatchEvents and webhooks read) is stated the same way,
-``change.event("session.revoked", who, why="sign_out")``, and ``Changes`` does the rest:
-one transaction; the audit rows and the account events in it (the events appended last,
-under the commit-order lock; see ``storage.events``); the notices to
-other replicas' validation caches queued in it (delivered only if it commits); this
-replica's cache invalidated when it ends; and, once it has committed, one security log
-line per audited event. The mail a change causes (``change.mail``) is queued in the
-same transaction (``flows.mail_outbox``), and the sender woken once it committed.
-A flow that must keep a change and still fail the call (a
-revocation on token reuse, the audit row of a throttled attempt) leaves the block
-normally, then raises.
+and ``Changes`` does the rest, in one transaction: the audit rows; the account events
+(``change.event``, and the ``session.revoked`` that ``change.revoked`` writes), appended
+under the events' commit-order lock (``storage.events``); the revocation-feed entries
+that verifiers of access tokens follow (``change.revoked``, ``change.revoked_user``),
+appended after the events under their own lock, so the two locks are always taken in one
+order; the mail the change causes (``change.mail``, ``flows.mail_outbox``); and the
+notices to other replicas' validation caches (delivered only if it commits). After it
+ends: this replica's cache is invalidated, the revocation feed and the mail sender are
+woken, and one security log line is written per audited event.
+
+A flow that must keep a change and still fail the call (a revocation on token reuse, the
+audit row of a throttled attempt) leaves the block normally, then raises.
 """
 
 from __future__ import annotations

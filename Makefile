@@ -92,11 +92,14 @@ run: $(SERVE_STAMP)
 	$(BIN)/authsvc serve
 
 # The scenarios, then account events: commit-to-delivery with a streaming consumer, and
-# how fast one consumer drains a backlog (EVENTS_BENCH_ARGS="--database sqlite" for SQLite).
+# how fast one consumer drains a backlog (EVENTS_BENCH_ARGS="--database sqlite" for SQLite);
+# access tokens (verify, revocation visibility, rotation); StartPasswordReset in caller and
+# smtp mail mode. docs/benchmarks.md says what each measures.
 bench: $(STAMP) postgres
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.events $(EVENTS_BENCH_ARGS)
 	$(BIN)/python -m bench.access_tokens $(ACCESS_TOKEN_BENCH_ARGS)
+	$(BIN)/python -m bench.mail_reset $(MAIL_BENCH_ARGS)
 
 # Mixed load on an `authsvc serve` subprocess (PostgreSQL) for 10 minutes: zero
 # unexpected errors, RSS growth < 10%. SOAK_ARGS="--minutes 2" for a short run.

@@ -128,9 +128,7 @@ def _phase(
     for i, email in enumerate(emails):
         started, t = time.time(), time.perf_counter()
         future = call(stubs[i % len(stubs)], email)
-        future.add_done_callback(
-            lambda f, e=email, s=started, t=t: finished(f, e, s, t)  # type: ignore[misc]
-        )
+        future.add_done_callback(lambda f, e=email, s=started, t=t: finished(f, e, s, t))
     for _ in emails:
         done.acquire(timeout=DEADLINE + 30)
     return Phase(result, time.perf_counter() - t0, wrong[0])

@@ -104,7 +104,7 @@ def _consume(stub: pb_grpc.AuthServiceStub, seen: Delivery, stop: threading.Even
         for event in stream:
             if event.type == "user.created":
                 with seen.lock:
-                    seen.delivered[event.data["email"]] = time.perf_counter()
+                    seen.delivered[str(event.data["email"])] = time.perf_counter()
     except grpc.RpcError:
         if not stop.is_set():
             raise

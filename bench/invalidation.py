@@ -13,6 +13,7 @@ acknowledgement (the commit and its NOTIFY happen just before A responds).
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import shlex
 import sys
@@ -85,7 +86,7 @@ def measure(revocations: int, dsn: str) -> list[Revocation]:
             b.ValidateToken(pb.ValidateTokenRequest(session_token=token), timeout=10)
             digest = token_hash(token)
             assert digest in cache, "B did not cache the session it validated"
-            results.append(_revoke(a, token, lambda d=digest: d in cache))
+            results.append(_revoke(a, token, functools.partial(cache.__contains__, digest)))
         return results
 
 

@@ -69,7 +69,7 @@ class Client:
         """Calls ``rpc``; an error is tallied as expected only when its reason is ``expect``."""
         start = time.perf_counter()
         try:
-            reply = getattr(self.stub, rpc)(request, timeout=30)
+            reply: object = getattr(self.stub, rpc)(request, timeout=30)
         except grpc.RpcError as error:
             reason = _reason(error)
             ok = reason == expect and (rpc, reason) in EXPECTED
@@ -136,7 +136,7 @@ class Client:
 
 
 def _reason(error: grpc.RpcError) -> str:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     for detail in status.details if status else ():
         info = error_details_pb2.ErrorInfo()
         if detail.Unpack(info):

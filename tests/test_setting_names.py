@@ -19,11 +19,13 @@ from authsvc.runtime.settings import specs
 PACKAGE = Path(authsvc.__file__).parent
 NAMES_MODULE = Path(setting_names.__file__)
 
-#: The constants of setting_names that are variable names (not the prefixes or the set).
+#: The constants of setting_names that hold a variable's name (not the prefixes).
 CONSTANTS = {
     name: value
     for name, value in vars(setting_names).items()
-    if name.startswith(setting_names.PREFIX) and isinstance(value, str)
+    if isinstance(value, str)
+    and value.startswith(setting_names.PREFIX)
+    and name not in ("PREFIX", "NOT_SETTINGS_PREFIX")
 }
 
 
@@ -43,14 +45,14 @@ def spelled_out_names(source: str) -> list[tuple[int, str]]:
     ``AUTHSVC_``, docstrings excepted."""
     tree = ast.parse(source)
     docstrings = _docstrings(tree)
-    return [
+    return sorted(
         (node.lineno, node.value)
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant)
         and isinstance(node.value, str)
         and setting_names.PREFIX in node.value
         and id(node) not in docstrings
-    ]
+    )
 
 
 def test_the_scan_finds_names_in_strings_and_f_strings_but_not_in_docstrings() -> None:

@@ -1,7 +1,8 @@
 """Settings: one typed object built once at start-up from flags and ``AUTHSVC_*``.
 
 Each setting is declared once, below, as a field of ``Settings``: its environment
-variable, its ``authsvc`` flag (if any), its parser, its default, its check and a
+variable (named by a constant of ``authsvc.setting_names``, which every layer may import
+to name a setting), its ``authsvc`` flag (if any), its parser, its default, its check and a
 one-line doc, in a group. Loading, the command line's flags and the README's settings
 table (``python -m authsvc.runtime.settings``) all come from that declaration.
 Nothing else in authsvc reads the environment; the settings are passed down.

@@ -16,6 +16,8 @@ from datetime import timedelta
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2
 
+from authsvc.setting_names import AUTHSVC_EVENT_RETENTION, AUTHSVC_SECRET_KEY
+
 DOMAIN = "authsvc"
 
 
@@ -313,7 +315,7 @@ class CursorExpired(AuthError):
     code = code_pb2.FAILED_PRECONDITION
     reason = Reason.CURSOR_EXPIRED
     message = (
-        "events after this cursor were purged (AUTHSVC_EVENT_RETENTION); "
+        f"events after this cursor were purged ({AUTHSVC_EVENT_RETENTION}); "
         "start again from an empty cursor or 'now'"
     )
 
@@ -338,4 +340,4 @@ class WebhooksNotConfigured(AuthError):
 
     code = code_pb2.FAILED_PRECONDITION
     reason = Reason.WEBHOOKS_NOT_CONFIGURED
-    message = "webhooks need AUTHSVC_SECRET_KEY to store their signing secrets encrypted"
+    message = f"webhooks need {AUTHSVC_SECRET_KEY} to store their signing secrets encrypted"

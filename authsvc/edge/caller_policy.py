@@ -53,6 +53,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
+from authsvc.setting_names import AUTHSVC_CALLERS, AUTHSVC_PRIVILEGED_FROM_ANYWHERE
 from authsvc_client.v1 import auth_service_pb2
 
 # The services authsvc serves (see server.py): rules may name only their methods.
@@ -129,7 +130,6 @@ _ORDINARY = frozenset(
     if name in _AUTH_SERVICE.methods_by_name
 )
 
-ALLOW_EVERYWHERE_SETTING = "AUTHSVC_PRIVILEGED_FROM_ANYWHERE"
 #: What a policy's ``loopback`` may say loopback callers get on top of their grants.
 LOOPBACK_ACCESS = ("privileged", "open", "none")
 _TOP_LEVEL = frozenset({"callers", "loopback"})
@@ -238,14 +238,15 @@ class Admission:
             if self.policy.allows(identities, method, local=local):
                 return None
             who = ", ".join(identities) or "a caller with no identity (no certificate, no API key)"
-            return f"{who} may not call {name}: grant it in the caller policy (AUTHSVC_CALLERS)"
+            return f"{who} may not call {name}: grant it in the caller policy ({AUTHSVC_CALLERS})"
         if local or self.privileged_from_anywhere or not self._privileged(method):
             return None
         return (
             f"{name} is a privileged RPC: without a caller policy only callers on the loopback "
-            "interface may call it. To allow this caller, set AUTHSVC_CALLERS to a caller "
+            f"interface may call it. To allow this caller, set {AUTHSVC_CALLERS} to a caller "
             "policy naming it by API key (`authsvc api-key create NAME`, sent as x-api-key) "
-            f"or by client certificate identity; or set {ALLOW_EVERYWHERE_SETTING}=true if your "
+            "or by client certificate identity; "
+            f"or set {AUTHSVC_PRIVILEGED_FROM_ANYWHERE}=true if your "
             "own network policy decides who reaches authsvc"
         )
 

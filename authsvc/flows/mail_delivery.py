@@ -31,6 +31,7 @@ from authsvc.rules import mail
 from authsvc.rules.mail import EXPIRES, MailKind
 from authsvc.rules.mail_templates import MailTemplates
 from authsvc.rules.secrets_at_rest import SecretKeys
+from authsvc.setting_names import AUTHSVC_SECRET_KEY
 from authsvc.storage.models import MailRow
 
 log = logging.getLogger("authsvc.mail")
@@ -171,7 +172,7 @@ class MailDelivery:
         try:
             token = self._keys.unseal(sealed)
         except MfaNotConfigured:
-            raise _Undeliverable("no configured AUTHSVC_SECRET_KEY opens its token") from None
+            raise _Undeliverable(f"no configured {AUTHSVC_SECRET_KEY} opens its token") from None
         return self.policy.links[kind].replace("{token}", quote(token, safe=""))
 
     def _deferred(self, row: MailRow, error: str) -> _Result:

@@ -44,6 +44,7 @@ from authsvc.rules.mail import MailKind
 from authsvc.rules.passkeys import RelyingParty
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.values import Email
+from authsvc.setting_names import AUTHSVC_SECRET_KEY
 from authsvc.storage.models import Authentication, AuthMethod, Challenge, Passkey
 from authsvc.storage.read_model import Validated
 
@@ -150,7 +151,7 @@ class Passkeys:
         """
         rp = self._rp.require()
         if not self._keys.configured:
-            raise MfaNotConfigured("passkey sign-in needs AUTHSVC_SECRET_KEY")
+            raise MfaNotConfigured(f"passkey sign-in needs {AUTHSVC_SECRET_KEY}")
         challenge = passkeys.new_challenge()
         expires = self._changes.clock() + self._ttl
         token = challenges.seal(self._keys, challenge, email or "", expires)
@@ -209,7 +210,7 @@ class Passkeys:
         """
         rp = self._rp.require()
         if not self._keys.configured:
-            raise MfaNotConfigured("passkey sign-in needs AUTHSVC_SECRET_KEY")
+            raise MfaNotConfigured(f"passkey sign-in needs {AUTHSVC_SECRET_KEY}")
         sealed = challenges.unseal(self._keys, challenge_token, self._changes.clock())
         credential_id = passkeys.credential_id_of(assertion_json)
         with self._changes.read() as db:

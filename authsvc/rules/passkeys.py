@@ -28,6 +28,7 @@ from webauthn.helpers.structs import (
 )
 
 from authsvc.errors import MfaNotConfigured, PasskeyInvalid, PasskeyNotFound
+from authsvc.setting_names import AUTHSVC_WEBAUTHN_RP_ID
 from authsvc.storage.models import Passkey
 
 _REQUIRED = UserVerificationRequirement.REQUIRED
@@ -47,7 +48,7 @@ class RelyingParty:
     def require(self) -> RelyingParty:
         """Itself; raises MfaNotConfigured when no RP id is set."""
         if not self.id:
-            raise MfaNotConfigured("passkeys need AUTHSVC_WEBAUTHN_RP_ID")
+            raise MfaNotConfigured(f"passkeys need {AUTHSVC_WEBAUTHN_RP_ID}")
         return self
 
     @property

@@ -12,6 +12,9 @@ from __future__ import annotations
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from authsvc.errors import MfaNotConfigured
+from authsvc.setting_names import AUTHSVC_SECRET_KEY
+
+_NO_KEY_OPENS = f"no configured {AUTHSVC_SECRET_KEY} opens this secret"
 
 
 class SecretKeys:
@@ -51,7 +54,7 @@ class SecretKeys:
         try:
             return self._require().decrypt(sealed.encode("ascii")).decode()
         except InvalidToken:
-            raise MfaNotConfigured("no configured AUTHSVC_SECRET_KEY opens this secret") from None
+            raise MfaNotConfigured(_NO_KEY_OPENS) from None
 
     def open(self, sealed: str) -> str | None:
         """The secret, or None when no configured key opens it (forged, altered, not
@@ -68,11 +71,11 @@ class SecretKeys:
         try:
             return self._require().rotate(sealed.encode("ascii")).decode("ascii")
         except InvalidToken:
-            raise MfaNotConfigured("no configured AUTHSVC_SECRET_KEY opens this secret") from None
+            raise MfaNotConfigured(_NO_KEY_OPENS) from None
 
     def _require(self) -> MultiFernet:
         if self._box is None:
-            raise MfaNotConfigured("TOTP needs AUTHSVC_SECRET_KEY")
+            raise MfaNotConfigured(f"TOTP needs {AUTHSVC_SECRET_KEY}")
         return self._box
 
     def __repr__(self) -> str:

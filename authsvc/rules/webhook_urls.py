@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from authsvc.rules.values import Rejected
+from authsvc.setting_names import AUTHSVC_WEBHOOK_ALLOW_PRIVATE
 
 URL_MAX = 2048
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -96,7 +97,7 @@ def resolve_public(target: Target, allow_private: bool, resolver: Resolver = res
             if not is_public(address):
                 raise Rejected(
                     f"resolves to {address}, a private, loopback or link-local address "
-                    "(set AUTHSVC_WEBHOOK_ALLOW_PRIVATE=true to allow it)"
+                    f"(set {AUTHSVC_WEBHOOK_ALLOW_PRIVATE}=true to allow it)"
                 )
     return addresses[0]
 

@@ -74,6 +74,11 @@ from authsvc.runtime.metrics import Metrics, MetricsServer, start_metrics_server
 from authsvc.runtime.settings import Settings
 from authsvc.runtime.smtp import SmtpTransport
 from authsvc.runtime.webhook_worker import WebhookWorker
+from authsvc.setting_names import (
+    AUTHSVC_CALLERS,
+    AUTHSVC_PRIVILEGED_FROM_ANYWHERE,
+    AUTHSVC_TLS_CERT,
+)
 from authsvc.storage.engine import Database, make_engine
 from authsvc.storage.event_wakeups import NotifiedWakeups, Wakeups
 from authsvc.storage.invalidation import Listener
@@ -591,14 +596,16 @@ def _log_caller_mode(settings: Settings) -> None:
     if settings.callers is None and not settings.privileged_from_anywhere:
         log.info(
             "protected mode: privileged RPCs answer loopback callers only; "
-            "set AUTHSVC_CALLERS to allow other callers"
+            "set %s to allow other callers",
+            AUTHSVC_CALLERS,
         )
     elif settings.callers is None:
-        log.warning("AUTHSVC_PRIVILEGED_FROM_ANYWHERE: any peer may call the privileged RPCs")
+        log.warning("%s: any peer may call the privileged RPCs", AUTHSVC_PRIVILEGED_FROM_ANYWHERE)
     if settings.callers is not None and not settings.tls_cert:
         log.warning(
             "caller policy over plaintext: API keys cross the network readable; "
-            "use TLS (AUTHSVC_TLS_CERT) unless the network between callers and authsvc is trusted"
+            "use TLS (%s) unless the network between callers and authsvc is trusted",
+            AUTHSVC_TLS_CERT,
         )
 
 

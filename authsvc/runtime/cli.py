@@ -46,6 +46,14 @@ from authsvc.runtime.settings import (
     load_settings,
     unknown_variables,
 )
+from authsvc.setting_names import (
+    AUTHSVC_ALLOW_UNKNOWN_SETTINGS,
+    AUTHSVC_AUDIT_RETENTION,
+    AUTHSVC_CALLERS,
+    AUTHSVC_JWKS_REFRESH,
+    AUTHSVC_MAIL_DELIVERY,
+    AUTHSVC_SECRET_KEY,
+)
 from authsvc.storage import migrate, purge
 from authsvc.storage.engine import Database, connection_failure, make_engine
 from authsvc.storage.models import utcnow
@@ -58,16 +66,16 @@ _COMMANDS = {
     "serve": "migrate the schema, then serve gRPC",
     "migrate": "upgrade the database schema and exit",
     "health": "exit 0 when a server reports SERVING",
-    "purge": "delete expired sessions in batches, audit events past AUTHSVC_AUDIT_RETENTION "
+    "purge": f"delete expired sessions in batches, audit events past {AUTHSVC_AUDIT_RETENTION} "
     "and stale throttling state, and exit",
     "api-key": "create, list or revoke the API keys calling services send as x-api-key",
     "webhook": "add, list or remove webhook endpoints, or show one's deliveries",
     "import": "migrate the schema, then import users (with their old password hashes) from a "
     "JSON-lines file, in batches; safe to run again",
-    "mail": "list the outbox of mail authsvc sends (AUTHSVC_MAIL_DELIVERY=smtp), or re-queue "
+    "mail": f"list the outbox of mail authsvc sends ({AUTHSVC_MAIL_DELIVERY}=smtp), or re-queue "
     "failed mail",
     "reencrypt-secrets": "seal every stored TOTP secret, webhook secret, signing key and "
-    "queued mail's token with the first AUTHSVC_SECRET_KEY (after putting a new key first), "
+    f"queued mail's token with the first {AUTHSVC_SECRET_KEY} (after putting a new key first), "
     "and exit",
     "keys": "rotate or list the keys that sign access tokens",
 }
@@ -122,7 +130,7 @@ def _add_flags(parser: argparse.ArgumentParser, command: str) -> None:
 def _api_key_parser(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="create a key and print it (shown only once)")
-    create.add_argument("name", help="the caller identity the key stands for in AUTHSVC_CALLERS")
+    create.add_argument("name", help=f"the caller identity the key stands for in {AUTHSVC_CALLERS}")
     listing = actions.add_parser("list", help="list keys: id, name, times; never the keys")
     revoke = actions.add_parser("revoke", help="revoke every live key of NAME, or one by --id")
     for action in (create, listing, revoke):
@@ -160,7 +168,7 @@ def _keys_parser(parser: argparse.ArgumentParser) -> None:
     rotate = actions.add_parser(
         "rotate",
         help="publish a new signing key now; it signs one access-token TTL plus "
-        "AUTHSVC_JWKS_REFRESH later (at once when no key signs yet)",
+        f"{AUTHSVC_JWKS_REFRESH} later (at once when no key signs yet)",
     )
     listing = actions.add_parser("list", help="list signing keys: kid, published, signs from")
     for action in (rotate, listing):
@@ -201,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     for problem in unknown_variables():  # allowed: AUTHSVC_ALLOW_UNKNOWN_SETTINGS=true
-        log.warning("%s; starting anyway (AUTHSVC_ALLOW_UNKNOWN_SETTINGS=true)", problem)
+        log.warning("%s; starting anyway (%s=true)", problem, AUTHSVC_ALLOW_UNKNOWN_SETTINGS)
     commands = {
         "serve": serve,
         "migrate": run_migrate,
@@ -292,7 +300,7 @@ def run_keys(settings: Settings, args: argparse.Namespace) -> int:
     (``rotate`` without AUTHSVC_SECRET_KEY)."""
     if args.action == "rotate" and not settings.secret_key.configured:
         print(
-            "authsvc: keys rotate: signing keys are stored sealed: set AUTHSVC_SECRET_KEY",
+            f"authsvc: keys rotate: signing keys are stored sealed: set {AUTHSVC_SECRET_KEY}",
             file=sys.stderr,
         )
         return 1
@@ -355,7 +363,7 @@ def _create_key(keys: ApiKeys, args: argparse.Namespace) -> int:
     print(
         f"created API key {record.name!r} (id {record.id}). It is shown only this once: "
         f"give it to the calling service now (x-api-key), and name {record.name!r} in "
-        "AUTHSVC_CALLERS.",
+        f"{AUTHSVC_CALLERS}.",
         file=sys.stderr,
     )
     return 0

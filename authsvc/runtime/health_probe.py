@@ -19,6 +19,13 @@ from contextlib import contextmanager
 import grpc
 
 from authsvc.runtime.settings import Settings
+from authsvc.setting_names import (
+    AUTHSVC_TLS_CA,
+    AUTHSVC_TLS_CERT,
+    AUTHSVC_TLS_CLIENT_CA,
+    AUTHSVC_TLS_KEY,
+    AUTHSVC_TLS_SERVER_NAME,
+)
 
 # Fragments of gRPC's messages (BoringSSL reason names and core's own words).
 _EXPLAINED = (
@@ -26,15 +33,15 @@ _EXPLAINED = (
     (
         "WRONG_VERSION_NUMBER",
         "the server at {address} speaks plaintext, but TLS was asked for "
-        "(AUTHSVC_TLS_CA / AUTHSVC_TLS_CERT are set): unset them, or serve with TLS",
+        f"({AUTHSVC_TLS_CA} / {AUTHSVC_TLS_CERT} are set): unset them, or serve with TLS",
     ),
     (
         "CERTIFICATE_VERIFY_FAILED",
-        "the server's certificate is not signed by the CA in AUTHSVC_TLS_CA ({ca})",
+        f"the server's certificate is not signed by the CA in {AUTHSVC_TLS_CA} ({{ca}})",
     ),
     (
         "Hostname Verification",
-        "the server's certificate does not name {name}: set AUTHSVC_TLS_SERVER_NAME",
+        f"the server's certificate does not name {{name}}: set {AUTHSVC_TLS_SERVER_NAME}",
     ),
 )
 
@@ -80,17 +87,17 @@ def _closed(settings: Settings, timeout: float) -> str:
     if not tls and speaks_tls(settings.address, timeout):
         return (
             f"the server at {settings.address} expects TLS, but this check spoke plaintext: "
-            "set AUTHSVC_TLS_CA (--tls-ca), and a client certificate if it requires one"
+            f"set {AUTHSVC_TLS_CA} (--tls-ca), and a client certificate if it requires one"
         )
     if tls and not settings.tls_cert:
         return (
             f"the server at {settings.address} closed the TLS connection: it requires a "
-            "client certificate (mutual TLS): set AUTHSVC_TLS_CERT and AUTHSVC_TLS_KEY"
+            f"client certificate (mutual TLS): set {AUTHSVC_TLS_CERT} and {AUTHSVC_TLS_KEY}"
         )
     if tls:
         return (
             f"the server at {settings.address} refused the client certificate "
-            f"{settings.tls_cert}: is it issued by the server's AUTHSVC_TLS_CLIENT_CA?"
+            f"{settings.tls_cert}: is it issued by the server's {AUTHSVC_TLS_CLIENT_CA}?"
         )
     return f"the server at {settings.address} closed the connection"
 

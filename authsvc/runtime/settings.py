@@ -1,7 +1,8 @@
 """Settings: one typed object built once at start-up from flags and ``AUTHSVC_*``.
 
 Each setting is declared once, below, as a field of ``Settings``: its environment
-variable, its ``authsvc`` flag (if any), its parser, its default, its check and a
+variable (named by a constant of ``authsvc.setting_names``, which every layer may import
+to name a setting), its ``authsvc`` flag (if any), its parser, its default, its check and a
 one-line doc, in a group. Loading, the command line's flags and the README's settings
 table (``python -m authsvc.runtime.settings``) all come from that declaration.
 Nothing else in authsvc reads the environment; the settings are passed down.
@@ -25,6 +26,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from authsvc import setting_names as names
 from authsvc.edge.access_log import AccessLogMode
 from authsvc.edge.caller_policy import CallerPolicy, load_policy
 from authsvc.rules.mail import NOTICES
@@ -34,6 +36,7 @@ from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.users import IMPORT_BATCH_MAX
 from authsvc.rules.values import Rejected, email
 from authsvc.runtime.smtp import SmtpUrl
+from authsvc.setting_names import NOT_SETTINGS, NOT_SETTINGS_PREFIX, PREFIX
 
 DEFAULT_CACHE_SIZE = 10_000
 #: Standard Webhooks' suggested schedule: retries for about 27 hours after the first try.
@@ -42,20 +45,6 @@ DEFAULT_WEBHOOK_RETRIES = tuple(
 )
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-#: ``AUTHSVC_*`` variables that are not settings of the server: the test suite's
-#: (``AUTHSVC_TEST_`` prefix) and those of the tools around it (a calling service's key
-#: and target, the Go and container test scripts). Start-up ignores them; any other
-#: unknown ``AUTHSVC_*`` variable is refused, unless AUTHSVC_ALLOW_UNKNOWN_SETTINGS=true.
-NOT_SETTINGS_PREFIX = "AUTHSVC_TEST_"
-NOT_SETTINGS = frozenset(
-    {
-        "AUTHSVC_API_KEY",
-        "AUTHSVC_TARGET",
-        "AUTHSVC_GOCODE",
-        "AUTHSVC_BASE_IMAGE",
-        "AUTHSVC_REBUILD_BASE",
-    }
-)
 
 
 class ConfigError(ValueError):
@@ -315,7 +304,7 @@ class Settings:
     # Server
     address: str = setting(
         "127.0.0.1:50051",
-        "AUTHSVC_ADDRESS",
+        names.AUTHSVC_ADDRESS,
         str,
         "where to listen (`HOST:PORT`; port 0 picks one)",
         _S,
@@ -325,7 +314,7 @@ class Settings:
     )
     grace_period: timedelta = setting(
         timedelta(seconds=10),
-        "AUTHSVC_GRACE_PERIOD",
+        names.AUTHSVC_GRACE_PERIOD,
         parse_duration,
         "how long SIGTERM waits for calls in flight",
         _S,
@@ -334,7 +323,7 @@ class Settings:
     )
     health_interval: timedelta = setting(
         timedelta(seconds=5),
-        "AUTHSVC_HEALTH_INTERVAL",
+        names.AUTHSVC_HEALTH_INTERVAL,
         parse_duration,
         "how often health pings the database",
         _S,
@@ -344,7 +333,7 @@ class Settings:
     # Database
     database_url: str = setting(
         "sqlite:///authsvc.db",
-        "AUTHSVC_DATABASE_URL",
+        names.AUTHSVC_DATABASE_URL,
         normalize_database_url,
         "`postgresql://user:pass@host/db` or `sqlite:///path`",
         _D,
@@ -363,7 +352,7 @@ class Settings:
     )
     purge_interval: timedelta = setting(
         timedelta(minutes=15),
-        "AUTHSVC_PURGE_INTERVAL",
+        names.AUTHSVC_PURGE_INTERVAL,
         parse_duration_or_zero,
         "purge timer inside `serve` (expired sessions, old audit events); `0` = off",
         _D,
@@ -372,7 +361,7 @@ class Settings:
     )
     purge_batch_size: int = setting(
         1000,
-        "AUTHSVC_PURGE_BATCH_SIZE",
+        names.AUTHSVC_PURGE_BATCH_SIZE,
         parse_int,
         "rows deleted per purge transaction",
         _D,
@@ -383,7 +372,7 @@ class Settings:
     # Sessions
     session_ttl: timedelta = setting(
         timedelta(hours=1),
-        "AUTHSVC_SESSION_TTL",
+        names.AUTHSVC_SESSION_TTL,
         parse_duration,
         "session token lifetime",
         _SE,
@@ -392,7 +381,7 @@ class Settings:
     )
     refresh_ttl: timedelta = setting(
         timedelta(days=7),
-        "AUTHSVC_REFRESH_TTL",
+        names.AUTHSVC_REFRESH_TTL,
         parse_duration,
         "update token lifetime, renewed by each refresh",
         _SE,
@@ -401,7 +390,7 @@ class Settings:
     )
     session_max_age: timedelta = setting(
         timedelta(days=30),
-        "AUTHSVC_SESSION_MAX_AGE",
+        names.AUTHSVC_SESSION_MAX_AGE,
         parse_duration,
         "absolute session lifetime from sign-in",
         _SE,
@@ -410,7 +399,7 @@ class Settings:
     )
     max_sessions_per_user: int = setting(
         0,
-        "AUTHSVC_MAX_SESSIONS_PER_USER",
+        names.AUTHSVC_MAX_SESSIONS_PER_USER,
         parse_int,
         "live sessions per user, oldest ended first (0 = unlimited)",
         _SE,
@@ -419,7 +408,7 @@ class Settings:
     # Passwords
     password_hash: str = setting(
         "scrypt:32768:8:3",
-        "AUTHSVC_PASSWORD_HASH",
+        names.AUTHSVC_PASSWORD_HASH,
         str,
         "Werkzeug hash method for new hashes",
         _P,
@@ -427,7 +416,7 @@ class Settings:
     )
     hash_concurrency: int = setting(
         0,
-        "AUTHSVC_HASH_CONCURRENCY",
+        names.AUTHSVC_HASH_CONCURRENCY,
         parse_int,
         "password hashes a replica computes at once, shared by its workers",
         _P,
@@ -436,7 +425,7 @@ class Settings:
     )
     hash_queue_timeout: timedelta = setting(
         timedelta(seconds=10),
-        "AUTHSVC_HASH_QUEUE_TIMEOUT",
+        names.AUTHSVC_HASH_QUEUE_TIMEOUT,
         parse_duration,
         "wait for a hash slot before `OVERLOADED`, for calls without a deadline"
         " (others wait until their deadline)",
@@ -447,7 +436,7 @@ class Settings:
     # Throttling and audit
     throttle_account_threshold: int = setting(
         5,
-        "AUTHSVC_THROTTLE_ACCOUNT_THRESHOLD",
+        names.AUTHSVC_THROTTLE_ACCOUNT_THRESHOLD,
         parse_int,
         "consecutive failures before an account's delay starts",
         _T,
@@ -455,7 +444,7 @@ class Settings:
     )
     throttle_base_delay: timedelta = setting(
         timedelta(seconds=1),
-        "AUTHSVC_THROTTLE_BASE_DELAY",
+        names.AUTHSVC_THROTTLE_BASE_DELAY,
         parse_duration,
         "the first delay; each further failure doubles it",
         _T,
@@ -464,7 +453,7 @@ class Settings:
     )
     throttle_max_delay: timedelta = setting(
         timedelta(minutes=15),
-        "AUTHSVC_THROTTLE_MAX_DELAY",
+        names.AUTHSVC_THROTTLE_MAX_DELAY,
         parse_duration,
         "the longest delay",
         _T,
@@ -473,7 +462,7 @@ class Settings:
     )
     throttle_account_limit: int = setting(
         100,
-        "AUTHSVC_THROTTLE_ACCOUNT_LIMIT",
+        names.AUTHSVC_THROTTLE_ACCOUNT_LIMIT,
         parse_int,
         "most failures per account in any sliding window of …",
         _T,
@@ -481,7 +470,7 @@ class Settings:
     )
     throttle_account_window: timedelta = setting(
         timedelta(hours=1),
-        "AUTHSVC_THROTTLE_ACCOUNT_WINDOW",
+        names.AUTHSVC_THROTTLE_ACCOUNT_WINDOW,
         parse_duration,
         "… this length",
         _T,
@@ -490,7 +479,7 @@ class Settings:
     )
     throttle_ip_limit: int = setting(
         50,
-        "AUTHSVC_THROTTLE_IP_LIMIT",
+        names.AUTHSVC_THROTTLE_IP_LIMIT,
         parse_int,
         "most failures per end-user IP, across accounts, in any sliding window of …",
         _T,
@@ -498,7 +487,7 @@ class Settings:
     )
     throttle_ip_window: timedelta = setting(
         timedelta(minutes=15),
-        "AUTHSVC_THROTTLE_IP_WINDOW",
+        names.AUTHSVC_THROTTLE_IP_WINDOW,
         parse_duration,
         "… this length",
         _T,
@@ -507,7 +496,7 @@ class Settings:
     )
     throttle_forget_after: timedelta = setting(
         timedelta(days=1),
-        "AUTHSVC_THROTTLE_FORGET_AFTER",
+        names.AUTHSVC_THROTTLE_FORGET_AFTER,
         parse_duration,
         "quiet time after which an account's consecutive failures are forgotten",
         _T,
@@ -516,7 +505,7 @@ class Settings:
     )
     sign_up_limit: int = setting(
         20,
-        "AUTHSVC_SIGN_UP_LIMIT",
+        names.AUTHSVC_SIGN_UP_LIMIT,
         int,
         "sign-ups (CreateUser) per end-user IP in any sliding hour, each one hashes",
         _T,
@@ -524,7 +513,7 @@ class Settings:
     )
     audit_retention: timedelta = setting(
         timedelta(days=90),
-        "AUTHSVC_AUDIT_RETENTION",
+        names.AUTHSVC_AUDIT_RETENTION,
         parse_duration,
         "age at which audit events are purged",
         _T,
@@ -533,7 +522,7 @@ class Settings:
     )
     event_retention: timedelta = setting(
         timedelta(days=7),
-        "AUTHSVC_EVENT_RETENTION",
+        names.AUTHSVC_EVENT_RETENTION,
         parse_duration,
         "age at which account events are purged (an older cursor gets CURSOR_EXPIRED)",
         _T,
@@ -543,7 +532,7 @@ class Settings:
     # Who may call
     tls_cert: str = setting(
         "",
-        "AUTHSVC_TLS_CERT",
+        names.AUTHSVC_TLS_CERT,
         str,
         "PEM file of the server certificate (chain); empty: plaintext",
         _SEC,
@@ -553,7 +542,7 @@ class Settings:
     )
     tls_key: str = setting(
         "",
-        "AUTHSVC_TLS_KEY",
+        names.AUTHSVC_TLS_KEY,
         str,
         "PEM file of its private key (set both or neither)",
         _SEC,
@@ -563,7 +552,7 @@ class Settings:
     )
     tls_client_ca: str = setting(
         "",
-        "AUTHSVC_TLS_CLIENT_CA",
+        names.AUTHSVC_TLS_CLIENT_CA,
         str,
         "CA that client certificates must chain to: mutual TLS",
         _SEC,
@@ -573,7 +562,7 @@ class Settings:
     )
     tls_ca: str = setting(
         "",
-        "AUTHSVC_TLS_CA",
+        names.AUTHSVC_TLS_CA,
         str,
         "for `authsvc health`: the CA of the server certificate",
         _SEC,
@@ -584,7 +573,7 @@ class Settings:
     )
     tls_server_name: str = setting(
         "",
-        "AUTHSVC_TLS_SERVER_NAME",
+        names.AUTHSVC_TLS_SERVER_NAME,
         str,
         "for `authsvc health`: the name to verify",
         _SEC,
@@ -594,7 +583,7 @@ class Settings:
     )
     callers: CallerPolicy | None = setting(
         None,
-        "AUTHSVC_CALLERS",
+        names.AUTHSVC_CALLERS,
         load_policy,
         "caller policy file (TOML or JSON): which caller (certificate identity or API key "
         "name) may call which RPC",
@@ -605,7 +594,7 @@ class Settings:
     )
     max_concurrent_rpcs: int = setting(
         100,
-        "AUTHSVC_MAX_CONCURRENT_RPCS",
+        names.AUTHSVC_MAX_CONCURRENT_RPCS,
         parse_int,
         "calls in progress before gRPC sheds more",
         _SEC,
@@ -614,7 +603,7 @@ class Settings:
     # Performance
     workers: int = setting(
         0,
-        "AUTHSVC_WORKERS",
+        names.AUTHSVC_WORKERS,
         parse_int,
         "pre-forked server processes sharing the port",
         _PERF,
@@ -625,16 +614,16 @@ class Settings:
     )
     rpc_threads: int = setting(
         16,
-        "AUTHSVC_RPC_THREADS",
+        names.AUTHSVC_RPC_THREADS,
         parse_int,
         "gRPC handler threads per process (and its database pool size)",
         _PERF,
         check=_at_least(1),
-        aliases=("AUTHSVC_MAX_WORKERS",),
+        aliases=(names.AUTHSVC_MAX_WORKERS,),
     )
     validate_threads: int = setting(
         4,
-        "AUTHSVC_VALIDATE_THREADS",
+        names.AUTHSVC_VALIDATE_THREADS,
         parse_int,
         "handler threads per process for ValidateToken, apart from the other calls"
         " (and its idle database connections)",
@@ -643,7 +632,7 @@ class Settings:
     )
     event_streams: int = setting(
         32,
-        "AUTHSVC_EVENT_STREAMS",
+        names.AUTHSVC_EVENT_STREAMS,
         int,
         "concurrent WatchEvents streams per process, each holding a thread of its own"
         " (one more gets RESOURCE_EXHAUSTED)",
@@ -652,7 +641,7 @@ class Settings:
     )
     event_heartbeat_interval: timedelta = setting(
         timedelta(seconds=5),
-        "AUTHSVC_EVENT_HEARTBEAT_INTERVAL",
+        names.AUTHSVC_EVENT_HEARTBEAT_INTERVAL,
         parse_duration,
         "quiet time after which a WatchEvents stream sends a heartbeat (at most 10s)",
         _PERF,
@@ -661,7 +650,7 @@ class Settings:
     )
     validation_cache: int | None = setting(
         None,
-        "AUTHSVC_VALIDATION_CACHE",
+        names.AUTHSVC_VALIDATION_CACHE,
         parse_int,
         "validation cache entries, 0 = off",
         _PERF,
@@ -671,14 +660,14 @@ class Settings:
     # Observability
     log_level: str = setting(
         "INFO",
-        "AUTHSVC_LOG_LEVEL",
+        names.AUTHSVC_LOG_LEVEL,
         parse_log_level,
         "Python log level (`DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`)",
         _O,
     )
     log_format: str = setting(
         "text",
-        "AUTHSVC_LOG_FORMAT",
+        names.AUTHSVC_LOG_FORMAT,
         str.lower,
         "`text` or `json` lines",
         _O,
@@ -686,7 +675,7 @@ class Settings:
     )
     metrics_address: str = setting(
         "",
-        "AUTHSVC_METRICS_ADDRESS",
+        names.AUTHSVC_METRICS_ADDRESS,
         str.strip,
         "`HOST:PORT` of the Prometheus endpoint (`GET /metrics`)",
         _O,
@@ -696,7 +685,7 @@ class Settings:
     # Account lifecycle (issue 9): password reset, email verification
     reset_ttl: timedelta = setting(
         timedelta(hours=1),
-        "AUTHSVC_RESET_TTL",
+        names.AUTHSVC_RESET_TTL,
         parse_duration,
         "lifetime of a password reset token",
         _L,
@@ -705,7 +694,7 @@ class Settings:
     )
     verification_ttl: timedelta = setting(
         timedelta(hours=24),
-        "AUTHSVC_VERIFICATION_TTL",
+        names.AUTHSVC_VERIFICATION_TTL,
         parse_duration,
         "lifetime of an email verification token",
         _L,
@@ -714,7 +703,7 @@ class Settings:
     )
     require_verified_email: bool = setting(
         False,
-        "AUTHSVC_REQUIRE_VERIFIED_EMAIL",
+        names.AUTHSVC_REQUIRE_VERIFIED_EMAIL,
         parse_bool,
         "refuse sign-in (`EMAIL_NOT_VERIFIED`) until the user verified the email",
         _L,
@@ -722,7 +711,7 @@ class Settings:
     )
     reset_start_limit: int = setting(
         5,
-        "AUTHSVC_RESET_START_LIMIT",
+        names.AUTHSVC_RESET_START_LIMIT,
         parse_int,
         "password resets started per email per hour (and 4 times that per end-user IP)",
         _L,
@@ -732,7 +721,7 @@ class Settings:
     # Who may call: protected mode and API keys (issue 9, callers)
     privileged_from_anywhere: bool = setting(
         False,
-        "AUTHSVC_PRIVILEGED_FROM_ANYWHERE",
+        names.AUTHSVC_PRIVILEGED_FROM_ANYWHERE,
         parse_bool,
         "without a caller policy, let any peer call the privileged RPCs (not only loopback); "
         "only behind your own network policy",
@@ -741,7 +730,7 @@ class Settings:
     )
     api_key_cache_ttl: timedelta = setting(
         timedelta(seconds=5),
-        "AUTHSVC_API_KEY_CACHE_TTL",
+        names.AUTHSVC_API_KEY_CACHE_TTL,
         parse_duration_or_zero,
         "how long a replica trusts a looked-up API key: the bound on how late a revocation "
         "reaches it; `0` = look up every call",
@@ -753,7 +742,7 @@ class Settings:
     # Observability: fast default logging (issue 11, part 4)
     access_log: AccessLogMode = setting(
         AccessLogMode.SUMMARY,
-        "AUTHSVC_ACCESS_LOG",
+        names.AUTHSVC_ACCESS_LOG,
         parse_access_log,
         "`summary`: a line per failed call, successes summed up per method every "
         "interval; `full`: a line per call; `failures`: failed calls only",
@@ -762,7 +751,7 @@ class Settings:
     )
     access_log_interval: timedelta = setting(
         timedelta(minutes=1),
-        "AUTHSVC_ACCESS_LOG_INTERVAL",
+        names.AUTHSVC_ACCESS_LOG_INTERVAL,
         parse_duration,
         "how often `summary` writes its lines",
         _O,
@@ -772,7 +761,7 @@ class Settings:
     # Importing users (issue 9)
     import_batch_size: int = setting(
         IMPORT_BATCH_MAX,
-        "AUTHSVC_IMPORT_BATCH_SIZE",
+        names.AUTHSVC_IMPORT_BATCH_SIZE,
         parse_int,
         f"users per transaction of `authsvc import` (1 to {IMPORT_BATCH_MAX})",
         _D,
@@ -783,7 +772,7 @@ class Settings:
     # Multi-factor sign-in (issue 10)
     secret_key: SecretKeys = setting(
         SecretKeys(()),
-        "AUTHSVC_SECRET_KEY",
+        names.AUTHSVC_SECRET_KEY,
         SecretKeys.parse,
         "Fernet keys (comma-separated; the first encrypts, all decrypt) for TOTP secrets,"
         " passkey sign-in challenges, webhook secrets and access-token signing keys",
@@ -793,7 +782,7 @@ class Settings:
     )
     reauth_max_age: timedelta = setting(
         timedelta(minutes=15),
-        "AUTHSVC_REAUTH_MAX_AGE",
+        names.AUTHSVC_REAUTH_MAX_AGE,
         parse_duration,
         "how recent a session's last authentication must be for sensitive calls",
         _MFA,
@@ -802,7 +791,7 @@ class Settings:
     )
     require_mfa: bool = setting(
         False,
-        "AUTHSVC_REQUIRE_MFA",
+        names.AUTHSVC_REQUIRE_MFA,
         parse_bool,
         "flag sign-ins of users without a second factor (`second_factor_enrollment_required`)",
         _MFA,
@@ -810,7 +799,7 @@ class Settings:
     )
     challenge_ttl: timedelta = setting(
         timedelta(minutes=5),
-        "AUTHSVC_CHALLENGE_TTL",
+        names.AUTHSVC_CHALLENGE_TTL,
         parse_duration,
         "lifetime of sign-in challenges, passkey ceremonies and TOTP enrolments",
         _MFA,
@@ -819,7 +808,7 @@ class Settings:
     )
     webauthn_rp_id: str = setting(
         "",
-        "AUTHSVC_WEBAUTHN_RP_ID",
+        names.AUTHSVC_WEBAUTHN_RP_ID,
         str.strip,
         "passkeys' relying party id (your site's domain)",
         _MFA,
@@ -827,14 +816,14 @@ class Settings:
     )
     webauthn_rp_name: str = setting(
         "authsvc",
-        "AUTHSVC_WEBAUTHN_RP_NAME",
+        names.AUTHSVC_WEBAUTHN_RP_NAME,
         str.strip,
         "the service name shown by passkey prompts and authenticator apps",
         _MFA,
     )
     webauthn_origins: tuple[str, ...] = setting(
         (),
-        "AUTHSVC_WEBAUTHN_ORIGINS",
+        names.AUTHSVC_WEBAUTHN_ORIGINS,
         parse_list,
         "origins passkey responses may come from (comma-separated)",
         _MFA,
@@ -843,7 +832,7 @@ class Settings:
     # Hash capacity per replica (issue 12)
     hash_queue_length: int = setting(
         64,
-        "AUTHSVC_HASH_QUEUE_LENGTH",
+        names.AUTHSVC_HASH_QUEUE_LENGTH,
         parse_int,
         "calls a replica lets wait for a hash slot, across its workers; more get `OVERLOADED`"
         " at once",
@@ -853,9 +842,9 @@ class Settings:
     # Start-up (issue 18)
     allow_unknown_settings: bool = setting(
         False,
-        "AUTHSVC_ALLOW_UNKNOWN_SETTINGS",
+        names.AUTHSVC_ALLOW_UNKNOWN_SETTINGS,
         parse_bool,
-        "start even when an `AUTHSVC_*` variable is no setting (a typo, or a setting of "
+        f"start even when an `{PREFIX}*` variable is no setting (a typo, or a setting of "
         f"another version), with a warning; variables starting `{NOT_SETTINGS_PREFIX}` are "
         "never settings",
         _S,
@@ -864,7 +853,7 @@ class Settings:
     # Webhooks (issue 19)
     webhook_retry_schedule: tuple[timedelta, ...] = setting(
         DEFAULT_WEBHOOK_RETRIES,
-        "AUTHSVC_WEBHOOK_RETRY_SCHEDULE",
+        names.AUTHSVC_WEBHOOK_RETRY_SCHEDULE,
         parse_durations,
         "the waits before each retry of a failed webhook delivery (each plus 0-20% jitter); after "
         "the last, the delivery is kept as failed and its endpoint marked failing",
@@ -876,7 +865,7 @@ class Settings:
     )
     webhook_timeout: timedelta = setting(
         timedelta(seconds=10),
-        "AUTHSVC_WEBHOOK_TIMEOUT",
+        names.AUTHSVC_WEBHOOK_TIMEOUT,
         parse_duration,
         "how long one webhook attempt may take (connect, send, answer) before it is a failure",
         _WH,
@@ -885,7 +874,7 @@ class Settings:
     )
     webhook_allow_private: bool = setting(
         False,
-        "AUTHSVC_WEBHOOK_ALLOW_PRIVATE",
+        names.AUTHSVC_WEBHOOK_ALLOW_PRIVATE,
         parse_bool,
         "let webhooks reach private, loopback and link-local addresses (refused by default: SSRF)",
         _WH,
@@ -893,7 +882,7 @@ class Settings:
     )
     webhook_poll_interval: timedelta = setting(
         timedelta(seconds=1),
-        "AUTHSVC_WEBHOOK_POLL_INTERVAL",
+        names.AUTHSVC_WEBHOOK_POLL_INTERVAL,
         parse_duration,
         "how often each replica looks for new events (PostgreSQL: also as they commit) and due "
         "webhook deliveries",
@@ -904,7 +893,7 @@ class Settings:
     # Local verification of access tokens (issue 21)
     issuer: str = setting(
         "authsvc",
-        "AUTHSVC_ISSUER",
+        names.AUTHSVC_ISSUER,
         str.strip,
         "the `iss` claim of access tokens (verifiers check it)",
         _AT,
@@ -912,17 +901,17 @@ class Settings:
     )
     access_token_ttl: timedelta = setting(
         timedelta(minutes=5),
-        "AUTHSVC_ACCESS_TOKEN_TTL",
+        names.AUTHSVC_ACCESS_TOKEN_TTL,
         parse_duration,
         "access token lifetime (never beyond the session's expiry); access tokens need "
-        "`AUTHSVC_SECRET_KEY` (without it none are issued and the JWKS is empty)",
+        f"`{names.AUTHSVC_SECRET_KEY}` (without it none are issued and the JWKS is empty)",
         _AT,
         check=_positive,
         shown_default="5m",
     )
     access_token_email: bool = setting(
         False,
-        "AUTHSVC_ACCESS_TOKEN_EMAIL",
+        names.AUTHSVC_ACCESS_TOKEN_EMAIL,
         parse_bool,
         "add the user's `email` claim to access tokens",
         _AT,
@@ -930,7 +919,7 @@ class Settings:
     )
     signing_key_rotation: timedelta = setting(
         timedelta(days=30),
-        "AUTHSVC_SIGNING_KEY_ROTATION",
+        names.AUTHSVC_SIGNING_KEY_ROTATION,
         parse_duration_or_zero,
         "how long a signing key signs before the purge timer rotates it; `0` = only "
         "`authsvc keys rotate`",
@@ -940,7 +929,7 @@ class Settings:
     )
     jwks_refresh: timedelta = setting(
         timedelta(minutes=5),
-        "AUTHSVC_JWKS_REFRESH",
+        names.AUTHSVC_JWKS_REFRESH,
         parse_duration,
         "how often verifiers refetch the JWKS: a new key is published this plus one "
         "access-token TTL before it signs",
@@ -950,7 +939,7 @@ class Settings:
     )
     revocation_heartbeat: timedelta = setting(
         timedelta(seconds=1),
-        "AUTHSVC_REVOCATION_HEARTBEAT",
+        names.AUTHSVC_REVOCATION_HEARTBEAT,
         parse_duration,
         "how often WatchRevocations sends a heartbeat (at most 5s)",
         _AT,
@@ -960,7 +949,7 @@ class Settings:
     # Mail authsvc sends itself (issue 20)
     mail_delivery: str = setting(
         "caller",
-        "AUTHSVC_MAIL_DELIVERY",
+        names.AUTHSVC_MAIL_DELIVERY,
         str.lower,
         "`caller`: StartPasswordReset and StartEmailVerification return their tokens for "
         "the caller to mail, and authsvc sends nothing; `smtp`: authsvc mails the links and "
@@ -971,7 +960,7 @@ class Settings:
     )
     smtp_url: SmtpUrl | None = setting(
         None,
-        "AUTHSVC_SMTP_URL",
+        names.AUTHSVC_SMTP_URL,
         SmtpUrl.parse,
         "`smtp://user:pass@host:587` (STARTTLS required unless `?starttls=false`) or "
         "`smtps://user:pass@host:465` (TLS throughout); required with `smtp`",
@@ -979,7 +968,7 @@ class Settings:
     )
     smtp_ca_file: str = setting(
         "",
-        "AUTHSVC_SMTP_CA_FILE",
+        names.AUTHSVC_SMTP_CA_FILE,
         str,
         "PEM file of the CA the SMTP server's certificate chains to (a private CA)",
         _M,
@@ -988,7 +977,7 @@ class Settings:
     )
     smtp_timeout: timedelta = setting(
         timedelta(seconds=30),
-        "AUTHSVC_SMTP_TIMEOUT",
+        names.AUTHSVC_SMTP_TIMEOUT,
         parse_duration,
         "timeout of each SMTP connection step; a claimed mail is retried after 4 times it",
         _M,
@@ -997,7 +986,7 @@ class Settings:
     )
     mail_from: str = setting(
         "",
-        "AUTHSVC_MAIL_FROM",
+        names.AUTHSVC_MAIL_FROM,
         mail_address,
         "the sender, `no-reply@example.com` or `Example <no-reply@example.com>`; required "
         "with `smtp`",
@@ -1005,7 +994,7 @@ class Settings:
     )
     reset_url: str = setting(
         "",
-        "AUTHSVC_RESET_URL",
+        names.AUTHSVC_RESET_URL,
         str.strip,
         "the password reset link, `{token}` where the token goes "
         "(`https://app.example.com/reset?token={token}`); required with `smtp`",
@@ -1014,7 +1003,7 @@ class Settings:
     )
     verify_url: str = setting(
         "",
-        "AUTHSVC_VERIFY_URL",
+        names.AUTHSVC_VERIFY_URL,
         str.strip,
         "the email verification link, with `{token}`; required with `smtp`",
         _M,
@@ -1022,7 +1011,7 @@ class Settings:
     )
     mail_templates: str = setting(
         "",
-        "AUTHSVC_MAIL_TEMPLATES",
+        names.AUTHSVC_MAIL_TEMPLATES,
         str.strip,
         "directory of templates overriding the defaults, per locale (`de-CH/`, `de/`); "
         "checked at start-up",
@@ -1032,7 +1021,7 @@ class Settings:
     )
     mail_notices: tuple[str, ...] = setting(
         NOTICE_NAMES,
-        "AUTHSVC_MAIL_NOTICES",
+        names.AUTHSVC_MAIL_NOTICES,
         parse_notices,
         "the security notices sent (comma-separated), or `none`",
         _M,
@@ -1041,7 +1030,7 @@ class Settings:
     )
     mail_no_account: bool = setting(
         False,
-        "AUTHSVC_MAIL_NO_ACCOUNT",
+        names.AUTHSVC_MAIL_NO_ACCOUNT,
         parse_bool,
         'StartPasswordReset for an address with no account mails it "someone asked to '
         'reset a password for this address, but there is no account"',
@@ -1050,7 +1039,7 @@ class Settings:
     )
     verify_email_on_sign_up: bool = setting(
         False,
-        "AUTHSVC_VERIFY_EMAIL_ON_SIGN_UP",
+        names.AUTHSVC_VERIFY_EMAIL_ON_SIGN_UP,
         parse_bool,
         "CreateUser mails a verification link (needs `smtp`)",
         _M,
@@ -1058,7 +1047,7 @@ class Settings:
     )
     sign_up_enumeration_safe: bool = setting(
         False,
-        "AUTHSVC_SIGN_UP_ENUMERATION_SAFE",
+        names.AUTHSVC_SIGN_UP_ENUMERATION_SAFE,
         parse_bool,
         "CreateUser for a taken email answers as for a new one (after the same work) and "
         'mails the owner "someone tried to sign up with your address" (needs `smtp`)',
@@ -1067,7 +1056,7 @@ class Settings:
     )
     mail_recipient_limit: int = setting(
         10,
-        "AUTHSVC_MAIL_RECIPIENT_LIMIT",
+        names.AUTHSVC_MAIL_RECIPIENT_LIMIT,
         int,
         "mails queued per recipient address per hour; more are dropped (and logged)",
         _M,
@@ -1075,7 +1064,7 @@ class Settings:
     )
     mail_retry_for: timedelta = setting(
         timedelta(hours=48),
-        "AUTHSVC_MAIL_RETRY_FOR",
+        names.AUTHSVC_MAIL_RETRY_FOR,
         parse_duration,
         "how long a mail is retried after SMTP 4xx replies or connection errors (with "
         "backoff from 5s to 1h); an SMTP 5xx fails it at once",
@@ -1145,24 +1134,28 @@ def env_names() -> dict[str, str]:
 
 def _check_tls(s: Settings) -> None:
     if bool(s.tls_cert) != bool(s.tls_key):
-        raise ConfigError("AUTHSVC_TLS_CERT and AUTHSVC_TLS_KEY: set both or neither")
+        raise ConfigError(
+            f"{names.AUTHSVC_TLS_CERT} and {names.AUTHSVC_TLS_KEY}: set both or neither"
+        )
     if s.tls_client_ca and not s.tls_cert:
-        raise ConfigError("AUTHSVC_TLS_CLIENT_CA: mutual TLS needs AUTHSVC_TLS_CERT and _KEY")
+        raise ConfigError(
+            f"{names.AUTHSVC_TLS_CLIENT_CA}: mutual TLS needs {names.AUTHSVC_TLS_CERT} and _KEY"
+        )
 
 
 def _check_protected_mode(s: Settings) -> None:
     if s.callers is not None and s.privileged_from_anywhere:
         raise ConfigError(
-            "AUTHSVC_PRIVILEGED_FROM_ANYWHERE: has no effect with a caller policy "
-            "(AUTHSVC_CALLERS decides every call); unset one of them"
+            f"{names.AUTHSVC_PRIVILEGED_FROM_ANYWHERE}: has no effect with a caller policy "
+            f"({names.AUTHSVC_CALLERS} decides every call); unset one of them"
         )
 
 
 def _check_cache(s: Settings) -> None:
     if s.is_sqlite and s.worker_count > 1 and s.cache_size > 0:
         raise ConfigError(
-            "AUTHSVC_VALIDATION_CACHE: SQLite cannot tell other worker processes about "
-            "revocations; use 0 with AUTHSVC_WORKERS above 1"
+            f"{names.AUTHSVC_VALIDATION_CACHE}: SQLite cannot tell other worker processes about "
+            f"revocations; use 0 with {names.AUTHSVC_WORKERS} above 1"
         )
 
 
@@ -1170,46 +1163,49 @@ def _check_rotation(s: Settings) -> None:
     lead = s.access_token_ttl + s.jwks_refresh
     if s.signing_key_rotation and s.signing_key_rotation <= lead:
         raise ConfigError(
-            "AUTHSVC_SIGNING_KEY_ROTATION: must exceed AUTHSVC_ACCESS_TOKEN_TTL plus "
-            "AUTHSVC_JWKS_REFRESH (a new key is published that long before it signs)"
+            f"{names.AUTHSVC_SIGNING_KEY_ROTATION}: must exceed {names.AUTHSVC_ACCESS_TOKEN_TTL} "
+            f"plus {names.AUTHSVC_JWKS_REFRESH} (a new key is published that long before it signs)"
         )
 
 
 def _check_delays(s: Settings) -> None:
     if s.throttle_base_delay > s.throttle_max_delay:
-        raise ConfigError("AUTHSVC_THROTTLE_BASE_DELAY: must not exceed AUTHSVC_THROTTLE_MAX_DELAY")
+        raise ConfigError(
+            f"{names.AUTHSVC_THROTTLE_BASE_DELAY}: must not exceed "
+            f"{names.AUTHSVC_THROTTLE_MAX_DELAY}"
+        )
 
 
 _SMTP_NEEDS = (
-    ("smtp_url", "AUTHSVC_SMTP_URL"),
-    ("mail_from", "AUTHSVC_MAIL_FROM"),
-    ("reset_url", "AUTHSVC_RESET_URL"),
-    ("verify_url", "AUTHSVC_VERIFY_URL"),
+    ("smtp_url", names.AUTHSVC_SMTP_URL),
+    ("mail_from", names.AUTHSVC_MAIL_FROM),
+    ("reset_url", names.AUTHSVC_RESET_URL),
+    ("verify_url", names.AUTHSVC_VERIFY_URL),
 )
 
 
 def _check_mail(s: Settings) -> None:
     if not s.sends_mail:
         for name, env in (
-            ("verify_email_on_sign_up", "AUTHSVC_VERIFY_EMAIL_ON_SIGN_UP"),
-            ("sign_up_enumeration_safe", "AUTHSVC_SIGN_UP_ENUMERATION_SAFE"),
-            ("mail_no_account", "AUTHSVC_MAIL_NO_ACCOUNT"),
+            ("verify_email_on_sign_up", names.AUTHSVC_VERIFY_EMAIL_ON_SIGN_UP),
+            ("sign_up_enumeration_safe", names.AUTHSVC_SIGN_UP_ENUMERATION_SAFE),
+            ("mail_no_account", names.AUTHSVC_MAIL_NO_ACCOUNT),
         ):
             if getattr(s, name):
-                raise ConfigError(f"{env}: needs AUTHSVC_MAIL_DELIVERY=smtp")
+                raise ConfigError(f"{env}: needs {names.AUTHSVC_MAIL_DELIVERY}=smtp")
         return
     for name, env in _SMTP_NEEDS:
         if not getattr(s, name):
-            raise ConfigError(f"{env}: required with AUTHSVC_MAIL_DELIVERY=smtp")
+            raise ConfigError(f"{env}: required with {names.AUTHSVC_MAIL_DELIVERY}=smtp")
     if not s.secret_key.configured:
         raise ConfigError(
-            "AUTHSVC_SECRET_KEY: required with AUTHSVC_MAIL_DELIVERY=smtp "
+            f"{names.AUTHSVC_SECRET_KEY}: required with {names.AUTHSVC_MAIL_DELIVERY}=smtp "
             "(queued mail keeps its link's token sealed with it)"
         )
     try:
         MailTemplates(s.mail_templates).check()
     except TemplateProblem as exc:
-        raise ConfigError(f"AUTHSVC_MAIL_TEMPLATES: {exc}") from None
+        raise ConfigError(f"{names.AUTHSVC_MAIL_TEMPLATES}: {exc}") from None
 
 
 _CROSS_CHECKS: tuple[Callable[[Settings], None], ...] = (
@@ -1248,7 +1244,9 @@ def load_settings(
     values.setdefault("database_url", normalize_database_url(Settings.database_url))
     unknown = unknown_variables(environ)
     if unknown and not values.get("allow_unknown_settings", False):
-        raise ConfigError(f"{unknown[0]}; set AUTHSVC_ALLOW_UNKNOWN_SETTINGS=true to start anyway")
+        raise ConfigError(
+            f"{unknown[0]}; set {names.AUTHSVC_ALLOW_UNKNOWN_SETTINGS}=true to start anyway"
+        )
     return Settings(**values)
 
 
@@ -1259,7 +1257,7 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     known = [name for spec in specs().values() for name in (spec.env, *spec.aliases)]
     messages = []
     for name in sorted(environ):
-        if not name.startswith("AUTHSVC_") or name in known or name in NOT_SETTINGS:
+        if not name.startswith(PREFIX) or name in known or name in NOT_SETTINGS:
             continue
         if name.startswith(NOT_SETTINGS_PREFIX):
             continue

@@ -18,12 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc.errors import CursorExpired, TooManyStreams
 from authsvc.flows.changes import Changes
+from authsvc.flows.heartbeats import Heartbeat
 from authsvc.storage import events
 from authsvc.storage.event_wakeups import Wakeups
 from authsvc.storage.models import EventRow
@@ -40,14 +41,6 @@ class EventQuery:
     after: int | None
     types: frozenset[str] = frozenset()
     page_size: int = 100
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    """The stream is alive and has sent everything up to ``position``."""
-
-    position: int
-    time: datetime
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,23 @@ def events_after(
     return list(db.scalars(query.order_by(EventRow.position).limit(limit)))
 
 
+def read_after(
+    db: DbSession, after_position: int, limit: int, types: frozenset[str] = frozenset()
+) -> tuple[list[EventRow], int]:
+    """The next (up to ``limit``) events after ``after_position``, only the ``types``
+    given when any are, and the position read up to: a reader resumes after it.
+
+    The newest position is read first: every event up to it has committed already
+    (commit order, see the module), so once the events up to it are read, the reader has
+    seen everything there, even those its type filter skips.
+    """
+    newest = last_position(db)
+    rows = events_after(db, after_position, limit, types, up_to=newest)
+    if len(rows) == limit:
+        return rows, rows[-1].position
+    return rows, max(after_position, newest)
+
+
 def last_position(db: DbSession) -> int:
     """The position of the newest event (0 when there is none)."""
     return int(db.scalar(select(func.max(EventRow.position))) or 0)

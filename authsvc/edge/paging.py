@@ -111,26 +111,3 @@ def audit_scope(user_id: uuid.UUID | None) -> str:
 def deliveries_scope(webhook_id: uuid.UUID | None) -> str:
     """ListWebhookDeliveries of one endpoint."""
     return f"deliveries:{webhook_id}"
-
-
-# WatchRevocations' cursors: a position in the revocation feed.
-
-_MAX_POSITION = 2**63 - 1
-
-
-def encode_revocation_cursor(position: int) -> str:
-    """The cursor of a revocation-feed position (opaque to callers)."""
-    return f"r{position}"
-
-
-def decode_revocation_cursor(cursor: str) -> int:
-    """The position of a cursor from ``encode_revocation_cursor``; 0 for empty. Raises Rejected."""
-    if not cursor:
-        return 0
-    digits = cursor[1:]
-    if cursor[:1] != "r" or not digits.isascii() or not digits.isdigit() or len(digits) > 19:
-        raise Rejected("is not a cursor of WatchRevocations")
-    position = int(digits)
-    if position > _MAX_POSITION:
-        raise Rejected("is not a cursor of WatchRevocations")
-    return position

@@ -19,17 +19,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from authsvc.edge import paging
 from authsvc.errors import AuthError, EmailTaken, InvalidArgument
 from authsvc.flows.email_verification import StartedVerification
-from authsvc.flows.event_feed import EventPage, Heartbeat
+from authsvc.flows.event_feed import EventPage
 from authsvc.flows.factors import TotpEnrollment
+from authsvc.flows.heartbeats import Heartbeat
 from authsvc.flows.importing import Outcome
 from authsvc.flows.password_reset import StartedReset
-from authsvc.flows.revocation_watch import Heartbeat as FeedHeartbeat
 from authsvc.flows.sign_in import SignedIn
 from authsvc.flows.webhooks import DeliveryPage, DeliveryView, WebhookView
+from authsvc.rules import cursors
 from authsvc.rules.challenges import IssuedChallenge
 from authsvc.rules.events import HEARTBEAT, event_data
 from authsvc.rules.sessions import IssuedSession
-from authsvc.storage.events import encode_cursor
 from authsvc.storage.models import AuditRecord, EventRow, assurance_level
 from authsvc.storage.models import Passkey as PasskeyRow
 from authsvc.storage.models import Session as SessionRow
@@ -132,12 +132,12 @@ def access_token(issued: IssuedSession) -> dict[str, Any]:
     }
 
 
-def revocation(item: Entry | FeedHeartbeat) -> pb.Revocation:
+def revocation(item: Entry | Heartbeat) -> pb.Revocation:
     """One message of WatchRevocations: an entry, or a heartbeat (a cursor alone)."""
-    if isinstance(item, FeedHeartbeat):
-        return pb.Revocation(cursor=paging.encode_revocation_cursor(item.position))
+    if isinstance(item, Heartbeat):
+        return pb.Revocation(cursor=cursors.REVOCATIONS.encode(item.position))
     message = pb.Revocation(
-        cursor=paging.encode_revocation_cursor(item.position),
+        cursor=cursors.REVOCATIONS.encode(item.position),
         not_before=timestamp(item.not_before),
         expire_time=timestamp(item.expires_at),
     )
@@ -287,13 +287,13 @@ def event(item: EventRow | Heartbeat) -> pb.Event:
     """An account event as the API shows it, or a heartbeat (only a cursor and a time)."""
     if isinstance(item, Heartbeat):
         return pb.Event(
-            cursor=encode_cursor(item.position), type=HEARTBEAT, time=timestamp(item.time)
+            cursor=cursors.EVENTS.encode(item.position), type=HEARTBEAT, time=timestamp(item.time)
         )
     data = Struct()
     data.update(event_data(item))
     return pb.Event(
         id=str(item.id),
-        cursor=encode_cursor(item.position),
+        cursor=cursors.EVENTS.encode(item.position),
         type=item.type,
         time=timestamp(item.time),
         user_id=str(item.user_id) if item.user_id else "",
@@ -308,7 +308,7 @@ def events(found: EventPage, after_cursor: str) -> pb.ListEventsResponse:
     if found.next_position is None:
         next_cursor = after_cursor
     else:
-        next_cursor = encode_cursor(found.next_position)
+        next_cursor = cursors.EVENTS.encode(found.next_position)
     return pb.ListEventsResponse(events=[event(e) for e in found.events], next_cursor=next_cursor)
 
 

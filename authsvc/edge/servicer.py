@@ -11,10 +11,10 @@ from typing import TypeAlias
 
 import grpc
 
-from authsvc.edge import paging, requests, responses
+from authsvc.edge import requests, responses
 from authsvc.edge.end_user import EndUser
 from authsvc.flows.service import Flows
-from authsvc.rules import values
+from authsvc.rules import cursors, values
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 
@@ -271,6 +271,6 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def WatchRevocations(
         self, request: pb.WatchRevocationsRequest, context: Ctx
     ) -> Iterator[pb.Revocation]:
-        after = requests.one("after_cursor", paging.decode_revocation_cursor, request.after_cursor)
+        after = requests.one("after_cursor", cursors.REVOCATIONS.after, request.after_cursor)
         for item in self._flows.revocation_watch.watch(after, context.is_active):
             yield responses.revocation(item)

@@ -18,12 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc.errors import CursorExpired, TooManyStreams
 from authsvc.flows.changes import Changes
+from authsvc.flows.heartbeats import Heartbeat
 from authsvc.storage import events
 from authsvc.storage.event_wakeups import Wakeups
 from authsvc.storage.models import EventRow
@@ -40,14 +41,6 @@ class EventQuery:
     after: int | None
     types: frozenset[str] = frozenset()
     page_size: int = 100
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    """The stream is alive and has sent everything up to ``position``."""
-
-    position: int
-    time: datetime
 
 
 @dataclass(frozen=True)
@@ -130,18 +123,9 @@ class EventFeed:
                 self._wakeups.wait(seen, beat_at - now)
 
     def _read(self, position: int, types: frozenset[str]) -> tuple[list[EventRow], int]:
-        """The next events after ``position`` and the position read up to.
-
-        The newest position is read first: every event up to it has committed already
-        (commit order, ``storage.events``), so once the events up to it are read, the
-        stream has seen everything there, even those its type filter skips.
-        """
+        """The next events after ``position`` and the position read up to."""
         with self._changes.read() as db:
-            newest = events.last_position(db)
-            rows = events.events_after(db, position, BATCH, types, up_to=newest)
-        if len(rows) == BATCH:
-            return rows, rows[-1].position
-        return rows, max(position, newest)
+            return events.read_after(db, position, BATCH, types)
 
     def _start(self, db: DbSession, after: int | None) -> int:
         if after is None:

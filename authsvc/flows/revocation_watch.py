@@ -13,24 +13,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from datetime import datetime
 
+from authsvc.flows.heartbeats import Heartbeat
 from authsvc.storage.revocation_feed import Entry, RevocationFeed
-
-
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """Nothing new up to ``position``."""
-
-    position: int
 
 
 class RevocationWatch:
     """Streams the replica's revocation feed to one watcher at a time."""
 
-    def __init__(self, feed: RevocationFeed, heartbeat: float) -> None:
+    def __init__(
+        self, feed: RevocationFeed, heartbeat: float, clock: Callable[[], datetime]
+    ) -> None:
         self._feed = feed
         self._heartbeat = heartbeat
+        self._clock = clock
 
     def watch(self, after: int, active: Callable[[], bool]) -> Iterator[Entry | Heartbeat]:
         """Entries after position ``after``, then heartbeats and new entries, while
@@ -46,7 +43,7 @@ class RevocationWatch:
             cursor = max(cursor, read_up_to)
             due = sent_at is None or time.monotonic() - sent_at >= self._heartbeat
             if due and feed.ready.is_set() and feed.fresh(self._stale_after):
-                yield Heartbeat(cursor)
+                yield Heartbeat(cursor, self._clock())
                 sent_at = time.monotonic()
             feed.wait(cursor, self._until_due(sent_at))
 

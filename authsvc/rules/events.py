@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from authsvc.rules import cursors
 from authsvc.rules.values import Rejected
-from authsvc.storage.events import decode_cursor
 from authsvc.storage.models import EventRow
 
 
@@ -221,14 +221,7 @@ MAX_TYPE_FILTERS = 64
 def after_cursor(text: str) -> int | None:
     """The position a consumer resumes after: 0 for "" (the oldest retained event), None
     for "now" (the end). Raises Rejected for anything that is not an event's cursor."""
-    if text == "":
-        return 0
-    if text == "now":
-        return None
-    try:
-        return decode_cursor(text)
-    except ValueError:
-        raise Rejected('must be empty, "now" or the cursor of an Event') from None
+    return None if text == "now" else cursors.EVENTS.after(text)
 
 
 def event_type(name: str) -> str:

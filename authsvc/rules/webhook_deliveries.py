@@ -3,11 +3,12 @@
 Everything is driven from the database, so a restart loses nothing:
 
 - **Dispatch.** An endpoint's ``event_position`` says how far its events have become
-  deliveries. ``dispatch`` reads the events after it (commit-ordered positions: none is
-  skipped, see ``storage.events``), adds a PENDING delivery for each event of the
-  endpoint's types and advances the position, in one transaction: an event becomes a
-  delivery exactly once. The endpoint row is locked (PostgreSQL ``FOR UPDATE SKIP
-  LOCKED``), so replicas dispatching at the same time take turns.
+  deliveries. ``dispatch`` reads the endpoint's types of events after it as the event
+  streams do (``storage.events.read_after``: commit-ordered positions, none is
+  skipped), adds a PENDING delivery for each and advances the position to where it
+  read, in one transaction: an event becomes a delivery exactly once. The endpoint row
+  is locked (PostgreSQL ``FOR UPDATE SKIP LOCKED``), so replicas dispatching at the
+  same time take turns.
 - **Claim.** ``claim`` takes the oldest due PENDING delivery of an endpoint whose user
   has no earlier PENDING delivery there (one endpoint receives one user's events in
   order), counts the attempt and moves ``next_attempt_at`` past the attempt's timeout:
@@ -110,20 +111,19 @@ def behind(db: DbSession) -> list[uuid.UUID]:
 
 
 def dispatch(db: DbSession, webhook_id: uuid.UUID, now: datetime) -> int:
-    """Turns up to DISPATCH_BATCH events after the endpoint's position into deliveries
-    and advances it. Returns how many events it read (0: caught up, gone, or another
-    replica is dispatching it right now)."""
+    """Turns up to DISPATCH_BATCH of the endpoint's events after its position into
+    deliveries and advances it. Returns how many it made (below DISPATCH_BATCH: caught
+    up; 0 also when the endpoint is gone or another replica is dispatching it now)."""
     query = select(Webhook).where(Webhook.id == webhook_id).with_for_update(skip_locked=True)
     endpoint = db.scalars(query).first()
     if endpoint is None:
         return 0
-    found = events.events_after(db, endpoint.event_position, DISPATCH_BATCH)
-    wanted = set(types_of(endpoint))
+    wanted = frozenset(types_of(endpoint))
+    found, read_up_to = events.read_after(db, endpoint.event_position, DISPATCH_BATCH, wanted)
     for event in found:
-        if not wanted or event.type in wanted:
-            db.add(_delivery(webhook_id, event, now))
-    if found:
-        endpoint.event_position = found[-1].position
+        db.add(_delivery(webhook_id, event, now))
+    if read_up_to > endpoint.event_position:
+        endpoint.event_position = read_up_to
         endpoint.updated_at = now
     db.flush()
     return len(found)

@@ -79,10 +79,11 @@ from authsvc.setting_names import (
     AUTHSVC_PRIVILEGED_FROM_ANYWHERE,
     AUTHSVC_TLS_CERT,
 )
+from authsvc.storage import invalidation
 from authsvc.storage.engine import Database, make_engine
 from authsvc.storage.event_wakeups import NotifiedWakeups, Wakeups
-from authsvc.storage.invalidation import Listener
 from authsvc.storage.models import utcnow
+from authsvc.storage.notifications import Listener
 from authsvc.storage.purge import Retention
 from authsvc.storage.read_model import Validated
 from authsvc.storage.revocation_feed import RevocationFeed
@@ -242,6 +243,8 @@ class Infrastructure:
     hasher: Hasher
     cache: ValidationCache[Validated]
     validator: TokenValidator
+    #: The one LISTEN connection of the cache, the event streams and the feed
+    #: (PostgreSQL; None on SQLite).
     listener: Listener | None
     #: Wakes this replica's event streams (PostgreSQL: on NOTIFY; SQLite: polling).
     wakeups: Wakeups
@@ -265,26 +268,25 @@ class Infrastructure:
         cache: ValidationCache[Validated] = ValidationCache(settings.cache_size)
         lookup = make_lookup(settings.database_url, keep_idle=settings.validate_threads)
         validator = TokenValidator(lookup, cache, clock)
-        # Other replicas' revocations reach the cache only through a LISTEN connection.
-        listening = cache.size and not settings.is_sqlite
-        listener = Listener(settings.database_url, cache) if listening else None
-        wakeups = Wakeups() if settings.is_sqlite else NotifiedWakeups(settings.database_url)
+        listener = None if settings.is_sqlite else Listener(settings.database_url)
+        if listener and cache.size:
+            # Other replicas' revocations reach the cache only through the listener.
+            invalidation.subscribe(listener, cache)
+        wakeups = NotifiedWakeups(listener) if listener else Wakeups()
         feed = RevocationFeed(
             # Its own connection: the feed never waits behind the calls for the pool.
             Database(make_engine(settings.database_url, pool_size=1)),
-            settings.database_url,
             clock,
             (revocations.after, revocations.last_position),
-            poll_interval=settings.revocation_heartbeat.total_seconds(),
+            settings.revocation_heartbeat.total_seconds(),
+            listener,
         )
         return cls(database, hasher, cache, validator, listener, wakeups, feed)
 
     def start(self) -> None:
-        """Starts the background parts (the invalidation and events listeners, the
-        revocation feed)."""
+        """Starts the background parts (the listener, the revocation feed)."""
         if self.listener:
             self.listener.start()
-        self.wakeups.start()
         self.feed.start()
 
     def close(self) -> None:
@@ -292,7 +294,6 @@ class Infrastructure:
         self.feed.stop()
         if self.listener:
             self.listener.stop()
-        self.wakeups.stop()
         self.validator.close()
         self.hasher.close()
         self.database.dispose()
@@ -355,7 +356,9 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         ),
         webhooks=webhooks(settings, changes),
         access_tokens=tokens,
-        revocation_watch=RevocationWatch(infra.feed, settings.revocation_heartbeat.total_seconds()),
+        revocation_watch=RevocationWatch(
+            infra.feed, settings.revocation_heartbeat.total_seconds(), clock
+        ),
         mail=mail_delivery(settings, changes),
     )
 

@@ -12,13 +12,11 @@ On PostgreSQL ``append`` also sends ``NOTIFY authsvc_events`` in the transaction
 wake-up for streaming readers (delivered on commit, dropped on rollback). The table is
 the truth; a lost notice only delays a reader until its next poll.
 
-A cursor is the position as 16 hex digits: opaque to consumers, and its text order is
-the commit order.
+Consumers see positions as cursors (``rules.cursors``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -33,19 +31,6 @@ CHANNEL = "authsvc_events"
 _APPEND_LOCK_KEY = 0x6175_7468_6576_7473
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _NOTIFY = text(f"NOTIFY {CHANNEL}")
-_CURSOR = re.compile(r"[0-9a-f]{16}")
-
-
-def encode_cursor(position: int) -> str:
-    """The opaque cursor of ``position`` (text order is position order)."""
-    return f"{position:016x}"
-
-
-def decode_cursor(cursor: str) -> int:
-    """The position ``cursor`` names. Raises ValueError when it is not a cursor."""
-    if not _CURSOR.fullmatch(cursor):
-        raise ValueError("not an event cursor")
-    return int(cursor, 16)
 
 
 def append(db: DbSession, rows: Sequence[EventRow]) -> None:
@@ -79,6 +64,23 @@ def events_after(
     if types:
         query = query.where(EventRow.type.in_(sorted(types)))
     return list(db.scalars(query.order_by(EventRow.position).limit(limit)))
+
+
+def read_after(
+    db: DbSession, after_position: int, limit: int, types: frozenset[str] = frozenset()
+) -> tuple[list[EventRow], int]:
+    """The next (up to ``limit``) events after ``after_position``, only the ``types``
+    given when any are, and the position read up to: a reader resumes after it.
+
+    The newest position is read first: every event up to it has committed already
+    (commit order, see the module), so once the events up to it are read, the reader has
+    seen everything there, even those its type filter skips.
+    """
+    newest = last_position(db)
+    rows = events_after(db, after_position, limit, types, up_to=newest)
+    if len(rows) == limit:
+        return rows, rows[-1].position
+    return rows, max(after_position, newest)
 
 
 def last_position(db: DbSession) -> int:

@@ -6,9 +6,10 @@ waits on the feed, so a thousand watchers cost one query per change, not a thous
 It reads when woken and at least every ``poll_interval``:
 
 - PostgreSQL: woken by ``NOTIFY authsvc_revocations``, which ``notify_revoked`` queues
-  in the revoking transaction (delivered when it commits), on one ``LISTEN``
-  connection per replica; the poll is only a safety net (and proves the database
-  answers).
+  in the revoking transaction (delivered when it commits), heard on the replica's one
+  ``LISTEN`` connection (``storage.notifications``); the poll is only a safety net (and
+  proves the database answers). While that connection is down the feed polls every
+  ``UNLISTENED_POLL``, and it reads again as soon as the listener listens again.
 - SQLite (no notifications): woken in-process by ``wake`` after a revoking commit of
   this process, and polling every ``poll_interval`` for other processes' (a
   multi-process SQLite server, ``authsvc`` commands).
@@ -21,27 +22,24 @@ from __future__ import annotations
 
 import bisect
 import logging
-import os
-import select
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import psycopg2
-import psycopg2.extensions
 from sqlalchemy import text
 from sqlalchemy.orm import Session as DbSession
 
-from authsvc.storage.engine import Database, psycopg2_connect_args
+from authsvc.storage.engine import Database
 from authsvc.storage.models import Revocation
+from authsvc.storage.notifications import Listener, Subscription
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "authsvc_revocations"
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
-#: The poll while the LISTEN connection is down (PostgreSQL).
+#: The poll while the listener is not listening (PostgreSQL).
 UNLISTENED_POLL = 0.05
 Clock = Callable[[], datetime]
 
@@ -80,32 +78,43 @@ LastPosition = Callable[[DbSession], int]
 class RevocationFeed:
     """Follows the revocations table in a daemon thread; watchers read and wait on it.
 
-    It owns ``database`` (its own pool, disposed of at ``stop``).
+    It owns ``database`` (its own pool, disposed of at ``stop``). ``listener``: the
+    replica's (PostgreSQL), None where nothing notifies (SQLite).
     """
 
     def __init__(
         self,
         database: Database,
-        database_url: str,
         clock: Clock,
         reader: tuple[ReadAfter, LastPosition],
         poll_interval: float,
+        listener: Listener | None,
     ) -> None:
         self._database = database
         self._clock = clock
         self._read_after, self._last_position = reader
-        self._listen = database_url.startswith("postgresql")
-        self._args = psycopg2_connect_args(database_url) if self._listen else {}
         self._poll = poll_interval
+        self._listening = listener.listening if listener else None
         self._positions: list[int] = []
         self._entries: list[Entry] = []
         self._last = 0
         self._read_at: float | None = None  # monotonic time of the last successful read
         self._changed = threading.Condition()
         self._stop = threading.Event()
-        self._wake_r, self._wake_w = os.pipe()
+        self._woken = threading.Event()
         self.ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="authsvc-revocations", daemon=True)
+        if listener:
+            # Read on every notice; and whenever the listener listens again or goes deaf:
+            # notices may have been missed, and the poll changes.
+            listener.subscribe(
+                Subscription(
+                    CHANNEL,
+                    notified=lambda _payloads: self.wake(),
+                    listening=self.wake,
+                    deaf=self.wake,
+                )
+            )
 
     def start(self) -> None:
         """Starts following the table (the first read loads every unexpired entry)."""
@@ -116,20 +125,17 @@ class RevocationFeed:
         if self._stop.is_set():
             return
         self._stop.set()
-        os.write(self._wake_w, b"x")
+        self._woken.set()
         with self._changed:
             self._changed.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         if not self._thread.is_alive():
-            os.close(self._wake_r)
-            os.close(self._wake_w)
             self._database.dispose()
 
     def wake(self) -> None:
-        """Reads the table now: this process just committed a revocation."""
-        if not self._stop.is_set():
-            os.write(self._wake_w, b"w")
+        """Reads the table now: a revocation committed (this process's, or notified)."""
+        self._woken.set()
 
     @property
     def stopped(self) -> bool:
@@ -160,53 +166,16 @@ class RevocationFeed:
     # The thread
 
     def _run(self) -> None:
-        conn: psycopg2.extensions.connection | None = None
         while not self._stop.is_set():
-            if self._listen and conn is None:
-                conn = self._connect()  # LISTEN before reading: no wake-up is missed
+            self._woken.clear()  # before reading: a wake-up from now on is not lost
             self._read_quietly()
-            conn = self._sleep(conn)
-        if conn is not None:
-            conn.close()
+            self._woken.wait(self._interval())
 
-    def _connect(self) -> psycopg2.extensions.connection | None:
-        try:
-            conn: psycopg2.extensions.connection = psycopg2.connect(
-                **self._args, application_name="authsvc-revocations"
-            )
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f"LISTEN {CHANNEL}")
-            return conn
-        except psycopg2.Error as exc:
-            log.warning("revocation listener cannot connect: %s", type(exc).__name__)
-            return None
-
-    def _sleep(
-        self, conn: psycopg2.extensions.connection | None
-    ) -> psycopg2.extensions.connection | None:
-        """Waits for a notification, the poll interval or stop; returns the live link."""
-        if conn is None:
-            ready, _, _ = select.select(
-                [self._wake_r], [], [], UNLISTENED_POLL if self._listen else self._poll
-            )
-            self._drain_wakes(ready)
-            return None
-        try:
-            ready, _, _ = select.select([conn.fileno(), self._wake_r], [], [], self._poll)
-            self._drain_wakes(ready)
-            if conn.fileno() in ready:
-                conn.poll()
-                conn.notifies.clear()
-            return conn
-        except (psycopg2.Error, OSError, ValueError) as exc:
-            log.warning("revocation listener lost its connection: %s", type(exc).__name__)
-            conn.close()
-            return None
-
-    def _drain_wakes(self, ready: list[int]) -> None:
-        if self._wake_r in ready and not self._stop.is_set():
-            os.read(self._wake_r, 4096)
+    def _interval(self) -> float:
+        """Until the next read when nothing wakes the feed."""
+        if self._listening is None or self._listening.is_set():
+            return self._poll
+        return UNLISTENED_POLL
 
     def _read_quietly(self) -> None:
         try:

@@ -179,7 +179,8 @@ def test_list_events_pages_and_filters(stub):
     assert (list(empty.events), empty.next_cursor) == ([], rest[-1].cursor)
 
 
-@pytest.mark.parametrize("bad", ["nope", "00000000000000zz", " now", "1"])
+# "ffff…": no position is that large (it was INTERNAL on SQLite); "r1": a revocation cursor.
+@pytest.mark.parametrize("bad", ["nope", "00000000000000zz", " now", "1", "f" * 16, "r1"])
 def test_a_malformed_cursor_is_an_invalid_argument(stub, bad):
     for call, request in (
         (stub.ListEvents, pb.ListEventsRequest(after_cursor=bad)),

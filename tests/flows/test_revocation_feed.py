@@ -99,8 +99,9 @@ def test_a_refresh_is_no_revocation(stub, database) -> None:
         assert db.scalar(select(func.count()).select_from(Revocation)) == 0
 
 
-def test_a_cursor_that_is_not_one_is_an_invalid_argument(stub) -> None:
-    call = stub.WatchRevocations(pb.WatchRevocationsRequest(after_cursor="nope"))
+@pytest.mark.parametrize("bad", ["nope", "r", "r-1", f"r{2**63}", "0000000000000001"])
+def test_a_cursor_that_is_not_one_is_an_invalid_argument(stub, bad) -> None:
+    call = stub.WatchRevocations(pb.WatchRevocationsRequest(after_cursor=bad))
     failed = fails(lambda request, timeout: next(iter(call)), None)
     assert failed.code == grpc.StatusCode.INVALID_ARGUMENT
     assert failed.fields == ["after_cursor"]

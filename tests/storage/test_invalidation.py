@@ -12,7 +12,7 @@ from google.protobuf import field_mask_pb2
 from sqlalchemy import text
 
 from authsvc.rules.tokens import token_hash
-from authsvc.storage import invalidation
+from authsvc.storage import notifications
 from authsvc.storage.token_lookup import PostgresLookup
 from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
@@ -111,7 +111,7 @@ def test_user_deleted_on_one_replica_cannot_sign_in_on_another(start_server):
 
 def test_replica_bypasses_its_cache_while_its_listener_is_down(start_server, database, monkeypatch):
     # Slow reconnection, so the test can act while the listener is down.
-    monkeypatch.setattr(invalidation, "RECONNECT_DELAYS", (2.0,))
+    monkeypatch.setattr(notifications, "RECONNECT_DELAYS", (2.0,))
     (_, a), (server_b, b) = replicas(start_server)
     listener, cache = server_b.infra.listener, server_b.infra.cache
     sign_up(a)

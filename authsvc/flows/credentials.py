@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from authsvc.errors import InvalidCredentials
 from authsvc.flows.changes import Changes, Who
-from authsvc.flows.password_check import Claim, PasswordCheck
+from authsvc.flows.password_check import Claimant, PasswordCheck
 from authsvc.flows.sign_in import second_factors
 from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
@@ -62,7 +62,7 @@ class PasswordChanges:
         account, so a stolen session token is no unthrottled password oracle.
         """
 
-        def claim() -> Claim:
+        def claimant() -> Claimant:
             with self._changes.read() as db:
                 found = self._validator.validate_in(db, request.session_token)
                 user = users.get_user(db, uuid.UUID(found.user.id))
@@ -73,11 +73,11 @@ class PasswordChanges:
                         self._reauth_max_age,
                         second_factor=True,
                     )
-            return Claim(user.email, user, Who(user.id, uuid.UUID(found.session.id)))
+            return Claimant(user.email, user, Who(user.id, uuid.UUID(found.session.id)))
 
-        proven = self._passwords.prove(claim, request.current_password)
+        proven = self._passwords.prove(claimant, request.current_password)
         user, who = proven.user, proven.who
-        assert who.session_id is not None  # claimed with the token's session
+        assert who.session_id is not None  # the claimant names the token's session
         session_id = who.session_id
         new_hash = self._hasher.hash(request.new_password)
         with self._changes.open() as change:

@@ -5,7 +5,7 @@ in one order, whatever the flow:
 
 1. In one of the hasher's preparing turns (``Hasher.preparing``: a burst of checks waits
    there, blocked, instead of crowding the hot path with reads and throttle writes), the
-   flow's reads find whose password it should be (a ``Claim``), and the attempt is
+   flow's reads find whose password it should be (the ``Claimant``), and the attempt is
    counted against that account's email (and the end user's address, when known).
 2. The password is hashed outside the turn and outside any transaction. An unknown
    account checks a dummy hash, so it costs the same time, fails alike and is
@@ -29,7 +29,7 @@ from authsvc.storage.models import User
 
 
 @dataclass(frozen=True)
-class Claim:
+class Claimant:
     """Whose password is presented: the account's email (what the attempt is counted
     against), its user (None: no account has that email), and whom events concern."""
 
@@ -55,20 +55,20 @@ class PasswordCheck:
         self._hasher = hasher
         self._check = check
 
-    def prove(self, claim: Callable[[], Claim], password: str) -> ProvenPassword:
-        """Runs ``claim`` (the flow's reads) and counts the attempt in a preparing turn,
-        then checks ``password`` against the claimed user's hash.
+    def prove(self, find: Callable[[], Claimant], password: str) -> ProvenPassword:
+        """Runs ``find`` (the flow's reads) and counts the attempt in a preparing turn,
+        then checks ``password`` against the found user's hash.
 
-        Raises what ``claim`` raises; TooManyAttempts (nothing hashed) while the account
+        Raises what ``find`` raises; TooManyAttempts (nothing hashed) while the account
         or address is blocked; the check's failure (InvalidCredentials) for a wrong
         password or an unknown account; Overloaded or DeadlineExceeded, uncounted, when
         no hash could be run.
         """
         with self._hasher.preparing():  # a burst prepares a few at a time
-            claimed = claim()
-            keys = self._check.keys(claimed.email, claimed.who.ip_address)
-            attempt = self._check.begin(keys, claimed.who)
-        user, who = claimed.user, claimed.who
+            claimant = find()
+            keys = self._check.keys(claimant.email, claimant.who.ip_address)
+            attempt = self._check.begin(keys, claimant.who)
+        user, who = claimant.user, claimant.who
         stored = user.password_hash if user is not None else None
         self._check.verify(attempt, who, lambda: self._hasher.verify(stored, password))
         assert user is not None  # verify() fails without a stored hash

@@ -26,7 +26,7 @@ from authsvc.errors import (
 )
 from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.changes import Change, Changes, Origin, Who
-from authsvc.flows.password_check import Claim, PasswordCheck, ProvenPassword
+from authsvc.flows.password_check import Claimant, PasswordCheck, ProvenPassword
 from authsvc.flows.second_factor import Code, SecondFactorCheck
 from authsvc.rules import challenges, sessions, totp, users
 from authsvc.rules.audit import AuditEvent
@@ -118,12 +118,12 @@ class SignIn:
         account is disabled or unverified.
         """
 
-        def claim() -> Claim:
+        def claimant() -> Claimant:
             with self._changes.read() as db:
                 found = users.find_by_email(db, request.email)
-            return Claim(request.email, found, request.origin.who(found.id if found else None))
+            return Claimant(request.email, found, request.origin.who(found.id if found else None))
 
-        proven = self._passwords.prove(claim, request.password)
+        proven = self._passwords.prove(claimant, request.password)
         self._refuse_if_not_allowed(proven)
         rehash = None
         if self._hasher.needs_rehash(proven.user.password_hash):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from authsvc.errors import ClonedAuthenticator, CodeInvalid
 from authsvc.flows.changes import Change, Changes, Who
 from authsvc.flows.passkeys import Passkeys
-from authsvc.flows.password_check import Claim, PasswordCheck
+from authsvc.flows.password_check import Claimant, PasswordCheck
 from authsvc.flows.second_factor import Code, SecondFactorCheck
 from authsvc.rules import sessions, users
 from authsvc.rules.audit import AuditEvent
@@ -72,7 +72,7 @@ class StepUp:
             return self._with_code(who, code)
         if request.passkey_assertion:
             return self._with_passkey(request, who)
-        proven = self._passwords.prove(lambda: Claim(user.email, user, who), request.password)
+        proven = self._passwords.prove(lambda: Claimant(user.email, user, who), request.password)
         with self._changes.open() as change:
             self._passwords.succeeded(change, proven)
             return self._record(change, who, AuthMethod.PASSWORD)

@@ -23,7 +23,7 @@ import ipaddress
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Protocol, TypeAlias, cast
+from typing import Any, NoReturn, Protocol, TypeAlias, cast
 from urllib.parse import unquote
 
 import grpc
@@ -36,7 +36,7 @@ from authsvc.edge.wrapping import (
     guard_handler,
     wrap_unary,
 )
-from authsvc.errors import ApiKeyInvalid, CallerNotAllowed
+from authsvc.errors import CallerNotAllowed
 from authsvc.rules.events import ANONYMOUS_CALLER, Actor, ActorKind, calling_as
 
 #: The call metadata that carries an API key (every authsvc client sends it there).
@@ -76,8 +76,8 @@ class CallerKeys(Protocol):
         """The name of the live key ``key``; None when unknown, revoked or malformed."""
         ...
 
-    def rejected(self, caller: str, method: str) -> None:
-        """Audits a call refused for its key; never raises."""
+    def refuse(self, caller: str, method: str) -> NoReturn:
+        """Refuses a call for its key (audited): raises ApiKeyInvalid."""
         ...
 
 
@@ -236,6 +236,5 @@ class CallerInterceptor(PerMethodInterceptor):
             return ()
         name = self._keys.identify(keys[0]) if len(keys) == 1 else None
         if name is None:
-            self._keys.rejected(f"peer {context.peer()}", method)
-            raise ApiKeyInvalid()
+            self._keys.refuse(f"peer {context.peer()}", method)
         return (name,)

@@ -27,7 +27,7 @@ from authsvc.flows.event_feed import EventQuery
 from authsvc.flows.mailed_tokens import Presented
 from authsvc.flows.password_reset import NewPassword, ResetRequest
 from authsvc.flows.second_factor import Code
-from authsvc.flows.sign_in import Credentials, SecondStep
+from authsvc.flows.sign_in import PasswordSignIn, SecondStep
 from authsvc.flows.step_up import Reauthentication
 from authsvc.flows.webhooks import NewWebhook
 from authsvc.rules import events as event_rules
@@ -156,13 +156,13 @@ def change_password(r: pb.ChangePasswordRequest) -> PasswordChange:
     return PasswordChange(token, current, new)
 
 
-def create_session(r: pb.CreateSessionRequest, where: EndUser) -> Credentials:
+def create_session(r: pb.CreateSessionRequest, where: EndUser) -> PasswordSignIn:
     f = _Fields()
     email = f.take("email", values.email, r.email)
     password = f.take("password", values.required, r.password)
     origin = _origin(f, r, where)
     f.done()
-    return Credentials(email, password, origin)
+    return PasswordSignIn(email, password, origin)
 
 
 def start_password_reset(r: pb.StartPasswordResetRequest, where: EndUser) -> ResetRequest:

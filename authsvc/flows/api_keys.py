@@ -6,6 +6,11 @@ name is kept in a small in-process cache for ``cache_ttl``. So a revocation reac
 replica that has the key cached at most ``cache_ttl`` later (a revocation made by this
 process reaches it at once); a key that is not live is never cached, so a new key works
 at once everywhere.
+
+A key that is not live goes through the secret check (``flows.secret_check``), as every
+wrong secret does: audited, refused with ApiKeyInvalid. The check is ``uncounted``: a
+key holds 256 random bits, so nobody guesses one and it needs no throttle. The lookup
+stays in front of it, so a live key costs no more than its digest and a cache hit.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
-from authsvc.flows.changes import NOBODY, Changes
+from authsvc.errors import ApiKeyInvalid
+from authsvc.flows.changes import NO_USER, Changes
+from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import api_keys
 from authsvc.rules.audit import AuditEvent
 from authsvc.storage.models import ApiKey
@@ -81,6 +89,7 @@ class ApiKeys:
     def __init__(self, changes: Changes, cache_ttl: timedelta) -> None:
         self._changes = changes
         self._cache = _NameCache(cache_ttl, changes.clock)
+        self._check = SecretCheck.uncounted(changes, AuditEvent.API_KEY_REJECTED, ApiKeyInvalid)
 
     def create(self, name: str) -> tuple[KeyRecord, str]:
         """Creates a key for the caller identity ``name``; audited.
@@ -91,7 +100,7 @@ class ApiKeys:
         name = api_keys.key_name(name)
         with self._changes.open() as change:
             row, key = api_keys.issue(change.db, name, change.now)
-            change.audit(AuditEvent.API_KEY_CREATED, NOBODY, _detail(row), **_fields(row))
+            change.audit(AuditEvent.API_KEY_CREATED, NO_USER, _detail(row), **_fields(row))
             change.event("api_key.created", api_key_id=str(row.id), name=row.name)
         return KeyRecord.of(row), key
 
@@ -106,7 +115,7 @@ class ApiKeys:
         with self._changes.open() as change:
             revoked = api_keys.revoke(change.db, change.now, name=name, key_id=key_id)
             for row in revoked:
-                change.audit(AuditEvent.API_KEY_REVOKED, NOBODY, _detail(row), **_fields(row))
+                change.audit(AuditEvent.API_KEY_REVOKED, NO_USER, _detail(row), **_fields(row))
                 change.event("api_key.revoked", api_key_id=str(row.id), name=row.name)
         self._cache.forget([row.key_hash for row in revoked])
         return [KeyRecord.of(row) for row in revoked]
@@ -129,18 +138,17 @@ class ApiKeys:
         self._cache.put(digest, row.name)
         return row.name
 
-    def rejected(self, caller: str, method: str) -> None:
-        """Audits (and logs) a call refused for its API key. Never raises."""
+    def refuse(self, caller: str, method: str) -> NoReturn:
+        """Refuses a call for its API key (not live, or several sent) through the secret
+        check: audited (and logged), never counted. Raises ApiKeyInvalid, also when the
+        audit row could not be written (that is logged)."""
         try:
-            self._changes.record(
-                AuditEvent.API_KEY_REJECTED,
-                NOBODY,
-                f"{caller} {method}",
-                caller=caller,
-                method=method,
-            )
+            self._check.refuse(NO_USER, f"{caller} {method}", caller=caller, method=method)
+        except ApiKeyInvalid:
+            raise
         except Exception:  # the call is refused whether or not the event could be written
             log.warning("could not audit a rejected API key", exc_info=True)
+        raise ApiKeyInvalid()
 
     def _touch(self, key_id: uuid.UUID) -> None:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from authsvc.flows.changes import NOBODY, Changes
+from authsvc.flows.changes import NO_USER, Changes
 from authsvc.rules import audit
 from authsvc.rules.audit import AuditEvent
 from authsvc.storage.models import AuditRecord
@@ -34,7 +34,7 @@ class AuditTrail:
         detail = f"{caller or '(no identity)'} {method}"
         try:
             self._changes.record(
-                AuditEvent.CALLER_DENIED, NOBODY, detail, caller=caller, method=method
+                AuditEvent.CALLER_DENIED, NO_USER, detail, caller=caller, method=method
             )
         except Exception:  # a denial stays a denial, even with the database down
             log.warning("could not audit a denied caller", exc_info=True)

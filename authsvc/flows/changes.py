@@ -83,7 +83,9 @@ class Origin:
         return Who(user_id, session_id, self.ip_address, self.user_agent, self.claimed_ip)
 
 
-NOBODY = Who()
+#: The ``Who`` of an event that concerns no user and no end user (an operator's API key
+#: or webhook, a refused caller).
+NO_USER = Who()
 
 
 @dataclass
@@ -118,7 +120,7 @@ class Change:
         """What this change revoked, for the feed."""
         return Revoked(frozenset(self._revoked_sessions), frozenset(self._revoked_users))
 
-    def audit(self, event: AuditEvent, who: Who = NOBODY, detail: str = "", **log: str) -> None:
+    def audit(self, event: AuditEvent, who: Who = NO_USER, detail: str = "", **log: str) -> None:
         """Records ``event`` in this transaction; its log line follows the commit.
 
         ``log`` adds fields to the log line only (ids and labels, never a secret).
@@ -136,7 +138,7 @@ class Change:
         self._events.append((event, who, log))
 
     def event(
-        self, type_name: str, who: Who = NOBODY, actor: Actor | None = None, /, **data: Any
+        self, type_name: str, who: Who = NO_USER, actor: Actor | None = None, /, **data: Any
     ) -> None:
         """Records the account event ``type_name`` about ``who``, committed with this change.
 
@@ -179,7 +181,7 @@ class Change:
         self,
         kind: MailKind,
         to: User | UserView | str,
-        who: Who = NOBODY,
+        who: Who = NO_USER,
         *,
         token: str | None = None,
         expires_at: datetime | None = None,
@@ -224,7 +226,7 @@ class Change:
             letter = Mail(kind, address)
             self._mails.append(PendingMail(letter, secrets.token_urlsafe(32), pretend=True))
 
-    def notify(self, kind: MailKind, user_id: uuid.UUID, who: Who = NOBODY, **data: Any) -> None:
+    def notify(self, kind: MailKind, user_id: uuid.UUID, who: Who = NO_USER, **data: Any) -> None:
         """Queues the security notice ``kind`` to the user ``user_id``, if it is sent
         (the user is read only then)."""
         if self.outbox.sends(kind):
@@ -319,7 +321,7 @@ class Changes:
         with self.database.transaction(writes=False) as db:
             yield db
 
-    def record(self, event: AuditEvent, who: Who = NOBODY, detail: str = "", **log: str) -> None:
+    def record(self, event: AuditEvent, who: Who = NO_USER, detail: str = "", **log: str) -> None:
         """Audits an event that changes nothing else, in its own transaction."""
         with self.open() as change:
             change.audit(event, who, detail, **log)

@@ -1,4 +1,4 @@
-"""Credentials: changing a password, and an administrator setting one."""
+"""Password changes: a user changing their password, and an administrator setting one."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from authsvc.errors import InvalidCredentials
 from authsvc.flows.changes import Changes, Who
-from authsvc.flows.secret_check import SecretCheck
+from authsvc.flows.password_check import Claimant, PasswordCheck
 from authsvc.flows.sign_in import second_factors
 from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
@@ -29,20 +29,20 @@ class PasswordChange:
     new_password: str
 
 
-class Credentials:
+class PasswordChanges:
     """ChangePassword, SetPassword."""
 
     def __init__(
         self,
         changes: Changes,
         hasher: Hasher,
-        check: SecretCheck,
+        passwords: PasswordCheck,
         validator: TokenValidator,
         reauth_max_age: timedelta,
     ) -> None:
         self._changes = changes
         self._hasher = hasher
-        self._check = check
+        self._passwords = passwords
         self._validator = validator
         self._reauth_max_age = reauth_max_age
 
@@ -61,7 +61,8 @@ class Credentials:
         TooManyAttempts: the current password is throttled like a sign-in of the user's
         account, so a stolen session token is no unthrottled password oracle.
         """
-        with self._hasher.preparing():
+
+        def claimant() -> Claimant:
             with self._changes.read() as db:
                 found = self._validator.validate_in(db, request.session_token)
                 user = users.get_user(db, uuid.UUID(found.user.id))
@@ -72,11 +73,12 @@ class Credentials:
                         self._reauth_max_age,
                         second_factor=True,
                     )
-            session_id = uuid.UUID(found.session.id)
-            who = Who(user.id, session_id)
-            attempt = self._check.begin(self._check.keys(user.email), who)
-        current = request.current_password
-        self._check.verify(attempt, who, lambda: self._hasher.verify(user.password_hash, current))
+            return Claimant(user.email, user, Who(user.id, uuid.UUID(found.session.id)))
+
+        proven = self._passwords.prove(claimant, request.current_password)
+        user, who = proven.user, proven.who
+        assert who.session_id is not None  # the claimant names the token's session
+        session_id = who.session_id
         new_hash = self._hasher.hash(request.new_password)
         with self._changes.open() as change:
             self._validator.validate_in(change.db, request.session_token)
@@ -94,7 +96,7 @@ class Credentials:
             # The current session lives on, but its access tokens issued until now do
             # not: the caller refreshes to get one issued after the new password.
             change.revoked_user(user.id)
-            self._check.succeeded(change, attempt)
+            self._passwords.succeeded(change, proven)
             change.audit(AuditEvent.PASSWORD_CHANGED, who)
             change.event("user.password_changed", who, by_user, how="change")
             change.mail(MailKind.PASSWORD_CHANGED, user, who, how="changed")

@@ -70,6 +70,5 @@ class TokenCheck:
 
     def _wrong(self, who: Who) -> NoReturn:
         """Counts a wrong token against its address, audits it, raises."""
-        attempt = self._check.begin(self._check.keys(None, who.ip_address), who)
-        self._check.verify(attempt, who, lambda: False)  # audits, raises TokenInvalid
-        raise AssertionError("unreachable: verify() raised")
+        self._check.begin(self._check.keys(None, who.ip_address), who)  # stays counted
+        self._check.refuse(who)  # audits, raises TokenInvalid

@@ -22,7 +22,7 @@ from authsvc.rules.audit import AuditEvent
 from authsvc.rules.events import Actor
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.mail import MailKind
-from authsvc.rules.user_tokens import NOBODY, Purpose
+from authsvc.rules.user_tokens import NO_SUCH_USER_ID, Purpose
 from authsvc.rules.values import Email
 from authsvc.storage.models import User
 
@@ -82,7 +82,11 @@ class PasswordReset:
         self._starts.begin(self._starts.keys(request.email, who.ip_address), who)
         with self._changes.open() as change:
             issued = user_tokens.issue(
-                change.db, found.id if found else NOBODY, Purpose.RESET, change.now, self._ttl
+                change.db,
+                found.id if found else NO_SUCH_USER_ID,
+                Purpose.RESET,
+                change.now,
+                self._ttl,
             )
             detail = "" if issued.issued else "no token: unknown or disabled account"
             change.audit(AuditEvent.PASSWORD_RESET_STARTED, who, detail)

@@ -8,7 +8,7 @@ from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.accounts import Accounts
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.audit_trail import AuditTrail
-from authsvc.flows.credentials import Credentials
+from authsvc.flows.credentials import PasswordChanges
 from authsvc.flows.email_verification import EmailVerification
 from authsvc.flows.event_feed import EventFeed
 from authsvc.flows.factors import Factors
@@ -31,7 +31,7 @@ class Flows:
     accounts: Accounts
     sign_in: SignIn
     sessions: Sessions
-    credentials: Credentials
+    credentials: PasswordChanges
     audit_trail: AuditTrail
     housekeeping: Housekeeping
     password_reset: PasswordReset

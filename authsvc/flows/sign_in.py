@@ -26,15 +26,14 @@ from authsvc.errors import (
 )
 from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.changes import Change, Changes, Origin, Who
+from authsvc.flows.password_check import Claimant, PasswordCheck, ProvenPassword
 from authsvc.flows.second_factor import Code, SecondFactorCheck
-from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import challenges, sessions, totp, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.challenges import Ceremony, IssuedChallenge
 from authsvc.rules.events import SYSTEM, Actor
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.sessions import IssuedSession, SessionPolicy
-from authsvc.rules.throttling import Attempt
 from authsvc.rules.values import Email
 from authsvc.storage.models import (
     Authentication,
@@ -47,8 +46,8 @@ from authsvc.storage.models import (
 
 
 @dataclass(frozen=True)
-class Credentials:
-    """A checked sign-in request."""
+class PasswordSignIn:
+    """A checked CreateSession request: an email and a password, and where from."""
 
     email: Email
     password: str
@@ -95,7 +94,7 @@ class SignIn:
         self,
         changes: Changes,
         hasher: Hasher,
-        check: SecretCheck,
+        passwords: PasswordCheck,
         policy: SessionPolicy,
         codes: SecondFactorCheck,
         sign_in_policy: SignInPolicy,
@@ -104,12 +103,12 @@ class SignIn:
         self._changes = changes
         self._tokens = tokens
         self._hasher = hasher
-        self._check = check
+        self._passwords = passwords
         self._policy = policy
         self._codes = codes
         self._sign_in = sign_in_policy
 
-    def sign_in(self, credentials: Credentials) -> SignedIn:
+    def sign_in(self, request: PasswordSignIn) -> SignedIn:
         """Opens a session, or a challenge when a second factor is due.
 
         Raises InvalidCredentials or TooManyAttempts; with the right password,
@@ -118,24 +117,21 @@ class SignIn:
         alike. A throttled attempt runs no hash. Only the right password learns that an
         account is disabled or unverified.
         """
-        origin = credentials.origin
-        with self._hasher.preparing():  # a burst prepares a few at a time
-            with self._changes.read() as db:
-                found = users.find_by_email(db, credentials.email)
-            who = origin.who(found.id if found else None)
-            keys = self._check.keys(credentials.email, origin.ip_address)
-            attempt = self._check.begin(keys, who)
-        stored = found.password_hash if found else None
-        # With no user, a dummy hash is checked, so an unknown email costs the same.
-        self._check.verify(attempt, who, lambda: self._hasher.verify(stored, credentials.password))
-        assert found is not None  # verify() fails without a stored hash
-        self._refuse_if_not_allowed(found, attempt, who)
-        rehash = None
-        if self._hasher.needs_rehash(found.password_hash):
-            rehash = self._hasher.hash(credentials.password)
-        return self._open(found, rehash, attempt, who)
 
-    def _refuse_if_not_allowed(self, user: User, attempt: Attempt, who: Who) -> None:
+        def claimant() -> Claimant:
+            with self._changes.read() as db:
+                found = users.find_by_email(db, request.email)
+            return Claimant(request.email, found, request.origin.who(found.id if found else None))
+
+        proven = self._passwords.prove(claimant, request.password)
+        self._refuse_if_not_allowed(proven)
+        rehash = None
+        if self._hasher.needs_rehash(proven.user.password_hash):
+            rehash = self._hasher.hash(request.password)
+        return self._open(proven, rehash)
+
+    def _refuse_if_not_allowed(self, proven: ProvenPassword) -> None:
+        user = proven.user
         if user.is_disabled:
             refusal: UserDisabled | EmailNotVerified = UserDisabled()
         elif self._sign_in.require_verified_email and user.email_verified_at is None:
@@ -144,11 +140,12 @@ class SignIn:
             return
         # The password was right: it is no failure to count, but the refusal is audited.
         with self._changes.open() as change:
-            self._check.succeeded(change, attempt)
-            change.audit(AuditEvent.SIGN_IN_FAILED, who, refusal.reason.value.lower())
+            self._passwords.succeeded(change, proven)
+            change.audit(AuditEvent.SIGN_IN_FAILED, proven.who, refusal.reason.value.lower())
         raise refusal
 
-    def _open(self, user: User, rehash: str | None, attempt: Attempt, who: Who) -> SignedIn:
+    def _open(self, proven: ProvenPassword, rehash: str | None) -> SignedIn:
+        user, who = proven.user, proven.who
         try:
             with self._changes.open() as change:
                 # Waits for a concurrent DisableUser, so no session outlives it.
@@ -157,7 +154,7 @@ class SignIn:
                     users.rehash_password(
                         change.db, user.id, user.password_hash, rehash, change.now
                     )
-                self._check.succeeded(change, attempt)
+                self._passwords.succeeded(change, proven)
                 factors = second_factors(change.db, user.id)
                 if factors:
                     challenge = self._challenge(change, user, who)

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from authsvc.errors import ClonedAuthenticator, CodeInvalid
 from authsvc.flows.changes import Change, Changes, Who
 from authsvc.flows.passkeys import Passkeys
+from authsvc.flows.password_check import Claimant, PasswordCheck
 from authsvc.flows.second_factor import Code, SecondFactorCheck
-from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import sessions, users
 from authsvc.rules.audit import AuditEvent
-from authsvc.rules.hashing import Hasher
 from authsvc.rules.validation import TokenValidator
 from authsvc.storage.models import AuthMethod, Session
 
@@ -44,16 +43,14 @@ class StepUp:
         self,
         changes: Changes,
         validator: TokenValidator,
-        hasher: Hasher,
-        password_check: SecretCheck,
+        passwords: PasswordCheck,
         codes: SecondFactorCheck,
         passkeys: Passkeys,
     ) -> None:
         self._passkeys = passkeys
         self._changes = changes
         self._validator = validator
-        self._hasher = hasher
-        self._password_check = password_check
+        self._passwords = passwords
         self._codes = codes
 
     def reauthenticate(self, request: Reauthentication) -> Session:
@@ -75,12 +72,9 @@ class StepUp:
             return self._with_code(who, code)
         if request.passkey_assertion:
             return self._with_passkey(request, who)
-        check = self._password_check
-        attempt = check.begin(check.keys(user.email), who)
-        stored, given = user.password_hash, request.password
-        check.verify(attempt, who, lambda: self._hasher.verify(stored, given))
+        proven = self._passwords.prove(lambda: Claimant(user.email, user, who), request.password)
         with self._changes.open() as change:
-            check.succeeded(change, attempt)
+            self._passwords.succeeded(change, proven)
             return self._record(change, who, AuthMethod.PASSWORD)
 
     def _with_code(self, who: Who, code: Code) -> Session:

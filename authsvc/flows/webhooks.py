@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from authsvc.errors import InvalidArgument
-from authsvc.flows.changes import NOBODY, Changes
+from authsvc.flows.changes import NO_USER, Changes
 from authsvc.rules import webhook_deliveries, webhook_urls, webhooks
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.secrets_at_rest import SecretKeys
@@ -115,10 +115,10 @@ class Webhooks:
             raise InvalidArgument.of("url", str(exc)) from None
         with self._changes.open() as change:
             row, secret = webhooks.create(change.db, new.url, new.types, self._keys, change.now)
-            change.audit(AuditEvent.WEBHOOK_CREATED, NOBODY, _detail(row), webhook_id=str(row.id))
+            change.audit(AuditEvent.WEBHOOK_CREATED, NO_USER, _detail(row), webhook_id=str(row.id))
             change.event(
                 "webhook.created",
-                NOBODY,
+                NO_USER,
                 webhook_id=str(row.id),
                 url=row.url,
                 types=list(new.types),
@@ -134,8 +134,8 @@ class Webhooks:
         """Deletes an endpoint, dropping its deliveries. Raises WebhookNotFound."""
         with self._changes.open() as change:
             row = webhooks.remove(change.db, webhook_id)
-            change.audit(AuditEvent.WEBHOOK_DELETED, NOBODY, _detail(row), webhook_id=str(row.id))
-            change.event("webhook.deleted", NOBODY, webhook_id=str(row.id), url=row.url)
+            change.audit(AuditEvent.WEBHOOK_DELETED, NO_USER, _detail(row), webhook_id=str(row.id))
+            change.event("webhook.deleted", NO_USER, webhook_id=str(row.id), url=row.url)
         return WebhookView.of(row)
 
     def deliveries(self, webhook_id: uuid.UUID, size: int, before: int | None) -> DeliveryPage:

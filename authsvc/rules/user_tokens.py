@@ -21,7 +21,7 @@ from authsvc.rules.tokens import TokenKind, is_well_formed, new_token, token_has
 from authsvc.storage.models import User, UserToken, UTCDateTime
 
 #: Stands for "no such user": issuing for it runs the same statements and inserts nothing.
-NOBODY = uuid.UUID(int=0)
+NO_SUCH_USER_ID = uuid.UUID(int=0)
 
 
 class Purpose(enum.Enum):
@@ -51,7 +51,7 @@ def issue(
     """Ends the user's earlier ``purpose`` tokens and stores a new one.
 
     Runs the same statements whether or not ``user_id`` names an active user (pass
-    ``NOBODY`` for an unknown account): the insert selects the user and inserts
+    ``NO_SUCH_USER_ID`` for an unknown account): the insert selects the user and inserts
     nothing for a missing or disabled one, so ``issued`` is False and nothing is kept.
     """
     token, expires_at = new_token(purpose.token_kind), now + ttl

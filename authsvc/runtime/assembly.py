@@ -35,7 +35,7 @@ from authsvc.flows.accounts import Accounts
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.changes import Changes
-from authsvc.flows.credentials import Credentials
+from authsvc.flows.credentials import PasswordChanges
 from authsvc.flows.email_verification import EmailVerification
 from authsvc.flows.event_feed import EventFeed, StreamSlots
 from authsvc.flows.factors import FactorPolicy, Factors
@@ -45,6 +45,7 @@ from authsvc.flows.mail_delivery import MailDelivery, MailDeliveryPolicy
 from authsvc.flows.mail_outbox import MailPolicy, Outbox
 from authsvc.flows.mailed_tokens import TokenCheck
 from authsvc.flows.passkeys import Passkeys
+from authsvc.flows.password_check import PasswordCheck
 from authsvc.flows.password_reset import PasswordReset
 from authsvc.flows.revocation_watch import RevocationWatch
 from authsvc.flows.second_factor import SecondFactorCheck
@@ -325,10 +326,10 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         accounts=Accounts(changes, infra.hasher, _sign_ups(settings, changes), verification),
         sign_in=signing_in,
         sessions=Sessions(changes, infra.validator, session_policy(settings), tokens),
-        credentials=Credentials(
+        credentials=PasswordChanges(
             changes,
             infra.hasher,
-            _password_check(settings, changes, AuditEvent.PASSWORD_CHANGE_FAILED),
+            _password_check(settings, infra, changes, AuditEvent.PASSWORD_CHANGE_FAILED),
             infra.validator,
             settings.reauth_max_age,
         ),
@@ -342,8 +343,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         step_up=StepUp(
             changes,
             infra.validator,
-            infra.hasher,
-            _password_check(settings, changes, AuditEvent.REAUTHENTICATION_FAILED),
+            _password_check(settings, infra, changes, AuditEvent.REAUTHENTICATION_FAILED),
             codes,
             passkeys,
         ),
@@ -401,9 +401,12 @@ _THROTTLED_AFTER = {
 }
 
 
-def _password_check(settings: Settings, changes: Changes, failed: AuditEvent) -> SecretCheck:
+def _password_check(
+    settings: Settings, infra: Infrastructure, changes: Changes, failed: AuditEvent
+) -> PasswordCheck:
     events = CheckEvents(failed, _THROTTLED_AFTER[failed])
-    return SecretCheck(changes, sign_in_throttle(settings), events, InvalidCredentials)
+    check = SecretCheck(changes, sign_in_throttle(settings), events, InvalidCredentials)
+    return PasswordCheck(infra.hasher, check)
 
 
 def _sign_ups(settings: Settings, changes: Changes) -> SecretCheck:
@@ -422,8 +425,8 @@ def _sign_in(
     policy = SignInPolicy(
         settings.challenge_ttl, settings.require_mfa, settings.require_verified_email
     )
-    check = _password_check(settings, changes, AuditEvent.SIGN_IN_FAILED)
-    return SignIn(changes, infra.hasher, check, session_policy(settings), codes, policy, tokens)
+    passwords = _password_check(settings, infra, changes, AuditEvent.SIGN_IN_FAILED)
+    return SignIn(changes, infra.hasher, passwords, session_policy(settings), codes, policy, tokens)
 
 
 def _password_reset(settings: Settings, infra: Infrastructure, changes: Changes) -> PasswordReset:

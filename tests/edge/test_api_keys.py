@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from authsvc.edge.caller_policy import load_policy
 from authsvc.flows.api_keys import ApiKeys
@@ -22,7 +22,8 @@ from authsvc.rules.tokens import TokenKind, new_token
 from authsvc.runtime.assembly import AuthServer
 from authsvc.runtime.settings import Settings
 from authsvc.storage.engine import Database
-from authsvc.storage.models import ApiKey, AuditRecord
+from authsvc.storage.errors import StorageUnavailable
+from authsvc.storage.models import ApiKey, AuditRecord, ThrottleCounter
 from authsvc.storage.validation_cache import ValidationCache
 from authsvc_client import AuthClient, AuthClientError
 from authsvc_client.v1 import auth_service_pb2 as pb
@@ -160,6 +161,31 @@ def test_a_key_that_is_not_live_is_refused_and_audited(
     [detail] = audited(database, "API_KEY_REJECTED")
     assert detail.startswith("peer ipv4:127.0.0.1:") and detail.endswith(f"{AUTH}ListUsers")
     assert key not in detail
+
+
+def test_wrong_keys_are_refused_and_audited_every_time_but_never_throttled(
+    server: AuthServer, call_with: Callable[[str | None], Any], database: Database
+) -> None:
+    stranger = call_with(new_token(TokenKind.API_KEY))
+    for _ in range(12):
+        assert_key_invalid(stranger.ListUsers, pb.ListUsersRequest())
+    assert len(audited(database, "API_KEY_REJECTED")) == 12
+    with database.transaction(writes=False) as db:
+        assert db.scalar(select(func.count()).select_from(ThrottleCounter)) == 0
+
+
+def test_a_wrong_key_is_refused_even_when_its_audit_row_cannot_be_written(
+    server: AuthServer,
+    call_with: Callable[[str | None], Any],
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def unwritable(*args: object, **kwargs: object) -> None:
+        raise StorageUnavailable("the audit row could not be written")
+
+    monkeypatch.setattr(Changes, "record", unwritable)
+    assert_key_invalid(call_with(new_token(TokenKind.API_KEY)).ListUsers, pb.ListUsersRequest())
+    assert audited(database, "API_KEY_REJECTED") == []
 
 
 def test_a_bad_key_is_refused_on_ordinary_rpcs_too(

@@ -22,6 +22,7 @@ from authsvc.runtime.assembly import sign_in_throttle
 from authsvc.runtime.settings import ConfigError, load_settings
 from authsvc.storage.models import ThrottleCounter, ThrottleFailure
 from authsvc_client.v1 import auth_service_pb2 as pb
+from tests.flows.lifecycle_helpers import events
 from tests.helpers import PASSWORD, fails, failure, sign_in, sign_up
 
 WRONG = "not the password"
@@ -310,6 +311,28 @@ def test_change_password_is_throttled_with_the_account(stub, clock):
     change_password(stub, token, PASSWORD)
     fail_times(stub, 4)  # the success reset the count
     assert attempt(stub, password="a brand new passphrase") == ("OK", None)
+
+
+def test_a_password_step_up_is_throttled_with_the_account(stub, clock, database):
+    sign_up(stub)
+    token = sign_in(stub).session_token
+    wrong = pb.ReauthenticateSessionRequest(session_token=token, password=WRONG)
+    for _ in range(5):
+        assert fails(stub.ReauthenticateSession, wrong).reason == "INVALID_CREDENTIALS"
+    right = pb.ReauthenticateSessionRequest(session_token=token, password=PASSWORD)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ReauthenticateSession(right, timeout=10)
+    assert failure(caught.value).reason == "TOO_MANY_ATTEMPTS"
+    assert retry_delay(caught.value) == timedelta(seconds=1)
+    assert attempt(stub, password=PASSWORD) == throttled(1)  # one password, guessed two ways
+    assert (
+        events(database, "REAUTHENTICATION_FAILED"),
+        events(database, "REAUTHENTICATION_THROTTLED"),
+    ) == (5, 1)
+    clock.advance(timedelta(seconds=1))
+    stub.ReauthenticateSession(right, timeout=10)
+    fail_times(stub, 4)  # the success reset the count
+    assert attempt(stub, password=PASSWORD) == ("OK", None)
 
 
 def test_throttling_state_holds_no_email_or_address(stub, database):

@@ -12,12 +12,12 @@ from authsvc.flows.secret_check import SecretCheck
 from authsvc.flows.sign_in import second_factors
 from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.authentication import AuthMethod
 from authsvc.rules.events import Actor
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.mail import MailKind
 from authsvc.rules.user_tokens import Purpose
 from authsvc.rules.validation import TokenValidator
-from authsvc.storage.models import AuthMethod
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Credentials:
                         self._reauth_max_age,
                         second_factor=True,
                     )
-            session_id = uuid.UUID(found.session.id)
+            session_id = found.session.id
             who = Who(user.id, session_id)
             attempt = self._check.begin(self._check.keys(user.email), who)
         current = request.current_password

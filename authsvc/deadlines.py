@@ -61,17 +61,20 @@ def remaining() -> float | None:
     return max(left, 0.0)
 
 
-def wait_limit(timeout: float | None) -> tuple[float | None, bool]:
+def wait_limit(
+    timeout: float | None, expired: Callable[[], Exception] = DeadlineExceeded
+) -> tuple[float | None, bool]:
     """How long a wait of at most ``timeout`` seconds (None: unbounded) may last.
 
     Returns the limit and whether the call's deadline (not ``timeout``) sets it.
-    Raises DeadlineExceeded when the deadline has already passed.
+    Raises ``expired()`` (DeadlineExceeded unless the waiter, say storage, which knows
+    no API errors, names its own) when the deadline has already passed.
     """
     left = remaining()
     if left is None or (timeout is not None and timeout <= left):
         return timeout, False
     if left <= 0:
-        raise DeadlineExceeded()
+        raise expired()
     return left, True
 
 

@@ -49,11 +49,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.changes import Changes
 from authsvc.rules.access_tokens import Subject
+from authsvc.rules.authentication import AuthMethod, proven
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.runtime.assembly import token_policy
 from authsvc.runtime.settings import Settings, normalize_database_url
 from authsvc.storage.engine import Database, make_engine
-from authsvc.storage.models import Authentication, AuthMethod
 from authsvc.storage.validation_cache import ValidationCache
 from authsvc_client import TokenRevoked, VerificationError, Verifier
 from authsvc_client.v1 import auth_service_pb2 as pb
@@ -206,7 +206,7 @@ def measure_signing(url: str, secret: str, n: int = 20_000) -> tuple[float, floa
         changes = Changes(database, ValidationCache(0), lambda: datetime.now(UTC))
         tokens = AccessTokens(changes, settings.secret_key, token_policy(settings))
         now = datetime.now(UTC)
-        methods = (Authentication(AuthMethod.PASSWORD, now),)
+        methods = (proven(AuthMethod.PASSWORD, now),)
         subject = Subject(uuid.uuid4(), uuid.uuid4(), now + timedelta(hours=1), methods)
         assert tokens.issue(subject, now) is not None  # loads the keyring once
         times = _cpu_us(lambda: tokens.issue(subject, datetime.now(UTC)), n)

@@ -32,9 +32,9 @@ from authsvc.flows.step_up import Reauthentication
 from authsvc.flows.webhooks import NewWebhook
 from authsvc.rules import events as event_rules
 from authsvc.rules import imported_hashes, passwords, values, webhook_urls, webhooks
+from authsvc.rules.authentication import AuthMethod
 from authsvc.rules.users import IMPORT_BATCH_MAX, ImportedUser, Profile, ProfileChanges
 from authsvc.rules.values import Email, Rejected
-from authsvc.storage.models import AuthMethod
 from authsvc.storage.paging import PageRequest
 from authsvc_client.v1 import auth_service_pb2 as pb
 

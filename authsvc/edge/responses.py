@@ -27,16 +27,15 @@ from authsvc.flows.password_reset import StartedReset
 from authsvc.flows.sign_in import SignedIn
 from authsvc.flows.webhooks import DeliveryPage, DeliveryView, WebhookView
 from authsvc.rules import cursors
+from authsvc.rules.authentication import assurance_level
 from authsvc.rules.challenges import IssuedChallenge
-from authsvc.rules.events import HEARTBEAT, event_data
+from authsvc.rules.events import HEARTBEAT
 from authsvc.rules.sessions import IssuedSession
-from authsvc.storage.models import AuditRecord, EventRow, assurance_level
-from authsvc.storage.models import Passkey as PasskeyRow
-from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User as UserRow
 from authsvc.storage.paging import Page
 from authsvc.storage.read_model import SessionView, UserView, Validated
 from authsvc.storage.revocation_feed import Entry
+from authsvc.storage.views import AuditEventView, EventView, PasskeyView
 from authsvc_client.v1 import auth_service_pb2 as pb
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -69,7 +68,7 @@ def user(u: UserRow | UserView) -> pb.User:
     )
 
 
-def session(s: SessionRow | SessionView) -> pb.Session:
+def session(s: SessionView) -> pb.Session:
     """The public view of a session: never a token or its hash."""
     return pb.Session(
         id=str(s.id),
@@ -81,7 +80,7 @@ def session(s: SessionRow | SessionView) -> pb.Session:
         ip_address=s.ip_address,
         authentication_methods=[
             pb.AuthenticationMethod(
-                method=f"AUTHENTICATION_METHOD_TYPE_{a.method.value}",
+                method=f"AUTHENTICATION_METHOD_TYPE_{a.method}",
                 time=timestamp(a.time),
             )
             for a in s.authentication_methods
@@ -154,7 +153,7 @@ def challenge(issued: IssuedChallenge, factors: list[str]) -> pb.SignInChallenge
     return pb.SignInChallenge(
         challenge_token=issued.token,
         factors=factors,
-        expire_time=timestamp(issued.challenge.expires_at),
+        expire_time=timestamp(issued.expires_at),
     )
 
 
@@ -206,19 +205,21 @@ def users(page: Page[UserRow]) -> pb.ListUsersResponse:
     return pb.ListUsersResponse(users=[user(u) for u in page.items], next_page_token=token)
 
 
-def sessions(user_id: uuid.UUID, page: Page[SessionRow]) -> pb.ListSessionsResponse:
+def sessions(user_id: uuid.UUID, page: Page[SessionView]) -> pb.ListSessionsResponse:
     token = paging.encode(page.next, paging.sessions_scope(user_id))
     return pb.ListSessionsResponse(sessions=[session(s) for s in page.items], next_page_token=token)
 
 
-def audit_events(user_id: uuid.UUID | None, page: Page[AuditRecord]) -> pb.ListAuditEventsResponse:
+def audit_events(
+    user_id: uuid.UUID | None, page: Page[AuditEventView]
+) -> pb.ListAuditEventsResponse:
     token = paging.encode(page.next, paging.audit_scope(user_id))
     return pb.ListAuditEventsResponse(
         audit_events=[audit_event(e) for e in page.items], next_page_token=token
     )
 
 
-def audit_event(e: AuditRecord) -> pb.AuditEvent:
+def audit_event(e: AuditEventView) -> pb.AuditEvent:
     """The public view of an audit event (which never holds a secret)."""
     return pb.AuditEvent(
         id=str(e.id),
@@ -261,7 +262,7 @@ def import_error(at: str, error: AuthError) -> pb.ImportUserError:
     )
 
 
-def passkey(p: PasskeyRow) -> pb.Passkey:
+def passkey(p: PasskeyView) -> pb.Passkey:
     """The public view of a passkey: never its key or credential id."""
     return pb.Passkey(
         id=str(p.id),
@@ -283,14 +284,14 @@ def passkey_signed_in(done: SignedIn) -> pb.FinishPasskeySignInResponse:
     )
 
 
-def event(item: EventRow | Heartbeat) -> pb.Event:
+def event(item: EventView | Heartbeat) -> pb.Event:
     """An account event as the API shows it, or a heartbeat (only a cursor and a time)."""
     if isinstance(item, Heartbeat):
         return pb.Event(
             cursor=cursors.EVENTS.encode(item.position), type=HEARTBEAT, time=timestamp(item.time)
         )
     data = Struct()
-    data.update(event_data(item))
+    data.update(item.data)
     return pb.Event(
         id=str(item.id),
         cursor=cursors.EVENTS.encode(item.position),

@@ -1,8 +1,9 @@
 """The one mapping of exceptions to gRPC statuses.
 
-An AuthError carries its own code, reason and details. Storage errors (a lost
-database) become UNAVAILABLE with reason DATABASE_UNAVAILABLE; anything else becomes
-INTERNAL with a generic message, its traceback logged, never sent.
+An AuthError carries its own code, reason and details. Storage errors become theirs: a
+lost database UNAVAILABLE with reason DATABASE_UNAVAILABLE, a connection wait that
+outlived the call's deadline DEADLINE_EXCEEDED; anything else becomes INTERNAL with a
+generic message, its traceback logged, never sent.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from google.protobuf import any_pb2
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
-from authsvc.errors import AuthError, DatabaseUnavailable, Internal
+from authsvc.errors import AuthError, DatabaseUnavailable, DeadlineExceeded, Internal
 from authsvc.storage.engine import is_connection_error
-from authsvc.storage.errors import StorageUnavailable
+from authsvc.storage.errors import ConnectionWaitExpired, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ def as_auth_error(exc: BaseException, method: str) -> AuthError:
     """The AuthError a caller sees for any exception raised by a handler."""
     if isinstance(exc, AuthError):
         return exc
+    if isinstance(exc, ConnectionWaitExpired):
+        return DeadlineExceeded()
     if isinstance(exc, StorageUnavailable) or is_connection_error(exc):
         log.warning("%s: database unavailable: %s", method, exc)
         return DatabaseUnavailable()

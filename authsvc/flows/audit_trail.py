@@ -8,8 +8,8 @@ import uuid
 from authsvc.flows.changes import NO_USER, Changes
 from authsvc.rules import audit
 from authsvc.rules.audit import AuditEvent
-from authsvc.storage.models import AuditRecord
 from authsvc.storage.paging import Page, PageRequest
+from authsvc.storage.views import AuditEventView
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +20,10 @@ class AuditTrail:
     def __init__(self, changes: Changes) -> None:
         self._changes = changes
 
-    def list_events(self, user_id: uuid.UUID | None, request: PageRequest) -> Page[AuditRecord]:
+    def list_events(self, user_id: uuid.UUID | None, request: PageRequest) -> Page[AuditEventView]:
         """One page of audit events, newest first, optionally of one user."""
         with self._changes.read() as db:
-            return audit.list_events(db, request, user_id)
+            return audit.list_events(db, request, user_id).map(AuditEventView.of)
 
     def caller_denied(self, identities: tuple[str, ...], method: str) -> None:
         """Audits (and logs) a call the caller policy refused.

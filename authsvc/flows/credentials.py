@@ -12,12 +12,12 @@ from authsvc.flows.password_check import Claimant, PasswordCheck
 from authsvc.flows.sign_in import second_factors
 from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.authentication import AuthMethod
 from authsvc.rules.events import Actor
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.mail import MailKind
 from authsvc.rules.user_tokens import Purpose
 from authsvc.rules.validation import TokenValidator
-from authsvc.storage.models import AuthMethod
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class PasswordChanges:
                         self._reauth_max_age,
                         second_factor=True,
                     )
-            return Claimant(user.email, user, Who(user.id, uuid.UUID(found.session.id)))
+            return Claimant(user.email, user, Who(user.id, found.session.id))
 
         proven = self._passwords.prove(claimant, request.current_password)
         user, who = proven.user, proven.who

@@ -27,7 +27,7 @@ from authsvc.flows.changes import Changes
 from authsvc.flows.heartbeats import Heartbeat
 from authsvc.storage import events
 from authsvc.storage.event_wakeups import Wakeups
-from authsvc.storage.models import EventRow
+from authsvc.storage.views import EventView
 
 #: Events read per query while catching up.
 BATCH = 500
@@ -47,7 +47,7 @@ class EventQuery:
 class EventPage:
     """One page of ListEvents, and where the next one starts."""
 
-    events: list[EventRow]
+    events: list[EventView]
     next_position: int | None  # None: the request's own cursor ("" stays "")
 
 
@@ -88,14 +88,15 @@ class EventFeed:
         """Up to ``page_size`` events after the cursor. Raises CursorExpired."""
         with self._changes.read() as db:
             after = self._start(db, query.after)
-            rows = events.events_after(db, after, query.page_size, query.types)
+            found = events.events_after(db, after, query.page_size, query.types)
+            rows = [EventView.of(row) for row in found]
         if rows:
             return EventPage(rows, rows[-1].position)
         return EventPage([], None if query.after is not None else after)
 
     def watch(
         self, query: EventQuery, active: Callable[[], bool]
-    ) -> Iterator[EventRow | Heartbeat]:
+    ) -> Iterator[EventView | Heartbeat]:
         """Events after the cursor, then new ones as they commit, with heartbeats; until
         ``active()`` turns false. Raises CursorExpired or TooManyStreams (at the start)."""
         with self._slots.slot():
@@ -105,7 +106,7 @@ class EventFeed:
 
     def _follow(
         self, position: int, types: frozenset[str], active: Callable[[], bool]
-    ) -> Iterator[EventRow | Heartbeat]:
+    ) -> Iterator[EventView | Heartbeat]:
         beat_at = time.monotonic() + self._heartbeat
         while active():
             seen = self._wakeups.generation  # before reading: a commit after it wakes us
@@ -122,10 +123,11 @@ class EventFeed:
             else:
                 self._wakeups.wait(seen, beat_at - now)
 
-    def _read(self, position: int, types: frozenset[str]) -> tuple[list[EventRow], int]:
+    def _read(self, position: int, types: frozenset[str]) -> tuple[list[EventView], int]:
         """The next events after ``position`` and the position read up to."""
         with self._changes.read() as db:
-            return events.read_after(db, position, BATCH, types)
+            rows, read_up_to = events.read_after(db, position, BATCH, types)
+            return [EventView.of(row) for row in rows], read_up_to
 
     def _start(self, db: DbSession, after: int | None) -> int:
         if after is None:

@@ -18,11 +18,11 @@ from authsvc.flows.second_factor import Code, SecondFactorCheck
 from authsvc.flows.sign_in import second_factors
 from authsvc.rules import recovery_codes, sessions, totp
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.authentication import AuthMethod
 from authsvc.rules.events import Actor
 from authsvc.rules.mail import MailKind
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.validation import TokenValidator
-from authsvc.storage.models import AuthMethod
 from authsvc.storage.read_model import Validated
 
 
@@ -143,4 +143,4 @@ class Factors:
 
 def _who(found: Validated) -> tuple[uuid.UUID, Who]:
     user_id = uuid.UUID(found.user.id)
-    return user_id, Who(user_id, uuid.UUID(found.session.id))
+    return user_id, Who(user_id, found.session.id)

@@ -38,6 +38,7 @@ from authsvc.flows.sign_in import (
 )
 from authsvc.rules import challenges, passkeys, users
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.authentication import AuthMethod, proven
 from authsvc.rules.challenges import Ceremony, SealedChallenge
 from authsvc.rules.events import Actor
 from authsvc.rules.mail import MailKind
@@ -45,8 +46,9 @@ from authsvc.rules.passkeys import RelyingParty
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.values import Email
 from authsvc.setting_names import AUTHSVC_SECRET_KEY
-from authsvc.storage.models import Authentication, AuthMethod, Challenge, Passkey
+from authsvc.storage.models import Challenge, Passkey
 from authsvc.storage.read_model import Validated
+from authsvc.storage.views import PasskeyView
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,9 @@ class Passkeys:
         options = passkeys.registration_options(rp, user_id, found.user.email, challenge, existing)
         return Started(issued, options)
 
-    def finish_registration(self, challenge_token: str, credential_json: str, name: str) -> Passkey:
+    def finish_registration(
+        self, challenge_token: str, credential_json: str, name: str
+    ) -> PasskeyView:
         """Verifies and stores a new passkey. Raises ChallengeInvalid or PasskeyInvalid."""
         rp = self._rp.require()
         found = self._find(challenge_token, Ceremony.PASSKEY_REGISTRATION)
@@ -122,13 +126,13 @@ class Passkeys:
                 change.notify(MailKind.PASSKEY_ADDED, found.user_id, who, passkey_name=stored.name)
         except IntegrityError:
             raise PasskeyInvalid("this passkey is already registered") from None
-        return stored
+        return PasskeyView.of(stored)
 
-    def list(self, session_token: str) -> list[Passkey]:
+    def list(self, session_token: str) -> list[PasskeyView]:
         """The passkeys of the token's user. Raises TokenInvalid or TokenExpired."""
         with self._changes.read() as db:
             found = self._factors.validator.validate_in(db, session_token)
-            return passkeys.of_user(db, uuid.UUID(found.user.id))
+            return [PasskeyView.of(p) for p in passkeys.of_user(db, uuid.UUID(found.user.id))]
 
     def remove(self, session_token: str, passkey_id: uuid.UUID) -> None:
         """Removes one passkey. Raises PasskeyNotFound or ReauthenticationRequired."""
@@ -172,7 +176,7 @@ class Passkeys:
             except UserNotFound:
                 raise PasskeyInvalid() from None  # deleted meanwhile, with its passkeys
             if self.use(change, asserted, who):
-                methods = (Authentication(AuthMethod.PASSKEY, change.now),)
+                methods = (proven(AuthMethod.PASSKEY, change.now),)
                 event = AuditEvent.PASSKEY_SIGN_IN_SUCCEEDED
                 issued = self._sign_in.open_session(change, user, who, methods, event)
                 return SignedIn(user, issued)
@@ -256,4 +260,4 @@ class Passkeys:
 
 
 def _who(found: Validated) -> Who:
-    return Who(uuid.UUID(found.user.id), uuid.UUID(found.session.id))
+    return Who(uuid.UUID(found.user.id), found.session.id)

@@ -19,9 +19,10 @@ from authsvc.flows.changes import Change, Changes, Who
 from authsvc.flows.secret_check import SecretCheck
 from authsvc.rules import recovery_codes, totp
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.authentication import AuthMethod
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.throttling import Attempt
-from authsvc.storage.models import AuthMethod, TotpFactor
+from authsvc.storage.models import TotpFactor
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,8 @@ from authsvc.rules.audit import AuditEvent
 from authsvc.rules.events import SYSTEM, Actor
 from authsvc.rules.sessions import IssuedSession, Reused, SessionPolicy
 from authsvc.rules.validation import TokenValidator
-from authsvc.storage.models import Session
 from authsvc.storage.paging import Page, PageRequest
-from authsvc.storage.read_model import Validated
+from authsvc.storage.read_model import SessionView, Validated
 
 
 class Sessions:
@@ -79,7 +78,8 @@ class Sessions:
         return outcome
 
     def _access_token(self, change: Change, issued: IssuedSession) -> AccessToken | None:
-        email = issued.session.user.email if self._tokens.policy.with_email else ""
+        with_email = self._tokens.policy.with_email
+        email = users.get_user(change.db, issued.session.user_id).email if with_email else ""
         return self._tokens.issue(sessions.subject(issued.session, email), change.now)
 
     def sign_out(self, session_token: str) -> None:
@@ -109,7 +109,7 @@ class Sessions:
             change.audit(AuditEvent.USER_SESSIONS_REVOKED, Who(user_id), f"{len(ended)} ended")
         return len(ended)
 
-    def list_sessions(self, user_id: uuid.UUID, request: PageRequest) -> Page[Session]:
+    def list_sessions(self, user_id: uuid.UUID, request: PageRequest) -> Page[SessionView]:
         """One page of a user's live sessions. Raises UserNotFound."""
         with self._changes.read() as db:
             users.get_user(db, user_id)

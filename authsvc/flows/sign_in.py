@@ -30,19 +30,13 @@ from authsvc.flows.password_check import Claimant, PasswordCheck, ProvenPassword
 from authsvc.flows.second_factor import Code, SecondFactorCheck
 from authsvc.rules import challenges, sessions, totp, users
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.authentication import AuthMethod, assurance_level, method_names, proven
 from authsvc.rules.challenges import Ceremony, IssuedChallenge
 from authsvc.rules.events import SYSTEM, Actor
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.sessions import IssuedSession, SessionPolicy
 from authsvc.rules.values import Email
-from authsvc.storage.models import (
-    Authentication,
-    AuthMethod,
-    Challenge,
-    Passkey,
-    User,
-    assurance_level,
-)
+from authsvc.storage.models import Authentication, Challenge, Passkey, User
 
 
 @dataclass(frozen=True)
@@ -204,14 +198,14 @@ class SignIn:
         issued = replace(issued, access=access)
         opened = replace(who, user_id=user.id, session_id=issued.session.id)
         event = event if methods else AuditEvent.SIGN_IN_SUCCEEDED
-        change.audit(event, opened, ",".join(a.method.value for a in methods))
-        proven = issued.session.authentication_methods
+        change.audit(event, opened, ",".join(method_names(methods)))
+        recorded = issued.session.authentication_methods
         change.event(
             "session.created",
             opened,
             Actor.user(user.id),
-            methods=[a.method.value for a in proven],
-            assurance_level=assurance_level(proven),
+            methods=method_names(recorded),
+            assurance_level=assurance_level(recorded),
             ip_address=who.ip_address,
             user_agent=who.user_agent,
         )
@@ -269,8 +263,8 @@ def completed_methods(
     """A completed sign-in's record: the password (when it was checked), then ``second``."""
     password_time = found.authenticated_at or found.created_at
     return (
-        Authentication(AuthMethod.PASSWORD, password_time),
-        Authentication(second, change.now),
+        proven(AuthMethod.PASSWORD, password_time),
+        proven(second, change.now),
     )
 
 

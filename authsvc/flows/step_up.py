@@ -18,8 +18,9 @@ from authsvc.flows.password_check import Claimant, PasswordCheck
 from authsvc.flows.second_factor import Code, SecondFactorCheck
 from authsvc.rules import sessions, users
 from authsvc.rules.audit import AuditEvent
+from authsvc.rules.authentication import AuthMethod
 from authsvc.rules.validation import TokenValidator
-from authsvc.storage.models import AuthMethod, Session
+from authsvc.storage.read_model import SessionView
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class StepUp:
         self._passwords = passwords
         self._codes = codes
 
-    def reauthenticate(self, request: Reauthentication) -> Session:
+    def reauthenticate(self, request: Reauthentication) -> SessionView:
         """Records the proof on the session and returns it.
 
         Raises TokenInvalid, TokenExpired, InvalidCredentials (wrong password),
@@ -64,7 +65,7 @@ class StepUp:
         with self._changes.read() as db:
             found = self._validator.validate_in(db, request.session_token)
             user = users.get_user(db, uuid.UUID(found.user.id))
-        who = Who(user.id, uuid.UUID(found.session.id))
+        who = Who(user.id, found.session.id)
         if request.totp_code:
             return self._with_code(who, Code(AuthMethod.TOTP, request.totp_code))
         if request.recovery_code:
@@ -77,7 +78,7 @@ class StepUp:
             self._passwords.succeeded(change, proven)
             return self._record(change, who, AuthMethod.PASSWORD)
 
-    def _with_code(self, who: Who, code: Code) -> Session:
+    def _with_code(self, who: Who, code: Code) -> SessionView:
         """Step-up with a TOTP or a recovery code (spent), recorded as that method."""
         assert who.user_id is not None
         verified = self._codes.verify(who.user_id, code, who)
@@ -89,7 +90,7 @@ class StepUp:
             raise CodeInvalid()
         return session
 
-    def _with_passkey(self, request: Reauthentication, who: Who) -> Session:
+    def _with_passkey(self, request: Reauthentication, who: Who) -> SessionView:
         asserted = self._passkeys.assertion(
             request.passkey_challenge, request.passkey_assertion, who.user_id
         )
@@ -101,7 +102,7 @@ class StepUp:
             raise ClonedAuthenticator()
         return session
 
-    def _record(self, change: Change, who: Who, method: AuthMethod) -> Session:
+    def _record(self, change: Change, who: Who, method: AuthMethod) -> SessionView:
         assert who.session_id is not None
         session = sessions.record_authentication(change.db, who.session_id, method, change.now)
         change.ended(who.session_id)  # caches must show the new record

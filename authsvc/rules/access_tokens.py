@@ -27,8 +27,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from authsvc.errors import TokenExpired, TokenInvalid
+from authsvc.rules.authentication import assurance_level, method_names
 from authsvc.rules.signing_keys import b64url
-from authsvc.storage.models import Authentication, assurance_level
+from authsvc.storage.models import Authentication
 
 TYPE = "at+jwt"
 ALGORITHM = "EdDSA"
@@ -90,7 +91,7 @@ class TokenSigner:
             "exp": expires,
             "jti": b64url(uuid.uuid4().bytes),
             "aal": assurance_level(subject.methods),
-            "amr": [a.method.value for a in subject.methods],
+            "amr": method_names(subject.methods),
         }
         if subject.email:
             claims["email"] = subject.email

@@ -58,10 +58,10 @@ class Ceremony(enum.StrEnum):
 
 @dataclass(frozen=True)
 class IssuedChallenge:
-    """A challenge and its raw token (returned once, never stored)."""
+    """A stored challenge's raw token (returned once, never stored) and its expiry."""
 
-    challenge: Challenge
     token: str
+    expires_at: datetime
 
 
 def issue(
@@ -85,7 +85,7 @@ def issue(
     )
     db.add(row)
     db.flush()
-    return IssuedChallenge(row, token)
+    return IssuedChallenge(token, row.expires_at)
 
 
 def find(db: DbSession, token: str, ceremony: Ceremony, now: datetime) -> Challenge:

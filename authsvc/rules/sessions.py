@@ -20,14 +20,9 @@ from authsvc.errors import (
     TokenInvalid,
 )
 from authsvc.rules.access_tokens import AccessToken, Subject
+from authsvc.rules.authentication import SECOND_FACTORS, AuthMethod, proven
 from authsvc.rules.tokens import TokenKind, is_well_formed, new_token, token_hash
-from authsvc.storage.models import (
-    SECOND_FACTORS,
-    Authentication,
-    AuthMethod,
-    RotatedToken,
-    Session,
-)
+from authsvc.storage.models import Authentication, RotatedToken, Session
 from authsvc.storage.paging import Page, PageRequest, page
 from authsvc.storage.read_model import SessionView
 
@@ -46,7 +41,7 @@ class SessionPolicy:
 class IssuedSession:
     """A session with the raw tokens just issued for it (returned once, never stored)."""
 
-    session: Session
+    session: SessionView
     session_token: str
     update_token: str
     #: Sessions of the same user ended to respect the per-user limit (to invalidate).
@@ -55,7 +50,7 @@ class IssuedSession:
     access: AccessToken | None = None
 
 
-def subject(session: Session, email: str = "") -> Subject:
+def subject(session: SessionView, email: str = "") -> Subject:
     """Whom an access token of ``session`` is for."""
     return Subject(
         session.user_id, session.id, session.expires_at, session.authentication_methods, email
@@ -87,7 +82,7 @@ def open_session(
         absolute_expires_at=absolute,
         user_agent=user_agent,
         ip_address=ip_address,
-        authentication_methods=methods or (Authentication(AuthMethod.PASSWORD, now),),
+        authentication_methods=methods or (proven(AuthMethod.PASSWORD, now),),
         created_at=now,
         updated_at=now,
     )
@@ -96,7 +91,7 @@ def open_session(
     ended: tuple[uuid.UUID, ...] = ()
     if policy.max_per_user:
         ended = _enforce_limit(db, user_id, policy.max_per_user, now)
-    return IssuedSession(session, session_token, update_token, ended)
+    return IssuedSession(SessionView.of(session), session_token, update_token, ended)
 
 
 def _enforce_limit(
@@ -151,21 +146,22 @@ def refresh(
         return reused
     if now >= session.refresh_expires_at:
         raise TokenExpired()
-    issued = _rotate(db, session, old_hash, policy, now)
-    if issued is None:
+    tokens = _rotate(db, session, old_hash, policy, now)
+    if tokens is None:
         # A concurrent refresh rotated this token first: ours is now a reused token.
         _revoke(db, session.id)
         return Reused(session.user_id, session.id)
     db.add(RotatedToken(session_id=session.id, token_hash=old_hash, created_at=now))
     db.flush()
     db.refresh(session)
-    return issued
+    return IssuedSession(SessionView.of(session), *tokens)
 
 
 def _rotate(
     db: DbSession, session: Session, old_hash: bytes, policy: SessionPolicy, now: datetime
-) -> IssuedSession | None:
-    """New tokens for ``session`` if its update token is still ``old_hash``, else None."""
+) -> tuple[str, str] | None:
+    """New session and update tokens for ``session`` if its update token is still
+    ``old_hash``, else None."""
     session_token, update_token = new_token(TokenKind.SESSION), new_token(TokenKind.UPDATE)
     rotated = db.execute(
         update(Session)
@@ -181,7 +177,7 @@ def _rotate(
     )
     if rotated.rowcount != 1:  # type: ignore[attr-defined]
         return None
-    return IssuedSession(session, session_token, update_token)
+    return session_token, update_token
 
 
 def _revoke_if_rotated(db: DbSession, digest: bytes) -> Reused | None:
@@ -244,23 +240,23 @@ def revoke_all(db: DbSession, user_id: uuid.UUID) -> list[uuid.UUID]:
 
 def list_sessions(
     db: DbSession, user_id: uuid.UUID, now: datetime, request: PageRequest
-) -> Page[Session]:
+) -> Page[SessionView]:
     """One page of the live sessions of ``user_id``, oldest first."""
     live = select(Session).where(Session.user_id == user_id, Session.refresh_expires_at > now)
-    return page(db, live, Session, request)
+    return page(db, live, Session, request).map(SessionView.of)
 
 
 def with_method(
     methods: tuple[Authentication, ...], method: AuthMethod, now: datetime
 ) -> tuple[Authentication, ...]:
     """``methods`` with ``method`` proven at ``now``: one entry per method, oldest first."""
-    kept = [a for a in methods if a.method is not method]
-    return (*kept, Authentication(method, now))
+    kept = [a for a in methods if a.method != method]
+    return (*kept, proven(method, now))
 
 
 def record_authentication(
     db: DbSession, session_id: uuid.UUID, method: AuthMethod, now: datetime
-) -> Session:
+) -> SessionView:
     """Records that ``method`` was just proven on the session (step-up); returns it.
 
     The row is locked first, so concurrent step-ups of one session both land.
@@ -277,7 +273,7 @@ def record_authentication(
     session.authentication_methods = with_method(session.authentication_methods, method, now)
     session.updated_at = now
     db.flush()
-    return session
+    return SessionView.of(session)
 
 
 #: What a user with a second factor is told when only a password is recent.

@@ -7,7 +7,6 @@ Only SHA-256 digests of tokens are stored. Times are UTC-aware everywhere.
 
 from __future__ import annotations
 
-import enum
 import json
 import uuid
 from dataclasses import dataclass
@@ -68,33 +67,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class AuthMethod(enum.StrEnum):
-    """How a user proved who they are (``AuthenticationMethodType`` without its prefix)."""
-
-    PASSWORD = "PASSWORD"  # noqa: S105 (a method's name, not a secret)
-    TOTP = "TOTP"
-    RECOVERY_CODE = "RECOVERY_CODE"
-    PASSKEY = "PASSKEY"
-    RESET = "RESET"
-
-
 @dataclass(frozen=True, slots=True)
 class Authentication:
-    """One method proven on a session, at ``time`` (the latest time it was proven)."""
+    """One method proven on a session, at ``time`` (the latest time it was proven).
 
-    method: AuthMethod
-    time: datetime
-
-
-SECOND_FACTORS = frozenset({AuthMethod.TOTP, AuthMethod.RECOVERY_CODE, AuthMethod.PASSKEY})
-
-
-def assurance_level(methods: tuple[Authentication, ...]) -> int:
-    """2 (AAL2) once a session proved a second factor or a user-verified passkey, else 1.
-
-    Only user-verified passkeys are ever recorded, so a passkey alone counts as two.
+    ``method`` is the method's name as stored (``rules.authentication.AuthMethod``
+    gives the names their meaning: storage only keeps them).
     """
-    return 2 if any(a.method in SECOND_FACTORS for a in methods) else 1
+
+    method: str
+    time: datetime
 
 
 class Authentications(TypeDecorator[tuple[Authentication, ...]]):
@@ -111,7 +93,7 @@ class Authentications(TypeDecorator[tuple[Authentication, ...]]):
     ) -> str | None:
         if value is None:
             return None
-        return json.dumps([[a.method.value, a.time.timestamp()] for a in value])
+        return json.dumps([[str(a.method), a.time.timestamp()] for a in value])
 
     def process_result_value(
         self, value: str | None, dialect: Dialect
@@ -119,8 +101,7 @@ class Authentications(TypeDecorator[tuple[Authentication, ...]]):
         if value is None:
             return None
         return tuple(
-            Authentication(AuthMethod(m), datetime.fromtimestamp(t, UTC))
-            for m, t in json.loads(value)
+            Authentication(m, datetime.fromtimestamp(t, UTC)) for m, t in json.loads(value)
         )
 
 

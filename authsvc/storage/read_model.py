@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session as DbSession
 
-from authsvc.storage.models import Authentication, Session, User, assurance_level
+from authsvc.storage.models import Authentication, Session, User
 
 USER_COLUMNS = (
     User.id,
@@ -80,10 +80,11 @@ class UserView:
 
 @dataclass(frozen=True, slots=True)
 class SessionView:
-    """The public fields of a session, as ValidateToken returns them."""
+    """The public fields of a session: what ValidateToken, ListSessions, a sign-in, a
+    refresh and a step-up return (never a token or its digest)."""
 
-    id: str
-    user_id: str
+    id: uuid.UUID
+    user_id: uuid.UUID
     created_at: datetime
     expires_at: datetime
     refresh_expires_at: datetime
@@ -91,10 +92,10 @@ class SessionView:
     ip_address: str
     authentication_methods: tuple[Authentication, ...]
 
-    @property
-    def assurance_level(self) -> int:
-        """1 (AAL1) or 2 (AAL2), from the authentication methods."""
-        return assurance_level(self.authentication_methods)
+    @classmethod
+    def of(cls, row: Session) -> SessionView:
+        """The view of a stored session (loaded, or just written and flushed)."""
+        return cls(*(getattr(row, column.key) for column in SESSION_COLUMNS))
 
     def authenticated_since(self) -> datetime | None:
         """When the session last proved any method (None: never recorded)."""
@@ -114,7 +115,7 @@ class Validated:
     @property
     def session_id(self) -> str:
         """The session's id (canonical UUID text), for invalidation."""
-        return self.session.id
+        return str(self.session.id)
 
     @property
     def user_id(self) -> str:
@@ -128,7 +129,7 @@ _USERS = len(USER_COLUMNS)
 def from_row(row: Sequence[Any]) -> Validated:
     """The Validated of one row of ``STATEMENT`` (typed values: UUIDs, aware datetimes)."""
     user = UserView(*_ids(row[:_USERS]))
-    return Validated(user, SessionView(*_ids(row[_USERS:])))
+    return Validated(user, SessionView(*row[_USERS:]))
 
 
 def _ids(values: Sequence[Any]) -> list[Any]:

@@ -8,10 +8,11 @@ import uuid
 import grpc
 import pytest
 
-from authsvc.errors import AuthError, Reason
+from authsvc.errors import AuthError, DeadlineExceeded, Reason
 from authsvc.flows.accounts import Accounts
 from authsvc.runtime.assembly import create_server
 from authsvc.runtime.settings import Settings
+from authsvc.storage.errors import ConnectionWaitExpired
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
@@ -32,6 +33,20 @@ def test_unexpected_exception_is_internal_with_generic_message(stub, monkeypatch
     )
     assert "secret" not in failure.message
     assert any("secret internal detail" in (r.exc_text or "") for r in caplog.records)
+
+
+def test_a_connection_wait_past_the_deadline_is_deadline_exceeded(stub, monkeypatch):
+    # Storage raises its own error; the edge answers as for any wait past the deadline.
+    def wait_too_long(self, user_id):
+        raise ConnectionWaitExpired()
+
+    monkeypatch.setattr(Accounts, "get_user", wait_too_long)
+    failure = fails(stub.GetUser, pb.GetUserRequest(id=str(uuid.uuid4())))
+    assert (failure.code, failure.reason, failure.message) == (
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "DEADLINE_EXCEEDED",
+        DeadlineExceeded.message,
+    )
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.hashing import Hasher
 from authsvc.runtime.assembly import AuthServer
 from authsvc.storage.engine import make_engine
+from authsvc.storage.errors import ConnectionWaitExpired
 from authsvc.storage.pool import DeadlineQueuePool
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
@@ -241,7 +242,7 @@ def test_pool_checkout_ends_at_the_deadline_and_pool_timeout_still_applies(db_ur
     engine = make_engine(db_url, pool_size=1)
     try:
         with all_connections_taken(engine):
-            with call_deadline(0.05), pytest.raises(DeadlineExceeded):
+            with call_deadline(0.05), pytest.raises(ConnectionWaitExpired):
                 engine.connect()
             engine.pool._timeout = 0.05  # type: ignore[attr-defined]
             with call_deadline(60), pytest.raises(PoolTimeout):

@@ -69,7 +69,7 @@ class Accounts:
         policy = self._changes.outbox.policy
         try:
             with self._changes.open() as change:
-                user = users.create_user(change.db, new.profile, password_hash)
+                user = users.create_user(change.db, new.profile, password_hash, change.now)
                 change.audit(AuditEvent.USER_CREATED, new.origin.who(user.id))
                 change.event("user.created", Who(user.id), **new.profile.event_data())
                 if policy.verify_on_sign_up and self._verification is not None:
@@ -112,7 +112,7 @@ class Accounts:
         with self._changes.open() as change:
             before = users.lock(change.db, user_id)
             old = {name: getattr(before, name) for name in changes.items()}
-            user = users.update_user(change.db, user_id, changes)
+            user = users.update_user(change.db, user_id, changes, change.now)
             changed = sorted(n for n, v in changes.items().items() if old[n] != v)
             change.changed_user(user_id)
             if changed:

@@ -80,7 +80,7 @@ def touch(db: DbSession, key_id: uuid.UUID, now: datetime) -> None:
             ApiKey.id == key_id,
             or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - TOUCH_EVERY),
         )
-        .values(last_used_at=now)
+        .values(last_used_at=now, updated_at=now)
     )
 
 

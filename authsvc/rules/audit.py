@@ -80,6 +80,9 @@ class AuditEvent(enum.Enum):
     # Webhooks (issue 19): proto values 70 and 71.
     WEBHOOK_CREATED = 70
     WEBHOOK_DELETED = 71
+    # Maintenance (issue 16): proto values 80 and 81; the detail counts what was done.
+    DATA_PURGED = 80  # the purge deleted rows: how many of each kind
+    SECRETS_REENCRYPTED = 81  # ``authsvc reencrypt-secrets``: how many of each kind
 
     @property
     def log_name(self) -> str:
@@ -118,6 +121,11 @@ def record(
     db.add(row)
     db.flush()
     return row
+
+
+def counts_detail(counts: dict[str, str]) -> str:
+    """The detail of an event that counts what it did: ``sessions=5 mails=0``."""
+    return " ".join(f"{kind}={count}" for kind, count in counts.items())
 
 
 def list_events(

@@ -200,6 +200,8 @@ def event_row(
         id=uuid.uuid4(),
         type=type_name,
         time=time,
+        created_at=time,
+        updated_at=time,
         user_id=user_id,
         session_id=session_id,
         actor_kind=actor.kind.value,

@@ -151,7 +151,7 @@ def refresh(
         # A concurrent refresh rotated this token first: ours is now a reused token.
         _revoke(db, session.id)
         return Reused(session.user_id, session.id)
-    db.add(RotatedToken(session_id=session.id, token_hash=old_hash, created_at=now))
+    db.add(RotatedToken(session_id=session.id, token_hash=old_hash, created_at=now, updated_at=now))
     db.flush()
     db.refresh(session)
     return IssuedSession(SessionView.of(session), *tokens)

@@ -58,14 +58,17 @@ class ProfileChanges:
         return {k: v for k, v in values.items() if v is not None}
 
 
-def create_user(db: DbSession, profile: Profile, password_hash: str) -> User:
-    """Inserts the user; raises EmailTaken when the email is registered (any case)."""
+def create_user(db: DbSession, profile: Profile, password_hash: str, now: datetime) -> User:
+    """Inserts the user, created at ``now``; raises EmailTaken when the email is
+    registered (any case)."""
     user = User(
         email=profile.email,
         first_name=profile.first_name,
         last_name=profile.last_name,
         locale=profile.locale,
         password_hash=password_hash,
+        created_at=now,
+        updated_at=now,
     )
     db.add(user)
     _flush_unique_email(db)
@@ -183,13 +186,16 @@ def lock_active(db: DbSession, user_id: uuid.UUID) -> User:
     return user
 
 
-def update_user(db: DbSession, user_id: uuid.UUID, changes: ProfileChanges) -> User:
-    """Applies ``changes``; raises UserNotFound or EmailTaken.
+def update_user(db: DbSession, user_id: uuid.UUID, changes: ProfileChanges, now: datetime) -> User:
+    """Applies ``changes`` (updated at ``now`` if any value differs); raises
+    UserNotFound or EmailTaken.
 
     A new email is unverified: the verification is cleared, and every reset or
     verification token sent to the old address stops working.
     """
     user = get_user(db, user_id)
+    if any(getattr(user, name) != value for name, value in changes.items().items()):
+        user.updated_at = now
     if changes.email is not None and changes.email != user.email:
         user.email_verified_at = None
         user_tokens.forget(db, user_id)

@@ -13,9 +13,10 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parseaddr
+from typing import NamedTuple
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -62,16 +63,23 @@ from authsvc.rules.hashing import Hasher
 from authsvc.rules.mail import MailKind
 from authsvc.rules.mail_templates import MailTemplates
 from authsvc.rules.passkeys import RelyingParty
+from authsvc.rules.retention import retention
 from authsvc.rules.sessions import SessionPolicy
-from authsvc.rules.throttling import ThrottlePolicy
+from authsvc.rules.throttle_policies import (
+    reset_start_throttle,
+    second_factor_throttle,
+    sign_in_throttle,
+    sign_up_throttle,
+    token_throttle,
+)
 from authsvc.rules.user_tokens import Purpose
 from authsvc.rules.validation import TokenValidator
 from authsvc.runtime import tls
 from authsvc.runtime.health import SERVICE_NAME, DatabaseHealth
-from authsvc.runtime.housekeeping import PurgeTimer
 from authsvc.runtime.logs import AccessSummaries
 from authsvc.runtime.mail_sender import MailSender
 from authsvc.runtime.metrics import Metrics, MetricsServer, start_metrics_server
+from authsvc.runtime.periodic import Periodic
 from authsvc.runtime.settings import Settings
 from authsvc.runtime.smtp import SmtpTransport
 from authsvc.runtime.webhook_worker import WebhookWorker
@@ -85,7 +93,6 @@ from authsvc.storage.engine import Database, make_engine
 from authsvc.storage.event_wakeups import NotifiedWakeups, Wakeups
 from authsvc.storage.models import utcnow
 from authsvc.storage.notifications import Listener
-from authsvc.storage.purge import Retention
 from authsvc.storage.read_model import Validated
 from authsvc.storage.revocation_feed import RevocationFeed
 from authsvc.storage.token_lookup import make_lookup
@@ -98,96 +105,6 @@ Clock = Callable[[], datetime]
 MAX_MESSAGE_BYTES = 64 * 1024
 #: Stream-pool threads beyond AUTHSVC_EVENT_STREAMS, which only refuse one stream too many.
 _STREAM_REFUSERS = 4
-
-
-def sign_in_throttle(settings: Settings) -> ThrottlePolicy:
-    """The throttle of passwords (sign-in and ChangePassword), keyed by account."""
-    return ThrottlePolicy(
-        scope="account",
-        threshold=settings.throttle_account_threshold,
-        base_delay=settings.throttle_base_delay,
-        max_delay=settings.throttle_max_delay,
-        subject_limit=settings.throttle_account_limit,
-        subject_window=settings.throttle_account_window,
-        ip_limit=settings.throttle_ip_limit,
-        ip_window=settings.throttle_ip_window,
-        forget_after=settings.throttle_forget_after,
-    )
-
-
-HOUR = timedelta(hours=1)
-
-
-def reset_start_throttle(settings: Settings) -> ThrottlePolicy:
-    """The throttle of StartPasswordReset: every start counts, per email and per IP.
-
-    Its IP keys are its own, so starting resets never eats an IP's sign-in budget.
-    """
-    limit = settings.reset_start_limit
-    return ThrottlePolicy(
-        scope="reset_start",
-        threshold=limit,
-        base_delay=HOUR,
-        max_delay=HOUR,
-        subject_limit=limit,
-        subject_window=HOUR,
-        ip_limit=4 * limit,
-        ip_window=HOUR,
-        forget_after=HOUR,
-        own_ip_keys=True,
-    )
-
-
-def token_throttle(settings: Settings, purpose: Purpose) -> ThrottlePolicy:
-    """The throttle of wrong reset or verification tokens: the end user's address only,
-    the key sign-in counts too (a wrong secret is a failure). A 256-bit token cannot be
-    guessed, so it has no budget of its own, and no key is shared by everyone; a live
-    token is never throttled (``flows.mailed_tokens``)."""
-    return replace(sign_in_throttle(settings), scope=f"{purpose.value}_token")
-
-
-def sign_up_throttle(settings: Settings) -> ThrottlePolicy:
-    """The throttle of CreateUser: every sign-up costs a hash, so every one counts
-    against its end-user address (its own keys, apart from sign-in's), at most
-    ``AUTHSVC_SIGN_UP_LIMIT`` in any sliding hour. No subject: who signs up is no key."""
-    return replace(
-        reset_start_throttle(settings),
-        scope="sign_up",
-        ip_limit=settings.sign_up_limit,
-    )
-
-
-def second_factor_throttle(settings: Settings) -> ThrottlePolicy:
-    """The throttle of TOTP and recovery codes, keyed by user (scope ``totp``).
-
-    Tighter than passwords: a 6-digit code has three valid values in a million, so
-    at most 10 wrong codes per user an hour (about 1 in 800,000 odds of a guess in
-    that hour), with the same growing delay after the threshold.
-    """
-    return replace(
-        sign_in_throttle(settings),
-        scope="totp",
-        threshold=min(3, settings.throttle_account_threshold),
-        subject_limit=10,
-        subject_window=timedelta(hours=1),
-    )
-
-
-def retention(settings: Settings) -> Retention:
-    """What the purge keeps, from the settings (the longest of every policy's windows)."""
-    policies = [
-        sign_in_throttle(settings),
-        reset_start_throttle(settings),
-        sign_up_throttle(settings),
-        token_throttle(settings, Purpose.RESET),
-    ]
-    return Retention(
-        batch_size=settings.purge_batch_size,
-        audit=settings.audit_retention,
-        events=settings.event_retention,
-        throttle_window=max(max(p.subject_window, p.ip_window) for p in policies),
-        throttle_idle=max(p.forget_after for p in policies),
-    )
 
 
 #: How often the mail sender looks for due mail queued elsewhere (other processes or
@@ -334,7 +251,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
             settings.reauth_max_age,
         ),
         audit_trail=AuditTrail(changes),
-        housekeeping=Housekeeping(changes, retention(settings), tokens),
+        housekeeping=housekeeping(settings, changes, tokens),
         password_reset=_password_reset(settings, infra, changes),
         email_verification=verification,
         api_keys=ApiKeys(changes, settings.api_key_cache_ttl),
@@ -372,6 +289,11 @@ def token_policy(settings: Settings) -> TokenPolicy:
         rotation=settings.signing_key_rotation,
         with_email=settings.access_token_email,
     )
+
+
+def housekeeping(settings: Settings, changes: Changes, tokens: AccessTokens) -> Housekeeping:
+    """The purge (``authsvc purge``, serve's timer), keeping what ``settings`` retain."""
+    return Housekeeping(changes, retention(settings), tokens)
 
 
 def webhooks(settings: Settings, changes: Changes) -> Webhooks:
@@ -482,7 +404,7 @@ class AuthServer:
     health: DatabaseHealth
     port: int
     metrics: MetricsServer | None = None  # None unless AUTHSVC_METRICS_ADDRESS is set
-    purge_timer: PurgeTimer | None = None
+    purge_timer: Periodic | None = None  # runs the housekeeping every AUTHSVC_PURGE_INTERVAL
     summaries: AccessSummaries | None = None  # with AUTHSVC_ACCESS_LOG=summary
     webhook_worker: WebhookWorker | None = None
     mail_sender: MailSender | None = None  # with AUTHSVC_MAIL_DELIVERY=smtp
@@ -535,38 +457,57 @@ def create_server(
     access_log = AccessLog(settings.access_log)
     interceptors = _interceptors(settings, (access_log, metrics, health), flows, worker)
     server = _grpc_server(settings, interceptors, worker)
-    pb_grpc.add_AuthServiceServicer_to_server(servicer(flows), server)
-    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
-    reflection.enable_server_reflection([s.full_name for s in SERVICES], server)
-    port = tls.add_port(server, settings)  # before anything connects to the database
-    if port == 0:
-        raise RuntimeError(f"cannot bind {settings.address}")
+    _add_services(server, servicer(flows), health)
+    port = _bind(server, settings)  # before anything connects to the database
     metrics_server = _start_metrics(settings.metrics_address, metrics)
     _first_signing_key(flows)
     infra.start()
     health.start()
     server.start()
+    workers = _start_workers(settings, flows, infra, access_log)
+    log.info("serving %s on port %d", SERVICE_NAME, port)
+    _log_caller_mode(settings)
+    return AuthServer(server, flows, infra, health, port, metrics_server, *workers), port
+
+
+class _Workers(NamedTuple):
+    """What a started server runs beside the RPCs (in ``AuthServer``'s field order)."""
+
+    purge_timer: Periodic | None
+    summaries: AccessSummaries | None
+    webhook_worker: WebhookWorker
+    mail_sender: MailSender | None
+
+
+def _start_workers(
+    settings: Settings, flows: Flows, infra: Infrastructure, access_log: AccessLog
+) -> _Workers:
+    """Starts the purge timer, the access-log summaries, the webhook worker and the mail
+    sender, each only when ``settings`` ask for it (the webhook worker always)."""
     timer = _start_purge_timer(settings, flows)
     summaries = _start_summaries(settings, access_log)
     poll = settings.webhook_poll_interval.total_seconds()
-    webhook_threads = WebhookWorker(flows.webhooks, poll, infra.wakeups)
-    webhook_threads.start()
-    sender = _start_mail_sender(settings, flows)
-    log.info("serving %s on port %d", SERVICE_NAME, port)
-    _log_caller_mode(settings)
-    started = AuthServer(
-        server,
-        flows,
-        infra,
-        health,
-        port,
-        metrics_server,
-        timer,
-        summaries,
-        webhook_threads,
-        sender,
-    )
-    return started, port
+    webhook_worker = WebhookWorker(flows.webhooks, poll, infra.wakeups)
+    webhook_worker.start()
+    return _Workers(timer, summaries, webhook_worker, _start_mail_sender(settings, flows))
+
+
+def _add_services(
+    server: grpc.Server, auth: pb_grpc.AuthServiceServicer, health: DatabaseHealth
+) -> None:
+    """AuthService, gRPC health and reflection (of every service it serves)."""
+    pb_grpc.add_AuthServiceServicer_to_server(auth, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    reflection.enable_server_reflection([s.full_name for s in SERVICES], server)
+
+
+def _bind(server: grpc.Server, settings: Settings) -> int:
+    """Binds ``settings.address`` (TLS when configured); returns the port. Raises
+    RuntimeError when the address cannot be bound."""
+    port = tls.add_port(server, settings)
+    if port == 0:
+        raise RuntimeError(f"cannot bind {settings.address}")
+    return port
 
 
 def _first_signing_key(flows: Flows) -> None:
@@ -615,10 +556,11 @@ def _log_caller_mode(settings: Settings) -> None:
         )
 
 
-def _start_purge_timer(settings: Settings, flows: Flows) -> PurgeTimer | None:
+def _start_purge_timer(settings: Settings, flows: Flows) -> Periodic | None:
     if not settings.purge_interval:
         return None
-    timer = PurgeTimer(flows.housekeeping.purge, settings.purge_interval.total_seconds())
+    interval = settings.purge_interval.total_seconds()
+    timer = Periodic(flows.housekeeping.purge, interval, "purge")
     timer.start()
     return timer
 

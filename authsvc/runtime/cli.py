@@ -24,16 +24,17 @@ from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.changes import Changes
 from authsvc.flows.mail_delivery import MailDelivery
+from authsvc.flows.reencryption import Reencryption
 from authsvc.flows.webhooks import NewWebhook, Webhooks
-from authsvc.rules import mail, signing_keys, totp, webhook_urls, webhooks
+from authsvc.rules import mail, signing_keys, webhook_urls, webhooks
 from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.values import PAGE_SIZE_MAX, Rejected
 from authsvc.runtime import health_probe, tls, user_import, workers
 from authsvc.runtime.assembly import (
     create_server,
+    housekeeping,
     mail_delivery,
     make_hash_capacity,
-    retention,
     token_policy,
 )
 from authsvc.runtime.assembly import webhooks as webhooks_flow
@@ -54,7 +55,7 @@ from authsvc.setting_names import (
     AUTHSVC_MAIL_DELIVERY,
     AUTHSVC_SECRET_KEY,
 )
-from authsvc.storage import migrate, purge
+from authsvc.storage import migrate
 from authsvc.storage.engine import Database, connection_failure, make_engine
 from authsvc.storage.models import utcnow
 from authsvc.storage.validation_cache import ValidationCache
@@ -66,8 +67,9 @@ _COMMANDS = {
     "serve": "migrate the schema, then serve gRPC",
     "migrate": "upgrade the database schema and exit",
     "health": "exit 0 when a server reports SERVING",
-    "purge": f"delete expired sessions in batches, audit events past {AUTHSVC_AUDIT_RETENTION} "
-    "and stale throttling state, and exit",
+    "purge": "run the housekeeping of serve's purge timer once: delete expired sessions in "
+    f"batches, audit events past {AUTHSVC_AUDIT_RETENTION} and stale throttling state, rotate "
+    "a due signing key, and exit",
     "api-key": "create, list or revoke the API keys calling services send as x-api-key",
     "webhook": "add, list or remove webhook endpoints, or show one's deliveries",
     "import": "migrate the schema, then import users (with their old password hashes) from a "
@@ -253,11 +255,14 @@ def _failure(what: str, settings: Settings, error: Exception) -> str:
 
 
 def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
-    """Deletes the expired sessions, a batch per transaction, then old audit events and
-    stale throttling state, and prints how many."""
+    """Runs the housekeeping once, as serve's purge timer does (``flows.housekeeping``):
+    rotates a due signing key, deletes expired sessions (a batch per transaction),
+    tokens, old audit events and stale throttling state, and prints how many."""
     db = Database(make_engine(settings.database_url))
+    changes = Changes(db, ValidationCache(0), utcnow, settings.access_token_ttl)
+    tokens = AccessTokens(changes, settings.secret_key, token_policy(settings))
     try:
-        done = purge.purge_all(db, utcnow, retention(settings))
+        done = housekeeping(settings, changes, tokens).purge()
     except Exception as exc:  # report, don't dump a traceback at the operator
         print(f"authsvc: {_failure('purge', settings, exc)}", file=sys.stderr)
         return 1
@@ -270,28 +275,26 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"purged {done.webhook_deliveries} finished webhook deliveries")
     print(f"purged {done.revocations} expired revocations")
     print(f"purged {done.mails} mails sent or failed before the audit retention")
+    print(f"purged {done.events} account events and {done.signing_keys} retired signing keys")
     return 0
 
 
 def run_reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
-    """Seals every TOTP secret, webhook secret and signing key again with the first key,
-    in one transaction."""
+    """Seals every TOTP secret, webhook secret, signing key and queued mail's token again
+    with the first key, in one audited change (``flows.reencryption``)."""
     db = Database(make_engine(settings.database_url))
+    resealing = Reencryption(Changes(db, ValidationCache(0), utcnow), settings.secret_key)
     try:
-        with db.transaction() as tx:
-            count = totp.reencrypt_all(tx, settings.secret_key, utcnow())
-            hooks = webhooks.reencrypt_all(tx, settings.secret_key, utcnow())
-            keys = signing_keys.reencrypt_all(tx, settings.secret_key, utcnow())
-            tokens = mail.reencrypt_all(tx, settings.secret_key, utcnow())
+        done = resealing.reseal_all()
     except MfaNotConfigured as exc:
         print(f"authsvc: {exc.message}", file=sys.stderr)
         return 1
     finally:
         db.dispose()
-    print(f"sealed {count} TOTP secrets with the first key")
-    print(f"sealed {hooks} webhook signing secrets with the first key")
-    print(f"sealed {keys} signing keys with the first key")
-    print(f"sealed {tokens} tokens of queued mail with the first key")
+    print(f"sealed {done.totp_secrets} TOTP secrets with the first key")
+    print(f"sealed {done.webhook_secrets} webhook signing secrets with the first key")
+    print(f"sealed {done.signing_keys} signing keys with the first key")
+    print(f"sealed {done.mail_tokens} tokens of queued mail with the first key")
     return 0
 
 

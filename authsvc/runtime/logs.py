@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from authsvc.edge.access_log import AccessLog
-from authsvc.runtime.housekeeping import Periodic
+from authsvc.runtime.periodic import Periodic
 
 # The attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}

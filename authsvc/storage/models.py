@@ -106,13 +106,18 @@ class Authentications(TypeDecorator[tuple[Authentication, ...]]):
 
 
 class Base(DeclarativeBase):
-    """Every table has a UUID ``id`` and ``created_at``/``updated_at`` kept by SQLAlchemy."""
+    """Every table has a UUID ``id`` and ``created_at``/``updated_at``.
+
+    The times have no default: whoever writes a row sets them from its change's clock
+    (``Change.now``), so every timestamp comes from the one injected clock, never from
+    the wall clock behind its back. A row inserted without them is refused (NOT NULL).
+    """
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class User(Base):

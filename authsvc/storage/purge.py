@@ -1,9 +1,13 @@
-"""Deleting what nothing can use any more, in small batches: expired sessions, expired
-reset and verification tokens, audit events and account events past their retention,
-throttling state that no longer counts, expired challenges and unconfirmed TOTP
-enrolments, finished webhook deliveries as old as the events, revocation entries
-that concern no unexpired access token any more, and mail sent or failed longer ago
-than the audit retention.
+"""Deleting what nothing can use any more: expired sessions, expired reset and
+verification tokens, audit events and account events past their retention, throttling
+state that no longer counts, expired challenges and unconfirmed TOTP enrolments, finished
+webhook deliveries as old as the events, revocation entries that concern no unexpired
+access token any more, and mail sent or failed longer ago than the audit retention.
+
+Each function deletes in the caller's transaction and returns how many rows it deleted;
+the ``*_batch`` ones delete at most ``batch_size`` rows, so the caller
+(``flows.housekeeping``, which decides the cut-offs from ``rules.retention``) keeps each
+transaction, and its locks, short while sign-ins go on.
 
 A session is purgeable once nothing can use it: its update token has expired
 (``refresh_expires_at``, already capped by the absolute lifetime) and so has its session
@@ -13,15 +17,12 @@ invalidating: a cached entry of a purged session has expired, so it is refused a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc.storage import events
-from authsvc.storage.engine import Database
 from authsvc.storage.models import (
     AuditRecord,
     Challenge,
@@ -36,93 +37,8 @@ from authsvc.storage.models import (
 )
 
 
-@dataclass(frozen=True)
-class Retention:
-    """How long each kind of row matters."""
-
-    batch_size: int
-    audit: timedelta
-    #: Throttling failures count within this window (the longest of the policies').
-    throttle_window: timedelta
-    #: A throttling counter untouched this long holds nothing that still counts.
-    throttle_idle: timedelta
-    #: Account events older than this are purged (their cursors expire).
-    events: timedelta = timedelta(days=7)
-
-
-@dataclass(frozen=True)
-class Purged:
-    """How many rows one purge deleted."""
-
-    sessions: int
-    audit_events: int
-    throttle_rows: int
-    #: Expired password reset and email verification tokens.
-    user_tokens: int = 0
-    #: Expired sign-in challenges, passkey ceremonies and unconfirmed TOTP enrolments.
-    ceremonies: int = 0
-    #: Account events past their retention.
-    events: int = 0
-    #: Finished webhook deliveries (delivered or failed) older than the event retention.
-    webhook_deliveries: int = 0
-    #: Revocation-feed entries that no longer concern any unexpired access token.
-    revocations: int = 0
-    #: Mail sent or failed before the audit retention.
-    mails: int = 0
-
-
-def purge_all(db: Database, clock: Callable[[], datetime], retention: Retention) -> Purged:
-    """Everything a purge does (``authsvc purge`` and the timer inside ``serve``)."""
-    sessions = _purge_sessions(db, clock, retention.batch_size)
-    tokens = _in_batches(db, clock, retention.batch_size, delete_expired_user_tokens)
-    revoked = _in_batches(db, clock, retention.batch_size, delete_expired_revocations)
-    with db.transaction() as tx:
-        now = clock()
-        events = _delete(
-            tx, delete(AuditRecord).where(AuditRecord.created_at < now - retention.audit)
-        )
-        state = _purge_throttling(tx, now, retention)
-        ceremonies = _purge_ceremonies(tx, now)
-        done = (MailRow.status != "queued") & (MailRow.updated_at < now - retention.audit)
-        mails = _delete(tx, delete(MailRow).where(done))
-    outbox = _in_batches(db, clock, retention.batch_size, _old_events(retention.events))
-    hooks = _in_batches(db, clock, retention.batch_size, _finished_deliveries(retention.events))
-    return Purged(sessions, events, state, tokens, ceremonies, outbox, hooks, revoked, mails)
-
-
-def _finished_deliveries(keep: timedelta) -> Callable[[DbSession, datetime, int], int]:
-    # Finished (delivered, or failed for good) is what has no next attempt; a pending
-    # delivery is kept however old, until it is delivered or fails.
-    def purge_batch(db: DbSession, now: datetime, batch_size: int) -> int:
-        old = WebhookDelivery.next_attempt_at.is_(None) & (WebhookDelivery.updated_at < now - keep)
-        batch = list(db.scalars(select(WebhookDelivery.id).where(old).limit(batch_size)))
-        if batch:
-            query = delete(WebhookDelivery).where(WebhookDelivery.id.in_(batch))
-            db.execute(query.execution_options(synchronize_session=False))
-        return len(batch)
-
-    return purge_batch
-
-
-def _old_events(keep: timedelta) -> Callable[[DbSession, datetime, int], int]:
-    def purge_batch(db: DbSession, now: datetime, batch_size: int) -> int:
-        return events.purge(db, now - keep, batch_size)
-
-    return purge_batch
-
-
-def _purge_ceremonies(db: DbSession, now: datetime) -> int:
-    # Both are unusable once expired; a confirmed TOTP has no expiry.
-    challenges = _delete(db, delete(Challenge).where(Challenge.expires_at <= now))
-    pending = TotpFactor.confirmed_at.is_(None) & (TotpFactor.expires_at <= now)
-    return challenges + _delete(db, delete(TotpFactor).where(pending))
-
-
-def delete_expired_sessions(db: DbSession, now: datetime, batch_size: int) -> int:
-    """Deletes up to ``batch_size`` sessions expired at ``now``; returns how many.
-
-    Small batches keep each transaction (and its locks) short while sign-ins go on.
-    """
+def expired_sessions_batch(db: DbSession, now: datetime, batch_size: int) -> int:
+    """Deletes up to ``batch_size`` sessions expired at ``now``; returns how many."""
     batch = list(
         db.scalars(
             select(Session.id)
@@ -140,7 +56,7 @@ def delete_expired_sessions(db: DbSession, now: datetime, batch_size: int) -> in
     return len(batch)
 
 
-def delete_expired_user_tokens(db: DbSession, now: datetime, batch_size: int) -> int:
+def expired_user_tokens_batch(db: DbSession, now: datetime, batch_size: int) -> int:
     """Deletes up to ``batch_size`` reset or verification tokens expired at ``now``."""
     batch = list(
         db.scalars(select(UserToken.id).where(UserToken.expires_at <= now).limit(batch_size))
@@ -154,7 +70,7 @@ def delete_expired_user_tokens(db: DbSession, now: datetime, batch_size: int) ->
     return len(batch)
 
 
-def delete_expired_revocations(db: DbSession, now: datetime, batch_size: int) -> int:
+def expired_revocations_batch(db: DbSession, now: datetime, batch_size: int) -> int:
     """Deletes up to ``batch_size`` revocation entries expired at ``now``.
 
     The newest entry is kept even when expired: it holds the feed's last position, so
@@ -173,33 +89,56 @@ def delete_expired_revocations(db: DbSession, now: datetime, batch_size: int) ->
     return len(batch)
 
 
-def _purge_sessions(db: Database, clock: Callable[[], datetime], batch_size: int) -> int:
-    return _in_batches(db, clock, batch_size, delete_expired_sessions)
+def old_events_batch(db: DbSession, before: datetime, batch_size: int) -> int:
+    """Deletes up to ``batch_size`` account events older than ``before``."""
+    return events.purge(db, before, batch_size)
 
 
-def _in_batches(
-    db: Database,
-    clock: Callable[[], datetime],
-    batch_size: int,
-    delete_batch: Callable[[DbSession, datetime, int], int],
+def finished_deliveries_batch(db: DbSession, before: datetime, batch_size: int) -> int:
+    """Deletes up to ``batch_size`` finished webhook deliveries last changed before
+    ``before``.
+
+    Finished (delivered, or failed for good) is what has no next attempt; a pending
+    delivery is kept however old, until it is delivered or fails.
+    """
+    old = WebhookDelivery.next_attempt_at.is_(None) & (WebhookDelivery.updated_at < before)
+    batch = list(db.scalars(select(WebhookDelivery.id).where(old).limit(batch_size)))
+    if batch:
+        query = delete(WebhookDelivery).where(WebhookDelivery.id.in_(batch))
+        db.execute(query.execution_options(synchronize_session=False))
+    return len(batch)
+
+
+def old_audit_records(db: DbSession, before: datetime) -> int:
+    """Deletes the audit events recorded before ``before``."""
+    return _delete(db, delete(AuditRecord).where(AuditRecord.created_at < before))
+
+
+def stale_throttling(
+    db: DbSession, now: datetime, failures_before: datetime, counters_before: datetime
 ) -> int:
-    total = 0
-    while True:
-        with db.transaction() as tx:
-            deleted = delete_batch(tx, clock(), batch_size)
-        total += deleted
-        if deleted < batch_size:
-            return total
-
-
-def _purge_throttling(db: DbSession, now: datetime, retention: Retention) -> int:
-    window = retention.throttle_window
+    """Deletes throttling failures from before ``failures_before``, and the counters
+    untouched since ``counters_before`` that block nobody at ``now``."""
     failures = _delete(
-        db, delete(ThrottleFailure).where(ThrottleFailure.created_at <= now - window)
+        db, delete(ThrottleFailure).where(ThrottleFailure.created_at <= failures_before)
     )
-    stale = ThrottleCounter.updated_at <= now - max(retention.throttle_idle, window)
+    stale = ThrottleCounter.updated_at <= counters_before
     idle = or_(ThrottleCounter.blocked_until.is_(None), ThrottleCounter.blocked_until <= now)
     return failures + _delete(db, delete(ThrottleCounter).where(stale, idle))
+
+
+def expired_ceremonies(db: DbSession, now: datetime) -> int:
+    """Deletes the sign-in challenges and passkey ceremonies expired at ``now``, and the
+    TOTP enrolments left unconfirmed until they expired (a confirmed one never expires)."""
+    challenges = _delete(db, delete(Challenge).where(Challenge.expires_at <= now))
+    pending = TotpFactor.confirmed_at.is_(None) & (TotpFactor.expires_at <= now)
+    return challenges + _delete(db, delete(TotpFactor).where(pending))
+
+
+def finished_mail(db: DbSession, before: datetime) -> int:
+    """Deletes the mail sent or failed for good, last changed before ``before``."""
+    done = (MailRow.status != "queued") & (MailRow.updated_at < before)
+    return _delete(db, delete(MailRow).where(done))
 
 
 def _delete(db: DbSession, statement: object) -> int:

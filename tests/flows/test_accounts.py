@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import UTC, timedelta
 
 import grpc
 import pytest
@@ -174,8 +175,9 @@ def test_get_user_with_malformed_id_names_the_field(stub, bad):
     assert (failure.code, failure.fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["id"])
 
 
-def test_update_user_changes_only_masked_fields_and_bumps_update_time(stub):
+def test_update_user_changes_only_masked_fields_and_bumps_update_time(stub, clock):
     user = sign_up(stub)
+    clock.advance(timedelta(seconds=1))
     change = pb.User(id=user.id, first_name=" Augusta ", last_name="ignored", email="x@y.z")
     updated = stub.UpdateUser(
         pb.UpdateUserRequest(user=change, update_mask=FieldMask(paths=["first_name"]))
@@ -185,7 +187,8 @@ def test_update_user_changes_only_masked_fields_and_bumps_update_time(stub):
         "Lovelace",
         "ada@example.com",
     )
-    assert updated.update_time.ToDatetime() > user.update_time.ToDatetime()
+    assert updated.update_time.ToDatetime(UTC) == clock.now  # the injected clock's time
+    assert user.update_time.ToDatetime(UTC) == clock.now - timedelta(seconds=1)
     assert updated.create_time == user.create_time
     assert stub.GetUser(pb.GetUserRequest(id=user.id)).user == updated
 
@@ -251,8 +254,11 @@ def test_delete_user_removes_the_user_and_every_session(stub, database):
     sign_up(stub)  # the email is free again
 
 
-def test_list_users_pages_through_everyone_oldest_first(stub):
-    created = [sign_up(stub, email=f"user{i}@example.com").id for i in range(7)]
+def test_list_users_pages_through_everyone_oldest_first(stub, clock):
+    created = []
+    for i in range(7):
+        created.append(sign_up(stub, email=f"user{i}@example.com").id)
+        clock.advance(timedelta(seconds=1))  # the injected clock orders them, not real time
     seen, token, pages = [], "", 0
     while True:
         reply = stub.ListUsers(pb.ListUsersRequest(page_size=3, page_token=token))

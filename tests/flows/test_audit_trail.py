@@ -14,10 +14,7 @@ from sqlalchemy import select
 
 from authsvc.rules import audit
 from authsvc.rules.audit import AuditEvent
-from authsvc.runtime.assembly import retention
-from authsvc.runtime.settings import load_settings
 from authsvc.storage.models import AuditRecord, Session, ThrottleCounter, ThrottleFailure, User
-from authsvc.storage.purge import purge_all
 from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 
@@ -306,16 +303,42 @@ def test_purge_deletes_events_past_the_retention(server_and_stub, database, cloc
     sign_up(stub, "bob@example.com")
     clock.advance(timedelta(days=31))
     server.flows.housekeeping.purge()  # as `authsvc purge` and serve's purge timer do
-    assert len(rows(database)) == 1
-    assert rows(database)[0].created_at == clock.now - timedelta(days=31)
+    kept, purged = rows(database)
+    assert (kept.event, kept.created_at) == ("USER_CREATED", clock.now - timedelta(days=31))
+    assert purged.event == "DATA_PURGED"
 
 
-def test_purge_deletes_stale_throttling_state(stub, database, clock):
+def test_a_purge_is_audited_with_how_many_rows_of_each_kind_it_deleted(
+    server_and_stub, database, clock
+):
+    server, stub = server_and_stub
+    sign_up(stub)
+    sign_in(stub)
+    fails(stub.CreateSession, pb.CreateSessionRequest(email="a@example.com", password="x"))
+    clock.advance(timedelta(days=91))
+    done = server.flows.housekeeping.purge()
+    purged = only(database, "DATA_PURGED")
+    counts = dict(pair.split("=") for pair in purged.detail.split())
+    assert (purged.user_id, purged.created_at) == (None, clock.now)
+    assert counts == {kind: str(count) for kind, count in vars(done).items()}
+    assert (counts["sessions"], counts["audit_events"]) == ("1", "3")
+    assert counts["throttle_rows"] != "0"  # the failed sign-in's
+
+
+def test_a_purge_that_deletes_nothing_audits_nothing(server_and_stub, database):
+    server, stub = server_and_stub
+    sign_up(stub)
+    assert not server.flows.housekeeping.purge().anything
+    assert summary(database) == ["USER_CREATED"]
+
+
+def test_purge_deletes_stale_throttling_state(server_and_stub, database, clock):
+    server, stub = server_and_stub
     for _ in range(3):
         fails(stub.CreateSession, pb.CreateSessionRequest(email="a@example.com", password="x"))
 
     def purged():
-        done = purge_all(database, clock, retention(load_settings({})))
+        done = server.flows.housekeeping.purge()
         return done.audit_events, done.throttle_rows
 
     assert purged() == (0, 0)  # still in use
@@ -343,4 +366,5 @@ def test_purge_command_purges_old_audit_events(db_url, database):
     )
     assert done.returncode == 0, done.stderr
     assert "purged 1 audit events" in done.stdout
-    assert summary(database) == ["USER_DELETED"]
+    assert summary(database) == ["USER_DELETED", "DATA_PURGED"]
+    assert "audit_events=1" in only(database, "DATA_PURGED").detail.split()

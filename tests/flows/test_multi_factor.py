@@ -402,19 +402,20 @@ def test_changing_the_password_keeps_the_second_factor(mfa, clock) -> None:
     assert seen.session.assurance_level == pb.ASSURANCE_LEVEL_AAL2
 
 
-def test_the_purge_deletes_expired_challenges_and_enrolments(mfa, clock, database) -> None:
+def test_the_purge_deletes_expired_challenges_and_enrolments(
+    start_server, keys, clock, database
+) -> None:
     from authsvc.storage.models import Challenge
-    from authsvc.storage.purge import Retention, purge_all
 
+    server, mfa = start_server(secret_key=keys)
     enrolled_user(mfa, clock)
     sign_up(mfa, "bob@example.com")
     bob = sign_in(mfa, "bob@example.com").session_token
     mfa.StartTotpEnrollment(pb.StartTotpEnrollmentRequest(session_token=bob))
     sign_in(mfa)  # a challenge
-    retention = Retention(100, timedelta(days=90), timedelta(hours=1), timedelta(days=1))
-    assert purge_all(database, clock, retention).ceremonies == 0
+    assert server.flows.housekeeping.purge().ceremonies == 0
     clock.advance(timedelta(minutes=6))
-    assert purge_all(database, clock, retention).ceremonies == 2
+    assert server.flows.housekeeping.purge().ceremonies == 2
     with database.transaction(writes=False) as db:
         assert db.scalars(select(Challenge)).all() == []
         assert len(db.scalars(select(TotpFactor)).all()) == 1  # the confirmed one stays

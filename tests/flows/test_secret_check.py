@@ -17,8 +17,8 @@ from grpc_status import rpc_status
 from sqlalchemy import func, select
 
 from authsvc.errors import Overloaded
+from authsvc.rules.throttle_policies import sign_in_throttle
 from authsvc.rules.throttling import ThrottlePolicy
-from authsvc.runtime.assembly import sign_in_throttle
 from authsvc.runtime.settings import ConfigError, load_settings
 from authsvc.storage.models import ThrottleCounter, ThrottleFailure
 from authsvc_client.v1 import auth_service_pb2 as pb

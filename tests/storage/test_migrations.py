@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
 
 from authsvc.storage import migrate
 from authsvc.storage.engine import make_engine
@@ -73,17 +75,21 @@ def _schema(engine):
         }
 
 
-def test_updated_at_really_updates_and_times_are_utc(database):
+def test_times_are_the_writers_and_read_back_in_utc(database):
+    written = datetime(2026, 3, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))
     with database.transaction() as db:
         user = User(email="t@example.com", first_name="T", last_name="U", password_hash="x")
+        user.created_at = user.updated_at = written
         db.add(user)
-    created, updated = user.created_at, user.updated_at
-    assert created.utcoffset() == timedelta(0)
     with database.transaction() as db:
-        user = db.scalars(select(User)).one()
-        user.first_name = "V"
+        # No updated_at given: nothing sets one from the wall clock behind the writer.
+        db.scalars(select(User)).one().first_name = "V"
     with database.transaction(writes=False) as db:
         user = db.scalars(select(User)).one()
-    assert user.created_at == created
-    assert user.updated_at > updated
-    assert user.updated_at.utcoffset() == timedelta(0)
+    assert (user.first_name, user.created_at, user.updated_at) == ("V", written, written)
+    assert user.created_at.utcoffset() == user.updated_at.utcoffset() == timedelta(0)
+
+
+def test_a_row_without_its_times_is_refused(database):
+    with pytest.raises(IntegrityError), database.transaction() as db:
+        db.add(User(email="t@example.com", first_name="T", last_name="U", password_hash="x"))

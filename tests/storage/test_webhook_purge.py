@@ -9,16 +9,10 @@ from sqlalchemy import select
 
 from authsvc.storage.engine import Database
 from authsvc.storage.models import Webhook, WebhookDelivery
-from authsvc.storage.purge import Retention, purge_all
+from authsvc.storage.purge import finished_deliveries_batch
 from tests.conftest import FakeClock
 
-RETENTION = Retention(
-    batch_size=2,
-    audit=timedelta(days=90),
-    throttle_window=timedelta(hours=1),
-    throttle_idle=timedelta(hours=1),
-    events=timedelta(days=7),
-)
+EVENT_RETENTION = timedelta(days=7)
 
 
 def test_finished_deliveries_go_with_their_events_pending_ones_stay(
@@ -28,6 +22,7 @@ def test_finished_deliveries_go_with_their_events_pending_ones_stay(
     with database.transaction() as db:
         hook = Webhook(url="http://example.com/", types="[]", secret="x", state="ACTIVE")
         hook.event_position = 0
+        hook.created_at = hook.updated_at = old
         db.add(hook)
         db.flush()
         rows = {
@@ -50,8 +45,8 @@ def test_finished_deliveries_go_with_their_events_pending_ones_stay(
                     updated_at=when,
                 )
             )
-    done = purge_all(database, clock, RETENTION)
-    assert done.webhook_deliveries == 2
+    with database.transaction() as db:
+        assert finished_deliveries_batch(db, clock() - EVENT_RETENTION, 10) == 2
     with database.transaction(writes=False) as db:
         kept = sorted(db.scalars(select(WebhookDelivery.event_position)))
     assert kept == [3, 4]  # the old pending one and the recent delivered one

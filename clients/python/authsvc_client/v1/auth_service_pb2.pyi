@@ -71,6 +71,8 @@ class AuditEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_EVENT_TYPE_USER_UPDATED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_WEBHOOK_CREATED: _ClassVar[AuditEventType]
     AUDIT_EVENT_TYPE_WEBHOOK_DELETED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_DATA_PURGED: _ClassVar[AuditEventType]
+    AUDIT_EVENT_TYPE_SECRETS_REENCRYPTED: _ClassVar[AuditEventType]
 
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -203,6 +205,8 @@ AUDIT_EVENT_TYPE_SIGN_UP_THROTTLED: AuditEventType
 AUDIT_EVENT_TYPE_USER_UPDATED: AuditEventType
 AUDIT_EVENT_TYPE_WEBHOOK_CREATED: AuditEventType
 AUDIT_EVENT_TYPE_WEBHOOK_DELETED: AuditEventType
+AUDIT_EVENT_TYPE_DATA_PURGED: AuditEventType
+AUDIT_EVENT_TYPE_SECRETS_REENCRYPTED: AuditEventType
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_EMAIL_TAKEN: ErrorReason

@@ -1,4 +1,4 @@
-"""Work a server does on a timer: the purge, the access log's summaries."""
+"""Work a server does on a timer: the housekeeping purge, the access log's summaries."""
 
 from __future__ import annotations
 
@@ -40,10 +40,3 @@ class Periodic:
                 self._task()
             except Exception:  # retried next interval
                 log.warning("%s failed", self._name, exc_info=True)
-
-
-class PurgeTimer(Periodic):
-    """Runs ``purge`` every ``interval`` seconds (``AUTHSVC_PURGE_INTERVAL``)."""
-
-    def __init__(self, purge: Callable[[], Any], interval: float) -> None:
-        super().__init__(purge, interval, "purge")

@@ -47,9 +47,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import event
 
 from authsvc.flows.accounts import NewUser
+from authsvc.flows.changes import Origin
 from authsvc.flows.password_reset import ResetRequest
+from authsvc.rules.profile import Profile
 from authsvc.rules.secrets_at_rest import SecretKeys
-from authsvc.rules.users import Profile
 from authsvc.rules.values import Email
 from authsvc.runtime.assembly import AuthServer, create_server
 from authsvc.runtime.settings import Settings
@@ -221,7 +222,8 @@ def _path_cost(mode: str, server: AuthServer, calls: int) -> PathCost:
     flows = server.flows
     emails = [Email(f"path-{i}@example.com") for i in range(calls)]
     for email in emails:
-        flows.accounts.create_user(NewUser(Profile(email, "B", "M"), PASSWORD))
+        profile = Profile({"email": email, "first_name": "B", "last_name": "M", "locale": ""})
+        flows.accounts.create_user(NewUser(profile, PASSWORD, Origin()))
     mine = threading.get_ident()
     counted = [0]
 
@@ -234,7 +236,7 @@ def _path_cost(mode: str, server: AuthServer, calls: int) -> PathCost:
     cpu, wall = [], []
     for email in emails:
         started_cpu, started = time.thread_time(), time.perf_counter()
-        flows.password_reset.start(ResetRequest(email))
+        flows.password_reset.start(ResetRequest(email, Origin()))
         cpu.append(time.thread_time() - started_cpu)
         wall.append(time.perf_counter() - started)
     event.remove(engine, "before_cursor_execute", count)

@@ -66,7 +66,7 @@ class StepUp:
         """
         with self._changes.read() as db:
             found = self._validator.validate_in(db, request.session_token)
-            user = users.get_user(db, uuid.UUID(found.user.id))
+            user = users.get_user(db, found.user.id)
         who = Who(user.id, uuid.UUID(found.session.id))
         if request.totp_code:
             return self._with_code(who, Code(AuthMethod.TOTP, request.totp_code))

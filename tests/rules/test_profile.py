@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from google.protobuf.descriptor import FieldDescriptor
 
 from authsvc.rules.events import EVENT_TYPES
@@ -11,6 +13,7 @@ from authsvc.storage.read_model import PROFILE_NAMES
 from authsvc_client.v1 import auth_service_pb2 as pb
 
 NAMES = [field.name for field in PROFILE]
+README = Path(__file__).parents[2] / "README.md"
 
 
 def test_the_users_columns_besides_state_and_hash_are_exactly_the_profile():
@@ -37,3 +40,9 @@ def test_sign_up_and_import_events_carry_the_fields_the_table_puts_in_them():
     for name in ("user.created", "user.imported"):
         declared = next(t for t in EVENT_TYPES if t.name == name)
         assert list(declared.data) == ["email", "first_name", "last_name"]
+
+
+def test_the_readme_names_every_profile_field_where_it_defines_the_profile():
+    text = README.read_text()
+    paragraph = text[text.index("A user's **profile** is") :].split("\n\n")[0]
+    assert [name for name in NAMES if f"`{name}`" not in paragraph] == []

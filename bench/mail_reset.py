@@ -52,8 +52,8 @@ from sqlalchemy import event
 from authsvc.flows.accounts import NewUser
 from authsvc.flows.changes import Origin
 from authsvc.flows.password_reset import ResetRequest
+from authsvc.rules.profile import Profile
 from authsvc.rules.secrets_at_rest import SecretKeys
-from authsvc.rules.users import Profile
 from authsvc.rules.values import Email
 from authsvc.runtime.assembly import AuthServer, create_server
 from authsvc.runtime.settings import Settings
@@ -256,7 +256,8 @@ def _path_cost(mode: str, server: AuthServer, calls: int) -> PathCost:
     flows = server.flows
     emails = [Email(f"path-{i}@example.com") for i in range(calls)]
     for email in emails:
-        flows.accounts.create_user(NewUser(Profile(email, "B", "M"), PASSWORD, Origin()))
+        profile = Profile({"email": email, "first_name": "B", "last_name": "M", "locale": ""})
+        flows.accounts.create_user(NewUser(profile, PASSWORD, Origin()))
     mine = threading.get_ident()
     counted = [0]
 

@@ -9,9 +9,9 @@ becomes the end user's address only as ``edge.end_user`` allows (``where``).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -19,28 +19,31 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from authsvc.edge import paging
 from authsvc.edge.end_user import EndUser
 from authsvc.errors import FieldViolation, InvalidArgument, UnsupportedHashFormat
-from authsvc.flows.accounts import NewUser
+from authsvc.flows.accounts import NewUser, ProfileUpdate
+from authsvc.flows.audit_trail import AuditQuery
 from authsvc.flows.changes import Origin
-from authsvc.flows.credentials import PasswordChange
+from authsvc.flows.credentials import AssignedPassword, PasswordChange
 from authsvc.flows.email_verification import VerificationRequest
 from authsvc.flows.event_feed import EventQuery
+from authsvc.flows.factors import TotpConfirmation, TotpRemoval
 from authsvc.flows.mailed_tokens import Presented
+from authsvc.flows.passkeys import PasskeyRegistration, PasskeyRemoval, PasskeySignIn
 from authsvc.flows.password_reset import NewPassword, ResetRequest
 from authsvc.flows.second_factor import Code
+from authsvc.flows.sessions import SessionQuery
 from authsvc.flows.sign_in import PasswordSignIn, SecondStep
 from authsvc.flows.step_up import Reauthentication
-from authsvc.flows.webhooks import NewWebhook
+from authsvc.flows.webhooks import DeliveryQuery, NewWebhook
 from authsvc.rules import events as event_rules
 from authsvc.rules import imported_hashes, passwords, values, webhook_urls, webhooks
 from authsvc.rules.authentication import AuthMethod
-from authsvc.rules.users import IMPORT_BATCH_MAX, ImportedUser, Profile, ProfileChanges
+from authsvc.rules.profile import PROFILE, UPDATABLE, Profile, ProfileChanges
+from authsvc.rules.users import IMPORT_BATCH_MAX, ImportedUser
 from authsvc.rules.values import Email, Rejected
 from authsvc.storage.paging import PageRequest
 from authsvc_client.v1 import auth_service_pb2 as pb
 
 T = TypeVar("T")
-
-UPDATABLE = ("first_name", "last_name", "email", "locale")
 
 
 class _Fields:
@@ -78,14 +81,23 @@ def one(path: str, check: Callable[[Any], T], value: Any) -> T:
 
 def create_user(r: pb.CreateUserRequest, where: EndUser) -> NewUser:
     f = _Fields()
+    # The email, then the password, then the rest: violations in the request's order.
     email = f.take("email", values.email, r.email)
     password = f.take("password", passwords.new_password, r.password)
-    first_name = f.take("first_name", values.name, r.first_name)
-    last_name = f.take("last_name", values.name, r.last_name)
-    locale = f.take("locale", values.locale, r.locale)
+    profile = _profile(f, "", r, email=email)
     origin = _origin(f, r, where)
     f.done()
-    return NewUser(Profile(email, first_name, last_name, locale), password, origin)
+    return NewUser(Profile(profile), password, origin)
+
+
+def _profile(f: _Fields, at: str, message: Any, **checked: str) -> dict[str, str]:
+    """Every field of ``PROFILE`` in ``message``, checked (those in ``checked`` already
+    were); a violation is named ``at`` + the field's name."""
+    for field in PROFILE:
+        if field.name not in checked:
+            value = getattr(message, field.name)
+            checked[field.name] = f.take(f"{at}{field.name}", field.check, value)
+    return {field.name: checked[field.name] for field in PROFILE}
 
 
 def _origin(
@@ -104,47 +116,20 @@ def _origin(
     return where.origin(ip_address or "", user_agent)
 
 
-def update_user(r: pb.UpdateUserRequest) -> tuple[uuid.UUID, ProfileChanges]:
+def update_user(r: pb.UpdateUserRequest) -> ProfileUpdate:
     """The user id and the changes named by the mask (AIP-134).
 
     An empty mask means every updatable field that is set; ``*`` means all of them.
     """
     user_id = one("user.id", values.uuid_id, r.user.id)
-    mask = list(r.update_mask.paths)
-    unknown = [p for p in mask if p not in (*UPDATABLE, "*")]
-    if unknown:
-        # Never echoed: a path is caller text (NUL, bidi overrides, 64 KiB of it).
-        updatable = ", ".join(UPDATABLE)
-        raise InvalidArgument.of(
-            "update_mask", f"names a field that cannot be updated ({updatable})"
-        )
-    given = {
-        "first_name": r.user.first_name,
-        "last_name": r.user.last_name,
-        "email": r.user.email,
-        "locale": r.user.locale,
-    }
-    if "*" in mask:
-        paths = list(UPDATABLE)
-    else:
-        paths = list(dict.fromkeys(mask)) or [p for p in UPDATABLE if given[p]]
-    if not paths:
-        raise InvalidArgument.of("update_mask", "names no field to update")
+    given = {name for name in UPDATABLE if getattr(r.user, name)}
+    chosen = partial(values.update_mask, updatable=UPDATABLE, given=given)
+    mask = one("update_mask", chosen, r.update_mask.paths)
     f = _Fields()
-    checks: dict[str, Callable[[str], Any]] = {
-        "email": values.email,
-        "first_name": values.name,
-        "last_name": values.name,
-        "locale": values.locale,
-    }
-    checked = {path: f.take(f"user.{path}", checks[path], given[path]) for path in paths}
+    checks = {field.name: field.check for field in PROFILE}
+    changed = {path: f.take(f"user.{path}", checks[path], getattr(r.user, path)) for path in mask}
     f.done()
-    return user_id, ProfileChanges(
-        email=checked.get("email"),
-        first_name=checked.get("first_name"),
-        last_name=checked.get("last_name"),
-        locale=checked.get("locale"),
-    )
+    return ProfileUpdate(user_id, ProfileChanges(changed))
 
 
 def change_password(r: pb.ChangePasswordRequest) -> PasswordChange:
@@ -199,12 +184,12 @@ def verify_email(r: pb.VerifyEmailRequest, where: EndUser) -> Presented:
     return Presented(token, origin)
 
 
-def set_password(r: pb.SetPasswordRequest) -> tuple[uuid.UUID, str]:
+def set_password(r: pb.SetPasswordRequest) -> AssignedPassword:
     f = _Fields()
     user_id = f.take("user_id", values.uuid_id, r.user_id)
     new = f.take("new_password", passwords.new_password, r.new_password)
     f.done()
-    return user_id, new
+    return AssignedPassword(user_id, new)
 
 
 def list_users(r: pb.ListUsersRequest) -> PageRequest:
@@ -214,20 +199,20 @@ def list_users(r: pb.ListUsersRequest) -> PageRequest:
     return request
 
 
-def list_sessions(r: pb.ListSessionsRequest) -> tuple[uuid.UUID, PageRequest]:
+def list_sessions(r: pb.ListSessionsRequest) -> SessionQuery:
     f = _Fields()
     user_id = f.take("user_id", values.uuid_id, r.user_id)
     request = _page(f, r.page_size, r.page_token, paging.sessions_scope(user_id))
     f.done()
-    return user_id, request
+    return SessionQuery(user_id, request)
 
 
-def list_audit_events(r: pb.ListAuditEventsRequest) -> tuple[uuid.UUID | None, PageRequest]:
+def list_audit_events(r: pb.ListAuditEventsRequest) -> AuditQuery:
     f = _Fields()
     user_id = f.take("user_id", values.optional_uuid_id, r.user_id)
     request = _page(f, r.page_size, r.page_token, paging.audit_scope(user_id))
     f.done()
-    return user_id, request
+    return AuditQuery(user_id, request)
 
 
 def import_users(r: pb.ImportUsersRequest) -> list[ImportedUser | InvalidArgument]:
@@ -235,44 +220,35 @@ def import_users(r: pb.ImportUsersRequest) -> list[ImportedUser | InvalidArgumen
 
     Only the batch itself can fail the call: empty, or over IMPORT_BATCH_MAX users.
     """
-    if not r.users:
-        raise InvalidArgument.of("users", "is required")
-    if len(r.users) > IMPORT_BATCH_MAX:
-        raise InvalidArgument.of("users", f"must hold at most {IMPORT_BATCH_MAX} users")
+    one("users", partial(values.users_batch, maximum=IMPORT_BATCH_MAX), len(r.users))
     return [_imported_user(f"users[{i}]", u) for i, u in enumerate(r.users)]
 
 
 def _imported_user(at: str, u: pb.ImportedUser) -> ImportedUser | InvalidArgument:
     f, hashes = _Fields(), _Fields()
-    email = f.take(f"{at}.email", values.email, u.email)
-    first_name = f.take(f"{at}.first_name", values.name, u.first_name)
-    last_name = f.take(f"{at}.last_name", values.name, u.last_name)
-    locale = f.take(f"{at}.locale", values.locale, u.locale)
+    profile = _profile(f, f"{at}.", u)
     # An empty hash is a missing field; a present one in no accepted format is its own
     # reason, since no edit of the data fixes it (the user needs a password reset).
     (hashes if u.password_hash else f).take(
         f"{at}.password_hash", imported_hashes.format_of, u.password_hash
     )
     created = u.create_time if u.HasField("create_time") else None
-    create_time = f.take(f"{at}.create_time", _past_time, created)
+    create_time = f.take(f"{at}.create_time", _create_time, created)
     if hashes.violations:
         return UnsupportedHashFormat(hashes.violations + f.violations)
     if f.violations:
         return InvalidArgument(f.violations)
-    profile = Profile(email, first_name, last_name, locale)
-    return ImportedUser(profile, u.password_hash, u.email_verified, create_time)
+    return ImportedUser(Profile(profile), u.password_hash, u.email_verified, create_time)
 
 
-def _past_time(value: Timestamp | None) -> datetime | None:
+def _create_time(value: Timestamp | None) -> datetime | None:
     if value is None:
         return None
     try:
         when = value.ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError):
         raise Rejected("is not a valid time") from None
-    if when.year < 1970:
-        raise Rejected("must be in 1970 or later")
-    return when
+    return values.since_1970(when)
 
 
 def _page(f: _Fields, size: int, token: str, scope: str) -> PageRequest:
@@ -291,21 +267,21 @@ def session_token(
     return one("session_token", values.required, r.session_token)
 
 
-def confirm_totp(r: pb.ConfirmTotpEnrollmentRequest) -> tuple[str, str]:
+def confirm_totp(r: pb.ConfirmTotpEnrollmentRequest) -> TotpConfirmation:
     f = _Fields()
     token = f.take("session_token", values.required, r.session_token)
     code = f.take("code", values.totp_code, r.code)
     f.done()
-    return token, code
+    return TotpConfirmation(token, code)
 
 
-def remove_totp(r: pb.RemoveTotpRequest) -> tuple[str, Code]:
+def remove_totp(r: pb.RemoveTotpRequest) -> TotpRemoval:
     """A 6-digit code is a TOTP code; anything else is read as a recovery code."""
     f = _Fields()
     token = f.take("session_token", values.required, r.session_token)
     code = f.take("code", _second_factor_code, r.code)
     f.done()
-    return token, code
+    return TotpRemoval(token, code)
 
 
 def complete_sign_in(r: pb.CompleteSignInRequest) -> SecondStep:
@@ -361,42 +337,38 @@ def reauthenticate(r: pb.ReauthenticateSessionRequest) -> Reauthentication:
     raise AssertionError("unreachable: done() raised")
 
 
-def finish_passkey_registration(r: pb.FinishPasskeyRegistrationRequest) -> tuple[str, str, str]:
+def finish_passkey_registration(r: pb.FinishPasskeyRegistrationRequest) -> PasskeyRegistration:
     f = _Fields()
     token = f.take("challenge_token", values.required, r.challenge_token)
     credential = f.take("credential_json", values.json_document, r.credential_json)
     name = f.take("name", values.passkey_name, r.name)
     f.done()
-    return token, credential, name
+    return PasskeyRegistration(token, credential, name)
 
 
-def remove_passkey(r: pb.RemovePasskeyRequest) -> tuple[str, uuid.UUID]:
+def remove_passkey(r: pb.RemovePasskeyRequest) -> PasskeyRemoval:
     f = _Fields()
     token = f.take("session_token", values.required, r.session_token)
     passkey_id = f.take("passkey_id", values.uuid_id, r.passkey_id)
     f.done()
-    return token, passkey_id
+    return PasskeyRemoval(token, passkey_id)
 
 
 def start_passkey_sign_in(r: pb.StartPasskeySignInRequest) -> Email | None:
     return one("email", values.email, r.email) if r.email else None
 
 
-def finish_passkey_sign_in(
-    r: pb.FinishPasskeySignInRequest, where: EndUser
-) -> tuple[str, str, Origin]:
+def finish_passkey_sign_in(r: pb.FinishPasskeySignInRequest, where: EndUser) -> PasskeySignIn:
     f = _Fields()
     token = f.take("challenge_token", values.required, r.challenge_token)
     assertion = f.take("assertion_json", values.json_document, r.assertion_json)
     origin = _origin(f, r, where)
     f.done()
-    return token, assertion, origin
+    return PasskeySignIn(token, assertion, origin)
 
 
 def _second_factor_code(value: str) -> Code:
-    # Six digits are a TOTP code; anything else can only be a recovery code.
-    plain = value.replace(" ", "")
-    if len(plain) == 6 and plain.isascii() and plain.isdigit():
+    if values.is_totp_shaped(value):
         return Code(AuthMethod.TOTP, values.totp_code(value))
     return Code(AuthMethod.RECOVERY_CODE, values.recovery_code(value))
 
@@ -439,9 +411,7 @@ def create_webhook(r: pb.CreateWebhookRequest) -> NewWebhook:
     return NewWebhook(r.url, types)
 
 
-def list_webhook_deliveries(
-    r: pb.ListWebhookDeliveriesRequest,
-) -> tuple[uuid.UUID, int, int | None]:
+def list_webhook_deliveries(r: pb.ListWebhookDeliveriesRequest) -> DeliveryQuery:
     """The endpoint, the page size and the event position the page starts before."""
     f = _Fields()
     webhook_id = f.take("webhook_id", values.uuid_id, r.webhook_id)
@@ -449,4 +419,4 @@ def list_webhook_deliveries(
     scope = paging.deliveries_scope(webhook_id)
     before = f.take("page_token", paging.position_decoder(scope), r.page_token)
     f.done()
-    return webhook_id, size, before
+    return DeliveryQuery(webhook_id, size, before)

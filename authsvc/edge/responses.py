@@ -31,7 +31,6 @@ from authsvc.rules.authentication import assurance_level
 from authsvc.rules.challenges import IssuedChallenge
 from authsvc.rules.events import HEARTBEAT
 from authsvc.rules.sessions import IssuedSession
-from authsvc.storage.models import User as UserRow
 from authsvc.storage.paging import Page
 from authsvc.storage.read_model import SessionView, UserView, Validated
 from authsvc.storage.revocation_feed import Entry
@@ -52,19 +51,16 @@ def timestamp(value: datetime) -> Timestamp:
     return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
-def user(u: UserRow | UserView) -> pb.User:
-    """The public view of a user: never anything about its password."""
+def user(u: UserView) -> pb.User:
+    """The public view of a user: its profile as it is, never anything about its password."""
     return pb.User(
         id=str(u.id),
-        email=u.email,
-        first_name=u.first_name,
-        last_name=u.last_name,
+        **u.profile,
         create_time=timestamp(u.created_at),
         update_time=timestamp(u.updated_at),
         email_verified=u.email_verified_at is not None,
         email_verify_time=timestamp(u.email_verified_at) if u.email_verified_at else None,
         state=pb.USER_STATE_DISABLED if u.disabled_at else pb.USER_STATE_ACTIVE,
-        locale=u.locale,
     )
 
 
@@ -200,7 +196,7 @@ def started_verification(started: StartedVerification) -> pb.StartEmailVerificat
     )
 
 
-def users(page: Page[UserRow]) -> pb.ListUsersResponse:
+def users(page: Page[UserView]) -> pb.ListUsersResponse:
     token = paging.encode(page.next, paging.users_scope())
     return pb.ListUsersResponse(users=[user(u) for u in page.items], next_page_token=token)
 

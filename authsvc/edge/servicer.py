@@ -36,7 +36,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         return pb.GetUserResponse(user=responses.user(user))
 
     def UpdateUser(self, request: pb.UpdateUserRequest, context: Ctx) -> pb.UpdateUserResponse:
-        user = self._flows.accounts.update_user(*requests.update_user(request))
+        user = self._flows.accounts.update_user(requests.update_user(request))
         return pb.UpdateUserResponse(user=responses.user(user))
 
     def DeleteUser(self, request: pb.DeleteUserRequest, context: Ctx) -> pb.DeleteUserResponse:
@@ -80,14 +80,14 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def ListSessions(
         self, request: pb.ListSessionsRequest, context: Ctx
     ) -> pb.ListSessionsResponse:
-        user_id, page = requests.list_sessions(request)
-        return responses.sessions(user_id, self._flows.sessions.list_sessions(user_id, page))
+        query = requests.list_sessions(request)
+        return responses.sessions(query.user_id, self._flows.sessions.list_sessions(query))
 
     def ListAuditEvents(
         self, request: pb.ListAuditEventsRequest, context: Ctx
     ) -> pb.ListAuditEventsResponse:
-        user_id, page = requests.list_audit_events(request)
-        return responses.audit_events(user_id, self._flows.audit_trail.list_events(user_id, page))
+        query = requests.list_audit_events(request)
+        return responses.audit_events(query.user_id, self._flows.audit_trail.list_events(query))
 
     # Account lifecycle (issue 9)
 
@@ -141,7 +141,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         return pb.RevokeUserSessionsResponse(revoked_count=count)
 
     def SetPassword(self, request: pb.SetPasswordRequest, context: Ctx) -> pb.SetPasswordResponse:
-        self._flows.credentials.set_password(*requests.set_password(request))
+        self._flows.credentials.set_password(requests.set_password(request))
         return pb.SetPasswordResponse()
 
     def ImportUsers(self, request: pb.ImportUsersRequest, context: Ctx) -> pb.ImportUsersResponse:
@@ -159,11 +159,11 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def ConfirmTotpEnrollment(
         self, request: pb.ConfirmTotpEnrollmentRequest, context: Ctx
     ) -> pb.ConfirmTotpEnrollmentResponse:
-        codes = self._flows.factors.confirm_totp(*requests.confirm_totp(request))
+        codes = self._flows.factors.confirm_totp(requests.confirm_totp(request))
         return pb.ConfirmTotpEnrollmentResponse(recovery_codes=codes)
 
     def RemoveTotp(self, request: pb.RemoveTotpRequest, context: Ctx) -> pb.RemoveTotpResponse:
-        self._flows.factors.remove_totp(*requests.remove_totp(request))
+        self._flows.factors.remove_totp(requests.remove_totp(request))
         return pb.RemoveTotpResponse()
 
     def CompleteSignIn(
@@ -191,9 +191,8 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def FinishPasskeyRegistration(
         self, request: pb.FinishPasskeyRegistrationRequest, context: Ctx
     ) -> pb.FinishPasskeyRegistrationResponse:
-        stored = self._flows.passkeys.finish_registration(
-            *requests.finish_passkey_registration(request)
-        )
+        registration = requests.finish_passkey_registration(request)
+        stored = self._flows.passkeys.finish_registration(registration)
         return pb.FinishPasskeyRegistrationResponse(passkey=responses.passkey(stored))
 
     def ListPasskeys(
@@ -205,7 +204,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def RemovePasskey(
         self, request: pb.RemovePasskeyRequest, context: Ctx
     ) -> pb.RemovePasskeyResponse:
-        self._flows.passkeys.remove(*requests.remove_passkey(request))
+        self._flows.passkeys.remove(requests.remove_passkey(request))
         return pb.RemovePasskeyResponse()
 
     def StartPasskeySignIn(
@@ -220,7 +219,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         self, request: pb.FinishPasskeySignInRequest, context: Ctx
     ) -> pb.FinishPasskeySignInResponse:
         finish = requests.finish_passkey_sign_in(request, EndUser.of(context))
-        done = self._flows.passkeys.finish_sign_in(*finish)
+        done = self._flows.passkeys.finish_sign_in(finish)
         return responses.passkey_signed_in(done)
 
     # --- Account events (issue 19) ---
@@ -257,9 +256,9 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def ListWebhookDeliveries(
         self, request: pb.ListWebhookDeliveriesRequest, context: Ctx
     ) -> pb.ListWebhookDeliveriesResponse:
-        webhook_id, size, before = requests.list_webhook_deliveries(request)
-        page = self._flows.webhooks.deliveries(webhook_id, size, before)
-        return responses.webhook_deliveries(webhook_id, page)
+        query = requests.list_webhook_deliveries(request)
+        page = self._flows.webhooks.deliveries(query)
+        return responses.webhook_deliveries(query.webhook_id, page)
 
     # --- Local verification of access tokens (issue 21) ---
 

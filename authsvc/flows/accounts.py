@@ -22,9 +22,9 @@ from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.hashing import Hasher
 from authsvc.rules.mail import MailKind
-from authsvc.rules.users import Profile, ProfileChanges
-from authsvc.storage.models import User
+from authsvc.rules.profile import Profile, ProfileChanges
 from authsvc.storage.paging import Page, PageRequest
+from authsvc.storage.read_model import UserView, view_of
 
 log = logging.getLogger("authsvc.mail")
 
@@ -37,6 +37,14 @@ class NewUser:
     profile: Profile
     password: str
     origin: Origin
+
+
+@dataclass(frozen=True)
+class ProfileUpdate:
+    """A checked UpdateUser request: whose profile, and the fields it sets."""
+
+    user_id: uuid.UUID
+    changes: ProfileChanges
 
 
 class Accounts:
@@ -54,7 +62,7 @@ class Accounts:
         self._sign_ups = sign_ups
         self._verification = verification
 
-    def create_user(self, new: NewUser) -> User:
+    def create_user(self, new: NewUser) -> UserView:
         """Signs up a user; hashes outside the transaction.
 
         Raises EmailTaken (unless sign-up is enumeration-safe), or TooManyAttempts: a
@@ -74,13 +82,14 @@ class Accounts:
                 change.event("user.created", Who(user.id), **new.profile.event_data())
                 if policy.verify_on_sign_up and self._verification is not None:
                     self._verification.issue_in(change, user)
+                created = view_of(user)
         except EmailTaken:
             if not (policy.enabled and policy.sign_up_enumeration_safe):
                 raise
             return self._taken(new)
-        return user
+        return created
 
-    def _taken(self, new: NewUser) -> User:
+    def _taken(self, new: NewUser) -> UserView:
         """The answer to a sign-up with a taken email, when that must not show: a user
         as a new one would look (never stored), and a mail to the address's owner."""
         with self._changes.open() as change:
@@ -89,31 +98,22 @@ class Accounts:
                 change.mail(MailKind.SIGN_UP_ATTEMPT, owner, Who(owner.id))
             log.info("sign-up with a taken email answered as a new one")
             now = change.now
-        p = new.profile
-        return User(
-            id=uuid.uuid4(),
-            email=p.email,
-            first_name=p.first_name,
-            last_name=p.last_name,
-            locale=p.locale,
-            created_at=now,
-            updated_at=now,
-            email_verified_at=None,
-            disabled_at=None,
-        )
+        return UserView(uuid.uuid4(), now, now, None, None, dict(new.profile.values))
 
-    def get_user(self, user_id: uuid.UUID) -> User:
+    def get_user(self, user_id: uuid.UUID) -> UserView:
         """Raises UserNotFound."""
         with self._changes.read() as db:
-            return users.get_user(db, user_id)
+            return view_of(users.get_user(db, user_id))
 
-    def update_user(self, user_id: uuid.UUID, changes: ProfileChanges) -> User:
-        """Raises UserNotFound or EmailTaken. Audited, with its event, when a field changes."""
+    def update_user(self, update: ProfileUpdate) -> UserView:
+        """Raises UserNotFound or EmailTaken. Audited, with its event, when a field changes:
+        the audit entry names the fields whose value changed (never a value)."""
+        user_id, changes = update.user_id, update.changes
         with self._changes.open() as change:
             before = users.lock(change.db, user_id)
-            old = {name: getattr(before, name) for name in changes.items()}
+            old = {name: getattr(before, name) for name in changes.values}
             user = users.update_user(change.db, user_id, changes, change.now)
-            changed = sorted(n for n, v in changes.items().items() if old[n] != v)
+            changed = sorted(n for n, v in changes.values.items() if old[n] != v)
             change.changed_user(user_id)
             if changed:
                 change.audit(AuditEvent.USER_UPDATED, Who(user_id), " ".join(changed))
@@ -134,7 +134,7 @@ class Accounts:
                         old_email=old["email"],
                         new_email=user.email,
                     )
-        return user
+            return view_of(user)
 
     def delete_user(self, user_id: uuid.UUID) -> None:
         """Deletes the user and all its sessions. Raises UserNotFound."""
@@ -146,7 +146,7 @@ class Accounts:
             change.audit(AuditEvent.USER_DELETED, Who(user_id))
             change.event("user.deleted", Who(user_id), email=email)
 
-    def disable_user(self, user_id: uuid.UUID) -> User:
+    def disable_user(self, user_id: uuid.UUID) -> UserView:
         """Disables the user and, in the same transaction, ends every session of the
         user (on every replica) and every unused reset or verification token.
 
@@ -163,9 +163,9 @@ class Accounts:
             if not was_disabled:
                 change.event("user.disabled", Who(user_id))
                 change.mail(MailKind.ACCOUNT_DISABLED, user, Who(user_id))
-        return user
+            return view_of(user)
 
-    def enable_user(self, user_id: uuid.UUID) -> User:
+    def enable_user(self, user_id: uuid.UUID) -> UserView:
         """Lets a disabled user sign in again (no session comes back). Raises UserNotFound."""
         with self._changes.open() as change:
             was_disabled = users.lock(change.db, user_id).is_disabled
@@ -174,9 +174,10 @@ class Accounts:
             change.audit(AuditEvent.USER_ENABLED, Who(user_id))
             if was_disabled:
                 change.event("user.enabled", Who(user_id))
-        return user
+            return view_of(user)
 
-    def list_users(self, request: PageRequest) -> Page[User]:
+    def list_users(self, request: PageRequest) -> Page[UserView]:
         """One page of users, oldest first."""
         with self._changes.read() as db:
-            return users.list_users(db, request)
+            found = users.list_users(db, request)
+            return Page([view_of(u) for u in found.items], found.next)

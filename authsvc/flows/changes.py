@@ -44,7 +44,7 @@ from authsvc.storage import events
 from authsvc.storage.engine import Database
 from authsvc.storage.invalidation import Invalidations, publish
 from authsvc.storage.models import EventRow, User
-from authsvc.storage.read_model import UserView
+from authsvc.storage.read_model import UserView, view_of
 from authsvc.storage.revocation_feed import notify_revoked
 from authsvc.storage.validation_cache import ValidationCache
 
@@ -201,8 +201,9 @@ class Change:
         user = {"email": to, "first_name": "", "last_name": "", "locale": ""}
         user_id = None
         if not isinstance(to, str):
-            user = {k: getattr(to, k) for k in ("email", "first_name", "last_name", "locale")}
-            user_id = uuid.UUID(str(to.id))
+            profile = to.profile if isinstance(to, UserView) else view_of(to).profile
+            user = {k: profile[k] for k in user}
+            user_id = to.id
         recipient = address or str(user["email"])
         variables: dict[str, Any] = {
             "email": recipient,

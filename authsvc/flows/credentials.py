@@ -29,6 +29,14 @@ class PasswordChange:
     new_password: str
 
 
+@dataclass(frozen=True)
+class AssignedPassword:
+    """A checked SetPassword request: whose password, and the new one (within policy)."""
+
+    user_id: uuid.UUID
+    new_password: str
+
+
 class PasswordChanges:
     """ChangePassword, SetPassword."""
 
@@ -65,7 +73,7 @@ class PasswordChanges:
         def claimant() -> Claimant:
             with self._changes.read() as db:
                 found = self._validator.validate_in(db, request.session_token)
-                user = users.get_user(db, uuid.UUID(found.user.id))
+                user = users.get_user(db, found.user.id)
                 if second_factors(db, user.id):
                     sessions.require_recent_authentication(
                         found.session,
@@ -101,11 +109,12 @@ class PasswordChanges:
             change.event("user.password_changed", who, by_user, how="change")
             change.mail(MailKind.PASSWORD_CHANGED, user, who, how="changed")
 
-    def set_password(self, user_id: uuid.UUID, new_password: str) -> None:
+    def set_password(self, request: AssignedPassword) -> None:
         """Sets the password as an administrator; ends every session of the user, any
         unused reset token and any pending sign-in challenge. Raises UserNotFound.
         Hashes outside the transaction."""
-        new_hash = self._hasher.hash(new_password)
+        user_id = request.user_id
+        new_hash = self._hasher.hash(request.new_password)
         with self._changes.open() as change:
             user = users.get_user(change.db, user_id)
             users.set_password(change.db, user_id, new_hash, change.now)

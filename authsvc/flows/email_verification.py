@@ -22,6 +22,7 @@ from authsvc.rules.mail import MailKind
 from authsvc.rules.user_tokens import Purpose
 from authsvc.rules.validation import TokenValidator
 from authsvc.storage.models import User
+from authsvc.storage.read_model import UserView, view_of
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class EmailVerification:
             assert request.user_id is not None  # the edge requires one of them
             return request.user_id
         found = self._validator.validate_in(change.db, request.session_token)
-        owner = uuid.UUID(found.user.id)
+        owner = found.user.id
         if request.user_id is not None and request.user_id != owner:
             raise InvalidArgument.of("user_id", "is not the user of the session token")
         return owner
@@ -91,7 +92,7 @@ class EmailVerification:
         )
         return issued.token, issued.expires_at
 
-    def verify(self, presented: Presented) -> User:
+    def verify(self, presented: Presented) -> UserView:
         """Marks the email verified. Raises TooManyAttempts, TokenInvalid (unknown or
         used: of two concurrent uses exactly one wins), TokenExpired or UserDisabled."""
         found = self._tokens.find(presented)
@@ -109,4 +110,4 @@ class EmailVerification:
         if not won:
             self._tokens.failed(found.who, "used meanwhile")
             raise TokenInvalid()
-        return user
+        return view_of(user)

@@ -36,6 +36,22 @@ class FactorPolicy:
 
 
 @dataclass(frozen=True)
+class TotpConfirmation:
+    """A checked ConfirmTotpEnrollment request: the session token and a 6-digit code."""
+
+    session_token: str
+    code: str
+
+
+@dataclass(frozen=True)
+class TotpRemoval:
+    """A checked RemoveTotp request: the session token, and a TOTP or recovery code."""
+
+    session_token: str
+    code: Code
+
+
+@dataclass(frozen=True)
 class TotpEnrollment:
     """A started enrolment: the secret (shown once) and its otpauth URI."""
 
@@ -69,7 +85,7 @@ class Factors:
         """
         with self._changes.read() as db:
             found = self.validator.validate_in(db, session_token)
-            strong = not proving_now and bool(second_factors(db, uuid.UUID(found.user.id)))
+            strong = not proving_now and bool(second_factors(db, found.user.id))
         now = self._changes.clock()
         max_age = self._policy.reauth_max_age
         sessions.require_recent_authentication(found.session, now, max_age, second_factor=strong)
@@ -81,7 +97,7 @@ class Factors:
         found = self.fresh_session(session_token)
         secret = totp.new_secret()
         sealed = self._keys.seal(secret)
-        user_id = uuid.UUID(found.user.id)
+        user_id = found.user.id
         with self._changes.open() as change:
             totp.start(change.db, user_id, sealed, change.now, self._policy.enrollment_ttl)
             expires = change.now + self._policy.enrollment_ttl
@@ -89,7 +105,7 @@ class Factors:
         uri = totp.provisioning_uri(secret, found.user.email, self._policy.issuer)
         return TotpEnrollment(secret, uri, expires)
 
-    def confirm_totp(self, session_token: str, code: str) -> list[str]:
+    def confirm_totp(self, request: TotpConfirmation) -> list[str]:
         """Activates the pending enrolment with a current code; returns new recovery codes.
 
         The code proves TOTP on this session, as a step-up with it would: TOTP (now)
@@ -100,9 +116,10 @@ class Factors:
         TokenInvalid (also when the session ended meanwhile: nothing is confirmed) or
         TokenExpired.
         """
-        found = self.fresh_session(session_token)
+        found = self.fresh_session(request.session_token)
         user_id, who = _who(found)
-        verified = self._codes.verify(user_id, Code(AuthMethod.TOTP, code), who, enrolling=True)
+        code = Code(AuthMethod.TOTP, request.code)
+        verified = self._codes.verify(user_id, code, who, enrolling=True)
         with self._changes.open() as change:
             confirmed = self._codes.spend(change, verified, who)
             if confirmed:
@@ -119,16 +136,16 @@ class Factors:
             raise CodeInvalid()
         return issued
 
-    def remove_totp(self, session_token: str, code: Code) -> None:
+    def remove_totp(self, request: TotpRemoval) -> None:
         """Removes the TOTP and the recovery codes, given a current code or a recovery code.
 
         That code is the second factor this change needs (proven now), so a recent
         authentication of any kind suffices besides. Raises TotpNotEnrolled, CodeInvalid,
         TooManyAttempts, ReauthenticationRequired.
         """
-        found = self.fresh_session(session_token, proving_now=True)
+        found = self.fresh_session(request.session_token, proving_now=True)
         user_id, who = _who(found)
-        verified = self._codes.verify(user_id, code, who)
+        verified = self._codes.verify(user_id, request.code, who)
         with self._changes.open() as change:
             removed = self._codes.spend(change, verified, who)
             if removed:
@@ -142,5 +159,5 @@ class Factors:
 
 
 def _who(found: Validated) -> tuple[uuid.UUID, Who]:
-    user_id = uuid.UUID(found.user.id)
+    user_id = found.user.id
     return user_id, Who(user_id, found.session.id)

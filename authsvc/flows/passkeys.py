@@ -47,7 +47,7 @@ from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.rules.values import Email
 from authsvc.setting_names import AUTHSVC_SECRET_KEY
 from authsvc.storage.models import Challenge, Passkey
-from authsvc.storage.read_model import Validated
+from authsvc.storage.read_model import Validated, view_of
 from authsvc.storage.views import PasskeyView
 
 
@@ -57,6 +57,33 @@ class Started:
 
     challenge_token: str
     options_json: str
+
+
+@dataclass(frozen=True)
+class PasskeyRegistration:
+    """A checked FinishPasskeyRegistration request."""
+
+    challenge_token: str
+    credential_json: str
+    #: The name the user gave it (checked: "passkey" when none).
+    name: str
+
+
+@dataclass(frozen=True)
+class PasskeyRemoval:
+    """A checked RemovePasskey request: the user's session token, and which passkey."""
+
+    session_token: str
+    passkey_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class PasskeySignIn:
+    """A checked FinishPasskeySignIn request, and where the end user is."""
+
+    challenge_token: str
+    assertion_json: str
+    origin: Origin
 
 
 @dataclass(frozen=True)
@@ -94,7 +121,7 @@ class Passkeys:
         TokenInvalid or TokenExpired."""
         rp = self._rp.require()
         found = self._factors.fresh_session(session_token)
-        user_id = uuid.UUID(found.user.id)
+        user_id = found.user.id
         challenge = passkeys.new_challenge()
         with self._changes.open() as change:
             existing = [p.credential_id for p in passkeys.of_user(change.db, user_id)]
@@ -102,16 +129,15 @@ class Passkeys:
         options = passkeys.registration_options(rp, user_id, found.user.email, challenge, existing)
         return Started(issued, options)
 
-    def finish_registration(
-        self, challenge_token: str, credential_json: str, name: str
-    ) -> PasskeyView:
+    def finish_registration(self, request: PasskeyRegistration) -> PasskeyView:
         """Verifies and stores a new passkey. Raises ChallengeInvalid or PasskeyInvalid."""
         rp = self._rp.require()
-        found = self._find(challenge_token, Ceremony.PASSKEY_REGISTRATION)
+        found = self._find(request.challenge_token, Ceremony.PASSKEY_REGISTRATION)
         assert found.user_id is not None
         who = Who(found.user_id)
         try:
-            new = passkeys.verify_registration(rp, credential_json, passkeys.decode(found.data))
+            challenge = passkeys.decode(found.data)
+            new = passkeys.verify_registration(rp, request.credential_json, challenge)
         except PasskeyInvalid:
             self._changes.record(AuditEvent.PASSKEY_SIGN_IN_FAILED, who, "registration")
             raise
@@ -119,7 +145,7 @@ class Passkeys:
             with self._changes.open() as change:
                 if not challenges.consume(change.db, found.id):
                     raise ChallengeInvalid()  # finished concurrently: nothing written
-                stored = passkeys.add(change.db, found.user_id, new, name, change.now)
+                stored = passkeys.add(change.db, found.user_id, new, request.name, change.now)
                 change.audit(AuditEvent.PASSKEY_REGISTERED, who, str(stored.id))
                 added = {"passkey_id": str(stored.id), "name": stored.name}
                 change.event("passkey.added", who, Actor.user(found.user_id), **added)
@@ -132,11 +158,12 @@ class Passkeys:
         """The passkeys of the token's user. Raises TokenInvalid or TokenExpired."""
         with self._changes.read() as db:
             found = self._factors.validator.validate_in(db, session_token)
-            return [PasskeyView.of(p) for p in passkeys.of_user(db, uuid.UUID(found.user.id))]
+            return [PasskeyView.of(p) for p in passkeys.of_user(db, found.user.id)]
 
-    def remove(self, session_token: str, passkey_id: uuid.UUID) -> None:
+    def remove(self, request: PasskeyRemoval) -> None:
         """Removes one passkey. Raises PasskeyNotFound or ReauthenticationRequired."""
-        found = self._factors.fresh_session(session_token)
+        found = self._factors.fresh_session(request.session_token)
+        passkey_id = request.passkey_id
         who = _who(found)
         with self._changes.open() as change:
             assert who.user_id is not None
@@ -161,14 +188,14 @@ class Passkeys:
         token = challenges.seal(self._keys, challenge, email or "", expires)
         return Started(token, passkeys.authentication_options(rp, challenge, []))
 
-    def finish_sign_in(self, challenge_token: str, assertion_json: str, origin: Origin) -> SignedIn:
+    def finish_sign_in(self, request: PasskeySignIn) -> SignedIn:
         """Opens an AAL2 session for a verified, user-verified assertion.
 
         Raises ChallengeInvalid, PasskeyInvalid, ClonedAuthenticator or UserDisabled.
         """
-        asserted = self.assertion(challenge_token, assertion_json, None)
+        asserted = self.assertion(request.challenge_token, request.assertion_json, None)
         key = asserted.passkey
-        who = origin.who(key.user_id)
+        who = request.origin.who(key.user_id)
         with self._changes.open() as change:
             # Waits for a concurrent DisableUser, so no session outlives it.
             try:
@@ -179,7 +206,7 @@ class Passkeys:
                 methods = (proven(AuthMethod.PASSKEY, change.now),)
                 event = AuditEvent.PASSKEY_SIGN_IN_SUCCEEDED
                 issued = self._sign_in.open_session(change, user, who, methods, event)
-                return SignedIn(user, issued)
+                return SignedIn(view_of(user), issued)
         raise ClonedAuthenticator()
 
     def complete_sign_in(self, step: SecondStep) -> SignedIn:
@@ -200,7 +227,8 @@ class Passkeys:
                 raise ChallengeInvalid()  # completed or ended concurrently: nothing written
             if self.use(change, asserted, who):
                 methods = completed_methods(found, AuthMethod.PASSKEY, change)
-                return SignedIn(user, self._sign_in.open_session(change, user, who, methods))
+                issued = self._sign_in.open_session(change, user, who, methods)
+                return SignedIn(view_of(user), issued)
         raise ClonedAuthenticator()
 
     def assertion(
@@ -260,4 +288,4 @@ class Passkeys:
 
 
 def _who(found: Validated) -> Who:
-    return Who(uuid.UUID(found.user.id), found.session.id)
+    return Who(found.user.id, found.session.id)

@@ -25,6 +25,7 @@ from authsvc.rules.mail import MailKind
 from authsvc.rules.user_tokens import NO_SUCH_USER_ID, Purpose
 from authsvc.rules.values import Email
 from authsvc.storage.models import User
+from authsvc.storage.read_model import UserView, view_of
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class PasswordReset:
         handed = issued.issued and not self._changes.outbox.enabled
         return StartedReset(issued.token if handed else "", issued.expires_at)
 
-    def complete(self, request: NewPassword) -> User:
+    def complete(self, request: NewPassword) -> UserView:
         """Sets the new password, ends every session and pending sign-in challenge,
         marks the email verified.
 
@@ -122,7 +123,7 @@ class PasswordReset:
         if not won:
             self._tokens.failed(found.who, "used meanwhile")
             raise TokenInvalid()
-        return user
+        return view_of(user)
 
     def _reset(self, change: Change, user: User, new_hash: str, found: Found) -> None:
         by_user = Actor.user(user.id)  # with the token mailed to them

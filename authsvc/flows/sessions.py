@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from authsvc.errors import RefreshTokenReused, TokenInvalid
 from authsvc.flows.access_tokens import AccessTokens
@@ -16,6 +16,14 @@ from authsvc.rules.sessions import IssuedSession, Reused, SessionPolicy
 from authsvc.rules.validation import TokenValidator
 from authsvc.storage.paging import Page, PageRequest
 from authsvc.storage.read_model import SessionView, Validated
+
+
+@dataclass(frozen=True)
+class SessionQuery:
+    """A checked ListSessions request: whose sessions, which page."""
+
+    user_id: uuid.UUID
+    page: PageRequest
 
 
 class Sessions:
@@ -48,7 +56,7 @@ class Sessions:
         with self._changes.read() as db:
             found = self._validator.validate_session_in(db, claims.session_id)
             now = self._changes.clock()
-            if found.user.id != str(claims.user_id) or revocations.user_revoked_after(
+            if found.user.id != claims.user_id or revocations.user_revoked_after(
                 db, claims.user_id, claims.issued_at, now
             ):
                 raise TokenInvalid()
@@ -109,8 +117,8 @@ class Sessions:
             change.audit(AuditEvent.USER_SESSIONS_REVOKED, Who(user_id), f"{len(ended)} ended")
         return len(ended)
 
-    def list_sessions(self, user_id: uuid.UUID, request: PageRequest) -> Page[SessionView]:
+    def list_sessions(self, query: SessionQuery) -> Page[SessionView]:
         """One page of a user's live sessions. Raises UserNotFound."""
         with self._changes.read() as db:
-            users.get_user(db, user_id)
-            return sessions.list_sessions(db, user_id, self._changes.clock(), request)
+            users.get_user(db, query.user_id)
+            return sessions.list_sessions(db, query.user_id, self._changes.clock(), query.page)

@@ -37,6 +37,7 @@ from authsvc.rules.hashing import Hasher
 from authsvc.rules.sessions import IssuedSession, SessionPolicy
 from authsvc.rules.values import Email
 from authsvc.storage.models import Authentication, Challenge, Passkey, User
+from authsvc.storage.read_model import UserView, view_of
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class PasswordSignIn:
 class SignedIn:
     """What a sign-in returns: a session, or (second factor due) a challenge."""
 
-    user: User
+    user: UserView
     issued: IssuedSession | None
     challenge: IssuedChallenge | None = None
     #: AUTHSVC_REQUIRE_MFA is on and the user has no second factor yet.
@@ -152,11 +153,12 @@ class SignIn:
                 factors = second_factors(change.db, user.id)
                 if factors:
                     challenge = self._challenge(change, user, who)
-                    return SignedIn(user, None, challenge, factors=factors)
+                    return SignedIn(view_of(user), None, challenge, factors=factors)
                 issued = self.open_session(change, user, who, ())
         except (IntegrityError, UserNotFound):
             raise InvalidCredentials() from None  # the user was deleted meanwhile
-        return SignedIn(user, issued, enrollment_required=self._sign_in.require_mfa)
+        required = self._sign_in.require_mfa
+        return SignedIn(view_of(user), issued, enrollment_required=required)
 
     def _challenge(self, change: Change, user: User, who: Who) -> IssuedChallenge:
         issued = challenges.issue(
@@ -235,7 +237,7 @@ class SignIn:
                 issued = self.open_session(change, user, who, _methods(found, step.code, change))
         if issued is None:
             raise CodeInvalid()
-        return SignedIn(user, issued)
+        return SignedIn(view_of(user), issued)
 
 
 def lock_challenged_user(change: Change, found: Challenge) -> User:

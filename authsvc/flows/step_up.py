@@ -8,7 +8,6 @@ against ``AUTHSVC_REAUTH_MAX_AGE``.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from authsvc.errors import ClonedAuthenticator, CodeInvalid
@@ -64,7 +63,7 @@ class StepUp:
         """
         with self._changes.read() as db:
             found = self._validator.validate_in(db, request.session_token)
-            user = users.get_user(db, uuid.UUID(found.user.id))
+            user = users.get_user(db, found.user.id)
         who = Who(user.id, found.session.id)
         if request.totp_code:
             return self._with_code(who, Code(AuthMethod.TOTP, request.totp_code))

@@ -87,6 +87,16 @@ class DeliveryPage:
 
 
 @dataclass(frozen=True)
+class DeliveryQuery:
+    """A checked ListWebhookDeliveries request: the endpoint, the page size, and the
+    event position the page starts before (None: the newest)."""
+
+    webhook_id: uuid.UUID
+    size: int
+    before: int | None = None
+
+
+@dataclass(frozen=True)
 class DeliveryPolicy:
     """How deliveries are attempted (the ``AUTHSVC_WEBHOOK_*`` settings)."""
 
@@ -138,11 +148,13 @@ class Webhooks:
             change.event("webhook.deleted", NO_USER, webhook_id=str(row.id), url=row.url)
         return WebhookView.of(row)
 
-    def deliveries(self, webhook_id: uuid.UUID, size: int, before: int | None) -> DeliveryPage:
+    def deliveries(self, query: DeliveryQuery) -> DeliveryPage:
         """One page of an endpoint's deliveries, newest event first. Raises WebhookNotFound."""
         with self._changes.read() as db:
-            webhooks.get(db, webhook_id)
-            rows, next_before = webhook_deliveries.page(db, webhook_id, size, before)
+            webhooks.get(db, query.webhook_id)
+            rows, next_before = webhook_deliveries.page(
+                db, query.webhook_id, query.size, query.before
+            )
             return DeliveryPage([DeliveryView.of(row) for row in rows], next_before)
 
     # The delivery work (driven by runtime.webhook_worker)

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from authsvc.rules import cursors
+from authsvc.rules.profile import EVENT_FIELDS
 from authsvc.rules.values import Rejected
 from authsvc.storage.models import EventRow
 
@@ -92,11 +93,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType(
         "user.created",
         "A user signed up (CreateUser).",
-        {
-            "email": "The email address.",
-            "first_name": "The first name.",
-            "last_name": "The last name.",
-        },
+        EVENT_FIELDS,
     ),
     EventType(
         "user.updated",
@@ -121,11 +118,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType(
         "user.imported",
         "A user was imported (ImportUsers, `authsvc import-users`).",
-        {
-            "email": "The email address.",
-            "first_name": "The first name.",
-            "last_name": "The last name.",
-        },
+        EVENT_FIELDS,
     ),
     EventType(
         "session.created",

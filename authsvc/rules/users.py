@@ -19,57 +19,16 @@ from sqlalchemy.orm import Session as DbSession
 
 from authsvc.errors import EmailTaken, UserDisabled, UserNotFound
 from authsvc.rules import challenges, user_tokens
+from authsvc.rules.profile import Profile, ProfileChanges
 from authsvc.rules.values import Email
 from authsvc.storage.models import User
 from authsvc.storage.paging import Page, PageRequest, page
 
 
-@dataclass(frozen=True)
-class Profile:
-    """Who a new user is."""
-
-    email: Email
-    first_name: str
-    last_name: str
-    locale: str = ""
-
-    def event_data(self) -> dict[str, str]:
-        """The fields as the data of ``user.created`` and ``user.imported``."""
-        return {"email": self.email, "first_name": self.first_name, "last_name": self.last_name}
-
-
-@dataclass(frozen=True)
-class ProfileChanges:
-    """The profile fields an update sets (None: unchanged)."""
-
-    email: Email | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    locale: str | None = None
-
-    def items(self) -> dict[str, str]:
-        """The fields that change, by column name."""
-        values = {
-            "email": self.email,
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "locale": self.locale,
-        }
-        return {k: v for k, v in values.items() if v is not None}
-
-
 def create_user(db: DbSession, profile: Profile, password_hash: str, now: datetime) -> User:
     """Inserts the user, created at ``now``; raises EmailTaken when the email is
     registered (any case)."""
-    user = User(
-        email=profile.email,
-        first_name=profile.first_name,
-        last_name=profile.last_name,
-        locale=profile.locale,
-        password_hash=password_hash,
-        created_at=now,
-        updated_at=now,
-    )
+    user = User(**profile.values, password_hash=password_hash, created_at=now, updated_at=now)
     db.add(user)
     _flush_unique_email(db)
     return user
@@ -116,10 +75,7 @@ def _imported_row(new_id: uuid.UUID, user: ImportedUser, now: datetime) -> dict[
     created = user.create_time or now
     return {
         "id": new_id,
-        "email": user.profile.email,
-        "first_name": user.profile.first_name,
-        "last_name": user.profile.last_name,
-        "locale": user.profile.locale,
+        **user.profile.values,
         "password_hash": user.password_hash,
         # The old system's verification time is unknown: its creation time stands in.
         "email_verified_at": created if user.email_verified else None,
@@ -194,12 +150,12 @@ def update_user(db: DbSession, user_id: uuid.UUID, changes: ProfileChanges, now:
     verification token sent to the old address stops working.
     """
     user = get_user(db, user_id)
-    if any(getattr(user, name) != value for name, value in changes.items().items()):
+    if any(getattr(user, name) != value for name, value in changes.values.items()):
         user.updated_at = now
     if changes.email is not None and changes.email != user.email:
         user.email_verified_at = None
         user_tokens.forget(db, user_id)
-    for name, value in changes.items().items():
+    for name, value in changes.values.items():
         setattr(user, name, value)
     _flush_unique_email(db)
     return user

@@ -18,6 +18,8 @@ import json
 import re
 import unicodedata
 import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import NewType
 
 EMAIL_MAX = 254
@@ -285,3 +287,46 @@ def locale_fallbacks(tag: str) -> list[str]:
     """The tag, then each shorter prefix: ``de-CH`` → ``["de-CH", "de"]``; "" → []."""
     parts = tag.split("-") if tag else []
     return ["-".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
+def since_1970(value: datetime | None) -> datetime | None:
+    """An optional time (an imported user's creation), no earlier than 1970."""
+    if value is not None and value.year < 1970:
+        raise Rejected("must be in 1970 or later")
+    return value
+
+
+def is_totp_shaped(value: str) -> bool:
+    """True when ``value`` reads as a TOTP code (six digits, spaces aside); a second
+    factor code that does not can only be a recovery code."""
+    plain = value.replace(" ", "")
+    return len(plain) == 6 and plain.isascii() and plain.isdigit()
+
+
+def users_batch(count: int, maximum: int) -> int:
+    """The number of users of one batch (an import): 1 to ``maximum``."""
+    if not count:
+        raise Rejected("is required")
+    if count > maximum:
+        raise Rejected(f"must hold at most {maximum} users")
+    return count
+
+
+def update_mask(
+    paths: Sequence[str], updatable: Sequence[str], given: Collection[str]
+) -> list[str]:
+    """The fields an update sets (AIP-134): the mask's paths, once each; for ``*`` every
+    field of ``updatable``; for an empty mask those of them that are ``given`` (set).
+
+    Rejected when a path names no updatable field, or when no field is left.
+    """
+    if any(p not in updatable and p != "*" for p in paths):
+        # Never echoed: a path is caller text (NUL, bidi overrides, 64 KiB of it).
+        raise Rejected(f"names a field that cannot be updated ({', '.join(updatable)})")
+    if "*" in paths:
+        chosen = list(updatable)
+    else:
+        chosen = list(dict.fromkeys(paths)) or [p for p in updatable if p in given]
+    if not chosen:
+        raise Rejected("names no field to update")
+    return chosen

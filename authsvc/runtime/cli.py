@@ -25,7 +25,7 @@ from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.changes import Changes
 from authsvc.flows.mail_delivery import MailDelivery
 from authsvc.flows.reencryption import Reencryption
-from authsvc.flows.webhooks import NewWebhook, Webhooks
+from authsvc.flows.webhooks import DeliveryQuery, NewWebhook, Webhooks
 from authsvc.rules import mail, signing_keys, webhook_urls, webhooks
 from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.values import PAGE_SIZE_MAX, Rejected
@@ -118,8 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.choices["import"].add_argument(
         "file",
         type=Path,
-        help="JSON lines: email, first_name, last_name, password_hash, "
-        "and optionally email_verified and create_time",
+        help=f"JSON lines, one user each: {', '.join(user_import.FIELDS)}",
     )
     return parser
 
@@ -514,7 +513,7 @@ def _remove_webhook(hooks: Webhooks, args: argparse.Namespace) -> int:
 def _show_deliveries(hooks: Webhooks, args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= PAGE_SIZE_MAX:
         raise Rejected(f"--limit must be 1 to {PAGE_SIZE_MAX}")
-    page = hooks.deliveries(_webhook_id(args.id), args.limit, None)
+    page = hooks.deliveries(DeliveryQuery(_webhook_id(args.id), args.limit))
     print(
         f"{'EVENT':36}  {'TYPE':24}  {'STATE':9}  {'TRIES':5}  {'LAST TRY':20}  "
         f"{'NEXT TRY':20}  {'STATUS':6}  ERROR"

@@ -1,9 +1,9 @@
 """``authsvc import FILE.jsonl``: brings users of another system in, batch by batch.
 
-Each line of the file is one JSON object: ``email``, ``first_name``, ``last_name``,
-``password_hash`` and, optionally, ``locale`` (BCP 47), ``email_verified`` (a boolean)
-and ``create_time`` (ISO 8601; without a zone it is UTC; ``2019-03-01 12:00:00`` as
-SQLite prints it works).
+Each line of the file is one JSON object (``FIELDS``): the profile's fields
+(``rules.profile``: ``email``, the names and, optionally, ``locale``, BCP 47),
+``password_hash`` and, optionally, ``email_verified`` (a boolean) and ``create_time``
+(ISO 8601; without a zone it is UTC; ``2019-03-01 12:00:00`` as SQLite prints it works).
 Each batch goes through exactly what ImportUsers runs (``edge.requests`` →
 ``flows.importing`` → ``edge.responses``), directly on the database: no server
 needed, and no gRPC message limit. A progress line goes to stderr; the counts, and
@@ -26,12 +26,13 @@ from authsvc.edge import requests, responses
 from authsvc.flows.changes import Changes
 from authsvc.flows.importing import Importing
 from authsvc.rules import values
+from authsvc.rules.profile import PROFILE
 from authsvc.storage.engine import Database
 from authsvc.storage.models import utcnow
 from authsvc.storage.validation_cache import ValidationCache
 from authsvc_client.v1 import auth_service_pb2 as pb
 
-TEXT_FIELDS = ("email", "first_name", "last_name", "password_hash", "locale")
+TEXT_FIELDS = (*(field.name for field in PROFILE), "password_hash")
 FIELDS = (*TEXT_FIELDS, "email_verified", "create_time")
 EMAIL_TAKEN = pb.ERROR_REASON_EMAIL_TAKEN
 

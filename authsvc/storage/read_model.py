@@ -1,37 +1,37 @@
-"""The read model of a validated token: its user and session, declared once.
+"""The read model of users and validated tokens: their columns and views, declared once.
 
 ``USER_COLUMNS`` and ``SESSION_COLUMNS`` name what ValidateToken returns; ``STATEMENT``
 selects them through the unique index on ``sessions.token_hash``; ``from_row`` maps a
 row (values already converted to Python by the columns' types) to a ``Validated``. The
 fast lookup (``storage.token_lookup``, raw DB-API on both databases) and the ORM paths
-(``lookup_in``, inside a flow's transaction) share all three, so a new field is one
-column here, one field of its view, and one line where the edge renders it.
-"""
+(``lookup_in``, inside a flow's transaction) share all three. Every flow that returns a
+user returns its ``UserView`` (``view_of``), built by the same mapping.
+
+A user's columns are its account state (``_STATE``) and its profile: every other column
+of ``users`` but the password hash, so a new profile column reaches the view, and the
+responses, with nothing to add here. A session field is one column here and one field of
+its view."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc.storage.models import Authentication, Session, User
 
-USER_COLUMNS = (
-    User.id,
-    User.email,
-    User.first_name,
-    User.last_name,
-    User.created_at,
-    User.updated_at,
-    User.email_verified_at,
-    User.disabled_at,
-    User.locale,
-)
+#: A user's account state: what authsvc keeps, whoever calls.
+_STATE = ("id", "created_at", "updated_at", "email_verified_at", "disabled_at")
+#: Never read: the password hash.
+_SECRET = ("password_hash",)
+#: The profile: every other column of ``users`` (``rules.profile`` declares its fields).
+PROFILE_NAMES = tuple(c.key for c in inspect(User).columns if c.key not in (*_STATE, *_SECRET))
+USER_COLUMNS = tuple(getattr(User, name) for name in (*_STATE, *PROFILE_NAMES))
 SESSION_COLUMNS = (
     Session.id,
     Session.user_id,
@@ -65,17 +65,43 @@ BY_SESSION_ID = (
 
 @dataclass(frozen=True, slots=True)
 class UserView:
-    """The public fields of a user, as ValidateToken returns them (ids as canonical text)."""
+    """The public fields of a user: its account state, and its profile by field name
+    (the email included). What every flow returns of a user; never its password hash."""
 
-    id: str
-    email: str
-    first_name: str
-    last_name: str
+    id: uuid.UUID
     created_at: datetime
     updated_at: datetime
     email_verified_at: datetime | None
     disabled_at: datetime | None
-    locale: str
+    profile: Mapping[str, str]
+
+    @property
+    def email(self) -> str:
+        """The email address."""
+        return self.profile["email"]
+
+    @property
+    def is_disabled(self) -> bool:
+        """True once DisableUser ran (and EnableUser did not since)."""
+        return self.disabled_at is not None
+
+
+def user_view(values: Sequence[Any]) -> UserView:
+    """The UserView of the values of ``USER_COLUMNS``, in order."""
+    user_id, created_at, updated_at, email_verified_at, disabled_at, *profile = values
+    return UserView(
+        user_id,
+        created_at,
+        updated_at,
+        email_verified_at,
+        disabled_at,
+        dict(zip(PROFILE_NAMES, profile, strict=True)),
+    )
+
+
+def view_of(user: User) -> UserView:
+    """The UserView of a user row (the ORM paths)."""
+    return user_view([getattr(user, column.key) for column in USER_COLUMNS])
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +146,7 @@ class Validated:
     @property
     def user_id(self) -> str:
         """The user's id (canonical UUID text), for invalidation."""
-        return self.user.id
+        return str(self.user.id)
 
 
 _USERS = len(USER_COLUMNS)
@@ -128,12 +154,7 @@ _USERS = len(USER_COLUMNS)
 
 def from_row(row: Sequence[Any]) -> Validated:
     """The Validated of one row of ``STATEMENT`` (typed values: UUIDs, aware datetimes)."""
-    user = UserView(*_ids(row[:_USERS]))
-    return Validated(user, SessionView(*row[_USERS:]))
-
-
-def _ids(values: Sequence[Any]) -> list[Any]:
-    return [str(v) if isinstance(v, uuid.UUID) else v for v in values]
+    return Validated(user_view(row[:_USERS]), SessionView(*row[_USERS:]))
 
 
 def lookup_in(db: DbSession, digest: bytes) -> Validated | None:

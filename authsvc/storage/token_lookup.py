@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
+import psycopg2.extras
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Dialect, make_url
@@ -144,6 +145,8 @@ class PostgresLookup:
         except psycopg2.OperationalError as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
         conn.autocommit = True
+        # UUID columns as UUIDs, as the engine (SQLAlchemy registers it there) gives them.
+        psycopg2.extras.register_uuid(conn_or_curs=conn)  # type: ignore[no-untyped-call]
         with conn.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")
             cur.execute(self._PREPARE)

@@ -55,6 +55,16 @@ def test_client_covers_the_whole_lifecycle(client: AuthClient):
     assert (gone.value.code, gone.value.reason) == (grpc.StatusCode.NOT_FOUND, "USER_NOT_FOUND")
 
 
+def test_client_passes_any_profile_field_by_name(client: AuthClient):
+    user = client.create_user("ada@example.com", PASSWORD, "Ada", "Lovelace", locale="de_ch")
+    assert user.locale == "de-CH"
+    updated = client.update_user(user.id, locale="fr")
+    assert (updated.locale, updated.first_name) == ("fr", "Ada")  # only the named field
+    with pytest.raises(AuthClientError) as bad:
+        client.update_user(user.id, locale="not a tag")
+    assert [v.field for v in bad.value.violations] == ["user.locale"]
+
+
 def test_client_covers_the_account_lifecycle(client: AuthClient):
     user = client.create_user("ada@example.com", PASSWORD, "Ada", "Lovelace")
     started = client.start_password_reset("ada@example.com", ip_address="203.0.113.1")

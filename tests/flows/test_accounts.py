@@ -11,7 +11,7 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy import select
 
-from authsvc.storage.models import Session, User
+from authsvc.storage.models import AuditRecord, Session, User
 from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.helpers import PASSWORD, fails, sign_in, sign_up
 
@@ -229,6 +229,37 @@ def test_update_user_bad_requests_name_the_field(stub, user, paths, field):
         stub.UpdateUser, pb.UpdateUserRequest(user=user, update_mask=FieldMask(paths=paths))
     )
     assert (failure.code, failure.fields) == (grpc.StatusCode.INVALID_ARGUMENT, [field])
+
+
+def test_update_user_audit_entry_names_the_changed_fields_never_a_value(stub, database):
+    user = sign_up(stub)
+    change = pb.User(
+        id=user.id, email="ada@example.org", first_name="Augusta", last_name="Lovelace"
+    )
+    mask = FieldMask(paths=["email", "first_name", "last_name"])  # last_name keeps its value
+    stub.UpdateUser(pb.UpdateUserRequest(user=change, update_mask=mask))
+    with database.transaction(writes=False) as db:
+        (row,) = db.scalars(select(AuditRecord).where(AuditRecord.event == "USER_UPDATED"))
+        password_hash = db.scalars(select(User.password_hash)).one()
+    assert (row.user_id, row.detail) == (uuid.UUID(user.id), "email first_name")
+    (listed,) = [
+        e
+        for e in stub.ListAuditEvents(pb.ListAuditEventsRequest(user_id=user.id)).audit_events
+        if e.type == pb.AUDIT_EVENT_TYPE_USER_UPDATED
+    ]
+    assert listed.detail == "email first_name"
+    stored = repr(vars(row)) + listed.SerializeToString().decode(errors="replace")
+    for secret in (PASSWORD, password_hash, "Augusta", "ada@example.org"):
+        assert secret not in stored
+
+
+def test_update_user_that_changes_no_value_is_not_audited(stub, database):
+    user = sign_up(stub)
+    same = pb.UpdateUserRequest(user=pb.User(id=user.id, first_name="Ada"))
+    assert stub.UpdateUser(same).user.first_name == "Ada"
+    with database.transaction(writes=False) as db:
+        events = db.scalars(select(AuditRecord.event)).all()
+    assert "USER_UPDATED" not in events
 
 
 def test_update_unknown_user_is_not_found(stub):

@@ -236,7 +236,7 @@ def test_the_import_command_refuses_lines_that_are_not_users(db_url, tmp_path, c
         "line 2: INVALID_ARGUMENT: the line is not valid JSON",
         "line 4: INVALID_ARGUMENT: the line is not a JSON object",
         "line 5: INVALID_ARGUMENT: the line has unknown fields: fname (expected email, "
-        "first_name, last_name, password_hash, locale, email_verified, create_time)",
+        "first_name, last_name, locale, password_hash, email_verified, create_time)",
     ]
 
 

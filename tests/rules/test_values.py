@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -83,3 +84,61 @@ def test_a_uuid_of_non_ascii_digits_is_refused(value):
 def test_an_email_is_matched_whole(email):
     with pytest.raises(Rejected):
         values.email(email)
+
+
+UPDATABLE = ("email", "first_name", "locale")
+
+
+@pytest.mark.parametrize(
+    ("paths", "given", "chosen"),
+    [
+        (["locale", "email", "locale"], set(), ["locale", "email"]),  # once each, as named
+        (["*"], set(), list(UPDATABLE)),
+        ([], {"locale", "email"}, ["email", "locale"]),  # empty: the fields set
+    ],
+)
+def test_an_update_mask_names_the_fields_to_set(paths, given, chosen):
+    assert values.update_mask(paths, UPDATABLE, given) == chosen
+
+
+@pytest.mark.parametrize(
+    ("paths", "why"),
+    [
+        (["password_hash"], "cannot be updated (email, first_name, locale)"),
+        (["email", "id\x00"], "cannot be updated"),
+        ([], "names no field to update"),
+    ],
+)
+def test_an_update_mask_refuses_other_fields_and_nothing(paths, why):
+    with pytest.raises(Rejected, match=why.replace("(", r"\(").replace(")", r"\)")) as refused:
+        values.update_mask(paths, UPDATABLE, set())
+    assert "\x00" not in str(refused.value)  # a path is never echoed
+
+
+def test_a_users_batch_holds_one_to_the_maximum():
+    assert values.users_batch(3, 3) == 3
+    with pytest.raises(Rejected, match="is required"):
+        values.users_batch(0, 3)
+    with pytest.raises(Rejected, match="at most 3 users"):
+        values.users_batch(4, 3)
+
+
+def test_a_creation_time_is_1970_or_later():
+    assert values.since_1970(None) is None
+    assert values.since_1970(datetime(1970, 1, 1, tzinfo=UTC)) is not None
+    with pytest.raises(Rejected, match="1970 or later"):
+        values.since_1970(datetime(1969, 12, 31, 23, 59, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("code", "totp"),
+    [
+        ("123456", True),
+        ("123 456", True),
+        ("12345", False),
+        (INDIC_12 * 3, False),
+        ("abcdef", False),
+    ],
+)
+def test_only_six_ascii_digits_read_as_a_totp_code(code, totp):
+    assert values.is_totp_shaped(code) is totp

@@ -161,9 +161,11 @@ class AuthClient:
         ip_address: str = "",
         user_agent: str = "",
         timeout: float | None = None,
+        **profile: str,
     ) -> pb.User:
         """Signs up a user (never retried); ``ip_address`` is the end user's (sign-ups are
-        throttled per address). Reasons: INVALID_ARGUMENT, EMAIL_TAKEN, TOO_MANY_ATTEMPTS."""
+        throttled per address); ``profile``: the profile's other fields by name
+        (``locale="de-CH"``). Reasons: INVALID_ARGUMENT, EMAIL_TAKEN, TOO_MANY_ATTEMPTS."""
         request = pb.CreateUserRequest(
             email=email,
             password=password,
@@ -171,6 +173,7 @@ class AuthClient:
             last_name=last_name,
             ip_address=ip_address,
             user_agent=user_agent,
+            **profile,
         )
         return self._call(self._stub.CreateUser, request, timeout).user
 
@@ -186,16 +189,17 @@ class AuthClient:
         first_name: str | None = None,
         last_name: str | None = None,
         timeout: float | None = None,
+        **profile: str | None,
     ) -> pb.User:
-        """Updates the fields given (not None). Reasons: INVALID_ARGUMENT, USER_NOT_FOUND,
-        EMAIL_TAKEN."""
-        values = {"email": email, "first_name": first_name, "last_name": last_name}
-        paths = [name for name, value in values.items() if value is not None]
-        # Fields outside the mask are ignored by the server, so "" stands for "unchanged".
-        user = pb.User(
-            id=user_id, email=email or "", first_name=first_name or "", last_name=last_name or ""
-        )
-        request = pb.UpdateUserRequest(user=user, update_mask=field_mask_pb2.FieldMask(paths=paths))
+        """Updates the profile fields given (not None), those above or any other by name
+        (``locale="de-CH"``). Reasons: INVALID_ARGUMENT, USER_NOT_FOUND, EMAIL_TAKEN."""
+        given = {"email": email, "first_name": first_name, "last_name": last_name, **profile}
+        changes = {name: value for name, value in given.items() if value is not None}
+        user = pb.User(id=user_id)
+        for name, value in changes.items():
+            setattr(user, name, value)
+        mask = field_mask_pb2.FieldMask(paths=list(changes))
+        request = pb.UpdateUserRequest(user=user, update_mask=mask)
         return self._call(self._stub.UpdateUser, request, timeout).user
 
     def delete_user(self, user_id: str, *, timeout: float | None = None) -> None:

@@ -10,6 +10,7 @@ documented as no setting.
 from __future__ import annotations
 
 import ast
+import threading
 from pathlib import Path
 
 import authsvc
@@ -40,10 +41,26 @@ def _docstrings(tree: ast.AST) -> set[int]:
     return found
 
 
+def parse(source: str) -> ast.Module:
+    """``ast.parse`` on a thread of its own.
+
+    CPython 3.11's AST constructor checks its recursion depth against the calling
+    thread's, and in a pytest-xdist worker that had run deep code before, that check
+    failed spuriously ("AST constructor recursion depth mismatch"); a fresh thread starts
+    with a shallow stack."""
+    parsed: list[ast.Module] = []
+    worker = threading.Thread(target=lambda: parsed.append(ast.parse(source)))
+    worker.start()
+    worker.join()
+    if not parsed:
+        raise AssertionError("the source did not parse")
+    return parsed[0]
+
+
 def spelled_out_names(source: str) -> list[tuple[int, str]]:
     """(line, text) of every string in ``source``, f-string parts included, that contains
     ``AUTHSVC_``, docstrings excepted."""
-    tree = ast.parse(source)
+    tree = parse(source)
     docstrings = _docstrings(tree)
     return sorted(
         (node.lineno, node.value)

@@ -17,8 +17,9 @@ from authsvc.runtime.settings import Settings
 from authsvc.storage.engine import Database
 from authsvc.storage.models import Webhook, utcnow
 from tests.conftest import CHEAP_HASH
+from tests.helpers import wait_until
 from tests.leak_watch import WATCH
-from tests.webhook_receiver import Receiver, wait_until, webhook_settings
+from tests.webhook_receiver import Receiver, webhook_settings
 
 Run = Callable[..., tuple[int, str, str]]
 

@@ -139,7 +139,7 @@ def test_a_taken_port_exits_2_before_touching_the_database(
     assert line == f"authsvc: cannot bind 127.0.0.1:{port}: Address already in use"
 
 
-def test_migrate_command(tmp_path):
+def test_migrate_command_creates_the_database_and_exits_0(tmp_path):
     url = f"sqlite:///{tmp_path / 'm.db'}"
     result = subprocess.run(
         [sys.executable, "-m", "authsvc", "migrate"],

@@ -83,7 +83,9 @@ def test_remove_deletes_and_reports_unknown_ids(run: Run) -> None:
     assert run("list")[1].splitlines()[1:] == []
 
 
-def test_bad_input_is_refused(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_add_refuses_a_bad_url_type_or_private_address_and_needs_a_secret_key(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
     status, _, err = run("add", "ftp://example.com/")
     assert status == 2 and "http:// or https://" in err
     status, _, err = run("add", "http://127.0.0.1:9/", "--type", "user.exploded")

@@ -3,13 +3,12 @@
 Every channel the tests open records the passwords it sends (when accepted), the
 tokens it sends or receives (sealed passkey challenges, ``asv_pc_``, among them), the
 webhook signing secrets (``whsec_``) it receives and the API keys it sends as
-``x-api-key`` metadata (tests that create keys or webhook secrets outside a call, through
-the CLI, hand them to ``learn``); a handler on
-the root logger keeps the text of every log record. After each test, an autouse fixture
-(``tests/conftest.py``) checks that none of the secrets seen so far, nor a SHA-256 of a
-token, nor any password hash, appears in a record logged during that test. So the check
-holds whatever tests run, in whatever order, in one process or several (``-k``,
-``-p xdist``).
+``x-api-key`` metadata (tests that create keys or webhook secrets outside a call,
+through the CLI, hand them to ``learn``); a handler on the root logger keeps the text
+of every log record. After each test, an autouse fixture (``tests/conftest.py``) checks
+that none of the secrets seen so far, nor a SHA-256 of a token, nor any password hash,
+appears in a record logged during that test. So the check holds whatever tests run, in
+whatever order, in one process or several (``-k``, ``-p xdist``).
 """
 
 from __future__ import annotations

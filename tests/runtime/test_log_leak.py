@@ -294,7 +294,9 @@ def test_the_watch_finds_a_leaked_webhook_secret_and_sealed_passkey_challenge():
 
 def test_the_suite_watch_learns_webhook_secrets_and_sealed_challenges_from_calls(start_server):
     _, stub = start_server(
-        secret_key=SecretKeys.parse(Fernet.generate_key().decode()), webhook_allow_private=True
+        secret_key=SecretKeys.parse(Fernet.generate_key().decode()),
+        webhook_allow_private=True,
+        webauthn_rp_id="auth.example.com",
     )
     hook = pb.CreateWebhookRequest(url="http://127.0.0.1:9/hooks")
     secret = stub.CreateWebhook(hook, timeout=10).secret

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -76,7 +76,12 @@ def _database(kind: str, dsn: str) -> Iterator[str]:
 @contextmanager
 def _server(url: str) -> Iterator[pb_grpc.AuthServiceStub]:
     settings = Settings(
-        address="127.0.0.1:0", database_url=url, workers=1, password_hash="pbkdf2:sha256:1000"
+        address="127.0.0.1:0",
+        database_url=url,
+        workers=1,
+        password_hash="pbkdf2:sha256:1000",
+        # A quiet stream's first heartbeat comes soon: it tells the consumer opened.
+        event_heartbeat_interval=timedelta(milliseconds=200),
     )
     server, port = create_server(settings)
     try:
@@ -94,6 +99,8 @@ class Delivery:
     acked: dict[str, float] = field(default_factory=dict)
     delivered: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Set by the consumer's first message: its stream resolved "now" and follows.
+    opened: threading.Event = field(default_factory=threading.Event)
 
 
 def _consume(stub: pb_grpc.AuthServiceStub, seen: Delivery, stop: threading.Event) -> None:
@@ -102,6 +109,7 @@ def _consume(stub: pb_grpc.AuthServiceStub, seen: Delivery, stop: threading.Even
     stop_watch.start()
     try:
         for event in stream:
+            seen.opened.set()
             if event.type == "user.created":
                 with seen.lock:
                     seen.delivered[str(event.data["email"])] = time.perf_counter()
@@ -128,7 +136,8 @@ def measure_delivery(stub: pb_grpc.AuthServiceStub, writers: int, seconds: float
     seen, stop = Delivery(), threading.Event()
     consumer = threading.Thread(target=_consume, args=(stub, seen, stop), daemon=True)
     consumer.start()
-    time.sleep(0.5)  # let the stream open: "now" is resolved when it does
+    if not seen.opened.wait(_GIVE_UP):  # "now" is resolved when the stream opens
+        raise RuntimeError("the event stream never opened")
     until = time.perf_counter() + seconds
     with ThreadPoolExecutor(writers) as pool:
         list(pool.map(lambda _: _write(stub, seen, until), range(writers)))

@@ -1,10 +1,11 @@
-"""Helpers for calling authsvc and reading its rich errors."""
+"""Helpers for calling authsvc, reading its rich errors, and waiting for what it does."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import pytest
@@ -12,6 +13,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from authsvc_client.v1 import auth_service_pb2 as pb
+
+T = TypeVar("T")
 
 PASSWORD = "correct horse battery staple"
 #: AuthService's server-streaming RPCs (WatchEvents...): they answer with a stream.
@@ -86,3 +89,29 @@ def sign_in(stub: Any, email: str = "ada@example.com", password: str = PASSWORD,
     return stub.CreateSession(
         pb.CreateSessionRequest(email=email, password=password, **kw), timeout=10
     )
+
+
+def wait_until(
+    condition: Callable[[], T],
+    timeout: float = 30.0,
+    *,
+    interval: float = 0.02,
+    what: str | Callable[[], str] = "",
+) -> T:
+    """Calls ``condition`` every ``interval`` seconds until it returns something truthy,
+    and returns that; fails the test (AssertionError) once ``timeout`` seconds passed.
+
+    The one way tests wait for something to happen (a worker's write, a server's port, a
+    mail): never a sleep of a guessed length. ``timeout`` is a hang guard, not a timing:
+    a condition that holds ends the wait at once. ``what`` (or a function giving it, to
+    show state read at the end) names what was awaited in the failure.
+    """
+    give_up = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > give_up:
+            awaited = what() if callable(what) else what
+            raise AssertionError(f"gave up after {timeout} s waiting for {awaited or condition}")
+        time.sleep(interval)

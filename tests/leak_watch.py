@@ -1,17 +1,20 @@
 """Watches the whole suite for secrets in the logs.
 
 Every channel the tests open records the passwords it sends (when accepted), the
-tokens it sends or receives and the API keys it sends as ``x-api-key`` metadata (tests
-that create keys outside a call, through the CLI, hand them to ``learn``); a handler on
-the root logger keeps the text of every log record. After each test, an autouse fixture
-(``tests/conftest.py``) checks that none of the secrets seen so far, nor a SHA-256 of a
-token, nor any password hash, appears in a record logged during that test. So the check
-holds whatever tests run, in whatever order, in one process or several (``-k``,
-``-p xdist``).
+tokens it sends or receives (sealed passkey challenges, ``asv_pc_``, among them), the
+webhook signing secrets (``whsec_``) it receives and the API keys it sends as
+``x-api-key`` metadata (tests that create keys or webhook secrets outside a call,
+through the CLI, hand them to ``learn``); a handler on the root logger keeps the text
+of every log record. After each test, an autouse fixture (``tests/conftest.py``) checks
+that none of the secrets seen so far, nor a SHA-256 of a token, nor any password hash,
+appears in a record logged during that test. So the check holds whatever tests run, in
+whatever order, in one process or several (``-k``, ``-p xdist``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import logging
 import re
@@ -35,6 +38,10 @@ CODE_FIELDS = ("secret", "code", "totp_code", "recovery_code", "recovery_codes")
 NESTED_FIELDS = ("challenge", "passkey_assertion")
 API_KEY_HEADER = "x-api-key"
 _TOKEN = re.compile(r"asv_(?:[surcv]t|ak)_[A-Za-z0-9_-]{43}")
+# A sealed passkey sign-in challenge (``rules.challenges.SEALED_PREFIX``): a Fernet token.
+_SEALED_CHALLENGE = re.compile(r"asv_pc_[A-Za-z0-9_-]{100,2000}={0,2}")
+# A webhook signing secret (``rules.webhooks.SECRET_PREFIX``): base64 of random bytes.
+_WEBHOOK_SECRET = re.compile(r"whsec_[A-Za-z0-9+/]{24,}={0,2}")
 # A password that is also a word of the logs' own vocabulary (the fuzzer's generated
 # passwords can be "TOKEN_EXPIRED") would match every line naming that reason or event:
 # such a "password" proves nothing, so it is not watched. Nor is one that is a UUID: the
@@ -64,6 +71,8 @@ class LeakWatch(logging.Handler):
         self.tokens: set[str] = set()
         self.api_keys: set[str] = set()  # x-api-key values, well-formed or not
         self.codes: set[str] = set()
+        self.sealed_challenges: set[str] = set()  # asv_pc_ tokens, sent or received
+        self.webhook_secrets: set[str] = set()  # whsec_ secrets, as CreateWebhook shows them
         #: The signatures of access tokens (JWTs) seen: one in a log means the token is.
         self.access_tokens: set[str] = set()
         self._lock = threading.Lock()
@@ -86,8 +95,8 @@ class LeakWatch(logging.Handler):
         for message in messages:
             for field in TOKEN_FIELDS:
                 value = getattr(message, field, "")
-                if isinstance(value, str) and _TOKEN.fullmatch(value):
-                    self.tokens.add(value)
+                if isinstance(value, str):
+                    self.learn(value)
             access = getattr(message, "access_token", "")
             if isinstance(access, str) and access.count(".") == 2 and len(access) > 64:
                 self.access_tokens.add(access.rsplit(".", 1)[1])
@@ -97,7 +106,9 @@ class LeakWatch(logging.Handler):
             for field in CODE_FIELDS:
                 value = getattr(message, field, "")
                 for item in [value] if isinstance(value, str) else list(value):
-                    if isinstance(item, str) and len(item.strip()) >= 6:
+                    if isinstance(item, str) and _WEBHOOK_SECRET.fullmatch(item):
+                        self.learn(item)  # CreateWebhook's ``secret``: no code
+                    elif isinstance(item, str) and len(item.strip()) >= 6:
                         self.codes.add(item.strip())
         if response is not None:
             for field in PASSWORD_FIELDS:
@@ -106,10 +117,15 @@ class LeakWatch(logging.Handler):
                     self.passwords.add(value)
 
     def learn(self, secret: str) -> None:
-        """Remembers a token or API key that reached the test outside a call's fields."""
-        if _TOKEN.fullmatch(secret):
-            with self._lock:
+        """Remembers a token, API key, sealed challenge or webhook secret (one that
+        reached the test outside a call's fields, too); ignores anything else."""
+        with self._lock:
+            if _TOKEN.fullmatch(secret):
                 self.tokens.add(secret)
+            elif _SEALED_CHALLENGE.fullmatch(secret):
+                self.sealed_challenges.add(secret)
+            elif _WEBHOOK_SECRET.fullmatch(secret):
+                self.webhook_secrets.add(secret)
 
     def note_metadata(self, metadata: Any) -> None:
         """Remembers the API keys a call sends as ``x-api-key`` (even malformed ones)."""
@@ -141,6 +157,16 @@ class LeakWatch(logging.Handler):
         found += [f"API key {k[:9]}…" for k in self.api_keys if k in text]
         found += [f"code {c[:2]}…" for c in self.codes if _code_in(c, text)]
         found += [f"access token …{s[-4:]}" for s in self.access_tokens if s in text]
+        found += [
+            f"sealed challenge {c[:9]}…"
+            for c in self.sealed_challenges
+            if c.removeprefix("asv_pc_") in text
+        ]
+        found += [
+            f"webhook secret {s[:8]}…"
+            for s in self.webhook_secrets
+            if any(form in text for form in _webhook_secret_forms(s))
+        ]
         return found
 
 
@@ -149,6 +175,16 @@ def _nested(message: Any, field: str) -> Any:
         return getattr(message, field) if message.HasField(field) else None
     except (ValueError, AttributeError):  # the message has no such field
         return None
+
+
+def _webhook_secret_forms(secret: str) -> tuple[str, ...]:
+    """The secret, its base64 key without the prefix (covering the secret itself), and
+    the key's bytes in hex: each is enough to sign as authsvc does."""
+    key = secret.removeprefix("whsec_")
+    try:
+        return key, base64.b64decode(key, validate=True).hex()
+    except binascii.Error:
+        return (key,)
 
 
 def _code_in(code: str, text: str) -> bool:

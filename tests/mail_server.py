@@ -12,8 +12,6 @@ import re
 import socket
 import ssl
 import threading
-import time
-from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -24,6 +22,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from authsvc.runtime.smtp import SmtpUrl
 from tests.certs import CertificateAuthority
+from tests.helpers import wait_until
 
 USER, PASSWORD = "authsvc", "smtp-secret-pw"
 
@@ -34,26 +33,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def eventually(check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    """Polls ``check`` until it returns something truthy (then returns it), or fails."""
-    end = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        time.sleep(0.05)
-
-
 class _Handler:
     def __init__(self, server: MailServer) -> None:
         self._server = server
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self._server.in_data += 1
-        while self._server.hold.is_set():  # mid-send, as long as the test wants
-            await asyncio.sleep(0.02)
+        if not self._server.released.is_set():  # mid-send, as long as the test wants
+            await asyncio.get_running_loop().run_in_executor(None, self._server.released.wait)
         if self._server.reply:
             return self._server.reply
         message = email.message_from_bytes(envelope.content, policy=default)
@@ -76,7 +63,8 @@ class MailServer:
         self._tls.load_cert_chain(issued.cert, issued.key)
         self.port = free_port()
         self.reply = ""  # e.g. "550 5.1.1 no such mailbox": refuse every mail
-        self.hold = threading.Event()  # set: every DATA waits until it is cleared
+        self.released = threading.Event()  # cleared: every DATA waits until it is set again
+        self.released.set()
         self.in_data = 0  # DATA commands begun
         self.lock = threading.Lock()
         self.received: list[tuple[list[str], EmailMessage]] = []
@@ -141,6 +129,7 @@ class MailServer:
         self._controller.start()
 
     def stop(self) -> None:
+        self.released.set()  # no DATA left waiting on a thread of the server's loop
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
@@ -149,12 +138,12 @@ class MailServer:
         with self.lock:
             return [m for rcpts, m in self.received if not to or to in rcpts]
 
-    def wait_for(self, to: str, count: int = 1, timeout: float = 20.0) -> list[EmailMessage]:
+    def wait_for(self, to: str, count: int = 1, timeout: float = 30.0) -> list[EmailMessage]:
         """The mails to ``to`` once at least ``count`` arrived."""
-        return eventually(
+        return wait_until(
             lambda: len(self.messages(to)) >= count and self.messages(to),
             timeout,
-            f"{count} mail(s) to {to}",
+            what=f"{count} mail(s) to {to}",
         )
 
 

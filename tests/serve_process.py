@@ -8,8 +8,9 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.helpers import wait_until
 
 _PORT = re.compile(r"\(port (\d+)\)")
 
@@ -49,16 +50,17 @@ class ServeProcess:
         return f"127.0.0.1:{self.port}"
 
     def _wait_for_port(self, timeout: float) -> int:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
+        def reported_port() -> int | None:
             if self.process.poll() is not None:
                 raise RuntimeError(f"authsvc serve exited: {self.log_path.read_text()[-2000:]}")
             found = _PORT.search(self.log_path.read_bytes().decode(errors="replace"))
-            if found:
-                return int(found.group(1))
-            time.sleep(0.05)
-        self.kill()
-        raise RuntimeError("authsvc serve did not report its port in time")
+            return int(found.group(1)) if found else None
+
+        try:
+            return wait_until(reported_port, timeout, what="authsvc serve to report its port")
+        except AssertionError:
+            self.kill()
+            raise
 
     def kill(self) -> None:
         """SIGKILL to every process of the server (supervisor and workers) at once.

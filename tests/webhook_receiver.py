@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,15 +124,6 @@ class Receiver:
         """The delivered events, each verified with ``standardwebhooks`` (raises if not)."""
         hook = Webhook(secret)
         return [hook.verify(r.body, r.headers) for r in self.delivered()]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
-    """Polls ``predicate`` until it holds; fails after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.02)
 
 
 FAST = {

@@ -15,7 +15,6 @@ import json
 import queue
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +25,7 @@ from authsvc.runtime.assembly import AuthServer, create_server
 from authsvc.runtime.settings import Settings
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
-from tests.helpers import sign_up
+from tests.helpers import sign_up, wait_until
 
 DEADLINE = 60.0
 
@@ -47,15 +46,13 @@ class RestartableServer:
         """Stops the server (cancelling its streams) and starts it again on the same port."""
         self._server.stop(0)
         self._server.wait_for_termination(10)
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            try:
-                self._server, _ = self._start(self.address)
-                return
-            except RuntimeError:  # the port is not free again yet
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        self._server, _ = wait_until(self._try_start, DEADLINE, what="the port to be free again")
+
+    def _try_start(self) -> tuple[AuthServer, int] | None:
+        try:
+            return self._start(self.address)
+        except RuntimeError:  # the port is not free again yet
+            return None
 
     def stop(self) -> None:
         self._server.stop(0)
@@ -79,20 +76,25 @@ class Printed:
 
     def until(self, done: Callable[[], bool], what: str) -> None:
         """Reads lines until ``done()``; fails after the deadline or when the program exits."""
-        deadline = time.monotonic() + DEADLINE
-        while not done():
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"timed out waiting for {what}; printed {self.events}"
+
+        def read_until_done() -> bool:
+            if done():
+                return True
             try:
-                line = self._lines.get(timeout=remaining)
+                line = self._lines.get(timeout=0.5)  # waits for the next line itself
             except queue.Empty:
-                continue
+                return False
             assert line is not None, f"the consumer exited ({self.process.wait()}) before {what}"
             record = json.loads(line)
             if "disconnect" in record:
                 self.disconnects.append(record["disconnect"])
             else:
                 self.events.append(record)
+            return done()
+
+        wait_until(
+            read_until_done, DEADLINE, interval=0, what=lambda: f"{what}; printed {self.events}"
+        )
 
     def has_ids(self, ids: list[str]) -> Callable[[], bool]:
         return lambda: set(ids) <= {e["id"] for e in self.events}

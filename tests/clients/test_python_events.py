@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -18,6 +17,7 @@ from authsvc.storage.engine import make_engine
 from authsvc_client import AuthClient, AuthClientError
 from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.conftest import create_pg_database, drop_pg_database
+from tests.helpers import wait_until
 from tests.serve_process import ServeProcess
 
 GIVE_UP_SECONDS = 120.0  # a hang guard, not a timing
@@ -70,11 +70,15 @@ class Consumer(threading.Thread):
             self.error = exc
 
     def wait_for(self, count: int) -> None:
-        give_up = time.monotonic() + GIVE_UP_SECONDS
-        while len(self.received) < count and time.monotonic() < give_up:
+        def received_them() -> bool:
             assert self.error is None, self.error
-            time.sleep(0.02)
-        assert len(self.received) >= count, f"{len(self.received)} of {count} events"
+            return len(self.received) >= count
+
+        wait_until(
+            received_them,
+            GIVE_UP_SECONDS,
+            what=lambda: f"{count} events ({len(self.received)} so far)",
+        )
 
     def stop(self) -> None:
         self.stream.close()

@@ -44,8 +44,12 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+# Run as a script (``make container-test``): the repository root makes ``tests`` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = os.environ.get("AUTHSVC_BASE_IMAGE", "localhost/authsvc-base:bookworm")
@@ -250,17 +254,20 @@ class Container:
 
 
 def wait_serving(box: Container) -> str:
-    end = time.monotonic() + 60
     last = ""
-    while time.monotonic() < end:
+
+    def serving() -> bool:
+        nonlocal last
         proc = box.exec("authsvc", "health", "--address", "127.0.0.1:50051", "--timeout", "2")
         last = (proc.stdout + proc.stderr).strip()
         if proc.returncode == 0 and last == "SERVING":
-            return "podman exec: authsvc health -> SERVING"
+            return True
         if box.state().get("Status") != "running":
             raise RuntimeError(f"container stopped: {box.logs()[-2000:]}")
-        time.sleep(0.5)
-    raise RuntimeError(f"not SERVING within 60 s (last: {last!r})")
+        return False
+
+    wait_until(serving, 60, interval=0.5, what=lambda: f"SERVING (last: {last!r})")
+    return "podman exec: authsvc health -> SERVING"
 
 
 def health_from_host(box: Container) -> str:
@@ -337,7 +344,7 @@ def json_logs(box: Container) -> str:
 
 def sigterm_drains(box: Container) -> str:
     """CreateUser calls (default scrypt, 0.3 s of CPU each) in flight at SIGTERM finish OK."""
-    calls = 4  # the container sees 2 CPUs: 2 hash, 2 wait for a hash slot
+    calls = 6  # the container sees 2 CPUs: 2 hash, 4 wait for a hash slot
     with grpc.insecure_channel(box.address) as channel:
         stub = pb_grpc.AuthServiceStub(channel)
         grpc.channel_ready_future(channel).result(timeout=10)
@@ -360,7 +367,9 @@ def sigterm_drains(box: Container) -> str:
 
         with concurrent.futures.ThreadPoolExecutor(calls) as pool:
             futures = [pool.submit(sign_up, i) for i in range(calls)]
-            time.sleep(0.15)  # the calls reach the server and start hashing
+            # Once the server answered one call, all of them (sent together) reached it;
+            # the 4 that queue behind the first 2 hashes are still in flight.
+            wait_until(lambda: any(f.done() for f in futures), what="the server to answer a call")
             sent_term = time.monotonic()
             # SIGTERM to PID 1; SIGKILL only after 30 s, well past the 10 s grace period.
             podman("stop", "--time", "30", box.name, timeout=60)

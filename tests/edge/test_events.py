@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import timedelta
 
@@ -15,7 +14,7 @@ from authsvc.edge.caller_interceptor import caller_actor
 from authsvc.rules.events import EVENT_TYPES, Actor, ActorKind
 from authsvc.storage.models import AuditRecord
 from authsvc_client.v1 import auth_service_pb2 as pb
-from tests.helpers import PASSWORD, fails, sign_in, sign_up
+from tests.helpers import PASSWORD, fails, sign_in, sign_up, wait_until
 
 HEARTBEAT = timedelta(milliseconds=200)
 
@@ -45,17 +44,6 @@ def next_event(stream):
     while (item := next(stream)).type == "heartbeat":
         pass
     return item
-
-
-def until(check, timeout=20.0):
-    """Polls ``check`` until it returns something truthy (or fails at the deadline)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_sign_up_and_profile_changes_write_their_events(stub, database):
@@ -277,7 +265,7 @@ def test_one_stream_too_many_is_refused_at_once(start_server):
     finally:
         first.cancel()
     # The slot comes free once the consumer is gone.
-    until(lambda: _streams_again(stub))
+    wait_until(lambda: _streams_again(stub), what="the stream to serve again")
 
 
 def _streams_again(stub):

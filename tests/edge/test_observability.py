@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -20,7 +19,7 @@ from authsvc.runtime.logs import JsonFormatter, TextFormatter, configure_logging
 from authsvc.storage.models import User
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
-from tests.helpers import PASSWORD, fails, sign_in, sign_up
+from tests.helpers import PASSWORD, fails, sign_in, sign_up, wait_until
 
 NEW_PASSWORD = "an entirely new passphrase"
 
@@ -112,13 +111,6 @@ def test_failures_mode_writes_failed_calls_only(start_server, json_logs: JsonLin
     server.stop(0)
     assert [e["code"] for e in json_logs.events("rpc")] == ["INVALID_ARGUMENT"]
     assert json_logs.events("rpc_summary") == []
-
-
-def wait_until(predicate, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, "condition never held"
-        time.sleep(0.02)
 
 
 def test_security_events_name_the_user_and_never_a_secret(stub, json_logs, database):

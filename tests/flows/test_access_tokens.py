@@ -8,7 +8,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -39,7 +38,7 @@ from authsvc_client import (
     WrongIssuer,
 )
 from authsvc_client.v1 import auth_service_pb2 as pb
-from tests.helpers import PASSWORD, fails, sign_in, sign_up
+from tests.helpers import PASSWORD, fails, sign_in, sign_up, wait_until
 
 SECRET = Fernet.generate_key().decode()
 FAST = {"secret_key": SecretKeys.parse(SECRET), "revocation_heartbeat": timedelta(milliseconds=50)}
@@ -54,14 +53,6 @@ def parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return json.loads(base64.urlsafe_b64decode(header + "==")), json.loads(
         base64.urlsafe_b64decode(payload + "==")
     )
-
-
-def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Polls ``check`` until it holds (fails the test after ``timeout`` seconds)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -279,7 +270,7 @@ def test_a_revoked_session_is_refused_by_a_verifier(served, verifier) -> None:
     kept, revoked = sign_in(stub), sign_in(stub)
     verifier.verify(revoked.access_token)
     stub.RevokeSession(pb.RevokeSessionRequest(session_id=revoked.session.id))
-    until(lambda: refused(verifier, revoked.access_token) is TokenRevoked)
+    wait_until(lambda: refused(verifier, revoked.access_token) is TokenRevoked)
     assert verifier.verify(kept.access_token).session_id == kept.session.id
 
 
@@ -306,7 +297,7 @@ def test_a_user_revocation_refuses_every_earlier_token_of_the_user(
                 new_password=PASSWORD + " again",
             )
         )
-    until(lambda: refused(verifier, signed_in.access_token) is TokenRevoked)
+    wait_until(lambda: refused(verifier, signed_in.access_token) is TokenRevoked)
     if how == "new password":
         # The session lives on; a token issued after the change passes, even within
         # the same second (``iat`` and a user's ``not_before`` are whole seconds).
@@ -328,7 +319,7 @@ def test_a_verifier_cut_off_from_the_feed_fails_closed(served, verifier_for) -> 
     assert verifier.wait_until_fresh(10)
     assert verifier.verify(token).user_id
     server.stop(0)
-    until(lambda: refused(verifier, token) is RevocationFeedStale)
+    wait_until(lambda: refused(verifier, token) is RevocationFeedStale)
 
 
 def test_a_stale_verifier_may_ask_validate_token_instead(served, verifier_for) -> None:

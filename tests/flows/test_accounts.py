@@ -80,7 +80,7 @@ def test_email_of_254_characters_is_accepted(stub):
 
 @pytest.mark.parametrize("field", ["first_name", "last_name"])
 @pytest.mark.parametrize("value", ["", "   ", "x" * 129, "bad\x07name", "nul\x00"])
-def test_bad_names_are_rejected(stub, field, value):
+def test_empty_overlong_or_control_character_names_are_refused_naming_the_field(stub, field, value):
     failure = fails(stub.CreateUser, create(stub, **{field: value}))
     assert (failure.code, failure.fields) == (grpc.StatusCode.INVALID_ARGUMENT, [field])
 
@@ -101,7 +101,7 @@ def test_names_are_trimmed_and_may_be_128_characters(stub):
         ("iloveyou", "common"),
     ],
 )
-def test_password_policy(stub, password, why):
+def test_missing_short_long_or_common_passwords_are_refused_saying_why(stub, password, why):
     failure = fails(stub.CreateUser, create(stub, password=password))
     assert (failure.code, failure.fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["password"])
     assert why in failure.message
@@ -159,7 +159,7 @@ def fails_reason(exc):
     return failure(exc).reason
 
 
-def test_get_user(stub):
+def test_get_user_returns_the_user_as_created(stub):
     user = sign_up(stub)
     assert stub.GetUser(pb.GetUserRequest(id=user.id)).user == user
 
@@ -202,7 +202,7 @@ def test_update_user_without_mask_updates_the_fields_that_are_set(stub):
     assert sign_in(stub, email="ada@king.org").session_token
 
 
-def test_update_user_email_taken(stub):
+def test_update_to_an_email_taken_in_another_case_is_email_taken(stub):
     sign_up(stub, email="other@example.com")
     user = sign_up(stub)
     request = pb.UpdateUserRequest(

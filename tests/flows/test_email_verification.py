@@ -153,7 +153,7 @@ def test_verification_is_not_required_by_default(stub):
         (pb.VerifyEmailRequest(verification_token="t", user_agent="x" * 600), ["user_agent"]),
     ],
 )
-def test_bad_fields_are_named(stub, request_, fields):
+def test_email_verification_requests_name_each_malformed_field(stub, request_, fields):
     method = type(request_).__name__.removesuffix("Request")
     got = fails(getattr(stub, method), request_)
     assert (got.code, got.reason, got.fields) == (

@@ -32,7 +32,7 @@ def summary(stub: Any, skip: int = 0) -> list[tuple[str, dict[str, Any], int]]:
 USER, CALLER, SYSTEM = pb.ACTOR_KIND_USER, pb.ACTOR_KIND_CALLER, pb.ACTOR_KIND_SYSTEM
 
 
-def test_totp_enrolment_and_removal(start_server, clock):
+def test_totp_enrolment_and_removal_write_their_events_by_the_user(start_server, clock):
     _, stub = start_server(secret_key=SecretKeys.parse(Fernet.generate_key().decode()))
     sign_up(stub)
     _, codes = enrol(stub, sign_in(stub).session_token, clock)
@@ -54,7 +54,7 @@ def test_totp_enrolment_and_removal(start_server, clock):
     ]
 
 
-def test_passkey_added_and_removed(start_server):
+def test_passkey_addition_and_removal_write_their_events_by_the_user(start_server):
     keys = SecretKeys.parse(Fernet.generate_key().decode())
     _, stub = start_server(secret_key=keys, webauthn_rp_id=RP_ID, webauthn_origins=(ORIGIN,))
     sign_up(stub)

@@ -29,8 +29,8 @@ from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import FakeClock
 from tests.edge.test_callers import REMOTE_IP
-from tests.helpers import PASSWORD, fails, sign_in, sign_up
-from tests.mail_server import MailServer, body, eventually, link_token
+from tests.helpers import PASSWORD, fails, sign_in, sign_up, wait_until
+from tests.mail_server import MailServer, body, link_token
 
 Start = Callable[..., tuple[AuthServer, pb_grpc.AuthServiceStub]]
 NEW_PASSWORD = "another long passphrase 42"
@@ -210,7 +210,7 @@ def test_mail_queued_while_smtp_is_down_is_delivered_when_it_is_back(
     server, stub = start_server(**smtp.settings())
     sign_up(stub)
     stub.StartPasswordReset(pb.StartPasswordResetRequest(email="ada@example.com"))
-    row = eventually(lambda: [m for m in mails(database) if m.last_error], what="an attempt")[0]
+    row = wait_until(lambda: [m for m in mails(database) if m.last_error], what="an attempt")[0]
     assert row.status == QUEUED and row.attempts == 1
     assert row.next_attempt_at - clock.now <= timedelta(seconds=10)  # first retry soon
     smtp.start()
@@ -228,7 +228,7 @@ def test_a_5xx_fails_the_mail_and_mail_list_shows_it(
     _, stub = start_server(**smtp.settings())
     sign_up(stub)
     stub.StartPasswordReset(pb.StartPasswordResetRequest(email="ada@example.com"))
-    row = eventually(lambda: [m for m in mails(database) if m.status == FAILED], what="failed")[0]
+    row = wait_until(lambda: [m for m in mails(database) if m.status == FAILED], what="failed")[0]
     assert row.sealed_token is None  # its token is forgotten
     out = io.StringIO()
     root = logging.getLogger()
@@ -250,7 +250,7 @@ def test_no_raw_token_is_in_a_database_dump(
     server, stub = start_server(**smtp.settings())
     sign_up(stub)
     stub.StartPasswordReset(pb.StartPasswordResetRequest(email="ada@example.com"))
-    eventually(lambda: [m for m in mails(database) if m.attempts], what="an attempt")
+    wait_until(lambda: [m for m in mails(database) if m.attempts], what="an attempt")
     dump = dump_database(database)
     smtp.start()
     clock.advance(timedelta(seconds=10))
@@ -347,7 +347,7 @@ def test_a_server_without_starttls_gets_no_mail(
         _, stub = start_server(**plain.settings())
         sign_up(stub)
         stub.StartPasswordReset(pb.StartPasswordResetRequest(email="ada@example.com"))
-        (row,) = eventually(lambda: [m for m in mails(database) if m.last_error], what="error")
+        (row,) = wait_until(lambda: [m for m in mails(database) if m.last_error], what="error")
         assert "STARTTLS" in row.last_error and row.status == QUEUED
         assert plain.messages() == []
     finally:
@@ -432,16 +432,16 @@ def test_a_4xx_is_retried_with_backoff_for_the_retry_window_then_fails(
 
     waits = []
     for attempt in range(1, 4):
-        row = eventually(lambda n=attempt: deferred(n))[0]
+        row = wait_until(lambda n=attempt: deferred(n))[0]
         assert row.status == QUEUED and "SMTP 451" in row.last_error
         waits.append(row.next_attempt_at - clock.now)
         clock.advance(waits[-1])
         server.mail_sender.wake()
     assert waits == [timedelta(seconds=5), timedelta(seconds=10), timedelta(seconds=20)]
-    eventually(lambda: deferred(4))
+    wait_until(lambda: deferred(4))
     clock.advance(timedelta(hours=25))
     server.mail_sender.wake()
-    row = eventually(lambda: [m for m in mails(database) if m.status == FAILED])[0]
+    row = wait_until(lambda: [m for m in mails(database) if m.status == FAILED])[0]
     assert row.last_error.startswith("gave up after") and "SMTP 451" in row.last_error
 
 

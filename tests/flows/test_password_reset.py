@@ -269,7 +269,7 @@ def test_new_password_is_under_the_policy(stub):
         ),
     ],
 )
-def test_bad_fields_are_named(stub, request_, fields):
+def test_password_reset_requests_name_each_malformed_field(stub, request_, fields):
     method = type(request_).__name__.removesuffix("Request")
     got = fails(getattr(stub, method), request_)
     assert (got.code, got.reason, got.fields) == (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from concurrent import futures
 from datetime import timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from sqlalchemy import func, select
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.storage.models import Revocation
 from authsvc_client.v1 import auth_service_pb2 as pb
-from tests.helpers import fails, sign_in, sign_up
+from tests.helpers import fails, sign_in, sign_up, wait_until
 
 FAST = {
     "secret_key": SecretKeys.parse(Fernet.generate_key().decode()),
@@ -43,11 +42,16 @@ class Watch:
 
     def next(self, subject: bool = True, timeout: float = 10.0) -> pb.Revocation:
         """The next entry (``subject``) or heartbeat, skipping the other kind."""
-        deadline = time.monotonic() + timeout
-        while True:
-            message = self.messages.get(timeout=max(0.0, deadline - time.monotonic()))
-            if (message.WhichOneof("subject") is not None) == subject:
-                return message
+
+        def wanted() -> pb.Revocation | None:
+            try:
+                message = self.messages.get(timeout=0.5)  # waits for the next message itself
+            except queue.Empty:
+                return None
+            return message if (message.WhichOneof("subject") is not None) == subject else None
+
+        kind = "an entry" if subject else "a heartbeat"
+        return wait_until(wanted, timeout, interval=0, what=kind)
 
     def close(self) -> None:
         self.call.cancel()

@@ -316,7 +316,7 @@ def test_list_sessions_pages_and_omits_dead_sessions(start_server, clock):
     assert agents == [f"new {i}" for i in range(5)]
 
 
-def test_list_sessions_errors(stub):
+def test_list_sessions_refuses_another_users_page_token_an_unknown_user_and_a_bad_id(stub):
     user = sign_up(stub)
     other = sign_up(stub, email="bob@example.com")
     for _ in range(2):
@@ -381,7 +381,7 @@ def test_change_password_needs_a_live_session(stub, clock):
         ({"token": ""}, ["session_token"]),
     ],
 )
-def test_change_password_bad_fields(stub, kw, fields):
+def test_change_password_refuses_a_weak_new_or_missing_current_password_or_token(stub, kw, fields):
     sign_up(stub)
     kw = dict(kw)  # parametrized dicts are shared between the two databases
     token = kw.pop("token", None)

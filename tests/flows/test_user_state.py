@@ -160,12 +160,12 @@ def test_set_password_ends_every_session(stub, database):
         ({"new_password": "password"}, ["user_id", "new_password"]),
     ],
 )
-def test_set_password_bad_fields(stub, kw, fields):
+def test_set_password_names_each_missing_or_malformed_field(stub, kw, fields):
     got = fails(stub.SetPassword, pb.SetPasswordRequest(**kw))
     assert (got.code, got.fields) == (grpc.StatusCode.INVALID_ARGUMENT, fields)
 
 
-def test_set_password_of_unknown_user(stub):
+def test_set_password_of_an_unknown_user_is_user_not_found(stub):
     got = fails(
         stub.SetPassword,
         pb.SetPasswordRequest(user_id=str(uuid.uuid4()), new_password=NEW_PASSWORD),

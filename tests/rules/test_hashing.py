@@ -10,14 +10,14 @@ from datetime import timedelta
 import grpc
 import pytest
 
-from authsvc.deadlines import call_deadline
+from authsvc.deadlines import enter_call, leave_call
 from authsvc.errors import DeadlineExceeded
 from authsvc.rules import hashing
 from authsvc.rules.hash_capacity import HashCapacity
 from authsvc.rules.hashing import HASH_THREAD_NICENESS, Hasher
 from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.conftest import CHEAP_HASH
-from tests.helpers import PASSWORD, fails, failure, sign_up
+from tests.helpers import PASSWORD, fails, failure, sign_up, wait_until
 
 SLOW_HASH = "pbkdf2:sha256:300000"  # about 0.1 s per hash here: long enough to queue behind
 
@@ -154,27 +154,33 @@ def test_a_deadline_passing_in_the_queue_is_deadline_exceeded_and_hashes_nothing
 
 
 def until_nobody_waits(capacity: HashCapacity) -> None:
-    for _ in range(300):
-        if capacity.admitted() == 0:
-            return
-        threading.Event().wait(0.05)
-    pytest.fail("calls still wait for a hash slot")
+    wait_until(lambda: capacity.admitted() == 0, what="calls to stop waiting for a hash slot")
 
 
 class _GrantedAfterTheDeadline(HashCapacity):
-    """Hands out the slot only once the waiting call's deadline has passed."""
+    """Hands out the slot only once the waiting call's deadline has passed: its
+    ``time_left`` (the call's deadline, a fake clock) runs out while it waits."""
+
+    def __init__(self, slots: int, queue: int, time_left: list[float]) -> None:
+        super().__init__(slots, queue)
+        self.time_left = time_left
 
     def take_slot(self, timeout: float | None) -> bool:
-        assert timeout is not None
-        threading.Event().wait(timeout + 0.01)
+        assert timeout is not None  # it waits until the deadline...
+        self.time_left[0] = 0.0  # ...which passes before the slot comes
         return super().take_slot(0)
 
 
 def test_a_slot_granted_as_the_deadline_passes_hashes_nothing(hashes):
-    hasher = Hasher(CHEAP_HASH, _GrantedAfterTheDeadline(1, 1))
+    time_left = [0.05]
+    hasher = Hasher(CHEAP_HASH, _GrantedAfterTheDeadline(1, 1, time_left))
     try:
-        with call_deadline(0.05), pytest.raises(DeadlineExceeded):
-            hasher.hash(PASSWORD)
+        call = enter_call(lambda: time_left[0])
+        try:
+            with pytest.raises(DeadlineExceeded):
+                hasher.hash(PASSWORD)
+        finally:
+            leave_call(call)
         assert hashes.total() == 0
         assert hasher.capacity.take_slot(0) and hasher.capacity.admit()  # both given back
     finally:

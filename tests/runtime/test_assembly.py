@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from importlib import metadata
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from authsvc.runtime import cli
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
-from tests.helpers import sign_in, sign_up
+from tests.helpers import sign_in, sign_up, wait_until
 
 
 def test_health_serving_for_server_and_auth_service(channel):
@@ -56,15 +55,18 @@ def _start(db_url: str, tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
         stdout=log,
         text=True,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        match = re.search(r"port (\d+)", Path(log.name).read_text())
-        if match:
-            return proc, int(match.group(1))
+
+    def reported_port() -> int | None:
+        if match := re.search(r"port (\d+)", Path(log.name).read_text()):
+            return int(match.group(1))
         assert proc.poll() is None, Path(log.name).read_text()
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("server did not start")
+        return None
+
+    try:
+        return proc, wait_until(reported_port, what="authsvc serve to report its port")
+    except AssertionError:
+        proc.kill()
+        raise
 
 
 def test_serve_migrates_serves_and_drains_on_sigterm(db_url, tmp_path):
@@ -137,7 +139,7 @@ def test_a_taken_port_exits_2_before_touching_the_database(
     assert line == f"authsvc: cannot bind 127.0.0.1:{port}: Address already in use"
 
 
-def test_migrate_command(tmp_path):
+def test_migrate_command_creates_the_database_and_exits_0(tmp_path):
     url = f"sqlite:///{tmp_path / 'm.db'}"
     result = subprocess.run(
         [sys.executable, "-m", "authsvc", "migrate"],

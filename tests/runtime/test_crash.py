@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from authsvc.storage.engine import make_engine
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.helpers import failure
+from tests.helpers import failure, wait_until
 from tests.serve_process import ServeProcess
 
 CLIENTS = 3
@@ -116,14 +115,18 @@ def run_until_killed(server: ServeProcess, ledger: Ledger) -> None:
     threads = [threading.Thread(target=client, args=(stub, ledger, n)) for n in range(CLIENTS)]
     for t in threads:
         t.start()
-    end = time.monotonic() + 120
-    while ledger.acks - start < ACKS_BEFORE_KILL and time.monotonic() < end:
-        time.sleep(0.01)
-    server.kill()
-    for t in threads:
-        t.join(timeout=60)
-    channel.close()
-    assert ledger.acks - start >= ACKS_BEFORE_KILL, "the clients made no progress"
+    try:
+        wait_until(
+            lambda: ledger.acks - start >= ACKS_BEFORE_KILL,
+            timeout=120,
+            interval=0.01,
+            what="the clients to make progress",
+        )
+    finally:
+        server.kill()
+        for t in threads:
+            t.join(timeout=60)
+        channel.close()
     # Each client stops at its first failure, which must be the server going away.
     assert not any(t.is_alive() for t in threads)
     endings, ledger.endings = ledger.endings, []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -15,6 +14,7 @@ from authsvc.storage.engine import make_engine
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import create_pg_database, drop_pg_database
+from tests.helpers import wait_until
 from tests.serve_process import ServeProcess
 
 CLIENTS = 3
@@ -82,13 +82,17 @@ def test_kill_9_under_load_loses_no_acknowledged_event(fresh_url, tmp_path):
         ]
         for t in threads:
             t.start()
-        give_up = time.monotonic() + GIVE_UP_SECONDS
-        while len(acked) < ACKS_BEFORE_KILL and time.monotonic() < give_up:
-            time.sleep(0.01)
-        server.kill()  # SIGKILL mid-load: calls are in flight
-        for t in threads:
-            t.join(timeout=60)
-    assert len(acked) >= ACKS_BEFORE_KILL, "the writers made no progress"
+        try:
+            wait_until(
+                lambda: len(acked) >= ACKS_BEFORE_KILL,
+                timeout=GIVE_UP_SECONDS,
+                interval=0.01,
+                what="the writers to make progress",
+            )
+        finally:
+            server.kill()  # SIGKILL mid-load: calls are in flight
+            for t in threads:
+                t.join(timeout=60)
     restarted = ServeProcess(fresh_url, tmp_path / "serve-2.log", **fast)
     try:
         with grpc.insecure_channel(restarted.address) as channel:

@@ -16,12 +16,16 @@ import base64
 import hashlib
 import io
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import event, text
 
+from authsvc.rules import challenges, webhooks
+from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.runtime.assembly import create_server
 from authsvc.runtime.logs import configure_logging
 from authsvc_client.v1 import auth_service_pb2 as pb
@@ -173,15 +177,17 @@ def test_debug_log_level_keeps_sql_rows_and_parameters_out():
         sql.setLevel(saved[2])
 
 
-def test_the_suite_watch_sees_the_traffic_and_nothing_leaked_so_far(stub):
+def test_the_suite_watch_learns_this_tests_secrets_and_sees_its_log_records(stub):
     """Every test is checked after it runs (``tests/conftest.py``); this one checks the
-    watch itself: it records this test's secrets, and what ran so far leaked nothing."""
+    watch itself: it learns the secrets of this test's calls and records what they log,
+    none of which leaks. It reads only its own records (``mark``), never what tests
+    before it logged, so it holds whatever ran before it, in whatever order."""
     since = WATCH.mark()
     sign_up(stub, email="watched@example.com")
     signed_in = sign_in(stub, email="watched@example.com")
     assert signed_in.session_token in WATCH.tokens and PASSWORD in WATCH.passwords
     assert WATCH.mark() > since  # this test's calls were logged
-    assert WATCH.leaks() == []
+    assert WATCH.leaks(since) == []
 
 
 def test_the_watch_finds_a_leaked_token_its_hash_and_a_password():
@@ -249,3 +255,51 @@ def test_the_watch_finds_second_factor_secrets():
     assert sorted(watch.leaks(since)) == sorted(
         ["code JB…", "code 65…", "code ab…", f"token {challenge[:10]}…"]
     )
+
+
+def test_the_watch_finds_a_leaked_webhook_secret_and_sealed_passkey_challenge():
+    watch = LeakWatch()
+    keys = SecretKeys.parse(Fernet.generate_key().decode())
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    # Made as authsvc makes them: their real prefixes and shapes.
+    secret, printed = webhooks.new_secret(), webhooks.new_secret()
+    sealed = challenges.seal(keys, b"c" * 32, "a@example.com", soon)
+    sent_back = challenges.seal(keys, b"d" * 32, "", soon)
+    watch.note_call(
+        pb.CreateWebhookRequest(url="https://example.com/hooks"),
+        pb.CreateWebhookResponse(secret=secret),
+    )
+    watch.note_call(
+        pb.StartPasskeySignInRequest(email="a@example.com"),
+        pb.StartPasskeySignInResponse(challenge_token=sealed),
+    )
+    watch.note_call(pb.FinishPasskeySignInRequest(challenge_token=sent_back), None)  # refused
+    watch.learn(printed)  # as `authsvc webhook add` prints it
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    leaks = {
+        secret: f"webhook secret {secret[:8]}…",
+        secret.removeprefix("whsec_"): f"webhook secret {secret[:8]}…",  # the signing key
+        key.hex(): f"webhook secret {secret[:8]}…",
+        printed: f"webhook secret {printed[:8]}…",
+        sealed: f"sealed challenge {sealed[:9]}…",
+        sealed.removeprefix("asv_pc_"): f"sealed challenge {sealed[:9]}…",
+        sent_back: f"sealed challenge {sent_back[:9]}…",
+    }
+    for leaked, described in leaks.items():
+        since = watch.mark()
+        watch.emit(logging.makeLogRecord({"msg": "value %s", "args": (leaked,)}))
+        assert watch.leaks(since) == [described]
+    assert watch.codes == set()  # a webhook secret is watched as such, not as a TOTP seed
+
+
+def test_the_suite_watch_learns_webhook_secrets_and_sealed_challenges_from_calls(start_server):
+    _, stub = start_server(
+        secret_key=SecretKeys.parse(Fernet.generate_key().decode()),
+        webhook_allow_private=True,
+        webauthn_rp_id="auth.example.com",
+    )
+    hook = pb.CreateWebhookRequest(url="http://127.0.0.1:9/hooks")
+    secret = stub.CreateWebhook(hook, timeout=10).secret
+    started = stub.StartPasskeySignIn(pb.StartPasskeySignInRequest(), timeout=10)
+    assert secret in WATCH.webhook_secrets
+    assert started.challenge_token in WATCH.sealed_challenges

@@ -16,8 +16,8 @@ from authsvc.storage.models import MailRow
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.helpers import sign_up
-from tests.mail_server import MailServer, eventually, link_token
+from tests.helpers import sign_up, wait_until
+from tests.mail_server import MailServer, link_token
 from tests.serve_process import ServeProcess
 
 
@@ -55,7 +55,7 @@ def test_a_mail_queued_before_a_kill_9_is_delivered_after_the_restart(
             stub = pb_grpc.AuthServiceStub(channel)
             sign_up(stub)
             stub.StartPasswordReset(pb.StartPasswordResetRequest(email="ada@example.com"))
-        (row,) = eventually(lambda: queued(url), what="the queued mail")
+        (row,) = wait_until(lambda: queued(url), what="the queued mail")
     finally:
         server.kill()
     assert [m.status for m in queued(url)] == ["queued"]
@@ -82,7 +82,7 @@ def test_a_kill_9_mid_send_delivers_again_with_the_same_message_id(
     url: str, tmp_path: Path
 ) -> None:
     smtp = MailServer(tmp_path)
-    smtp.hold.set()  # the first delivery stops in the middle of DATA
+    smtp.released.clear()  # the first delivery stops in the middle of DATA
     smtp.start()
     env = smtp.env(AUTHSVC_SMTP_TIMEOUT="1s")
     server = ServeProcess(url, tmp_path / "first.log", **env)
@@ -91,15 +91,15 @@ def test_a_kill_9_mid_send_delivers_again_with_the_same_message_id(
             stub = pb_grpc.AuthServiceStub(channel)
             sign_up(stub)
             stub.StartPasswordReset(pb.StartPasswordResetRequest(email="ada@example.com"))
-        eventually(lambda: smtp.in_data, what="a send in progress")
+        wait_until(lambda: smtp.in_data, what="a send in progress")
     finally:
         server.kill()
     (row,) = queued(url)
     assert row.status == "queued" and row.attempts == 1  # claimed, never marked sent
-    smtp.hold.clear()  # the server may still accept the half-sent mail: a duplicate
+    smtp.released.set()  # the server may still accept the half-sent mail: a duplicate
     restarted = ServeProcess(url, tmp_path / "second.log", **env)
     try:
-        eventually(lambda: [m.status for m in queued(url)] == ["sent"], 60, "sent")
+        wait_until(lambda: [m.status for m in queued(url)] == ["sent"], 60, what="sent")
         delivered = smtp.messages("ada@example.com")
         assert delivered and {m["Message-ID"] for m in delivered} == {row.message_id}
     finally:

@@ -9,7 +9,6 @@ that needs neither a hash nor a connection gets through.
 from __future__ import annotations
 
 import queue
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -30,7 +29,7 @@ from authsvc.storage.pool import DeadlineQueuePool
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
-from tests.helpers import PASSWORD, fails, sign_in, sign_up
+from tests.helpers import PASSWORD, fails, sign_in, sign_up, wait_until
 
 sqlite_only = pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)
 Start = Callable[..., tuple[AuthServer, pb_grpc.AuthServiceStub]]
@@ -163,7 +162,7 @@ def test_validate_token_is_served_while_every_shared_handler_thread_is_blocked(
     engine = server.infra.database.engine
     with all_connections_taken(engine):
         blocked = [stub.ListUsers.future(pb.ListUsersRequest(), timeout=60) for _ in range(2)]
-        wait_for(lambda: connection_waiters(engine) == 2)  # both shared threads hold a call
+        wait_until(lambda: connection_waiters(engine) == 2)  # both shared threads hold a call
         # ValidateToken runs on its own threads (and its own connections).
         assert stub.ValidateToken(pb.ValidateTokenRequest(session_token=token), timeout=10).user
     assert [len(call.result().users) for call in blocked] == [1, 1]
@@ -172,13 +171,6 @@ def test_validate_token_is_served_while_every_shared_handler_thread_is_blocked(
 def connection_waiters(engine: Engine) -> int:
     """Threads waiting for a pooled connection (the pool's queue's condition)."""
     return len(engine.pool._pool.not_empty._waiters)  # type: ignore[attr-defined]
-
-
-def wait_for(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "condition never came true"
-        time.sleep(0.01)
 
 
 def test_at_most_slots_calls_of_a_process_prepare_a_password_check_at_once() -> None:

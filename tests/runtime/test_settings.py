@@ -31,12 +31,12 @@ from authsvc.runtime.settings import (
         ("250ms", timedelta(milliseconds=250)),
     ],
 )
-def test_durations(text, expected):
+def test_durations_take_ms_s_m_h_and_d_units(text, expected):
     assert parse_duration(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "7", "1w", "-1h", "1.5h", "h"])
-def test_bad_durations(text):
+def test_durations_other_than_a_non_negative_integer_and_a_known_unit_are_refused(text):
     with pytest.raises(ValueError):
         parse_duration(text)
 
@@ -55,12 +55,12 @@ def test_postgresql_urls_select_psycopg2(url, expected):
 
 
 @pytest.mark.parametrize("url", ["mysql://u@h/db", "postgresql+psycopg://u@h/db", "nonsense"])
-def test_unsupported_urls(url):
+def test_database_urls_other_than_sqlite_and_psycopg2_are_refused(url):
     with pytest.raises(ValueError):
         normalize_database_url(url)
 
 
-def test_defaults():
+def test_with_an_empty_environment_settings_take_their_defaults():
     s = load_settings(environ={}, overrides={"password_hash": "pbkdf2:sha256:1000"})
     assert s.address == "127.0.0.1:50051"
     assert s.database_url == "sqlite:///authsvc.db"
@@ -73,7 +73,7 @@ def test_defaults():
     assert Settings.password_hash == "scrypt:32768:8:3"  # the default, built lazily
 
 
-def test_environment_and_flags():
+def test_settings_come_from_environment_variables_and_from_flags():
     s = load_settings(
         environ={
             "AUTHSVC_SESSION_TTL": "15m",
@@ -155,7 +155,7 @@ def test_access_log_modes_parse_in_any_case():
         load_settings({"AUTHSVC_ACCESS_LOG": "loud"})
 
 
-def test_multi_factor_settings() -> None:
+def test_multi_factor_settings_parse_a_key_list_that_repr_hides_and_name_a_bad_key() -> None:
     from cryptography.fernet import Fernet
 
     new, old = Fernet.generate_key().decode(), Fernet.generate_key().decode()

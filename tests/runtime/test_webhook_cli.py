@@ -17,8 +17,9 @@ from authsvc.runtime.settings import Settings
 from authsvc.storage.engine import Database
 from authsvc.storage.models import Webhook, utcnow
 from tests.conftest import CHEAP_HASH
+from tests.helpers import wait_until
 from tests.leak_watch import WATCH
-from tests.webhook_receiver import Receiver, wait_until, webhook_settings
+from tests.webhook_receiver import Receiver, webhook_settings
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -82,7 +83,9 @@ def test_remove_deletes_and_reports_unknown_ids(run: Run) -> None:
     assert run("list")[1].splitlines()[1:] == []
 
 
-def test_bad_input_is_refused(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_add_refuses_a_bad_url_type_or_private_address_and_needs_a_secret_key(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
     status, _, err = run("add", "ftp://example.com/")
     assert status == 2 and "http:// or https://" in err
     status, _, err = run("add", "http://127.0.0.1:9/", "--type", "user.exploded")

@@ -29,8 +29,9 @@ from authsvc.storage.models import Webhook, WebhookDelivery, utcnow
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.certs import SERVER_NAME, make_pki
+from tests.helpers import wait_until
 from tests.node_tools import ROOT, node
-from tests.webhook_receiver import Receiver, emit, wait_until, webhook_settings
+from tests.webhook_receiver import Receiver, emit, webhook_settings
 
 
 @pytest.fixture

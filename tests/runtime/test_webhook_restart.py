@@ -14,8 +14,9 @@ from authsvc.storage.engine import Database
 from authsvc.storage.models import WebhookDelivery
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
+from tests.helpers import wait_until
 from tests.serve_process import ServeProcess
-from tests.webhook_receiver import Receiver, emit, wait_until
+from tests.webhook_receiver import Receiver, emit
 
 RETRIES = ",".join(["100ms"] * 300)  # half a minute of retries, ten a second
 

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,6 +20,7 @@ from authsvc.edge.worker_tag import WORKER_METADATA
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.parametrize("migrated_url", ["postgresql"], indirect=True)
 
@@ -54,16 +54,16 @@ class Serve:
             self.lines.put(line)
 
     def port(self, timeout: float = 30) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def listening_port() -> int | None:
             try:
-                line = self.lines.get(timeout=0.5)
+                line = self.lines.get(timeout=0.5)  # waits for the next line itself
             except queue.Empty:
                 assert self.proc.poll() is None, "authsvc serve exited"
-                continue
-            if match := LISTENING.search(line):
-                return int(match.group(1))
-        pytest.fail("authsvc serve never said it was listening")
+                return None
+            match = LISTENING.search(line)
+            return int(match.group(1)) if match else None
+
+        return wait_until(listening_port, timeout, interval=0, what="authsvc serve to listen")
 
 
 @contextmanager
@@ -93,14 +93,13 @@ def worker_of_a_new_connection(port: int) -> int | None:
 def workers_seen(port: int, wanted: int, timeout: float = 30, exclude=()) -> set[int]:
     """Opens connections until ``wanted`` distinct workers (not in ``exclude``) answered."""
     seen: set[int] = set()
-    deadline = time.monotonic() + timeout
-    while len(seen - set(exclude)) < wanted:
-        assert time.monotonic() < deadline, f"only saw workers {seen}"
-        pid = worker_of_a_new_connection(port)
-        if pid is None:
-            time.sleep(0.1)
-        else:
+
+    def enough_seen() -> bool:
+        if (pid := worker_of_a_new_connection(port)) is not None:
             seen.add(pid)
+        return len(seen - set(exclude)) >= wanted
+
+    wait_until(enough_seen, timeout, interval=0.1, what=lambda: f"workers (only saw {seen})")
     return seen - set(exclude)
 
 
@@ -130,20 +129,15 @@ def test_a_taken_port_is_refused(db_url):
             assert serve.proc.wait(timeout=30) == 2
 
 
-def gone_within(pids: set[int], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        alive = set()
-        for pid in pids:
-            try:
-                os.kill(pid, 0)
-                alive.add(pid)
-            except ProcessLookupError:
-                pass
-        if not alive:
-            return True
-        time.sleep(0.1)
-    return False
+def all_gone(pids: set[int]) -> bool:
+    """Whether none of ``pids`` is a live process any more."""
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            return False
+        except ProcessLookupError:
+            pass
+    return True
 
 
 def test_workers_drain_when_their_supervisor_is_killed(db_url):
@@ -151,7 +145,7 @@ def test_workers_drain_when_their_supervisor_is_killed(db_url):
         workers = workers_seen(serve.port(), 2)
         serve.proc.kill()  # SIGKILL: no chance to forward SIGTERM
         serve.proc.wait()
-        assert gone_within(workers, 20), "orphaned workers kept serving"
+        wait_until(lambda: all_gone(workers), 20, interval=0.1, what="orphaned workers to go")
 
 
 def test_one_channel_hashes_on_every_slot_of_the_replica(db_url):

@@ -7,7 +7,6 @@ back, with the same server process and no restart.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -26,7 +25,7 @@ from authsvc.storage.engine import make_engine
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 from tests.conftest import CHEAP_HASH
-from tests.helpers import PASSWORD, failure, sign_in, sign_up
+from tests.helpers import PASSWORD, failure, sign_in, sign_up, wait_until
 from tests.pgcluster import PgCluster
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -68,14 +67,6 @@ def serving(cluster: PgCluster, health_interval: timedelta) -> Iterator[grpc.Cha
 def served(cluster: PgCluster) -> Iterator[tuple[None, grpc.Channel]]:
     with serving(cluster, timedelta(milliseconds=100)) as channel:
         yield None, channel
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Polls ``predicate`` until it holds; fails the test after ``timeout`` seconds."""
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, "condition never held"
-        time.sleep(0.05)
 
 
 def health_of(channel: grpc.Channel, service: str = "") -> int:

@@ -20,6 +20,7 @@ import pytest
 
 from authsvc.flows.changes import Change
 from authsvc_client.v1 import auth_service_pb2 as pb
+from tests.helpers import wait_until
 
 WRITERS = 8
 SIGN_UPS_EACH = 12
@@ -110,11 +111,16 @@ def test_concurrent_writers_on_two_replicas_reach_a_consumer_exactly_once_in_ord
     with ThreadPoolExecutor(WRITERS) as pool:
         acked = {i for ids in pool.map(lambda n: sign_ups(stubs, n), range(WRITERS)) for i in ids}
     assert len(acked) == WRITERS * SIGN_UPS_EACH
-    give_up = time.monotonic() + GIVE_UP_SECONDS
-    while len(consumer.events) < len(acked) and time.monotonic() < give_up:
-        time.sleep(0.01)
-    consumer.stop.set()
-    consumer.join(timeout=30)
+    try:
+        wait_until(
+            lambda: len(consumer.events) >= len(acked),
+            GIVE_UP_SECONDS,
+            interval=0.01,
+            what="the consumer to receive every acknowledged sign-up",
+        )
+    finally:
+        consumer.stop.set()
+        consumer.join(timeout=30)
     received = consumer.events
     assert consumer.resumes == 1
     assert [e.user_id for e in received if e.user_id in acked] == [e.user_id for e in received]

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc
-import pytest
 from google.protobuf import field_mask_pb2
 
 from authsvc.storage.invalidation import Invalidations as Changes
 from authsvc.storage.validation_cache import ValidationCache
 from authsvc_client.v1 import auth_service_pb2 as pb
-from tests.helpers import PASSWORD, fails, sign_in, sign_up
+from tests.helpers import PASSWORD, fails, sign_in, sign_up, wait_until
 
 NEW_PASSWORD = "a different but long passphrase"
 
@@ -38,13 +36,13 @@ def cached_server(start_server, **overrides):
 
 def warm(server, stub, token):
     """Validates until an answer comes from the cache (a late notice may empty it once)."""
-    for _ in range(50):
+
+    def answered_from_the_cache():
         hits = server.infra.cache.hits
         reply = validate(stub, token)
-        if server.infra.cache.hits > hits:
-            return reply
-        time.sleep(0.01)
-    pytest.fail("never answered from the cache")
+        return reply if server.infra.cache.hits > hits else None
+
+    return wait_until(answered_from_the_cache, interval=0.01, what="an answer from the cache")
 
 
 def test_validate_returns_user_and_session_like_sign_in(stub):

@@ -22,17 +22,17 @@ from authsvc.errors import FieldViolation, InvalidArgument, UnsupportedHashForma
 from authsvc.flows.accounts import NewUser, ProfileUpdate
 from authsvc.flows.audit_trail import AuditQuery
 from authsvc.flows.changes import Origin
-from authsvc.flows.credentials import AssignedPassword, PasswordChange
+from authsvc.flows.code_check import Code
 from authsvc.flows.email_verification import VerificationRequest
 from authsvc.flows.event_feed import EventQuery
-from authsvc.flows.factors import TotpConfirmation, TotpRemoval
-from authsvc.flows.mailed_tokens import Presented
+from authsvc.flows.factor_enrolment import TotpConfirmation, TotpRemoval
 from authsvc.flows.passkeys import PasskeyRegistration, PasskeyRemoval, PasskeySignIn
+from authsvc.flows.password_changes import AssignedPassword, PasswordChange
 from authsvc.flows.password_reset import NewPassword, ResetRequest
-from authsvc.flows.second_factor import Code
 from authsvc.flows.sessions import SessionQuery
 from authsvc.flows.sign_in import PasswordSignIn, SecondStep
 from authsvc.flows.step_up import Reauthentication
+from authsvc.flows.token_check import Presented
 from authsvc.flows.webhooks import DeliveryQuery, NewWebhook
 from authsvc.rules import events as event_rules
 from authsvc.rules import imported_hashes, passwords, values, webhook_urls, webhooks

@@ -20,7 +20,7 @@ from authsvc.edge import paging
 from authsvc.errors import AuthError, EmailTaken, InvalidArgument
 from authsvc.flows.email_verification import StartedVerification
 from authsvc.flows.event_feed import EventPage
-from authsvc.flows.factors import TotpEnrollment
+from authsvc.flows.factor_enrolment import TotpEnrollment
 from authsvc.flows.heartbeats import Heartbeat
 from authsvc.flows.importing import Outcome
 from authsvc.flows.password_reset import StartedReset

@@ -13,7 +13,7 @@ import grpc
 
 from authsvc.edge import requests, responses
 from authsvc.edge.end_user import EndUser
-from authsvc.flows.service import Flows
+from authsvc.flows.registry import Flows
 from authsvc.rules import cursors, values
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
@@ -49,7 +49,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def ChangePassword(
         self, request: pb.ChangePasswordRequest, context: Ctx
     ) -> pb.ChangePasswordResponse:
-        self._flows.credentials.change_password(requests.change_password(request))
+        self._flows.password_changes.change_password(requests.change_password(request))
         return pb.ChangePasswordResponse()
 
     def CreateSession(
@@ -141,7 +141,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         return pb.RevokeUserSessionsResponse(revoked_count=count)
 
     def SetPassword(self, request: pb.SetPasswordRequest, context: Ctx) -> pb.SetPasswordResponse:
-        self._flows.credentials.set_password(requests.set_password(request))
+        self._flows.password_changes.set_password(requests.set_password(request))
         return pb.SetPasswordResponse()
 
     def ImportUsers(self, request: pb.ImportUsersRequest, context: Ctx) -> pb.ImportUsersResponse:
@@ -153,17 +153,17 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     def StartTotpEnrollment(
         self, request: pb.StartTotpEnrollmentRequest, context: Ctx
     ) -> pb.StartTotpEnrollmentResponse:
-        started = self._flows.factors.start_totp(requests.session_token(request))
+        started = self._flows.factor_enrolment.start_totp(requests.session_token(request))
         return responses.totp_enrollment(started)
 
     def ConfirmTotpEnrollment(
         self, request: pb.ConfirmTotpEnrollmentRequest, context: Ctx
     ) -> pb.ConfirmTotpEnrollmentResponse:
-        codes = self._flows.factors.confirm_totp(requests.confirm_totp(request))
+        codes = self._flows.factor_enrolment.confirm_totp(requests.confirm_totp(request))
         return pb.ConfirmTotpEnrollmentResponse(recovery_codes=codes)
 
     def RemoveTotp(self, request: pb.RemoveTotpRequest, context: Ctx) -> pb.RemoveTotpResponse:
-        self._flows.factors.remove_totp(requests.remove_totp(request))
+        self._flows.factor_enrolment.remove_totp(requests.remove_totp(request))
         return pb.RemoveTotpResponse()
 
     def CompleteSignIn(

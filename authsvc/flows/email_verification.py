@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from authsvc.errors import InvalidArgument, TokenInvalid
 from authsvc.flows.changes import Change, Changes, Who
-from authsvc.flows.mailed_tokens import Presented, TokenCheck
+from authsvc.flows.token_check import Presented, TokenCheck
 from authsvc.rules import user_tokens, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.events import Actor

@@ -28,7 +28,7 @@ from authsvc.errors import (
     UserNotFound,
 )
 from authsvc.flows.changes import Change, Changes, Origin, Who
-from authsvc.flows.factors import Factors
+from authsvc.flows.factor_enrolment import FactorEnrolment
 from authsvc.flows.sign_in import (
     SecondStep,
     SignedIn,
@@ -103,7 +103,7 @@ class Passkeys:
     def __init__(
         self,
         changes: Changes,
-        factors: Factors,
+        factors: FactorEnrolment,
         rp: RelyingParty,
         sign_in: SignIn,
         ceremony_ttl: timedelta,

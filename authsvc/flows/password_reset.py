@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 from authsvc.errors import TokenInvalid
 from authsvc.flows.changes import Change, Changes, Origin, Who
-from authsvc.flows.mailed_tokens import Found, Presented, TokenCheck
 from authsvc.flows.secret_check import SecretCheck
+from authsvc.flows.token_check import Found, Presented, TokenCheck
 from authsvc.rules import sessions, user_tokens, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.events import Actor

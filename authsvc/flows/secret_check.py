@@ -2,7 +2,7 @@
 
 Every secret presented on someone's behalf (a password at sign-in, the current password
 of ChangePassword and step-up, which ``flows.password_check`` checks; second factors;
-wrong reset and verification tokens, which ``flows.mailed_tokens`` looks up first) and
+wrong reset and verification tokens, which ``flows.token_check`` looks up first) and
 every API key a calling service presents (``flows.api_keys``, which looks a key up, and
 keeps live ones cached, first) goes through one ``SecretCheck`` with the flow's own
 ``ThrottlePolicy`` and audit events; so do sign-ups and reset starts, which are only

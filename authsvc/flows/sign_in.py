@@ -26,8 +26,8 @@ from authsvc.errors import (
 )
 from authsvc.flows.access_tokens import AccessTokens
 from authsvc.flows.changes import Change, Changes, Origin, Who
+from authsvc.flows.code_check import Code, CodeCheck
 from authsvc.flows.password_check import Claimant, PasswordCheck, ProvenPassword
-from authsvc.flows.second_factor import Code, SecondFactorCheck
 from authsvc.rules import challenges, sessions, totp, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.authentication import AuthMethod, assurance_level, method_names, proven
@@ -91,7 +91,7 @@ class SignIn:
         hasher: Hasher,
         passwords: PasswordCheck,
         policy: SessionPolicy,
-        codes: SecondFactorCheck,
+        codes: CodeCheck,
         sign_in_policy: SignInPolicy,
         tokens: AccessTokens,
     ) -> None:

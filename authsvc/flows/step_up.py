@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from authsvc.errors import ClonedAuthenticator, CodeInvalid
 from authsvc.flows.changes import Change, Changes, Who
+from authsvc.flows.code_check import Code, CodeCheck
 from authsvc.flows.passkeys import Passkeys
 from authsvc.flows.password_check import Claimant, PasswordCheck
-from authsvc.flows.second_factor import Code, SecondFactorCheck
 from authsvc.rules import sessions, users
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.authentication import AuthMethod
@@ -44,7 +44,7 @@ class StepUp:
         changes: Changes,
         validator: TokenValidator,
         passwords: PasswordCheck,
-        codes: SecondFactorCheck,
+        codes: CodeCheck,
         passkeys: Passkeys,
     ) -> None:
         self._passkeys = passkeys

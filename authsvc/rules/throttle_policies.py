@@ -82,7 +82,7 @@ def token_throttle(settings: ThrottleSettings, purpose: Purpose) -> ThrottlePoli
     """The throttle of wrong reset or verification tokens: the end user's address only,
     the key sign-in counts too (a wrong secret is a failure). A 256-bit token cannot be
     guessed, so it has no budget of its own, and no key is shared by everyone; a live
-    token is never throttled (``flows.mailed_tokens``)."""
+    token is never throttled (``flows.token_check``)."""
     return replace(sign_in_throttle(settings), scope=f"{purpose.value}_token")
 
 

@@ -27,8 +27,8 @@ from authsvc.edge.caller_interceptor import CallerInterceptor
 from authsvc.edge.caller_policy import SERVICES, Admission
 from authsvc.edge.error_interceptor import ErrorInterceptor
 from authsvc.edge.observability import ObservabilityInterceptor
+from authsvc.edge.pool_interceptors import REVOCATION_STREAMS, HotPathPool, StreamPool
 from authsvc.edge.servicer import AuthServicer
-from authsvc.edge.thread_pools import REVOCATION_STREAMS, HotPath, StreamPool
 from authsvc.edge.worker_tag import WorkerTag
 from authsvc.errors import CodeInvalid, InvalidCredentials, TokenInvalid
 from authsvc.flows.access_tokens import AccessTokens, TokenPolicy
@@ -36,25 +36,25 @@ from authsvc.flows.accounts import Accounts
 from authsvc.flows.api_keys import ApiKeys
 from authsvc.flows.audit_trail import AuditTrail
 from authsvc.flows.changes import Changes
-from authsvc.flows.credentials import PasswordChanges
+from authsvc.flows.code_check import CodeCheck
 from authsvc.flows.email_verification import EmailVerification
 from authsvc.flows.event_feed import EventFeed, StreamSlots
-from authsvc.flows.factors import FactorPolicy, Factors
+from authsvc.flows.factor_enrolment import FactorEnrolment, FactorPolicy
 from authsvc.flows.housekeeping import Housekeeping
 from authsvc.flows.importing import Importing
 from authsvc.flows.mail_delivery import MailDelivery, MailDeliveryPolicy
 from authsvc.flows.mail_outbox import MailPolicy, Outbox
-from authsvc.flows.mailed_tokens import TokenCheck
 from authsvc.flows.passkeys import Passkeys
+from authsvc.flows.password_changes import PasswordChanges
 from authsvc.flows.password_check import PasswordCheck
 from authsvc.flows.password_reset import PasswordReset
+from authsvc.flows.registry import Flows
 from authsvc.flows.revocation_watch import RevocationWatch
-from authsvc.flows.second_factor import SecondFactorCheck
 from authsvc.flows.secret_check import CheckEvents, SecretCheck
-from authsvc.flows.service import Flows
 from authsvc.flows.sessions import Sessions
 from authsvc.flows.sign_in import SignIn, SignInPolicy
 from authsvc.flows.step_up import StepUp
+from authsvc.flows.token_check import TokenCheck
 from authsvc.flows.webhooks import DeliveryPolicy, Webhooks
 from authsvc.rules import revocations
 from authsvc.rules.audit import AuditEvent
@@ -243,7 +243,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         accounts=Accounts(changes, infra.hasher, _sign_ups(settings, changes), verification),
         sign_in=signing_in,
         sessions=Sessions(changes, infra.validator, session_policy(settings), tokens),
-        credentials=PasswordChanges(
+        password_changes=PasswordChanges(
             changes,
             infra.hasher,
             _password_check(settings, infra, changes, AuditEvent.PASSWORD_CHANGE_FAILED),
@@ -256,7 +256,7 @@ def build_flows(settings: Settings, infra: Infrastructure, clock: Clock) -> Flow
         email_verification=verification,
         api_keys=ApiKeys(changes, settings.api_key_cache_ttl),
         importing=Importing(changes),
-        factors=factors,
+        factor_enrolment=factors,
         step_up=StepUp(
             changes,
             infra.validator,
@@ -341,7 +341,7 @@ def _sign_in(
     settings: Settings,
     infra: Infrastructure,
     changes: Changes,
-    codes: SecondFactorCheck,
+    codes: CodeCheck,
     tokens: AccessTokens,
 ) -> SignIn:
     policy = SignInPolicy(
@@ -373,23 +373,25 @@ def _token_check(settings: Settings, changes: Changes, purpose: Purpose) -> Toke
     return TokenCheck(changes, check, purpose, events.failed)
 
 
-def _second_factor_check(settings: Settings, changes: Changes) -> SecondFactorCheck:
+def _second_factor_check(settings: Settings, changes: Changes) -> CodeCheck:
     events = CheckEvents(AuditEvent.TOTP_FAILED, AuditEvent.TOTP_THROTTLED)
     throttle = second_factor_throttle(settings)
     check = SecretCheck(changes, throttle, events, CodeInvalid)
-    return SecondFactorCheck(changes, check, settings.secret_key)
+    return CodeCheck(changes, check, settings.secret_key)
 
 
 def _factors(
-    settings: Settings, changes: Changes, infra: Infrastructure, codes: SecondFactorCheck
-) -> Factors:
+    settings: Settings, changes: Changes, infra: Infrastructure, codes: CodeCheck
+) -> FactorEnrolment:
     policy = FactorPolicy(
         settings.reauth_max_age, settings.challenge_ttl, settings.webauthn_rp_name
     )
-    return Factors(changes, infra.validator, codes, settings.secret_key, policy)
+    return FactorEnrolment(changes, infra.validator, codes, settings.secret_key, policy)
 
 
-def _passkeys(settings: Settings, changes: Changes, factors: Factors, sign_in: SignIn) -> Passkeys:
+def _passkeys(
+    settings: Settings, changes: Changes, factors: FactorEnrolment, sign_in: SignIn
+) -> Passkeys:
     rp = RelyingParty(settings.webauthn_rp_id, settings.webauthn_rp_name, settings.webauthn_origins)
     return Passkeys(changes, factors, rp, sign_in, settings.challenge_ttl, settings.secret_key)
 
@@ -524,7 +526,7 @@ def _grpc_server(
     # Calls waiting in the replica's hash queue hold a handler thread each; threads for
     # as many as it admits keep ``rpc_threads`` free for the other calls, so a burst of
     # sign-ups on this worker never queues them behind it (ValidateToken has its own
-    # pool, see ``HotPath``).
+    # pool, see ``HotPathPool``).
     threads = settings.rpc_threads + settings.hash_slots + settings.hash_queue_length
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
@@ -612,7 +614,7 @@ def _interceptors(
         interceptors.insert(0, WorkerTag())
     # Outermost of all: grpcio reads the pool from the handler the whole chain returns.
     hot_pool = futures.ThreadPoolExecutor(settings.validate_threads, thread_name_prefix="hot")
-    interceptors.insert(0, HotPath(hot_pool))
+    interceptors.insert(0, HotPathPool(hot_pool))
     # A few threads beyond the streams admitted: the one too many is refused, not queued.
     streams = settings.event_streams + _STREAM_REFUSERS
     stream_pool = futures.ThreadPoolExecutor(streams, thread_name_prefix="stream")

@@ -1,6 +1,6 @@
 """The second-factor check: a user's TOTP or recovery code, throttled, spent once.
 
-Shared by enrolment and removal (``flows.factors``), CompleteSignIn (``flows.sign_in``)
+Shared by enrolment and removal (``flows.factor_enrolment``), CompleteSignIn (``flows.sign_in``)
 and step-up (``flows.step_up``). ``verify`` runs the throttled check (scope ``totp``,
 keyed by user: TOTP and recovery codes share one counter); ``spend``, inside the
 flow's success transaction, consumes what matched with a conditional UPDATE. A replay
@@ -45,7 +45,7 @@ class Verified:
     confirm: bool = False
 
 
-class SecondFactorCheck:
+class CodeCheck:
     """Verifies and spends TOTP and recovery codes."""
 
     def __init__(self, changes: Changes, check: SecretCheck, keys: SecretKeys) -> None:

@@ -10,7 +10,7 @@ docs/benchmarks.md). A short call that only reads gains nothing from more thread
 few per core.
 
 grpcio lets a method's behaviour name the pool it runs on (``experimental_thread_pool``,
-read by ``grpc._server._select_thread_pool_for_behavior``); ``HotPath`` gives the hot
+read by ``grpc._server._select_thread_pool_for_behavior``); ``HotPathPool`` gives the hot
 methods' handlers a small pool of their own. That also keeps them off the shared pool,
 where calls waiting for a password-hash slot hold their threads.
 """
@@ -29,7 +29,7 @@ from authsvc.edge.wrapping import Handler, PerMethodInterceptor
 HOT_METHODS = frozenset({"/authsvc.v1.AuthService/ValidateToken"})
 
 
-class HotPath(PerMethodInterceptor):
+class HotPathPool(PerMethodInterceptor):
     """Runs the unary ``methods`` on ``pool`` instead of the server's shared pool."""
 
     def __init__(self, pool: futures.ThreadPoolExecutor, methods: Iterable[str] = HOT_METHODS):

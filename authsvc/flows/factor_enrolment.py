@@ -1,4 +1,4 @@
-"""Factors: enrolling and removing TOTP (with its recovery codes).
+"""FactorEnrolment: enrolling and removing TOTP (with its recovery codes).
 
 Every call here is sensitive: it needs an authentication on the session within
 ``AUTHSVC_REAUTH_MAX_AGE`` (else REAUTHENTICATION_REQUIRED); for a user who has a second
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from authsvc.errors import CodeInvalid
 from authsvc.flows.changes import Changes, Who
-from authsvc.flows.second_factor import Code, SecondFactorCheck
+from authsvc.flows.code_check import Code, CodeCheck
 from authsvc.flows.sign_in import second_factors
 from authsvc.rules import recovery_codes, sessions, totp
 from authsvc.rules.audit import AuditEvent
@@ -60,14 +60,14 @@ class TotpEnrollment:
     expire_time: datetime
 
 
-class Factors:
+class FactorEnrolment:
     """StartTotpEnrollment, ConfirmTotpEnrollment, RemoveTotp."""
 
     def __init__(
         self,
         changes: Changes,
         validator: TokenValidator,
-        codes: SecondFactorCheck,
+        codes: CodeCheck,
         keys: SecretKeys,
         policy: FactorPolicy,
     ) -> None:

@@ -6,6 +6,7 @@ databases. PostgreSQL is never skipped: if it cannot be reached the tests fail.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,8 +34,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def no_secret_reaches_the_logs() -> Iterator[None]:
     """Fails a test during which a password, token, token hash or password hash was logged."""
     leak_watch.attach(leak_watch.WATCH)
+    root = logging.getLogger()
+    handlers = list(root.handlers)
     since = leak_watch.WATCH.mark()
     yield
+    # A test that configured logging (``configure_logging``, the CLI) left a handler on
+    # its captured stderr, closed now: later tests' background threads would log into it.
+    root.handlers[:] = handlers
     leaks = leak_watch.WATCH.leaks(since)
     assert not leaks, f"secrets in the logs: {leaks}"
 

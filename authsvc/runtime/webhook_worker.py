@@ -116,6 +116,8 @@ class WebhookWorker:
     def stop(self, timeout: float = 5.0) -> None:
         """Stops every thread; an attempt in flight may finish (its lease covers it)."""
         self._stopping.set()
+        if self._wakeups is not None:
+            self._wakeups.wake()  # the dispatcher may be waiting on them: it looks, and ends
         self._thread.join(timeout)
         for sender in self._senders.values():
             sender.stop()

@@ -29,30 +29,42 @@ from authsvc.edge.wrapping import Handler, PerMethodInterceptor
 HOT_METHODS = frozenset({"/authsvc.v1.AuthService/ValidateToken"})
 
 
-class HotPathPool(PerMethodInterceptor):
-    """Runs the unary ``methods`` on ``pool`` instead of the server's shared pool."""
+class OwnPool(PerMethodInterceptor):
+    """Runs ``methods`` (unary or server-streaming) on ``pool``, not the shared pool."""
 
-    def __init__(self, pool: futures.ThreadPoolExecutor, methods: Iterable[str] = HOT_METHODS):
+    def __init__(self, pool: futures.ThreadPoolExecutor, methods: Iterable[str]) -> None:
         super().__init__()
         self._pool = pool
         self._methods = frozenset(methods)
 
     def wrap(self, handler: Handler, method: str) -> Handler:
-        """``handler`` itself, or for a hot method one whose behaviour names the pool."""
-        inner = handler.unary_unary
-        if method not in self._methods or inner is None:
+        """``handler`` itself, or for one of ``methods`` one whose behaviour names the pool."""
+        if method not in self._methods:
+            return handler
+        if handler.unary_unary is not None:
+            inner, make = handler.unary_unary, grpc.unary_unary_rpc_method_handler
+        elif handler.unary_stream is not None:
+            inner, make = handler.unary_stream, grpc.unary_stream_rpc_method_handler
+        else:
             return handler
 
-        def on_hot_pool(request: Any, context: grpc.ServicerContext) -> Any:
+        def on_own_pool(request: Any, context: grpc.ServicerContext) -> Any:
             return inner(request, context)
 
-        on_hot_pool.experimental_thread_pool = self._pool  # type: ignore[attr-defined]
-        hot: Handler = grpc.unary_unary_rpc_method_handler(
-            on_hot_pool,
+        on_own_pool.experimental_thread_pool = self._pool  # type: ignore[attr-defined]
+        own: Handler = make(
+            on_own_pool,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
-        return hot
+        return own
+
+
+class HotPathPool(OwnPool):
+    """Runs the hot unary methods (ValidateToken) on a small pool of their own."""
+
+    def __init__(self, pool: futures.ThreadPoolExecutor, methods: Iterable[str] = HOT_METHODS):
+        super().__init__(pool, methods)
 
 
 #: The long-lived server streams: each holds its thread for as long as its consumer listens.
@@ -62,7 +74,7 @@ STREAM_METHODS = frozenset({"/authsvc.v1.AuthService/WatchEvents"})
 REVOCATION_STREAMS = frozenset({"/authsvc.v1.AuthService/WatchRevocations"})
 
 
-class StreamPool(PerMethodInterceptor):
+class StreamPool(OwnPool):
     """Runs the server-streaming ``methods`` on ``pool``, apart from the shared pool.
 
     A stream holds its thread until the consumer goes, so on the shared pool a few
@@ -74,23 +86,4 @@ class StreamPool(PerMethodInterceptor):
     def __init__(
         self, pool: futures.ThreadPoolExecutor, methods: Iterable[str] = STREAM_METHODS
     ) -> None:
-        super().__init__()
-        self._pool = pool
-        self._methods = frozenset(methods)
-
-    def wrap(self, handler: Handler, method: str) -> Handler:
-        """``handler`` itself, or for a stream method one whose behaviour names the pool."""
-        inner = handler.unary_stream
-        if method not in self._methods or inner is None:
-            return handler
-
-        def on_stream_pool(request: Any, context: grpc.ServicerContext) -> Any:
-            return inner(request, context)
-
-        on_stream_pool.experimental_thread_pool = self._pool  # type: ignore[attr-defined]
-        own: Handler = grpc.unary_stream_rpc_method_handler(
-            on_stream_pool,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-        return own
+        super().__init__(pool, methods)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from authsvc.flows.changes import NO_USER, Changes
-from authsvc.rules import audit, mail, signing_keys, totp, webhooks
+from authsvc.rules import audit
 from authsvc.rules.audit import AuditEvent
-from authsvc.rules.secrets_at_rest import SecretKeys
+from authsvc.rules.secrets_at_rest import SecretKeys, reseal_column
+from authsvc.storage.models import MailRow, SigningKey, TotpFactor, Webhook
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,12 @@ class Reencryption:
         (SECRETS_REENCRYPTED, with how many of each kind). Raises MfaNotConfigured
         without keys, or when a secret opens with none of them (nothing is changed)."""
         with self._changes.open() as change:
-            db, now = change.db, change.now
+            db, keys, now = change.db, self._keys, change.now
             done = Resealed(
-                totp_secrets=totp.reencrypt_all(db, self._keys, now),
-                webhook_secrets=webhooks.reencrypt_all(db, self._keys, now),
-                signing_keys=signing_keys.reencrypt_all(db, self._keys, now),
-                mail_tokens=mail.reencrypt_all(db, self._keys, now),
+                totp_secrets=reseal_column(db, TotpFactor.secret, keys, now),
+                webhook_secrets=reseal_column(db, Webhook.secret, keys, now),
+                signing_keys=reseal_column(db, SigningKey.private_key, keys, now),
+                mail_tokens=reseal_column(db, MailRow.sealed_token, keys, now),
             )
             counts = done.counts()
             detail = audit.counts_detail(counts)

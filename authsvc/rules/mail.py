@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session as DbSession
 
-from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.storage.models import MailRow
 
 QUEUED = "queued"
@@ -185,19 +184,3 @@ def requeue(db: DbSession, ids: Sequence[uuid.UUID], now: datetime) -> int:
 def failed_ids(db: DbSession) -> list[uuid.UUID]:
     """The ids of every failed mail."""
     return list(db.scalars(select(MailRow.id).where(MailRow.status == FAILED)))
-
-
-def reencrypt_all(db: DbSession, keys: SecretKeys, now: datetime) -> int:
-    """Seals every queued mail's token again with the first key (after a key rotation).
-
-    Returns how many; raises MfaNotConfigured when a token opens with no configured key.
-    """
-    rows = list(
-        db.scalars(select(MailRow).where(MailRow.sealed_token.is_not(None)).with_for_update())
-    )
-    for row in rows:
-        assert row.sealed_token is not None
-        row.sealed_token = keys.reencrypt(row.sealed_token)
-        row.updated_at = now
-    db.flush()
-    return len(rows)

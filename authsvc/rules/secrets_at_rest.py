@@ -9,7 +9,13 @@ The keys never appear in a repr, so settings can be printed.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import Session as DbSession
 
 from authsvc.errors import MfaNotConfigured
 from authsvc.setting_names import AUTHSVC_SECRET_KEY
@@ -86,3 +92,17 @@ class SecretKeys:
 
     def __hash__(self) -> int:
         return id(self)
+
+
+def reseal_column(
+    db: DbSession, column: InstrumentedAttribute[Any], keys: SecretKeys, now: datetime
+) -> int:
+    """Seals every stored value of ``column`` (NULLs aside) again with the first key,
+    after a key rotation, locking the rows; returns how many. Raises MfaNotConfigured
+    without keys, or when a value opens with none of them."""
+    rows = list(db.scalars(select(column.class_).where(column.is_not(None)).with_for_update()))
+    for row in rows:
+        setattr(row, column.key, keys.reencrypt(getattr(row, column.key)))
+        row.updated_at = now
+    db.flush()
+    return len(rows)

@@ -173,19 +173,6 @@ def purge_retired(db: DbSession, now: datetime, ttl: timedelta) -> int:
     return len(gone)
 
 
-def reencrypt_all(db: DbSession, secrets: SecretKeys, now: datetime) -> int:
-    """Seals every private key again with the first secret key; returns how many.
-
-    Raises MfaNotConfigured without keys, or when no configured key opens one.
-    """
-    rows = all_keys(db)
-    for key in rows:
-        key.private_key = secrets.reencrypt(key.private_key)
-        key.updated_at = now
-    db.flush()
-    return len(rows)
-
-
 def _lock(db: DbSession) -> None:
     # SQLite: the write transaction (BEGIN IMMEDIATE) already serializes writers.
     if db.get_bind().dialect.name == "postgresql":

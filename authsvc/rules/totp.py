@@ -18,7 +18,6 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc.errors import TotpAlreadyEnrolled, TotpNotEnrolled
-from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.storage.models import TotpFactor
 
 STEP_SECONDS = 30
@@ -126,16 +125,3 @@ def remove(db: DbSession, user_id: uuid.UUID) -> bool:
     """Deletes the user's TOTP (pending or confirmed); True when there was one."""
     done = db.execute(delete(TotpFactor).where(TotpFactor.user_id == user_id))
     return bool(done.rowcount)  # type: ignore[attr-defined]
-
-
-def reencrypt_all(db: DbSession, keys: SecretKeys, now: datetime) -> int:
-    """Seals every stored seed again with the first key (after a key rotation).
-
-    Returns how many; raises MfaNotConfigured when a seed opens with no configured key.
-    """
-    rows = list(db.scalars(select(TotpFactor).with_for_update()))
-    for row in rows:
-        row.secret = keys.reencrypt(row.secret)
-        row.updated_at = now
-    db.flush()
-    return len(rows)

@@ -129,16 +129,3 @@ def remove(db: DbSession, webhook_id: uuid.UUID) -> Webhook:
     db.delete(row)
     db.flush()
     return row
-
-
-def reencrypt_all(db: DbSession, keys: SecretKeys, now: datetime) -> int:
-    """Seals every endpoint's secret again with the first key (after a key rotation).
-
-    Returns how many; raises MfaNotConfigured when a secret opens with no configured key.
-    """
-    rows = list(db.scalars(select(Webhook).with_for_update()))
-    for row in rows:
-        row.secret = keys.reencrypt(row.secret)
-        row.updated_at = now
-    db.flush()
-    return len(rows)

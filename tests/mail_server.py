@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import email
 import re
-import socket
 import ssl
 import threading
 from email.message import EmailMessage
@@ -23,14 +22,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from authsvc.runtime.smtp import SmtpUrl
 from tests.certs import CertificateAuthority
 from tests.helpers import wait_until
+from tests.pgcluster import free_port
 
 USER, PASSWORD = "authsvc", "smtp-secret-pw"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _Handler:

@@ -10,14 +10,14 @@ docs/benchmarks.md). A short call that only reads gains nothing from more thread
 few per core.
 
 grpcio lets a method's behaviour name the pool it runs on (``experimental_thread_pool``,
-read by ``grpc._server._select_thread_pool_for_behavior``); ``HotPathPool`` gives the hot
+read by ``grpc._server._select_thread_pool_for_behavior``); ``OwnPools`` gives the hot
 methods' handlers a small pool of their own. That also keeps them off the shared pool,
 where calls waiting for a password-hash slot hold their threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from concurrent import futures
 from typing import Any
 
@@ -29,17 +29,19 @@ from authsvc.edge.wrapping import Handler, PerMethodInterceptor
 HOT_METHODS = frozenset({"/authsvc.v1.AuthService/ValidateToken"})
 
 
-class OwnPool(PerMethodInterceptor):
-    """Runs ``methods`` (unary or server-streaming) on ``pool``, not the shared pool."""
+class OwnPools(PerMethodInterceptor):
+    """Runs each method of ``pools`` (unary or server-streaming) on its pool, not the
+    server's shared one."""
 
-    def __init__(self, pool: futures.ThreadPoolExecutor, methods: Iterable[str]) -> None:
+    def __init__(self, pools: Mapping[str, futures.ThreadPoolExecutor]) -> None:
         super().__init__()
-        self._pool = pool
-        self._methods = frozenset(methods)
+        self._pools = dict(pools)
 
     def wrap(self, handler: Handler, method: str) -> Handler:
-        """``handler`` itself, or for one of ``methods`` one whose behaviour names the pool."""
-        if method not in self._methods:
+        """``handler`` itself, or for a method of ``pools`` one whose behaviour names
+        its pool."""
+        pool = self._pools.get(method)
+        if pool is None:
             return handler
         if handler.unary_unary is not None:
             inner, make = handler.unary_unary, grpc.unary_unary_rpc_method_handler
@@ -51,7 +53,7 @@ class OwnPool(PerMethodInterceptor):
         def on_own_pool(request: Any, context: grpc.ServicerContext) -> Any:
             return inner(request, context)
 
-        on_own_pool.experimental_thread_pool = self._pool  # type: ignore[attr-defined]
+        on_own_pool.experimental_thread_pool = pool  # type: ignore[attr-defined]
         own: Handler = make(
             on_own_pool,
             request_deserializer=handler.request_deserializer,
@@ -60,30 +62,10 @@ class OwnPool(PerMethodInterceptor):
         return own
 
 
-class HotPathPool(OwnPool):
-    """Runs the hot unary methods (ValidateToken) on a small pool of their own."""
-
-    def __init__(self, pool: futures.ThreadPoolExecutor, methods: Iterable[str] = HOT_METHODS):
-        super().__init__(pool, methods)
-
-
-#: The long-lived server streams: each holds its thread for as long as its consumer listens.
+#: The long-lived server streams: each holds its thread for as long as its consumer
+#: listens. Their pool should have a few threads more than the streams the flow admits,
+#: so that one stream too many is refused at once (RESOURCE_EXHAUSTED), not queued.
 STREAM_METHODS = frozenset({"/authsvc.v1.AuthService/WatchEvents"})
 #: The revocation feed's streams, one per verifier: on a pool of their own, so that many
 #: verifiers never take the threads event consumers need, nor the reverse.
 REVOCATION_STREAMS = frozenset({"/authsvc.v1.AuthService/WatchRevocations"})
-
-
-class StreamPool(OwnPool):
-    """Runs the server-streaming ``methods`` on ``pool``, apart from the shared pool.
-
-    A stream holds its thread until the consumer goes, so on the shared pool a few
-    consumers would starve every other call. The pool should have a few threads more
-    than the streams its flow admits, so that one stream too many is refused at once
-    (RESOURCE_EXHAUSTED) rather than queued behind the others.
-    """
-
-    def __init__(
-        self, pool: futures.ThreadPoolExecutor, methods: Iterable[str] = STREAM_METHODS
-    ) -> None:
-        super().__init__(pool, methods)

@@ -140,9 +140,8 @@ class Accounts:
         """Deletes the user and all its sessions. Raises UserNotFound."""
         with self._changes.open() as change:
             email = users.lock(change.db, user_id).email
-            change.revoked(user_id, sessions.revoke_all(change.db, user_id), "deleted")
+            change.revoked_all(user_id, sessions.revoke_all(change.db, user_id), "deleted")
             users.delete_user(change.db, user_id)
-            change.revoked_user(user_id)
             change.audit(AuditEvent.USER_DELETED, Who(user_id))
             change.event("user.deleted", Who(user_id), email=email)
 
@@ -157,8 +156,7 @@ class Accounts:
             user = users.set_disabled(change.db, user_id, True, change.now)
             ended = sessions.revoke_all(change.db, user_id)
             user_tokens.forget(change.db, user_id)
-            change.revoked(user_id, ended, "disabled")
-            change.revoked_user(user_id)
+            change.revoked_all(user_id, ended, "disabled")
             change.audit(AuditEvent.USER_DISABLED, Who(user_id), f"{len(ended)} sessions ended")
             if not was_disabled:
                 change.event("user.disabled", Who(user_id))

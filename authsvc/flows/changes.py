@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session as DbSession
 
-from authsvc.flows.mail_outbox import Outbox, PendingMail, shown
+from authsvc.flows.mail_outbox import Outbox, PendingMail, shown, text_or_none
 from authsvc.rules import audit, revocations
 from authsvc.rules.audit import AuditEvent
 from authsvc.rules.events import Actor, current_caller, event_row
@@ -173,6 +173,19 @@ class Change:
             self._revoked_sessions.add(session_id)
             self.event("session.revoked", Who(user_id, session_id), actor, why=why)
 
+    def revoked_all(
+        self,
+        user_id: uuid.UUID,
+        session_ids: Iterable[uuid.UUID],
+        why: str,
+        actor: Actor | None = None,
+    ) -> None:
+        """``revoked`` for the sessions ended, and ``revoked_user``: every access token
+        of the user issued until now is refused too (disable, delete, a new password,
+        sign out everywhere)."""
+        self.revoked(user_id, session_ids, why, actor)
+        self.revoked_user(user_id)
+
     def append_events(self) -> None:
         """Appends the recorded events to the outbox (last: the lock lasts until commit)."""
         events.append(self.db, self._event_rows)
@@ -242,7 +255,7 @@ class Change:
     def log_events(self) -> None:
         """Writes the security log line of each audited event (after the commit)."""
         for event, who, fields in self._events:
-            extra: dict[str, Any] = {"event": event.log_name, "user_id": _text(who.user_id)}
+            extra: dict[str, Any] = {"event": event.log_name, "user_id": text_or_none(who.user_id)}
             if who.session_id is not None:
                 extra["session_id"] = str(who.session_id)
             security_log.info("%s", event.log_name, extra={**extra, **fields})
@@ -253,10 +266,6 @@ def _with_claim(detail: str, claimed_ip: str) -> str:
         return detail
     claim = f"claimed ip {claimed_ip}"
     return f"{detail}; {claim}" if detail else claim
-
-
-def _text(value: uuid.UUID | None) -> str | None:
-    return None if value is None else str(value)
 
 
 class Changes:

@@ -6,7 +6,7 @@ current cursor whenever it has been quiet for the heartbeat interval. The consum
 position is its own: the server keeps nothing per consumer.
 
 Each stream holds a handler thread for its whole life (grpcio's sync server), on a pool
-of its own (``edge.pool_interceptors.StreamPool``), so streams never take the threads of the
+of its own (``edge.pool_interceptors.OwnPools``), so streams never take the threads of the
 other calls; ``StreamSlots`` refuses one more than the limit at once (RESOURCE_EXHAUSTED)
 instead of letting it queue unseen.
 """

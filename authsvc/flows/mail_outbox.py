@@ -95,7 +95,10 @@ class Outbox:
                     "mail not queued: its recipient got %d mails within %s already",
                     self.policy.recipient_limit,
                     self.policy.recipient_window,
-                    extra={"kind": item.mail.kind.value, "user_id": _text(item.mail.user_id)},
+                    extra={
+                        "kind": item.mail.kind.value,
+                        "user_id": text_or_none(item.mail.user_id),
+                    },
                 )
                 continue
             sealed = self._keys.seal(item.token) if item.token is not None else None
@@ -106,5 +109,6 @@ class Outbox:
         return queued
 
 
-def _text(value: Any) -> str | None:
+def text_or_none(value: Any) -> str | None:
+    """``value`` as text for a log field (an id), None as None."""
     return None if value is None else str(value)

@@ -96,14 +96,13 @@ class PasswordChanges:
                 raise InvalidCredentials()  # changed concurrently: the current one is stale
             ended = sessions.revoke_others(change.db, user.id, keep=session_id)
             by_user = Actor.user(user.id)
-            change.revoked(user.id, ended, "password_changed", by_user)
+            # The current session lives on, but its access tokens issued until now do
+            # not: the caller refreshes to get one issued after the new password.
+            change.revoked_all(user.id, ended, "password_changed", by_user)
             user_tokens.forget(change.db, user.id, Purpose.RESET)
             # The current password was just proven: that is this session's fresh
             # authentication (a password-only user needs no separate step-up).
             sessions.record_authentication(change.db, session_id, AuthMethod.PASSWORD, change.now)
-            # The current session lives on, but its access tokens issued until now do
-            # not: the caller refreshes to get one issued after the new password.
-            change.revoked_user(user.id)
             self._passwords.succeeded(change, proven)
             change.audit(AuditEvent.PASSWORD_CHANGED, who)
             change.event("user.password_changed", who, by_user, how="change")
@@ -119,8 +118,8 @@ class PasswordChanges:
             user = users.get_user(change.db, user_id)
             users.set_password(change.db, user_id, new_hash, change.now)
             user_tokens.forget(change.db, user_id, Purpose.RESET)
-            change.revoked(user_id, sessions.revoke_all(change.db, user_id), "password_changed")
-            change.revoked_user(user_id)
+            ended = sessions.revoke_all(change.db, user_id)
+            change.revoked_all(user_id, ended, "password_changed")
             change.audit(AuditEvent.PASSWORD_SET, Who(user_id))
             change.event("user.password_changed", Who(user_id), how="set")
             change.mail(MailKind.PASSWORD_CHANGED, user, Who(user_id), how="set")

@@ -130,10 +130,8 @@ class PasswordReset:
         newly_verified = user.email_verified_at is None
         users.set_password(change.db, user.id, new_hash, change.now)
         users.mark_verified(change.db, user, change.now)
-        change.revoked(
-            user.id, sessions.revoke_all(change.db, user.id), "password_changed", by_user
-        )
-        change.revoked_user(user.id)
+        ended = sessions.revoke_all(change.db, user.id)
+        change.revoked_all(user.id, ended, "password_changed", by_user)
         change.audit(AuditEvent.PASSWORD_RESET_COMPLETED, found.who)
         change.event("user.password_changed", Who(user.id), by_user, how="reset")
         if newly_verified:

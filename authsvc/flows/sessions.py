@@ -112,8 +112,7 @@ class Sessions:
         with self._changes.open() as change:
             users.get_user(change.db, user_id)
             ended = sessions.revoke_all(change.db, user_id)
-            change.revoked(user_id, ended, "revoked")
-            change.revoked_user(user_id)
+            change.revoked_all(user_id, ended, "revoked")
             change.audit(AuditEvent.USER_SESSIONS_REVOKED, Who(user_id), f"{len(ended)} ended")
         return len(ended)
 

@@ -13,13 +13,14 @@ Functions take a SQLAlchemy session and never commit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session as DbSession
 
+from authsvc.storage.engine import advisory_xact_lock
 from authsvc.storage.models import Revocation
 
 #: ``pg_advisory_xact_lock`` key of the feed's append lock ("authrvk1").
@@ -46,10 +47,9 @@ def append(db: DbSession, revoked: Revoked, clock: Callable[[], datetime], ttl: 
     """
     if not (revoked.sessions or revoked.users):
         return
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+    advisory_xact_lock(db, _APPEND_LOCK)
     now = clock()
-    position = db.scalar(select(func.coalesce(func.max(Revocation.position), 0))) or 0
+    position = last_position(db)
     expires = now + ttl + CLOCK_SKEW
     # Tokens carry ``iat`` in whole seconds: a user's entry starts at the whole second,
     # so a token issued right after it (a refresh after ChangePassword) is not refused.
@@ -93,9 +93,8 @@ def last_position(db: DbSession) -> int:
 
 def user_revoked_after(db: DbSession, user_id: uuid.UUID, issued_at: int, now: datetime) -> bool:
     """True when a live entry revokes the user's tokens issued at ``issued_at`` (seconds)."""
-    latest: Iterable[datetime] = db.scalars(
-        select(Revocation.not_before).where(
-            Revocation.user_id == user_id, Revocation.expires_at > now
-        )
+    issued = datetime.fromtimestamp(issued_at, UTC)
+    revoking = select(Revocation.position).where(
+        Revocation.user_id == user_id, Revocation.expires_at > now, Revocation.not_before > issued
     )
-    return any(issued_at < t.timestamp() for t in latest)
+    return bool(db.scalar(select(exists(revoking))))

@@ -28,10 +28,11 @@ from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc.rules.secrets_at_rest import SecretKeys
+from authsvc.storage.engine import advisory_xact_lock
 from authsvc.storage.models import SigningKey
 
 #: How long a replaced key stays published beyond one access-token TTL, for clocks
@@ -174,6 +175,4 @@ def purge_retired(db: DbSession, now: datetime, ttl: timedelta) -> int:
 
 
 def _lock(db: DbSession) -> None:
-    # SQLite: the write transaction (BEGIN IMMEDIATE) already serializes writers.
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _KEYS_LOCK})
+    advisory_xact_lock(db, _KEYS_LOCK)

@@ -129,14 +129,7 @@ def lock_active(db: DbSession, user_id: uuid.UUID) -> User:
     user row, and two share holders upgrading at once would deadlock. Session inserts
     (FOR KEY SHARE of the foreign key) do not wait for it.
     """
-    user = db.scalar(
-        select(User)
-        .where(User.id == user_id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    )
-    if user is None:
-        raise UserNotFound()
+    user = lock(db, user_id)
     if user.is_disabled:
         raise UserDisabled()
     return user

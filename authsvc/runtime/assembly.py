@@ -27,7 +27,12 @@ from authsvc.edge.caller_interceptor import CallerInterceptor
 from authsvc.edge.caller_policy import SERVICES, Admission
 from authsvc.edge.error_interceptor import ErrorInterceptor
 from authsvc.edge.observability import ObservabilityInterceptor
-from authsvc.edge.pool_interceptors import REVOCATION_STREAMS, HotPathPool, StreamPool
+from authsvc.edge.pool_interceptors import (
+    HOT_METHODS,
+    REVOCATION_STREAMS,
+    STREAM_METHODS,
+    OwnPools,
+)
 from authsvc.edge.servicer import AuthServicer
 from authsvc.edge.worker_tag import WorkerTag
 from authsvc.errors import CodeInvalid, InvalidCredentials, TokenInvalid
@@ -526,7 +531,7 @@ def _grpc_server(
     # Calls waiting in the replica's hash queue hold a handler thread each; threads for
     # as many as it admits keep ``rpc_threads`` free for the other calls, so a burst of
     # sign-ups on this worker never queues them behind it (ValidateToken has its own
-    # pool, see ``HotPathPool``).
+    # pool, see ``OwnPools``).
     threads = settings.rpc_threads + settings.hash_slots + settings.hash_queue_length
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
@@ -570,8 +575,7 @@ def _start_purge_timer(settings: Settings, flows: Flows) -> Periodic | None:
 def _start_mail_sender(settings: Settings, flows: Flows) -> MailSender | None:
     if not settings.sends_mail:
         return None
-    wake = flows.mail.wake_event
-    sender = MailSender(flows.mail, wake, MAIL_POLL_INTERVAL)
+    sender = MailSender(flows.mail, MAIL_POLL_INTERVAL)
     sender.start()
     log.info("mail delivery: smtp via %s", settings.smtp_url)
     return sender
@@ -614,14 +618,17 @@ def _interceptors(
         interceptors.insert(0, WorkerTag())
     # Outermost of all: grpcio reads the pool from the handler the whole chain returns.
     hot_pool = futures.ThreadPoolExecutor(settings.validate_threads, thread_name_prefix="hot")
-    interceptors.insert(0, HotPathPool(hot_pool))
     # A few threads beyond the streams admitted: the one too many is refused, not queued.
     streams = settings.event_streams + _STREAM_REFUSERS
     stream_pool = futures.ThreadPoolExecutor(streams, thread_name_prefix="stream")
-    interceptors.insert(0, StreamPool(stream_pool))
     # Verifiers' revocation streams: as many threads as calls may be in progress.
     verifiers = futures.ThreadPoolExecutor(settings.max_concurrent_rpcs, thread_name_prefix="feed")
-    interceptors.insert(0, StreamPool(verifiers, REVOCATION_STREAMS))
+    pools = {
+        **dict.fromkeys(HOT_METHODS, hot_pool),
+        **dict.fromkeys(STREAM_METHODS, stream_pool),
+        **dict.fromkeys(REVOCATION_STREAMS, verifiers),
+    }
+    interceptors.insert(0, OwnPools(pools))
     admission = Admission(
         settings.callers, settings.privileged_from_anywhere, tokens_mailed=settings.sends_mail
     )

@@ -21,11 +21,9 @@ log = logging.getLogger("authsvc.mail")
 class MailSender:
     """Runs ``delivery.deliver_due`` until stopped."""
 
-    def __init__(
-        self, delivery: MailDelivery, wake: threading.Event, interval: float, gather: float = 0.2
-    ) -> None:
+    def __init__(self, delivery: MailDelivery, interval: float, gather: float = 0.2) -> None:
         self._delivery = delivery
-        self._wake = wake
+        self._wake = delivery.wake_event
         self._interval = interval
         self._gather = gather
         self._stop = threading.Event()

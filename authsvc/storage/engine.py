@@ -176,3 +176,14 @@ def connection_failure(url: str, error: BaseException) -> str | None:
     where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
     user = f" (user {parsed.username})" if parsed.username else ""
     return f"cannot connect to PostgreSQL at {where}, database {parsed.database}{user}: {reason}"
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def advisory_xact_lock(db: DbSession, key: int) -> None:
+    """Serializes the transactions that take ``key`` until they end (PostgreSQL's
+    transaction-scoped advisory lock). On SQLite it does nothing: the write transaction
+    (BEGIN IMMEDIATE) already serializes every writer."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(_ADVISORY_LOCK, {"key": key})

@@ -23,13 +23,13 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session as DbSession
 
+from authsvc.storage.engine import advisory_xact_lock
 from authsvc.storage.models import EventRow
 
 #: The PostgreSQL channel that wakes streaming readers when events commit.
 CHANNEL = "authsvc_events"
 # Any constant 64-bit key, the same on every replica ("authsvc events" in ASCII, cut).
 _APPEND_LOCK_KEY = 0x6175_7468_6576_7473
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _NOTIFY = text(f"NOTIFY {CHANNEL}")
 
 
@@ -40,12 +40,10 @@ def append(db: DbSession, rows: Sequence[EventRow]) -> None:
     """
     if not rows:
         return
-    postgres = db.get_bind().dialect.name == "postgresql"
-    if postgres:
-        db.execute(_LOCK, {"key": _APPEND_LOCK_KEY})
+    advisory_xact_lock(db, _APPEND_LOCK_KEY)
     db.add_all(rows)
     db.flush()
-    if postgres:
+    if db.get_bind().dialect.name == "postgresql":
         db.execute(_NOTIFY)
 
 

@@ -6,7 +6,6 @@ PostgreSQL only: SQLite has no notifications (its subscribers poll).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ from authsvc.storage import notifications
 from authsvc.storage.notifications import Listener, Subscription
 from authsvc_client.v1 import auth_service_pb2 as pb
 from tests.flows.test_revocation_feed import Watch
-from tests.helpers import sign_in, sign_up
+from tests.helpers import sign_in, sign_up, wait_until
 
 pytestmark = pytest.mark.parametrize("migrated_url", ["postgresql"], indirect=True)
 
@@ -27,11 +26,7 @@ GIVE_UP_SECONDS = 10.0
 
 def until(check: Callable[[], Any]) -> Any:
     """Polls ``check`` until it returns something truthy; fails after GIVE_UP_SECONDS."""
-    give_up = time.monotonic() + GIVE_UP_SECONDS
-    while not (found := check()):
-        assert time.monotonic() < give_up, "condition never held"
-        time.sleep(0.01)
-    return found
+    return wait_until(check, GIVE_UP_SECONDS, interval=0.01)
 
 
 class Recorder:

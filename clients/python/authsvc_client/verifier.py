@@ -178,8 +178,7 @@ class Verifier:
                 pass
         if self._clock() >= verified.expires_at:
             raise TokenExpired()
-        heard_at = self._heard_at
-        if heard_at is None or time.monotonic() - heard_at > self.max_staleness:
+        if not self.fresh:
             return self._when_stale(access_token, verified)
         if self._revocations.revokes(verified):
             raise TokenRevoked()

@@ -18,9 +18,8 @@ Consumers see positions as cursors (``rules.cursors``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc.storage.engine import advisory_xact_lock
@@ -95,36 +94,10 @@ def first_position(db: DbSession) -> int | None:
 def is_expired(db: DbSession, after_position: int) -> bool:
     """True when events after ``after_position`` may have been purged.
 
-    The purge keeps the newest event it could delete (see ``purge``), so a position that
-    is still retained, or newer than every retained one, has lost nothing; one below the
-    oldest retained event was purged itself, so it is older than the retention.
+    The purge keeps the newest event it could delete (``storage.purge.old_events_batch``),
+    so a position that is still retained, or newer than every retained one, has lost
+    nothing; one below the oldest retained event was purged itself, so it is older than
+    the retention.
     """
     oldest = first_position(db)
     return after_position > 0 and oldest is not None and after_position < oldest
-
-
-def purge(db: DbSession, older_than: datetime, batch_size: int) -> int:
-    """Deletes up to ``batch_size`` events older than ``older_than``; returns how many.
-
-    The newest of those events is kept: it marks where the purge stopped, so a consumer
-    whose cursor is that event (a quiet system) can still resume, and one whose cursor
-    is older learns that it expired (``is_expired``).
-    """
-    newest_old = db.scalar(select(func.max(EventRow.position)).where(EventRow.time < older_than))
-    if newest_old is None:
-        return 0
-    batch = list(
-        db.scalars(
-            select(EventRow.position)
-            .where(EventRow.position < newest_old)
-            .order_by(EventRow.position)
-            .limit(batch_size)
-        )
-    )
-    if batch:
-        db.execute(
-            delete(EventRow)
-            .where(EventRow.position.in_(batch))
-            .execution_options(synchronize_session=False)
-        )
-    return len(batch)

@@ -18,14 +18,16 @@ invalidating: a cached entry of a purged session has expired, so it is refused a
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DbSession
 
-from authsvc.storage import events
 from authsvc.storage.models import (
     AuditRecord,
     Challenge,
+    EventRow,
     MailRow,
     Revocation,
     Session,
@@ -37,37 +39,34 @@ from authsvc.storage.models import (
 )
 
 
+def delete_batch(
+    db: DbSession,
+    key: InstrumentedAttribute[Any],
+    condition: ColumnElement[bool],
+    batch_size: int,
+    order_by: ColumnElement[Any] | InstrumentedAttribute[Any] | None = None,
+) -> int:
+    """Deletes up to ``batch_size`` rows of ``key``'s table that meet ``condition``
+    (the first ones by ``order_by``, if given); returns how many."""
+    query = select(key).where(condition).limit(batch_size)
+    if order_by is not None:
+        query = query.order_by(order_by)
+    batch = list(db.scalars(query))
+    if batch:
+        statement = delete(key.class_).where(key.in_(batch))
+        db.execute(statement.execution_options(synchronize_session=False))
+    return len(batch)
+
+
 def expired_sessions_batch(db: DbSession, now: datetime, batch_size: int) -> int:
     """Deletes up to ``batch_size`` sessions expired at ``now``; returns how many."""
-    batch = list(
-        db.scalars(
-            select(Session.id)
-            .where(Session.refresh_expires_at <= now, Session.expires_at <= now)
-            .order_by(Session.refresh_expires_at)
-            .limit(batch_size)
-        )
-    )
-    if batch:
-        db.execute(
-            delete(Session)
-            .where(Session.id.in_(batch))
-            .execution_options(synchronize_session=False)
-        )
-    return len(batch)
+    expired = (Session.refresh_expires_at <= now) & (Session.expires_at <= now)
+    return delete_batch(db, Session.id, expired, batch_size, Session.refresh_expires_at)
 
 
 def expired_user_tokens_batch(db: DbSession, now: datetime, batch_size: int) -> int:
     """Deletes up to ``batch_size`` reset or verification tokens expired at ``now``."""
-    batch = list(
-        db.scalars(select(UserToken.id).where(UserToken.expires_at <= now).limit(batch_size))
-    )
-    if batch:
-        db.execute(
-            delete(UserToken)
-            .where(UserToken.id.in_(batch))
-            .execution_options(synchronize_session=False)
-        )
-    return len(batch)
+    return delete_batch(db, UserToken.id, UserToken.expires_at <= now, batch_size)
 
 
 def expired_revocations_batch(db: DbSession, now: datetime, batch_size: int) -> int:
@@ -77,21 +76,22 @@ def expired_revocations_batch(db: DbSession, now: datetime, batch_size: int) -> 
     positions never start again below a cursor a watcher holds.
     """
     newest = select(func.max(Revocation.position)).scalar_subquery()
-    batch = list(
-        db.scalars(
-            select(Revocation.id)
-            .where(Revocation.expires_at <= now, Revocation.position < newest)
-            .limit(batch_size)
-        )
-    )
-    if batch:
-        db.execute(delete(Revocation).where(Revocation.id.in_(batch)))
-    return len(batch)
+    expired = (Revocation.expires_at <= now) & (Revocation.position < newest)
+    return delete_batch(db, Revocation.id, expired, batch_size)
 
 
 def old_events_batch(db: DbSession, before: datetime, batch_size: int) -> int:
-    """Deletes up to ``batch_size`` account events older than ``before``."""
-    return events.purge(db, before, batch_size)
+    """Deletes up to ``batch_size`` account events older than ``before``, oldest first.
+
+    The newest of those events is kept: it marks where the purge stopped, so a consumer
+    whose cursor is that event (a quiet system) can still resume, and one whose cursor
+    is older learns that it expired (``storage.events.is_expired``).
+    """
+    newest_old = db.scalar(select(func.max(EventRow.position)).where(EventRow.time < before))
+    if newest_old is None:
+        return 0
+    older = EventRow.position < newest_old
+    return delete_batch(db, EventRow.position, older, batch_size, EventRow.position)
 
 
 def finished_deliveries_batch(db: DbSession, before: datetime, batch_size: int) -> int:
@@ -102,11 +102,7 @@ def finished_deliveries_batch(db: DbSession, before: datetime, batch_size: int) 
     delivery is kept however old, until it is delivered or fails.
     """
     old = WebhookDelivery.next_attempt_at.is_(None) & (WebhookDelivery.updated_at < before)
-    batch = list(db.scalars(select(WebhookDelivery.id).where(old).limit(batch_size)))
-    if batch:
-        query = delete(WebhookDelivery).where(WebhookDelivery.id.in_(batch))
-        db.execute(query.execution_options(synchronize_session=False))
-    return len(batch)
+    return delete_batch(db, WebhookDelivery.id, old, batch_size)
 
 
 def old_audit_records(db: DbSession, before: datetime) -> int:

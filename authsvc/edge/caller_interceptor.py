@@ -189,9 +189,11 @@ class CallerInterceptor(PerMethodInterceptor):
 
         def admitting(inner: UnaryBehavior) -> UnaryBehavior:
             def behavior(request: Any, context: grpc.ServicerContext) -> Any:
-                names = self._admit(context, method, decides)
+                names = self._key_names(context, method)
                 identities = peer_identities(context) + names
                 local = is_local_peer(context.peer())
+                if decides:
+                    self._refuse_unless_allowed(context, method, identities, local)
                 trusted = self._admission.trusts_end_user_address(identities, local=local)
                 settled = _ASSERTS.set(trusted)
                 try:
@@ -216,15 +218,25 @@ class CallerInterceptor(PerMethodInterceptor):
         Raises ApiKeyInvalid or CallerNotAllowed unless the caller may call ``method``.
         """
         names = self._key_names(context, method)
-        if not decides:  # e.g. ValidateToken without a policy: only a bad key is refused
-            return names
-        identities = peer_identities(context) + names
-        peer = context.peer()
-        refusal = self._admission.refusal(identities, method, local=is_local_peer(peer))
-        if refusal is not None:
-            self._on_denied(identities or (f"peer {peer}",), method)
-            raise CallerNotAllowed(refusal)
+        if decides:  # e.g. ValidateToken without a policy: only a bad key is refused
+            identities = peer_identities(context) + names
+            local = is_local_peer(context.peer())
+            self._refuse_unless_allowed(context, method, identities, local)
         return names
+
+    def _refuse_unless_allowed(
+        self,
+        context: grpc.ServicerContext,
+        method: str,
+        identities: tuple[str, ...],
+        local: bool,
+    ) -> None:
+        """Raises CallerNotAllowed (after the denial hook) unless the policy allows the
+        caller of ``identities`` the method."""
+        refusal = self._admission.refusal(identities, method, local=local)
+        if refusal is not None:
+            self._on_denied(identities or (f"peer {context.peer()}",), method)
+            raise CallerNotAllowed(refusal)
 
     def _key_names(self, context: grpc.ServicerContext, method: str) -> tuple[str, ...]:
         """The identity of the call's API key (none without a key).

@@ -34,8 +34,10 @@ class EndUser:
         call did not pass it, as protected mode would: loopback only)."""
         peer = context.peer()
         trusted = asserts_end_user_address()
+        if trusted is None:
+            trusted = is_local_peer(peer)
         ip = peer_address(peer)
-        return cls(is_local_peer(peer) if trusted is None else trusted, str(ip) if ip else "")
+        return cls(trusted, str(ip) if ip else "")
 
     def origin(self, asserted: str, user_agent: str = "") -> Origin:
         """The origin for ``asserted`` (a checked ``ip_address``, may be empty)."""

@@ -9,7 +9,8 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -253,20 +254,28 @@ def _failure(what: str, settings: Settings, error: Exception) -> str:
     return f"{what} failed: {type(error).__name__}: {first}"
 
 
+@contextmanager
+def _changes(settings: Settings) -> Iterator[Changes]:
+    """The audited change of a command, on a database of its own (closed after): no
+    validation cache, as servers learn of its writes through their invalidation."""
+    db = Database(make_engine(settings.database_url))
+    try:
+        yield Changes(db, ValidationCache(0), utcnow, settings.access_token_ttl)
+    finally:
+        db.dispose()
+
+
 def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
     """Runs the housekeeping once, as serve's purge timer does (``flows.housekeeping``):
     rotates a due signing key, deletes expired sessions (a batch per transaction),
     tokens, old audit events and stale throttling state, and prints how many."""
-    db = Database(make_engine(settings.database_url))
-    changes = Changes(db, ValidationCache(0), utcnow, settings.access_token_ttl)
-    tokens = AccessTokens(changes, settings.secret_key, token_policy(settings))
     try:
-        done = housekeeping(settings, changes, tokens).purge()
+        with _changes(settings) as changes:
+            tokens = AccessTokens(changes, settings.secret_key, token_policy(settings))
+            done = housekeeping(settings, changes, tokens).purge()
     except Exception as exc:  # report, don't dump a traceback at the operator
         print(f"authsvc: {_failure('purge', settings, exc)}", file=sys.stderr)
         return 1
-    finally:
-        db.dispose()
     print(f"purged {done.sessions} expired sessions")
     print(f"purged {done.user_tokens} expired reset and verification tokens")
     print(f"purged {done.audit_events} audit events and {done.throttle_rows} throttling rows")
@@ -281,15 +290,12 @@ def run_purge(settings: Settings, _args: argparse.Namespace) -> int:
 def run_reencrypt(settings: Settings, _args: argparse.Namespace) -> int:
     """Seals every TOTP secret, webhook secret, signing key and queued mail's token again
     with the first key, in one audited change (``flows.reencryption``)."""
-    db = Database(make_engine(settings.database_url))
-    resealing = Reencryption(Changes(db, ValidationCache(0), utcnow), settings.secret_key)
     try:
-        done = resealing.reseal_all()
+        with _changes(settings) as changes:
+            done = Reencryption(changes, settings.secret_key).reseal_all()
     except MfaNotConfigured as exc:
         print(f"authsvc: {exc.message}", file=sys.stderr)
         return 1
-    finally:
-        db.dispose()
     print(f"sealed {done.totp_secrets} TOTP secrets with the first key")
     print(f"sealed {done.webhook_secrets} webhook signing secrets with the first key")
     print(f"sealed {done.signing_keys} signing keys with the first key")
@@ -308,28 +314,28 @@ def run_keys(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     if (status := run_migrate(settings, args)) != 0:
         return status
-    db = Database(make_engine(settings.database_url))
-    changes = Changes(db, ValidationCache(0), utcnow, settings.access_token_ttl)
-    tokens = AccessTokens(changes, settings.secret_key, token_policy(settings))
     try:
-        if args.action == "rotate":
-            key = tokens.rotate()
-            print(f"published signing key {key.kid}; it signs from {_when(key.signs_from)}")
-        else:
-            with changes.read() as tx:
-                rows = sorted(signing_keys.all_keys(tx), key=lambda k: k.signs_from)
-            print(f"{'KID':43}  {'PUBLISHED':20}  SIGNS FROM")
-            for k in rows:
-                print(f"{k.kid:43}  {_when(k.published_at):20}  {_when(k.signs_from)}")
+        with _changes(settings) as changes:
+            _keys(changes, settings, args.action)
     except MfaNotConfigured as exc:
         print(f"authsvc: keys {args.action}: {exc.message}", file=sys.stderr)
         return 1
     except Exception as exc:  # report, don't dump a traceback at the operator
         print(f"authsvc: keys {args.action} failed: {type(exc).__name__}", file=sys.stderr)
         return 1
-    finally:
-        db.dispose()
     return 0
+
+
+def _keys(changes: Changes, settings: Settings, action: str) -> None:
+    if action == "rotate":
+        key = AccessTokens(changes, settings.secret_key, token_policy(settings)).rotate()
+        print(f"published signing key {key.kid}; it signs from {_when(key.signs_from)}")
+        return
+    with changes.read() as tx:
+        rows = sorted(signing_keys.all_keys(tx), key=lambda k: k.signs_from)
+    print(f"{'KID':43}  {'PUBLISHED':20}  SIGNS FROM")
+    for k in rows:
+        print(f"{k.kid:43}  {_when(k.published_at):20}  {_when(k.signs_from)}")
 
 
 def run_api_key(settings: Settings, args: argparse.Namespace) -> int:
@@ -341,19 +347,16 @@ def run_api_key(settings: Settings, args: argparse.Namespace) -> int:
     """
     if (status := run_migrate(settings, args)) != 0:
         return status
-    db = Database(make_engine(settings.database_url))
-    keys = ApiKeys(Changes(db, ValidationCache(0), utcnow), settings.api_key_cache_ttl)
     actions = {"create": _create_key, "list": _list_keys, "revoke": _revoke_keys}
     try:
-        return actions[args.action](keys, args)
+        with _changes(settings) as changes:
+            return actions[args.action](ApiKeys(changes, settings.api_key_cache_ttl), args)
     except Rejected as exc:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # report, don't dump a traceback at the operator
         print(f"authsvc: api-key {args.action} failed: {type(exc).__name__}", file=sys.stderr)
         return 1
-    finally:
-        db.dispose()
 
 
 def _create_key(keys: ApiKeys, args: argparse.Namespace) -> int:
@@ -403,17 +406,15 @@ def run_mail(settings: Settings, args: argparse.Namespace) -> int:
     the schema. Exit status 1 when retry matched nothing, 2 for a bad id."""
     if (status := run_migrate(settings, args)) != 0:
         return status
-    db = Database(make_engine(settings.database_url))
-    delivery = mail_delivery(settings, Changes(db, ValidationCache(0), utcnow))
     try:
-        if args.action == "list":
-            return _list_mail(delivery, args)
-        return _retry_mail(delivery, args)
+        with _changes(settings) as changes:
+            delivery = mail_delivery(settings, changes)
+            if args.action == "list":
+                return _list_mail(delivery, args)
+            return _retry_mail(delivery, args)
     except Rejected as exc:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2
-    finally:
-        db.dispose()
 
 
 def _list_mail(delivery: MailDelivery, args: argparse.Namespace) -> int:
@@ -454,8 +455,6 @@ def run_webhook(settings: Settings, args: argparse.Namespace) -> int:
     """
     if (status := run_migrate(settings, args)) != 0:
         return status
-    db = Database(make_engine(settings.database_url))
-    hooks = webhooks_flow(settings, Changes(db, ValidationCache(0), utcnow))
     actions = {
         "add": _add_webhook,
         "list": _list_webhooks,
@@ -463,7 +462,8 @@ def run_webhook(settings: Settings, args: argparse.Namespace) -> int:
         "deliveries": _show_deliveries,
     }
     try:
-        return actions[args.action](hooks, args)
+        with _changes(settings) as changes:
+            return actions[args.action](webhooks_flow(settings, changes), args)
     except (Rejected, InvalidArgument) as exc:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2
@@ -473,8 +473,6 @@ def run_webhook(settings: Settings, args: argparse.Namespace) -> int:
     except Exception as exc:  # report, don't dump a traceback at the operator
         print(f"authsvc: webhook {args.action} failed: {type(exc).__name__}", file=sys.stderr)
         return 1
-    finally:
-        db.dispose()
 
 
 def _add_webhook(hooks: Webhooks, args: argparse.Namespace) -> int:

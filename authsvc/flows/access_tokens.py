@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,10 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from authsvc.errors import TokenInvalid
 from authsvc.flows.changes import Changes
-from authsvc.rules import access_tokens, signing_keys
+from authsvc.rules import access_tokens, sessions, signing_keys
 from authsvc.rules.access_tokens import AccessToken, Claims, Subject, TokenSigner
 from authsvc.rules.secrets_at_rest import SecretKeys
 from authsvc.storage.models import SigningKey
+from authsvc.storage.read_model import SessionView
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,14 @@ class AccessTokens:
         if signer is None:
             return None
         return signer.sign(subject, self.policy.issuer, now, self.policy.ttl)
+
+    def issue_for(
+        self, session: SessionView, email: Callable[[], str], now: datetime
+    ) -> AccessToken | None:
+        """``issue`` for a session opened or refreshed; ``email()`` is asked for only
+        when the policy puts the email in the token."""
+        address = email() if self.policy.with_email else ""
+        return self.issue(sessions.subject(session, address), now)
 
     def verify(self, token: str) -> Claims:
         """The claims of an access token authsvc signed. Raises TokenInvalid or

@@ -86,9 +86,10 @@ class Sessions:
         return outcome
 
     def _access_token(self, change: Change, issued: IssuedSession) -> AccessToken | None:
-        with_email = self._tokens.policy.with_email
-        email = users.get_user(change.db, issued.session.user_id).email if with_email else ""
-        return self._tokens.issue(sessions.subject(issued.session, email), change.now)
+        def email() -> str:
+            return users.get_user(change.db, issued.session.user_id).email
+
+        return self._tokens.issue_for(issued.session, email, change.now)
 
     def sign_out(self, session_token: str) -> None:
         """Ends the session (expired or not). Raises TokenInvalid."""

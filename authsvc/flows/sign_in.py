@@ -195,8 +195,7 @@ class SignIn:
         )
         # Over the cap on sessions per user: authsvc ends the oldest.
         change.revoked(user.id, issued.ended, "revoked", SYSTEM)
-        email = user.email if self._tokens.policy.with_email else ""
-        access = self._tokens.issue(sessions.subject(issued.session, email), change.now)
+        access = self._tokens.issue_for(issued.session, lambda: user.email, change.now)
         issued = replace(issued, access=access)
         opened = replace(who, user_id=user.id, session_id=issued.session.id)
         event = event if methods else AuditEvent.SIGN_IN_SUCCEEDED

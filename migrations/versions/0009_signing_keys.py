@@ -1,7 +1,7 @@
 """signing keys of access tokens (private keys sealed), and the revocation feed
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-04 18:30:00.000000
 """
 

@@ -1,7 +1,7 @@
 """mail authsvc sends itself: the mail outbox, and each user's preferred locale
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0009
 Create Date: 2026-12-04 18:40:00.000000
 """
 

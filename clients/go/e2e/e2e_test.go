@@ -10,12 +10,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -27,16 +25,7 @@ const password = "correct horse battery staple"
 
 func client(t *testing.T) *authclient.Client {
 	t.Helper()
-	address := os.Getenv("AUTHSVC_TEST_ADDRESS")
-	if address == "" {
-		t.Fatal("set AUTHSVC_TEST_ADDRESS to the host:port of a running authsvc")
-	}
-	c, err := authclient.Dial(address, authclient.Options{Plaintext: true, Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return dialAddress(t, address(t, "AUTHSVC_TEST_ADDRESS"))
 }
 
 func uniqueEmail(t *testing.T) string {

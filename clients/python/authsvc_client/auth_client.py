@@ -654,7 +654,7 @@ class AuthClient:
         )
         return self._call(self._stub.ListWebhookDeliveries, request, timeout)
 
-    # Local verification of access tokens (Verifier builds on these two)
+    # Local verification of access tokens (what Verifier fetches and follows)
 
     def get_signing_keys(self, *, timeout: float | None = None) -> str:
         """The public keys that sign access tokens, as a JWKS (JSON text; open to every

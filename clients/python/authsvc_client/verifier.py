@@ -31,6 +31,7 @@ import grpc
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from authsvc_client.auth_client import RESUME_BACKOFF
 from authsvc_client.v1 import auth_service_pb2 as pb
 from authsvc_client.v1 import auth_service_pb2_grpc as pb_grpc
 
@@ -39,7 +40,9 @@ log = logging.getLogger(__name__)
 DEFAULT_ISSUER = "authsvc"
 _TYPE = "at+jwt"
 _REQUIRED = ["iss", "sub", "sid", "iat", "exp"]
-_RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0)
+# The event stream's resume backoff, capped at 1 s: a verifier fails closed after
+# ``max_staleness`` (5 s by default), so it retries more often than a consumer.
+_RECONNECT_DELAYS = RESUME_BACKOFF[:-1]
 
 
 class VerificationError(Exception):
